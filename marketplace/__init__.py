@@ -1,0 +1,44 @@
+"""The marketplace service: create_app builds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The application factory: settings from the environment, overridden by `config`."""
+    from flask_smorest import Api
+
+    from marketplace import cli, errors, idempotency, models  # noqa: F401 - models registers every table
+    from marketplace.auth import forget_principal
+    from marketplace.config import from_environment
+    from marketplace.extensions import db, migrate
+    from marketplace.ops import guards, observability
+    from marketplace.ops.routes import bp as ops_bp
+    from marketplace.routes import register_blueprints
+
+    app = Flask(__name__, instance_path=str(REPO_ROOT / "instance"))
+    app.config.update(from_environment(Path(app.instance_path)))
+    app.config.update(config or {})
+    observability.configure_logging(app.config["LOG_LEVEL"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"))
+    api = Api(app, spec_kwargs={"servers": [{"url": "/"}]})
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Brand/admin API key or worker token"}
+    )
+    register_blueprints(api)
+    app.register_blueprint(ops_bp)
+
+    app.before_request(forget_principal)
+    observability.register(app)
+    guards.register(app)
+    idempotency.register(app)
+    errors.register(app)
+    cli.register(app)
+    return app

@@ -1,0 +1,53 @@
+"""API keys, worker tokens, roles, and the decorator routes use to require them."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import g, request
+
+from marketplace.auth.service import Principal, authenticate
+from marketplace.errors import Forbidden, Unauthorized
+
+BEARER = [{"bearerAuth": []}]
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+def bearer_secret() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized()
+    return secret.strip()
+
+
+def authenticated_principal() -> Principal:
+    """The caller behind the bearer secret, looked up once per request."""
+    if "principal" not in g:
+        g.principal = authenticate(bearer_secret())
+    return g.principal
+
+
+def role_required(*roles: str):
+    """Let a request in only with a valid bearer secret of one of these roles (else 401/403)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            principal = authenticated_principal()
+            if principal.role not in roles:
+                raise Forbidden(f"This action is for {' or '.join(roles)} credentials.")
+            return view(*args, **kwargs)
+
+        wrapper._roles = roles  # read by the OpenAPI security documentation
+        return wrapper
+
+    return decorator
+
+
+def forget_principal() -> None:
+    """Per-request state must not outlive the request, even where an app context does."""
+    g.pop("principal", None)

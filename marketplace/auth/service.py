@@ -1,0 +1,141 @@
+"""Sign-up, login and the lookup of a bearer secret into the principal behind it."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.auth.models import Admin, Brand, Credential, Worker
+from marketplace.errors import Conflict, Unauthorized
+from marketplace.extensions import db
+from marketplace.ids import new_id
+from marketplace.timefmt import as_utc, utcnow
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a miss costs the same time as a hit.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+SECRET_PREFIX = {"api_key": "mk_", "token": "mt_"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str
+    id: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _issue(kind: str, role: str, principal_id: str, expires_in: timedelta | None = None):
+    secret = SECRET_PREFIX[kind] + secrets.token_urlsafe(32)
+    credential = Credential(
+        id=new_id("key" if kind == "api_key" else "tok"),
+        secret_hash=hash_secret(secret),
+        kind=kind,
+        role=role,
+        principal_id=principal_id,
+        hint=secret[-4:],
+        expires_at=(utcnow() + expires_in) if expires_in else None,
+    )
+    db.session.add(credential)
+    return secret, credential
+
+
+def _normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _insert_unique(obj, what: str) -> None:
+    """Add obj, turning a unique-email race into a 409 instead of a 500."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(obj)
+            db.session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"A {what} with that email already exists.") from exc
+
+
+def sign_up_brand(name: str, email: str) -> tuple[Brand, str]:
+    email = _normalise_email(email)
+    if db.session.scalar(sa.select(Brand.id).where(Brand.email == email)):
+        raise Conflict("A brand with that email already exists.")
+    brand = Brand(name=name.strip(), email=email)
+    _insert_unique(brand, "brand")
+    api_key, _ = _issue("api_key", "brand", brand.id)
+    db.session.commit()
+    return brand, api_key
+
+
+def sign_up_worker(email: str, password: str, display_name: str, country: str) -> Worker:
+    email = _normalise_email(email)
+    if db.session.scalar(sa.select(Worker.id).where(Worker.email == email)):
+        raise Conflict("A worker with that email already exists.")
+    worker = Worker(
+        email=email,
+        password_hash=_hasher.hash(password),
+        display_name=display_name.strip(),
+        country=country.upper(),
+    )
+    _insert_unique(worker, "worker")
+    db.session.commit()
+    return worker
+
+
+def log_in_worker(email: str, password: str) -> tuple[str, Credential]:
+    worker = db.session.scalar(sa.select(Worker).where(Worker.email == _normalise_email(email)))
+    try:
+        _hasher.verify(worker.password_hash if worker else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        worker = None
+    if worker is None:
+        raise Unauthorized("Email or password is wrong.")
+    if _hasher.check_needs_rehash(worker.password_hash):
+        worker.password_hash = _hasher.hash(password)
+    ttl = timedelta(hours=current_app.config["WORKER_TOKEN_TTL_HOURS"])
+    token, credential = _issue("token", "worker", worker.id, ttl)
+    db.session.commit()
+    return token, credential
+
+
+def create_admin(email: str) -> tuple[Admin, str]:
+    email = _normalise_email(email)
+    admin = db.session.scalar(sa.select(Admin).where(Admin.email == email))
+    if admin is None:
+        admin = Admin(email=email)
+        db.session.add(admin)
+        db.session.flush()
+    api_key, _ = _issue("api_key", "admin", admin.id)
+    db.session.commit()
+    return admin, api_key
+
+
+def authenticate(secret: str) -> Principal:
+    credential = db.session.scalar(
+        sa.select(Credential).where(Credential.secret_hash == hash_secret(secret))
+    )
+    if credential is None or credential.revoked_at is not None:
+        raise Unauthorized("The credentials are not valid.")
+    expires_at = as_utc(credential.expires_at)
+    if expires_at is not None and expires_at <= utcnow():
+        raise Unauthorized("The token has expired; log in again.")
+    return Principal(role=credential.role, id=credential.principal_id)
+
+
+def describe(principal: Principal) -> dict:
+    model = {"brand": Brand, "worker": Worker, "admin": Admin}[principal.role]
+    obj = db.session.get(model, principal.id)
+    return {"role": principal.role, principal.role: obj}

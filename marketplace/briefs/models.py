@@ -1,0 +1,140 @@
+"""Briefs (campaigns), their pay-per-action task groups, and the tasks a group expands into."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.extensions import db
+from marketplace.ids import new_id
+from marketplace.timefmt import utcnow
+
+KINDS = ("caption", "clip", "review", "translation", "keyword_tags", "survey")
+OBJECTIVES = ("awareness", "traffic", "engagement", "conversions", "content")
+STATUSES = ("draft", "funded", "live", "paused", "completed", "cancelled")
+
+# Which action takes a brief from which status to which. Anything else is a 409.
+TRANSITIONS = {
+    "fund": ({"draft"}, "funded"),
+    "publish": ({"funded"}, "live"),
+    "pause": ({"live"}, "paused"),
+    "resume": ({"paused"}, "live"),
+    "complete": ({"live", "paused"}, "completed"),
+    "cancel": ({"draft", "funded", "live", "paused"}, "cancelled"),
+}
+
+
+def fee_for(unit_price_cents: int, fee_bps: int) -> int:
+    """The platform fee on one approved action, rounded half up to a whole cent."""
+    return (unit_price_cents * fee_bps + 5000) // 10000
+
+
+class Brief(db.Model):
+    __tablename__ = "briefs"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("brief"))
+    brand_id: Mapped[str] = mapped_column(sa.ForeignKey("brands.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    objective: Mapped[str] = mapped_column(sa.String(32))
+    audience: Mapped[str | None] = mapped_column(sa.Text)
+    key_message: Mapped[str | None] = mapped_column(sa.Text)
+    hook: Mapped[str | None] = mapped_column(sa.Text)
+    offer: Mapped[str | None] = mapped_column(sa.Text)
+    prohibitions: Mapped[list] = mapped_column(sa.JSON, default=list)
+    reference_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    landing_url: Mapped[str] = mapped_column(sa.String(2048))
+    budget_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    target_cpa_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
+    starts_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    auto_approve_after_hours: Mapped[int] = mapped_column(sa.Integer)
+    disclosure_required: Mapped[bool] = mapped_column(sa.Boolean)
+    # The fee rate is fixed when the brief is made: later config changes never reprice it.
+    fee_bps: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft", index=True)
+    status_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    funded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    task_groups: Mapped[list[TaskGroup]] = relationship(
+        back_populates="brief", order_by="TaskGroup.position", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint("budget_cents > 0", name="budget_positive"),
+        sa.CheckConstraint("ends_at > starts_at", name="window_ordered"),
+        sa.CheckConstraint(
+            "status IN ('draft', 'funded', 'live', 'paused', 'completed', 'cancelled')", name="status_known"
+        ),
+        sa.Index("ix_briefs_brand_created", "brand_id", "created_at", "id"),
+    )
+
+    @property
+    def cost_cents(self) -> int:
+        """What every task of every group costs when approved, before fees."""
+        return sum(g.quantity * g.unit_price_cents for g in self.task_groups)
+
+    @property
+    def fee_cents(self) -> int:
+        return sum(g.quantity * fee_for(g.unit_price_cents, self.fee_bps) for g in self.task_groups)
+
+    @property
+    def committed_cents(self) -> int:
+        """The most this brief can ever spend: every task approved, fees included."""
+        return self.cost_cents + self.fee_cents
+
+
+class TaskGroup(db.Model):
+    __tablename__ = "task_groups"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("grp"))
+    brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"), index=True)
+    position: Mapped[int] = mapped_column(sa.Integer)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    name: Mapped[str | None] = mapped_column(sa.String(100))
+    quantity: Mapped[int] = mapped_column(sa.Integer)
+    unit_price_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    instructions: Mapped[str | None] = mapped_column(sa.Text)
+    max_per_worker: Mapped[int | None] = mapped_column(sa.Integer)
+    proof: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    paused_reason: Mapped[str | None] = mapped_column(sa.String(300))
+
+    brief: Mapped[Brief] = relationship(back_populates="task_groups")
+
+    __table_args__ = (
+        sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+        sa.CheckConstraint("unit_price_cents > 0", name="price_positive"),
+        sa.CheckConstraint(
+            "kind IN ('caption', 'clip', 'review', 'translation', 'keyword_tags', 'survey')", name="kind_known"
+        ),
+    )
+
+
+class Task(db.Model):
+    """One paid action. Rows are made in bulk when the brief is published."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("task"))
+    group_id: Mapped[str] = mapped_column(sa.ForeignKey("task_groups.id"))
+    brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"), index=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    # open → claimed → submitted → approved → paid; cancelled when the brief is cancelled unclaimed.
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    worker_id: Mapped[str | None] = mapped_column(sa.ForeignKey("workers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("group_id", "seq", name="uq_tasks_group_seq"),
+        sa.Index("ix_tasks_group_status_seq", "group_id", "status", "seq"),
+        sa.CheckConstraint(
+            "status IN ('open', 'claimed', 'submitted', 'approved', 'paid', 'cancelled')", name="status_known"
+        ),
+    )

@@ -1,0 +1,105 @@
+"""Briefs: create, plan, list, read, fund, and move along the lifecycle."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.briefs import schemas, service
+from marketplace.briefs.planning import MixItem, plan
+from marketplace.errors import Forbidden
+from marketplace.payments import service as payments
+
+blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their task groups")
+
+
+@blp.route("/v1/briefs")
+class Briefs(MethodView):
+    decorators = [role_required("brand", "admin")]
+
+    @blp.arguments(schemas.BriefListArgs, location="query")
+    @blp.response(200, schemas.BriefPage)
+    @blp.doc(security=BEARER)
+    def get(self, args):
+        """The caller's briefs, newest first (admins see every brief)."""
+        rows, next_cursor = service.list_briefs(current_principal(), **args)
+        return {"data": service.present(rows), "next_cursor": next_cursor}
+
+    @blp.arguments(schemas.BriefIn)
+    @blp.response(201, schemas.BriefOut)
+    @blp.doc(security=BEARER)
+    def post(self, data):
+        """Create a draft brief. Tasks plus the platform fee must fit the budget (else 422)."""
+        principal = current_principal()
+        if principal.role != "brand":
+            raise Forbidden("Briefs are created with a brand's API key.")
+        brief = service.create_brief(principal.id, data)
+        return service.present([brief])[0]
+
+
+@blp.route("/v1/briefs/plan", methods=["POST"])
+@role_required("brand", "admin")
+@blp.arguments(schemas.PlanIn)
+@blp.response(200, schemas.PlanOut)
+@blp.doc(security=BEARER)
+def plan_budget(data):
+    """Split a budget into whole units by shares (largest remainder, never over budget), without saving."""
+    fee_bps = data["fee_bps"] if data["fee_bps"] is not None else current_app.config["PLATFORM_FEE_BPS"]
+    groups = plan(data["budget_cents"], [MixItem(**m) for m in data["mix"]], fee_bps)
+    cost = sum(g.cost_cents for g in groups)
+    fees = sum(g.fee_cents for g in groups)
+    return {
+        "budget_cents": data["budget_cents"], "currency": data["currency"], "fee_bps": fee_bps,
+        "task_groups": [
+            {"kind": g.kind, "name": g.name, "unit_price_cents": g.unit_price_cents, "quantity": g.quantity,
+             "fee_per_task_cents": g.fee_per_task_cents, "cost_cents": g.cost_cents, "fee_cents": g.fee_cents}
+            for g in groups
+        ],
+        "cost_cents": cost, "fee_cents": fees, "total_cents": cost + fees,
+        "unspent_cents": data["budget_cents"] - cost - fees,
+    }
+
+
+@blp.route("/v1/briefs/<string:brief_id>", methods=["GET"])
+@role_required("brand", "admin")
+@blp.response(200, schemas.BriefOut)
+@blp.doc(security=BEARER)
+def get_brief(brief_id):
+    return service.present([service.get_brief(current_principal(), brief_id)])[0]
+
+
+@blp.route("/v1/briefs/<string:brief_id>/fund", methods=["POST"])
+@role_required("brand")
+@blp.response(201, schemas.FundOut)
+@blp.doc(security=BEARER, description="Create (or reuse) a Stripe PaymentIntent for the brief's tasks plus fees. "
+         "The brief becomes funded only when Stripe's signed webhook reports the payment succeeded.")
+def fund(brief_id):
+    return payments.start_funding(current_principal(), brief_id)
+
+
+def _lifecycle(action: str):
+    def view(brief_id):
+        principal = current_principal()
+        if action == "publish":
+            brief = service.publish(principal, brief_id)
+        elif action in ("pause", "resume"):
+            brief = service.set_paused(principal, brief_id, action == "pause")
+        else:
+            brief = payments.cancel(principal, brief_id)
+        return service.present([brief])[0]
+
+    view.__name__ = f"{action}_brief"
+    return view
+
+
+for _action, _doc in [
+    ("publish", "funded → live: expands every group into its tasks."),
+    ("pause", "live → paused: no new claims."),
+    ("resume", "paused → live."),
+    ("cancel", "Cancel; open tasks close and what is neither spent nor owed is refunded."),
+]:
+    blp.route(f"/v1/briefs/<string:brief_id>/{_action}", methods=["POST"])(
+        role_required("brand", "admin")(blp.response(200, schemas.BriefOut)(blp.doc(security=BEARER, description=_doc)(_lifecycle(_action))))
+    )

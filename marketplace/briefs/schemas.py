@@ -1,0 +1,215 @@
+"""Request and response shapes for briefs, task groups and budget plans."""
+
+from __future__ import annotations
+
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from marketplace.briefs.models import KINDS, OBJECTIVES
+from marketplace.fields import Cents, Currency, StrictInteger, UTCDateTime
+
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+HTTP_URL = fields.Url(schemes={"http", "https"}, require_tld=False)
+
+
+def _url(**kwargs):
+    return fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2048), **kwargs)
+
+
+class TextProof(Schema):
+    required = fields.Boolean(load_default=True)
+    min_length = StrictInteger(validate=validate.Range(min=0, max=10_000), load_default=None)
+    max_length = StrictInteger(validate=validate.Range(min=1, max=10_000), load_default=None)
+
+    @validates_schema
+    def _bounds_ordered(self, data, **kwargs):
+        lo, hi = data.get("min_length"), data.get("max_length")
+        if lo is not None and hi is not None and lo > hi:
+            raise ValidationError("Must not exceed max_length.", "min_length")
+
+
+class LinkProof(Schema):
+    required = fields.Boolean(load_default=True)
+    allowed_domains = fields.List(fields.String(), validate=validate.Length(min=1, max=50), required=True)
+    required_utm = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^utm_[a-z_]{1,30}$", error="UTM parameter names start with utm_.")),
+        values=fields.String(validate=validate.Length(max=200)),
+        load_default=dict,
+        metadata={"description": "UTM parameters the link must carry (value '*' = any value) "
+                                 "when it does not carry the task's tracked-link code."},
+    )
+
+    @validates("allowed_domains")
+    def _domains(self, value, **kwargs):
+        bad = [d for d in value if not DOMAIN_RE.match(d.strip().lower().rstrip("."))]
+        if bad:
+            raise ValidationError(f"Not a domain name: {', '.join(bad[:5])}.")
+
+
+class ProofRules(Schema):
+    screenshot = fields.String(validate=validate.OneOf(["required", "optional", "none"]), load_default="none")
+    link = fields.Nested(LinkProof, load_default=None, allow_none=True)
+    text = fields.Nested(TextProof, load_default=None, allow_none=True)
+
+
+class TaskGroupIn(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS, error="Must be one of: {choices}."))
+    name = fields.String(validate=validate.Length(max=100), load_default=None,
+                         metadata={"description": "A label for the group, e.g. the caption variant 'A'."})
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=100_000, error="Must be a positive integer up to 100000."))
+    unit_price_cents = Cents(required=True, minimum=1)
+    instructions = fields.String(validate=validate.Length(max=5000), load_default=None)
+    max_per_worker = StrictInteger(validate=validate.Range(min=1, max=100_000), load_default=None)
+    proof = fields.Nested(ProofRules, load_default=dict)
+
+
+class BriefIn(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    objective = fields.String(required=True, validate=validate.OneOf(OBJECTIVES, error="Must be one of: {choices}."))
+    audience = fields.String(validate=validate.Length(max=2000), load_default=None)
+    key_message = fields.String(validate=validate.Length(max=2000), load_default=None)
+    hook = fields.String(validate=validate.Length(max=2000), load_default=None)
+    offer = fields.String(validate=validate.Length(max=2000), load_default=None)
+    prohibitions = fields.List(fields.String(validate=validate.Length(min=1, max=200)),
+                               validate=validate.Length(max=100), load_default=list)
+    reference_url = _url(load_default=None)
+    landing_url = _url(required=True)
+    budget_cents = Cents(required=True, minimum=1)
+    currency = Currency()
+    target_cpa_cents = Cents(minimum=1, load_default=None)
+    starts_at = UTCDateTime(required=True)
+    ends_at = UTCDateTime(required=True)
+    auto_approve_after_hours = StrictInteger(validate=validate.Range(min=1, max=24 * 90), load_default=72)
+    disclosure_required = fields.Boolean(load_default=True)
+    task_groups = fields.List(fields.Nested(TaskGroupIn), required=True, validate=validate.Length(min=1, max=50))
+
+    @validates_schema
+    def _window_ordered(self, data, **kwargs):
+        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
+            raise ValidationError("Must be after starts_at.", "ends_at")
+
+
+class GroupCounts(Schema):
+    open = fields.Integer()
+    claimed = fields.Integer()
+    submitted = fields.Integer()
+    approved = fields.Integer()
+    rejected = fields.Integer()
+    paid = fields.Integer()
+
+
+class TaskGroupOut(Schema):
+    id = fields.String()
+    kind = fields.String()
+    name = fields.String(allow_none=True)
+    quantity = fields.Integer()
+    unit_price_cents = fields.Integer()
+    fee_per_task_cents = fields.Integer()
+    instructions = fields.String(allow_none=True)
+    max_per_worker = fields.Integer(allow_none=True)
+    proof = fields.Dict()
+    paused_reason = fields.String(allow_none=True)
+    counts = fields.Nested(GroupCounts)
+
+
+class BriefMoney(Schema):
+    currency = fields.String()
+    budget_cents = fields.Integer()
+    cost_cents = fields.Integer(metadata={"description": "All tasks approved, before fees."})
+    fee_cents = fields.Integer(metadata={"description": "Platform fees on all tasks."})
+    committed_cents = fields.Integer(metadata={"description": "cost + fees: what funding charges."})
+    funded_cents = fields.Integer()
+    spent_cents = fields.Integer(metadata={"description": "Approved work plus its fees."})
+    refunded_cents = fields.Integer()
+    remaining_cents = fields.Integer(metadata={"description": "Held in escrow now."})
+
+
+class BriefOut(Schema):
+    id = fields.String()
+    brand_id = fields.String()
+    title = fields.String()
+    objective = fields.String()
+    audience = fields.String(allow_none=True)
+    key_message = fields.String(allow_none=True)
+    hook = fields.String(allow_none=True)
+    offer = fields.String(allow_none=True)
+    prohibitions = fields.List(fields.String())
+    reference_url = fields.String(allow_none=True)
+    landing_url = fields.String()
+    budget_cents = fields.Integer()
+    currency = fields.String()
+    target_cpa_cents = fields.Integer(allow_none=True)
+    starts_at = UTCDateTime()
+    ends_at = UTCDateTime()
+    auto_approve_after_hours = fields.Integer()
+    disclosure_required = fields.Boolean()
+    fee_bps = fields.Integer()
+    status = fields.String()
+    status_reason = fields.String(allow_none=True)
+    created_at = UTCDateTime()
+    funded_at = UTCDateTime(allow_none=True)
+    published_at = UTCDateTime(allow_none=True)
+    closed_at = UTCDateTime(allow_none=True)
+    task_groups = fields.List(fields.Nested(TaskGroupOut))
+    money = fields.Nested(BriefMoney)
+
+
+class BriefPage(Schema):
+    data = fields.List(fields.Nested(BriefOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ListArgs(Schema):
+    # Query strings carry text, so this integer is parsed from it (unlike money in JSON bodies).
+    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+class BriefListArgs(ListArgs):
+    status = fields.String(validate=validate.OneOf(["draft", "funded", "live", "paused", "completed", "cancelled"]),
+                           load_default=None)
+
+
+class PlanMixIn(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS, error="Must be one of: {choices}."))
+    name = fields.String(validate=validate.Length(max=100), load_default=None)
+    unit_price_cents = Cents(required=True, minimum=1)
+    share = StrictInteger(required=True, validate=validate.Range(min=1, max=1_000_000))
+
+
+class PlanIn(Schema):
+    budget_cents = Cents(required=True, minimum=1)
+    currency = Currency()
+    fee_bps = StrictInteger(validate=validate.Range(min=0, max=5000), load_default=None,
+                            metadata={"description": "Defaults to the platform's fee."})
+    mix = fields.List(fields.Nested(PlanMixIn), required=True, validate=validate.Length(min=1, max=50))
+
+
+class PlannedGroup(Schema):
+    kind = fields.String()
+    name = fields.String(allow_none=True)
+    unit_price_cents = fields.Integer()
+    quantity = fields.Integer()
+    fee_per_task_cents = fields.Integer()
+    cost_cents = fields.Integer()
+    fee_cents = fields.Integer()
+
+
+class PlanOut(Schema):
+    budget_cents = fields.Integer()
+    currency = fields.String()
+    fee_bps = fields.Integer()
+    task_groups = fields.List(fields.Nested(PlannedGroup))
+    cost_cents = fields.Integer()
+    fee_cents = fields.Integer()
+    total_cents = fields.Integer()
+    unspent_cents = fields.Integer()
+
+
+class FundOut(Schema):
+    payment_id = fields.String()
+    payment_intent_id = fields.String()
+    client_secret = fields.String()
+    amount_cents = fields.Integer()
+    currency = fields.String()

@@ -1,0 +1,207 @@
+"""The rules of briefs: the budget rule, ownership, the lifecycle, and publishing tasks in bulk."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import selectinload
+
+from marketplace.auth.service import Principal
+from marketplace.briefs.models import TRANSITIONS, Brief, Task, TaskGroup, fee_for
+from marketplace.errors import Conflict, InvalidInput, NotFound
+from marketplace.extensions import db
+from marketplace.ids import sql_new_id
+from marketplace.ledger import service as ledger
+from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
+from marketplace.pagination import page
+from marketplace.timefmt import utcnow
+
+COUNT_KEYS = ("open", "claimed", "submitted", "approved", "rejected", "paid")
+
+
+def create_brief(brand_id: str, data: dict) -> Brief:
+    groups = data.pop("task_groups")
+    brief = Brief(brand_id=brand_id, fee_bps=current_app.config["PLATFORM_FEE_BPS"], status="draft", **data)
+    brief.task_groups = [TaskGroup(position=i, **g) for i, g in enumerate(groups)]
+    if brief.committed_cents > brief.budget_cents:
+        over = brief.committed_cents - brief.budget_cents
+        raise InvalidInput(
+            f"The task groups cost {brief.cost_cents} cents plus {brief.fee_cents} cents of platform fees "
+            f"({brief.fee_bps / 100:g}%), {over} cents over the budget.",
+            errors={"budget_cents": [f"Must be at least {brief.committed_cents} (tasks plus fees); it is {over} short."]},
+        )
+    db.session.add(brief)
+    db.session.commit()
+    return brief
+
+
+def _visible(query: sa.Select, principal: Principal) -> sa.Select:
+    query = query.options(selectinload(Brief.task_groups))
+    return query if principal.is_admin else query.where(Brief.brand_id == principal.id)
+
+
+def get_brief(principal: Principal, brief_id: str, *, lock: bool = False) -> Brief:
+    """The brief if the caller may see it. Another tenant's brief is 'not found', never 'forbidden'."""
+    query = _visible(sa.select(Brief).where(Brief.id == brief_id), principal)
+    if lock:
+        query = query.with_for_update()
+    brief = db.session.scalar(query)
+    if brief is None:
+        raise NotFound(f"No brief {brief_id}.")
+    return brief
+
+
+def list_briefs(principal: Principal, *, limit: int, cursor: str | None, status: str | None):
+    query = _visible(sa.select(Brief), principal)
+    if status:
+        query = query.where(Brief.status == status)
+    return page(query, Brief, limit=limit, cursor=cursor)
+
+
+def transition(brief: Brief, action: str, reason: str | None = None) -> Brief:
+    """Move a (locked) brief along its lifecycle, or 409 if the move is not allowed from here."""
+    allowed_from, to = TRANSITIONS[action]
+    if brief.status not in allowed_from:
+        raise Conflict(f"Cannot {action} a brief that is {brief.status}.")
+    brief.status = to
+    brief.status_reason = reason
+    now = utcnow()
+    if to == "funded":
+        brief.funded_at = now
+    elif to == "live" and brief.published_at is None:
+        brief.published_at = now
+    elif to in ("completed", "cancelled"):
+        brief.closed_at = now
+    return brief
+
+
+def publish(principal: Principal, brief_id: str) -> Brief:
+    brief = get_brief(principal, brief_id, lock=True)
+    first_time = brief.published_at is None
+    transition(brief, "publish")
+    if first_time:
+        expand_tasks(brief.id)
+    db.session.commit()
+    return brief
+
+
+def set_paused(principal: Principal, brief_id: str, paused: bool) -> Brief:
+    brief = get_brief(principal, brief_id, lock=True)
+    transition(brief, "pause" if paused else "resume")
+    db.session.commit()
+    return brief
+
+
+def expand_tasks(brief_id: str) -> int:
+    """One task row per paid action, for every group of the brief, in one INSERT … SELECT."""
+    bind = db.session.get_bind()
+    task_id = sql_new_id("task", bind.dialect.name)
+    groups = TaskGroup.__table__
+    if bind.dialect.name == "postgresql":
+        n = sa.func.generate_series(1, groups.c.quantity).table_valued("value").render_derived(name="n").lateral()
+        source = sa.select(task_id, groups.c.id, groups.c.brief_id, n.c.value, sa.literal("open"), sa.func.now()).select_from(
+            groups.join(n, sa.true())
+        )
+    else:
+        top = sa.select(sa.func.max(groups.c.quantity)).where(groups.c.brief_id == brief_id).scalar_subquery()
+        seq = sa.select(sa.literal(1).label("i")).cte("seq", recursive=True)
+        seq = seq.union_all(sa.select(seq.c.i + 1).where(seq.c.i < top))
+        source = sa.select(task_id, groups.c.id, groups.c.brief_id, seq.c.i, sa.literal("open"), sa.func.current_timestamp()).select_from(
+            groups.join(seq, seq.c.i <= groups.c.quantity)
+        )
+    source = source.where(groups.c.brief_id == brief_id)
+    insert = sa.insert(Task.__table__).from_select(["id", "group_id", "brief_id", "seq", "status", "created_at"], source)
+    return db.session.execute(insert).rowcount
+
+
+def group_counts(brief_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """group id → task counts by status, for many briefs in one query."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_KEYS, 0))
+    rows = db.session.execute(
+        sa.select(Task.group_id, Task.status, sa.func.count())
+        .where(Task.brief_id.in_(list(brief_ids)))
+        .group_by(Task.group_id, Task.status)
+    )
+    for group_id, status, n in rows:
+        if status in COUNT_KEYS:
+            counts[group_id][status] = n
+    for group_id, rejected in _rejected_counts(brief_ids).items():
+        counts[group_id]["rejected"] = rejected
+    return counts
+
+
+def _rejected_counts(brief_ids: Sequence[str]) -> dict[str, int]:
+    """Rejections are a property of submissions; the task itself goes back to open."""
+    submissions = db.metadata.tables.get("submissions")
+    if submissions is None:
+        return {}
+    rows = db.session.execute(
+        sa.select(Task.group_id, sa.func.count())
+        .select_from(submissions.join(Task.__table__, Task.id == submissions.c.task_id))
+        .where(Task.brief_id.in_(list(brief_ids)), submissions.c.status.in_(["rejected", "auto_rejected"]))
+        .group_by(Task.group_id)
+    )
+    return dict(rows.all())
+
+
+def money(briefs: Sequence[Brief]) -> dict[str, dict[str, int]]:
+    """brief id → its money figures, from the ledger alone, for many briefs in one query.
+
+    funded = spent + refunded + remaining (+ whatever is on its way back as a refund).
+    """
+    codes = {ledger.escrow(b.id, b.currency).code: b for b in briefs}
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, LedgerEntry.kind, sa.func.sum(LedgerLine.amount_cents))
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
+        .where(LedgerAccount.code.in_(list(codes)))
+        .group_by(LedgerAccount.code, LedgerEntry.kind)
+    )
+    by_kind: dict[str, dict[str, int]] = defaultdict(dict)
+    for code, kind, total in rows:
+        by_kind[codes[code].id][kind] = -int(total)  # escrow is credit-normal
+    figures = {}
+    for brief in briefs:
+        moved = by_kind.get(brief.id, {})
+        funded = moved.get("funding", 0)
+        spent = -moved.get("approval", 0)
+        refunded = -(moved.get("refund", 0))
+        remaining = sum(moved.values())
+        figures[brief.id] = {
+            "currency": brief.currency,
+            "budget_cents": brief.budget_cents,
+            "cost_cents": brief.cost_cents,
+            "fee_cents": brief.fee_cents,
+            "committed_cents": brief.committed_cents,
+            "funded_cents": funded,
+            "spent_cents": spent,
+            "refunded_cents": refunded,
+            "remaining_cents": remaining,
+        }
+    return figures
+
+
+def present(briefs: Sequence[Brief]) -> list[dict]:
+    """Briefs with their group counts and money, in a fixed number of queries however many."""
+    if not briefs:
+        return []
+    ids = [b.id for b in briefs]
+    counts = group_counts(ids)
+    figures = money(briefs)
+    out = []
+    for brief in briefs:
+        groups = [
+            {
+                "id": g.id, "kind": g.kind, "name": g.name, "quantity": g.quantity,
+                "unit_price_cents": g.unit_price_cents, "fee_per_task_cents": fee_for(g.unit_price_cents, brief.fee_bps),
+                "instructions": g.instructions, "max_per_worker": g.max_per_worker, "proof": g.proof,
+                "paused_reason": g.paused_reason, "counts": counts[g.id],
+            }
+            for g in brief.task_groups
+        ]
+        out.append({**{c.key: getattr(brief, c.key) for c in Brief.__table__.columns}, "task_groups": groups,
+                    "money": figures[brief.id]})
+    return out

@@ -1,0 +1,81 @@
+"""Settings from the environment (twelve-factor); API.md lists the names."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _secret_key(instance_path: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the instance folder."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _database_url(instance_path: Path) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{instance_path / 'marketplace.sqlite3'}"
+    # Heroku-style URLs name the old scheme; we drive PostgreSQL through psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def from_environment(instance_path: Path) -> dict:
+    """The app's configuration as read from the environment at start-up."""
+    database_url = _database_url(instance_path)
+    engine_options: dict = {"pool_pre_ping": True}
+    if database_url.startswith("sqlite"):
+        # The embedded default: one file, many threads (the in-process job runner).
+        engine_options = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {
+        "SECRET_KEY": _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "RQ_QUEUE_PREFIX": os.environ.get("RQ_QUEUE_PREFIX", ""),
+        "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY") or None,
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_WEBHOOK_TOLERANCE_SECONDS": _int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300),
+        "PLATFORM_FEE_BPS": _int("PLATFORM_FEE_BPS", 1000),
+        "STORAGE_DIR": os.environ.get("STORAGE_DIR") or str(instance_path / "storage"),
+        "LINK_CHECK_ALLOW_PRIVATE": _bool(os.environ.get("LINK_CHECK_ALLOW_PRIVATE")),
+        "CLAIM_TTL_MINUTES": _int("CLAIM_TTL_MINUTES", 60),
+        "DUPLICATE_HAMMING_THRESHOLD": _int("DUPLICATE_HAMMING_THRESHOLD", 6),
+        "WORKER_TOKEN_TTL_HOURS": _int("WORKER_TOKEN_TTL_HOURS", 24 * 14),
+        # JSON bodies are small; uploads get their own, larger allowance.
+        "MAX_JSON_BYTES": _int("MAX_JSON_BYTES", 1024 * 1024),
+        "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Micro-task marketplace API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_REDOC_PATH": None,
+        "OPENAPI_SWAGGER_UI_PATH": None,
+        "JSON_SORT_KEYS": False,
+    }

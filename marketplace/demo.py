@@ -1,0 +1,72 @@
+"""`flask demo`: an empty database filled with something to try the API on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from marketplace.auth import service as accounts
+from marketplace.auth.service import Principal
+from marketplace.briefs import service as briefs
+from marketplace.briefs.models import Brief
+from marketplace.errors import Conflict
+from marketplace.extensions import db
+from marketplace.payments.models import Payment
+from marketplace.payments.service import record_funding
+from marketplace.timefmt import utcnow
+
+
+def seed() -> list[str]:
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Brief)):
+        raise Conflict("flask demo fills an empty database; this one already has briefs.")
+    brand, brand_key = accounts.sign_up_brand("Demo Running Co", "brand@demo.example")
+    now = utcnow()
+    brief = briefs.create_brief(brand.id, {
+        "title": "Spring launch: lighter shoe, same grip",
+        "objective": "conversions",
+        "audience": "runners 25-40 in the UK",
+        "key_message": "lighter shoe, same grip",
+        "hook": "Stop wasting money on heavy trainers",
+        "offer": "20% off, first 100 buyers",
+        "prohibitions": ["no competitor names"],
+        "reference_url": "https://example.com/ref.mp4",
+        "landing_url": "https://shop.example.com/spring",
+        "budget_cents": 50000,
+        "currency": "usd",
+        "target_cpa_cents": 600,
+        "starts_at": now - timedelta(hours=1),
+        "ends_at": now + timedelta(days=14),
+        "auto_approve_after_hours": 72,
+        "disclosure_required": True,
+        "task_groups": [
+            {"kind": "caption", "name": "A", "quantity": 150, "unit_price_cents": 60, "max_per_worker": 5,
+             "instructions": "Write a caption that opens with the hook.",
+             "proof": {"screenshot": "none", "text": {"required": True, "min_length": 20, "max_length": 300}}},
+            {"kind": "caption", "name": "B", "quantity": 150, "unit_price_cents": 60, "max_per_worker": 5,
+             "instructions": "Write a caption that leads with the offer.",
+             "proof": {"screenshot": "none", "text": {"required": True, "min_length": 20, "max_length": 300}}},
+            {"kind": "clip", "quantity": 100, "unit_price_cents": 100, "instructions": "Post a 15s clip.",
+             "proof": {"screenshot": "required",
+                       "link": {"required": True, "allowed_domains": ["tiktok.com", "instagram.com"]}}},
+        ],
+    })
+    # Demo funding is booked as if Stripe had confirmed it, so the demo needs no Stripe at all.
+    payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
+                      stripe_payment_intent_id=f"pi_demo_{brief.id[-12:]}", status="requires_payment")
+    db.session.add(payment)
+    db.session.flush()
+    record_funding(payment, payment.amount_cents)
+    db.session.commit()
+    briefs.publish(Principal("brand", brand.id), brief.id)
+    worker = accounts.sign_up_worker("worker@demo.example", "demo-password-123", "Demo Worker", "GB")
+    token, _ = accounts.log_in_worker("worker@demo.example", "demo-password-123")
+    _, admin_key = accounts.create_admin("admin@demo.example")
+    return [
+        f"Brand  {brand.id}  API key: {brand_key}",
+        f"Brief  {brief.id}  (live, {brief.committed_cents} cents in escrow)",
+        f"Worker {worker.id}  email worker@demo.example  password demo-password-123",
+        f"       token: {token}",
+        f"Admin  API key: {admin_key}",
+        "Try:   curl -H 'Authorization: Bearer <brand key>' http://127.0.0.1:5000/v1/briefs",
+    ]

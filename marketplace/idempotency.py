@@ -1,0 +1,136 @@
+"""Idempotency-Key on POSTs: the same key and body get the first response back; another body, 409."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Flask, Response, g, request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.auth import authenticated_principal
+from marketplace.errors import Conflict, InvalidInput
+from marketplace.extensions import db
+from marketplace.ids import new_id
+from marketplace.timefmt import as_utc, utcnow
+
+HEADER = "Idempotency-Key"
+# A request that has not finished after this long died with its process; let a retry run.
+ABANDONED_AFTER = timedelta(minutes=2)
+KEPT_FOR = timedelta(hours=24)
+# Anonymous endpoints (sign-up, login) hand out secrets; their responses are never stored.
+EXEMPT_PATHS = ("/v1/webhooks/", "/v1/brands", "/v1/workers", "/v1/auth/")
+
+
+class IdempotencyRecord(db.Model):
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("idem"))
+    principal: Mapped[str] = mapped_column(sa.String(60))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    content_type: Mapped[str | None] = mapped_column(sa.String(100))
+    location: Mapped[str | None] = mapped_column(sa.String(2048))
+    body: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+
+    __table_args__ = (sa.UniqueConstraint("principal", "key", name="uq_idempotency_principal_key"),)
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
+    digest.update((request.mimetype or "").encode() + b"\n")
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def _own_transaction():
+    """Records live outside the request's transaction so they are seen at once by a retry."""
+    return db.engine.begin()
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    response = Response(record.body, status=record.status_code, content_type=record.content_type)
+    if record.location:
+        response.headers["Location"] = record.location
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def before_request():
+    key = request.headers.get(HEADER)
+    if request.method != "POST" or key is None or request.path.startswith(EXEMPT_PATHS):
+        return None
+    if not request.headers.get("Authorization"):
+        return None  # the route will answer 401
+    key = key.strip()
+    if not key or len(key) > 255:
+        raise InvalidInput.field(HEADER, "Must be 1 to 255 characters.")
+    principal = authenticated_principal()
+    scope = f"{principal.role}:{principal.id}"
+    fingerprint = _fingerprint()
+    table = IdempotencyRecord.__table__
+    now = utcnow()
+    with _own_transaction() as conn:
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.insert(table).values(
+                    id=new_id("idem"), principal=scope, key=key, request_hash=fingerprint, created_at=now))
+            g.idempotency = (scope, key)
+            return None
+        except IntegrityError:
+            row = conn.execute(sa.select(table).where(table.c.principal == scope, table.c.key == key)).one()
+    if row.request_hash != fingerprint:
+        raise Conflict(f"This {HEADER} was used with a different request; use a new key.",
+                       errors={HEADER: ["Already used with a different request."]})
+    if row.status_code is not None:
+        return _replay(IdempotencyRecord(**row._mapping))
+    if as_utc(row.created_at) > now - ABANDONED_AFTER:
+        raise Conflict(f"A request with this {HEADER} is still being processed; retry shortly.",
+                       headers={"Retry-After": "1"})
+    with _own_transaction() as conn:
+        taken = conn.execute(
+            sa.update(table).where(table.c.id == row.id, table.c.created_at == row.created_at,
+                                   table.c.status_code.is_(None)).values(created_at=now)
+        ).rowcount
+    if not taken:
+        raise Conflict(f"A request with this {HEADER} is still being processed; retry shortly.",
+                       headers={"Retry-After": "1"})
+    g.idempotency = (scope, key)
+    return None
+
+
+def after_request(response: Response) -> Response:
+    claimed = g.pop("idempotency", None)
+    if claimed is None:
+        return response
+    scope, key = claimed
+    table = IdempotencyRecord.__table__
+    where = sa.and_(table.c.principal == scope, table.c.key == key)
+    with _own_transaction() as conn:
+        if response.status_code >= 500 or response.status_code == 409 and response.headers.get("Retry-After"):
+            # Failed on our side: the client may retry with the same key and run it for real.
+            conn.execute(sa.delete(table).where(where))
+        else:
+            conn.execute(sa.update(table).where(where).values(
+                status_code=response.status_code,
+                content_type=response.content_type,
+                location=response.headers.get("Location"),
+                body=response.get_data(),
+            ))
+    return response
+
+
+def forget_older_than(age: timedelta = KEPT_FOR) -> int:
+    table = IdempotencyRecord.__table__
+    with _own_transaction() as conn:
+        return conn.execute(sa.delete(table).where(table.c.created_at < utcnow() - age)).rowcount
+
+
+def register(app: Flask) -> None:
+    app.before_request(before_request)
+    app.after_request(after_request)

@@ -1,0 +1,115 @@
+"""Background jobs: RQ on Redis when REDIS_URL is set, else a small thread pool in this process."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("validation", "payouts", "default")
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: str  # dotted path of a function in workers/
+    every_seconds: int
+
+
+# Domains add their periodic jobs here (claim expiry, validation sweep, auto-approval…).
+PERIODIC: list[Periodic] = []
+
+
+def every(name: str, func: str, seconds: int) -> None:
+    if not any(p.name == name for p in PERIODIC):
+        PERIODIC.append(Periodic(name, func, seconds))
+
+
+def resolve(func: str | Callable) -> Callable:
+    if callable(func):
+        return func
+    module, _, attr = func.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def redis_connection(app: Flask | None = None):
+    app = app or current_app
+    url = app.config.get("REDIS_URL")
+    if not url:
+        return None
+    ext = app.extensions.setdefault("redis", {})
+    if url not in ext:
+        from redis import Redis
+
+        ext[url] = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+    return ext[url]
+
+
+def queue_name(name: str, app: Flask | None = None) -> str:
+    return (app or current_app).config.get("RQ_QUEUE_PREFIX", "") + name
+
+
+def queue(name: str = "default"):
+    from rq import Queue
+
+    return Queue(queue_name(name), connection=redis_connection())
+
+
+def enqueue(func: str | Callable, *args, queue_name_: str = "default", job_id: str | None = None,
+            retry_intervals: list[int] | None = None, timeout: int = 300, **kwargs):
+    """Run func(*args) in the background. Call it after the commit that the job must see."""
+    if redis_connection() is not None:
+        from rq import Retry
+
+        retry = Retry(max=len(retry_intervals), interval=retry_intervals) if retry_intervals else None
+        return queue(queue_name_).enqueue(
+            func, *args, job_id=job_id, retry=retry, job_timeout=timeout,
+            result_ttl=3600, failure_ttl=7 * 86400, **kwargs,
+        )
+    app = current_app._get_current_object()
+    pool = app.extensions.setdefault("job_pool", ThreadPoolExecutor(max_workers=2, thread_name_prefix="job"))
+
+    def run():
+        attempts = 1 + len(retry_intervals or [])
+        for attempt in range(attempts):
+            try:
+                with app.app_context():
+                    return resolve(func)(*args, **kwargs)
+            except Exception:
+                log.exception("in-process job %s failed (attempt %d of %d)", func, attempt + 1, attempts)
+                if attempt + 1 < attempts:
+                    time.sleep(min((retry_intervals or [1])[attempt], 5))
+
+    return pool.submit(run)
+
+
+def run_periodic_forever(app: Flask, stop: threading.Event, tick: float = 1.0) -> None:
+    """The scheduler loop: enqueue each periodic job once per interval.
+
+    With Redis, a SET NX on the interval's slot makes sure that several schedulers
+    running side by side (a deploy overlap) enqueue each slot once.
+    """
+    with app.app_context():
+        redis = redis_connection(app)
+        while not stop.is_set():
+            now = time.time()
+            for periodic in PERIODIC:
+                slot = int(now // periodic.every_seconds)
+                lock = f"{queue_name('scheduler:', app)}{periodic.name}:{slot}"
+                if redis is not None:
+                    if redis.set(lock, "1", nx=True, ex=periodic.every_seconds * 2):
+                        enqueue(periodic.func, job_id=f"{periodic.name}-{slot}", timeout=periodic.every_seconds * 5)
+                else:
+                    last = app.extensions.setdefault("periodic_slots", {})
+                    if last.get(periodic.name) != slot:
+                        last[periodic.name] = slot
+                        enqueue(periodic.func)
+            stop.wait(tick)

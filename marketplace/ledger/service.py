@@ -1,0 +1,183 @@
+"""Posting balanced entries and reading balances as sums over ledger lines."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from marketplace.errors import Conflict
+from marketplace.extensions import db
+from marketplace.ids import new_id
+from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
+
+
+class UnbalancedEntry(ValueError):
+    """A programming error: an entry whose lines do not sum to zero."""
+
+
+class InsufficientFunds(Conflict):
+    slug = "insufficient-funds"
+
+
+class AlreadyPosted(Conflict):
+    """The (kind, ref_id) pair has been booked before: the event is a replay."""
+
+    slug = "already-posted"
+
+
+@dataclass(frozen=True)
+class Account:
+    code: str
+    kind: str
+    owner_id: str | None
+    currency: str
+    normal: str  # "credit" for what we owe, "debit" for what we hold
+
+    @property
+    def sign(self) -> int:
+        """Multiply a line sum by this to get the account's balance."""
+        return -1 if self.normal == "credit" else 1
+
+
+def escrow(brief_id: str, currency: str) -> Account:
+    return Account(f"escrow:{brief_id}", "escrow", brief_id, currency, "credit")
+
+
+def worker_available(worker_id: str, currency: str) -> Account:
+    return Account(f"worker:{worker_id}:available:{currency}", "worker_available", worker_id, currency, "credit")
+
+
+def worker_in_transit(worker_id: str, currency: str) -> Account:
+    return Account(f"worker:{worker_id}:in_transit:{currency}", "worker_in_transit", worker_id, currency, "credit")
+
+
+def refund_pending(brief_id: str, currency: str) -> Account:
+    """Escrow set aside for a refund Stripe has not confirmed yet."""
+    return Account(f"refund_pending:{brief_id}", "refund_pending", brief_id, currency, "credit")
+
+
+def platform_fees(currency: str) -> Account:
+    return Account(f"platform:fees:{currency}", "platform_fees", None, currency, "credit")
+
+
+def stripe_clearing(currency: str) -> Account:
+    return Account(f"stripe:clearing:{currency}", "stripe_clearing", None, currency, "debit")
+
+
+def _insert_ignoring_conflicts(table, rows: list[dict], index_elements: list[str]):
+    dialect = db.session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).values(rows).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def ensure_accounts(accounts: Iterable[Account]) -> dict[str, str]:
+    """Account code → row id, creating the rows that do not exist yet (race-safe)."""
+    wanted = {a.code: a for a in accounts}
+    if not wanted:
+        return {}
+    rows = [
+        {"id": new_id("led"), "code": a.code, "kind": a.kind, "owner_id": a.owner_id,
+         "currency": a.currency, "normal": a.normal}
+        for a in wanted.values()
+    ]
+    db.session.execute(_insert_ignoring_conflicts(LedgerAccount.__table__, rows, ["code"]))
+    found = db.session.execute(
+        sa.select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(list(wanted)))
+    )
+    return dict(found.all())
+
+
+def _lock(account_ids: Sequence[str]) -> None:
+    """Row locks in a fixed order, so two posters never deadlock."""
+    if account_ids:
+        db.session.execute(
+            sa.select(LedgerAccount.id)
+            .where(LedgerAccount.id.in_(sorted(account_ids)))
+            .order_by(LedgerAccount.id)
+            .with_for_update()
+        ).all()
+
+
+def _line_sums(account_ids: Sequence[str]) -> dict[str, int]:
+    rows = db.session.execute(
+        sa.select(LedgerLine.account_id, sa.func.coalesce(sa.func.sum(LedgerLine.amount_cents), 0))
+        .where(LedgerLine.account_id.in_(list(account_ids)))
+        .group_by(LedgerLine.account_id)
+    )
+    return {account_id: int(total) for account_id, total in rows}
+
+
+def post(kind: str, ref_id: str, lines: Sequence[tuple[Account, int]], memo: str | None = None) -> LedgerEntry:
+    """Book one balanced entry in the caller's transaction.
+
+    Amounts are signed (positive debits, negative credits) and must sum to zero. Accounts
+    whose balance the entry lowers are locked and checked first: an entry that would take
+    any account below zero raises InsufficientFunds and writes nothing.
+    """
+    lines = [(account, int(amount)) for account, amount in lines if amount != 0]
+    if not lines or sum(amount for _, amount in lines) != 0:
+        raise UnbalancedEntry(f"{kind} {ref_id}: lines must be non-empty and sum to zero")
+    if len({a.currency for a, _ in lines}) != 1:
+        raise UnbalancedEntry(f"{kind} {ref_id}: one entry, one currency")
+
+    ids = ensure_accounts(a for a, _ in lines)
+    delta: dict[Account, int] = defaultdict(int)
+    for account, amount in lines:
+        delta[account] += amount
+    lowered = [a for a, d in delta.items() if d * a.sign < 0]
+    if lowered:
+        _lock([ids[a.code] for a in lowered])
+        sums = _line_sums([ids[a.code] for a in lowered])
+        for account in lowered:
+            after = (sums.get(ids[account.code], 0) + delta[account]) * account.sign
+            if after < 0:
+                raise InsufficientFunds(
+                    f"{account.code} holds {after - delta[account] * account.sign} cents; "
+                    f"{kind} needs {-delta[account] * account.sign}."
+                )
+
+    if db.session.scalar(sa.select(LedgerEntry.id).where(LedgerEntry.kind == kind, LedgerEntry.ref_id == ref_id)):
+        raise AlreadyPosted(f"{kind} for {ref_id} is already booked.")
+    entry = LedgerEntry(id=new_id("ent"), kind=kind, ref_id=ref_id, memo=memo)
+    db.session.add(entry)
+    db.session.flush()
+    db.session.execute(
+        sa.insert(LedgerLine),
+        [{"entry_id": entry.id, "account_id": ids[a.code], "amount_cents": amount} for a, amount in lines],
+    )
+    return entry
+
+
+def balance(account: Account) -> int:
+    return balances([account])[account.code]
+
+
+def balances(accounts: Iterable[Account]) -> dict[str, int]:
+    """Account code → balance, 0 for accounts that have never been posted to."""
+    accounts = list(accounts)
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, sa.func.coalesce(sa.func.sum(LedgerLine.amount_cents), 0))
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code.in_([a.code for a in accounts]))
+        .group_by(LedgerAccount.code)
+    )
+    sums = dict(rows.all())
+    return {a.code: int(sums.get(a.code, 0)) * a.sign for a in accounts}
+
+
+def entry_totals(account: Account, kinds: Iterable[str] | None = None) -> dict[str, int]:
+    """For one account: entry kind → the net amount that kind moved, in the account's sign."""
+    query = (
+        sa.select(LedgerEntry.kind, sa.func.sum(LedgerLine.amount_cents))
+        .join(LedgerLine, LedgerLine.entry_id == LedgerEntry.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerLine.account_id)
+        .where(LedgerAccount.code == account.code)
+        .group_by(LedgerEntry.kind)
+    )
+    if kinds is not None:
+        query = query.where(LedgerEntry.kind.in_(list(kinds)))
+    return {kind: int(total) * account.sign for kind, total in db.session.execute(query)}

@@ -1,0 +1,39 @@
+"""Request guards that run before any view: body size limits and media types."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+
+# Views that accept multipart uploads mark themselves with this attribute.
+UPLOAD_ATTR = "_accepts_upload"
+
+
+def accepts_upload(view):
+    setattr(view, UPLOAD_ATTR, True)
+    return view
+
+
+def _guard():
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    upload = bool(view and getattr(view, UPLOAD_ATTR, False))
+    limit = current_app.config["MAX_UPLOAD_BYTES"] + 256 * 1024 if upload else current_app.config["MAX_JSON_BYTES"]
+    # Applies to chunked bodies too: werkzeug stops reading past the limit.
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+    has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding") == "chunked"
+    if not has_body:
+        return
+    mimetype = request.mimetype
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        return
+    if upload and mimetype == "multipart/form-data":
+        return
+    raise UnsupportedMediaType()
+
+
+def register(app: Flask) -> None:
+    app.before_request(_guard)

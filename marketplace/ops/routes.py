@@ -1,0 +1,55 @@
+"""/healthz, /readyz, /metrics and /docs."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, render_template
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from marketplace.errors import problem
+from marketplace.extensions import db
+from marketplace.jobs import redis_connection
+from marketplace.ops.observability import registry
+
+bp = Blueprint("ops", __name__, template_folder="templates")
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    checks = {}
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure to reach the database means not ready
+        db.session.rollback()
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    redis = redis_connection()
+    if redis is None:
+        checks["redis"] = "not configured (jobs run in-process)"
+    else:
+        try:
+            redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any Redis failure means not ready
+            checks["redis"] = f"unreachable: {type(exc).__name__}"
+    if any(v.startswith("unreachable") for v in checks.values()):
+        response = problem(503, "A dependency is unreachable: " + ", ".join(
+            f"{k} {v}" for k, v in checks.items() if v.startswith("unreachable")), slug="not-ready")
+        return response
+    return {"status": "ready", "checks": checks}
+
+
+@bp.get("/metrics")
+def metrics():
+    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/docs")
+def docs():
+    spec = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    return render_template("docs.html", spec=spec)

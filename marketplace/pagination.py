@@ -1,0 +1,39 @@
+"""Newest-first cursor pagination over (created_at, id), the same for every list endpoint."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from marketplace.errors import InvalidInput
+from marketplace.extensions import db
+from marketplace.timefmt import as_utc
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    raw = json.dumps([as_utc(created_at).isoformat(), row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, row_id = json.loads(raw)
+        return as_utc(datetime.fromisoformat(created_at)), str(row_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput.field("cursor", "Not a cursor this API issued.") from exc
+
+
+def page(query: sa.Select, model, *, limit: int, cursor: str | None) -> tuple[list, str | None]:
+    """One page of `query` (which selects `model` rows) and the cursor of the next, if any."""
+    if cursor:
+        created_at, row_id = decode_cursor(cursor)
+        query = query.where(sa.tuple_(model.created_at, model.id) < sa.tuple_(sa.literal(created_at), sa.literal(row_id)))
+    rows = list(db.session.scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(last.created_at, last.id)

@@ -1,0 +1,1 @@
+"""Payments: Stripe integration (client wrappers, webhooks) and the local Stripe stand-in."""

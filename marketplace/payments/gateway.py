@@ -1,0 +1,126 @@
+"""The Stripe gateway: the only module that imports stripe."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import stripe
+from flask import current_app
+
+from marketplace.errors import BadGateway, ServiceUnavailable
+
+# Re-exported so services can tell outcomes apart without importing stripe themselves.
+StripeError = stripe.StripeError
+CardError = stripe.CardError
+InvalidRequestError = stripe.InvalidRequestError
+IdempotencyError = stripe.IdempotencyError
+SignatureVerificationError = stripe.SignatureVerificationError
+
+
+class OutcomeUnknown(Exception):
+    """The request may or may not have reached Stripe (timeout, dropped connection, 5xx)."""
+
+
+def _client() -> stripe.StripeClient:
+    cfg = current_app.config
+    if not cfg.get("STRIPE_API_KEY"):
+        raise ServiceUnavailable(
+            "Payments are not configured on this server (STRIPE_API_KEY is unset)."
+        )
+    cache = current_app.extensions.setdefault("stripe_clients", {})
+    key = (cfg["STRIPE_API_KEY"], cfg.get("STRIPE_API_BASE"))
+    if key not in cache:
+        options: dict = {"max_network_retries": 0}
+        if cfg.get("STRIPE_API_BASE"):
+            options["base_addresses"] = {"api": cfg["STRIPE_API_BASE"]}
+        cache[key] = stripe.StripeClient(cfg["STRIPE_API_KEY"], **options)
+    return cache[key]
+
+
+def _call(fn, *args, **kwargs):
+    """Run a Stripe call, sorting failures into: a definite 'no' (raised as is) or unknown."""
+    try:
+        return fn(*args, **kwargs)
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise OutcomeUnknown(str(exc)) from exc
+    except stripe.APIError as exc:  # Stripe's 5xx: it may have done the work
+        raise OutcomeUnknown(str(exc)) from exc
+    except stripe.AuthenticationError as exc:
+        raise ServiceUnavailable("The payment provider refused our credentials.") from exc
+
+
+def create_payment_intent(*, amount_cents: int, currency: str, idempotency_key: str, metadata: dict, description: str):
+    client = _client()
+    try:
+        return _call(
+            client.v1.payment_intents.create,
+            params={
+                "amount": amount_cents,
+                "currency": currency,
+                "metadata": metadata,
+                "description": description,
+                "automatic_payment_methods": {"enabled": True},
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except OutcomeUnknown as exc:
+        raise BadGateway("The payment provider did not answer; try again.") from exc
+
+
+def retrieve_payment_intent(payment_intent_id: str):
+    try:
+        return _call(_client().v1.payment_intents.retrieve, payment_intent_id)
+    except OutcomeUnknown as exc:
+        raise BadGateway("The payment provider did not answer; try again.") from exc
+
+
+def create_refund(*, payment_intent_id: str, amount_cents: int, idempotency_key: str, metadata: dict):
+    """Raises OutcomeUnknown when we cannot tell whether Stripe made the refund."""
+    return _call(
+        _client().v1.refunds.create,
+        params={"payment_intent": payment_intent_id, "amount": amount_cents, "metadata": metadata},
+        options={"idempotency_key": idempotency_key},
+    )
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    created: int
+    object: dict
+
+
+def verify_webhook(payload: bytes, signature_header: str | None) -> WebhookEvent:
+    """Check Stripe's signature, and refuse timestamps too old or too far in the future.
+
+    stripe-python only rejects old timestamps; a signed event stamped in the future is
+    as suspicious as a stale one, so both sides of the tolerance are enforced here.
+    """
+    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    if not secret:
+        raise ServiceUnavailable("Webhooks are not configured on this server (STRIPE_WEBHOOK_SECRET is unset).")
+    if not signature_header:
+        raise SignatureVerificationError("No Stripe-Signature header.", signature_header)
+    tolerance = current_app.config["STRIPE_WEBHOOK_TOLERANCE_SECONDS"]
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SignatureVerificationError("Payload is not UTF-8.", signature_header) from exc
+    stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance)
+    timestamps = [
+        int(value) for name, _, value in (p.strip().partition("=") for p in signature_header.split(","))
+        if name == "t" and value.isdigit()
+    ]
+    if not timestamps or timestamps[0] > time.time() + tolerance:
+        raise SignatureVerificationError("Timestamp is in the future.", signature_header)
+    try:
+        data = json.loads(text)
+        return WebhookEvent(
+            id=str(data["id"]), type=str(data["type"]), created=int(data.get("created") or 0),
+            object=(data.get("data") or {}).get("object") or {},
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SignatureVerificationError("Signed payload is not a Stripe event.", signature_header) from exc

@@ -1,0 +1,224 @@
+"""Funding briefs through Stripe, refunding what a cancelled brief did not spend, and Stripe's webhooks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.auth.service import Principal
+from marketplace.briefs import service as briefs
+from marketplace.briefs.models import Brief, Task, fee_for
+from marketplace.errors import Conflict
+from marketplace.extensions import db
+from marketplace.ledger import service as ledger
+from marketplace.payments import gateway
+from marketplace.payments.models import Payment, Refund, StripeEvent
+from marketplace.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+
+# Funding ----------------------------------------------------------------------------------
+
+
+def start_funding(principal: Principal, brief_id: str) -> dict:
+    """A PaymentIntent for what the brief can spend (tasks + fees). Asking again reuses it."""
+    brief = briefs.get_brief(principal, brief_id, lock=True)
+    if brief.status != "draft":
+        raise Conflict(f"Only a draft brief can be funded; this one is {brief.status}.")
+    payment = db.session.scalar(
+        sa.select(Payment).where(Payment.brief_id == brief.id, Payment.status.in_(["created", "requires_payment"]))
+    )
+    if payment is None or payment.amount_cents != brief.committed_cents:
+        if payment is not None:
+            payment.status = "superseded"
+        payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency)
+        db.session.add(payment)
+    # The row (and so the idempotency key) is saved before Stripe is called: a retry after
+    # a crash sends the same key and gets the same PaymentIntent back.
+    db.session.commit()
+
+    intent = gateway.create_payment_intent(
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        idempotency_key=f"fund-{payment.id}",
+        metadata={"payment_id": payment.id, "brief_id": brief.id},
+        description=f"Brief {brief.id}: {brief.title[:100]}",
+    )
+    if payment.stripe_payment_intent_id is None:
+        payment.stripe_payment_intent_id = intent.id
+        payment.status = "requires_payment"
+        db.session.commit()
+    return {
+        "payment_id": payment.id,
+        "payment_intent_id": intent.id,
+        "client_secret": intent.client_secret,
+        "amount_cents": payment.amount_cents,
+        "currency": payment.currency,
+    }
+
+
+def _payment_succeeded(obj: dict) -> None:
+    payment = db.session.scalar(
+        sa.select(Payment).where(Payment.stripe_payment_intent_id == obj.get("id")).with_for_update()
+    )
+    if payment is None:
+        metadata_id = (obj.get("metadata") or {}).get("payment_id")
+        payment = db.session.get(Payment, metadata_id, with_for_update=True) if metadata_id else None
+    if payment is None:
+        log.warning("payment_intent.succeeded for an intent we did not make: %s", obj.get("id"))
+        return
+    if obj.get("currency") != payment.currency:
+        log.error("payment %s succeeded in an unexpected currency; left for a person", payment.id)
+        return
+    payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or obj.get("id")
+    record_funding(payment, int(obj.get("amount_received") or obj.get("amount") or 0))
+
+
+def record_funding(payment: Payment, received_cents: int) -> None:
+    """Book a succeeded payment into the brief's escrow once, and fund the brief if it covers it."""
+    if payment.status == "succeeded" or received_cents <= 0:
+        return
+    brief = db.session.get(Brief, payment.brief_id, with_for_update=True)
+    payment.status = "succeeded"
+    payment.succeeded_at = utcnow()
+    ledger.post(
+        "funding",
+        payment.id,
+        [(ledger.stripe_clearing(payment.currency), received_cents),
+         (ledger.escrow(brief.id, payment.currency), -received_cents)],
+        memo=f"PaymentIntent {payment.stripe_payment_intent_id}",
+    )
+    if brief.status == "draft" and received_cents >= brief.committed_cents:
+        briefs.transition(brief, "fund")
+    elif brief.status == "draft":
+        brief.status_reason = f"Payment of {received_cents} cents is less than the {brief.committed_cents} needed."
+    else:
+        # Paid after it was cancelled (or twice): the money sits in escrow, and cancelling
+        # again or the refund sweep gives it back; nothing is lost.
+        log.warning("brief %s was %s when payment %s succeeded", brief.id, brief.status, payment.id)
+
+
+def _payment_failed(obj: dict) -> None:
+    payment = db.session.scalar(sa.select(Payment).where(Payment.stripe_payment_intent_id == obj.get("id")))
+    if payment is not None and payment.status == "requires_payment":
+        payment.status = "failed"
+
+
+# Cancelling and refunds --------------------------------------------------------------------
+
+
+def owed_cents(brief: Brief) -> int:
+    """What the brief may still have to pay: claimed and submitted work, with fees."""
+    fee_by_group = {g.id: g.unit_price_cents + fee_for(g.unit_price_cents, brief.fee_bps) for g in brief.task_groups}
+    rows = db.session.execute(
+        sa.select(Task.group_id, sa.func.count())
+        .where(Task.brief_id == brief.id, Task.status.in_(["claimed", "submitted"]))
+        .group_by(Task.group_id)
+    )
+    return sum(fee_by_group[group_id] * n for group_id, n in rows)
+
+
+def cancel(principal: Principal, brief_id: str) -> Brief:
+    """Cancel a brief, close its open tasks, and refund what is neither spent nor owed."""
+    brief = briefs.get_brief(principal, brief_id, lock=True)
+    briefs.transition(brief, "cancel")
+    db.session.execute(sa.update(Task).where(Task.brief_id == brief.id, Task.status == "open").values(status="cancelled"))
+    refund = reserve_refund(brief)
+    db.session.commit()
+    if refund is not None:
+        settle_refund(refund.id)
+    return brief
+
+
+def reserve_refund(brief: Brief) -> Refund | None:
+    """Set aside escrow that is not owed as a pending refund, in the caller's transaction."""
+    refundable = ledger.balance(ledger.escrow(brief.id, brief.currency)) - owed_cents(brief)
+    if refundable <= 0:
+        return None
+    payment = db.session.scalar(
+        sa.select(Payment).where(Payment.brief_id == brief.id, Payment.status == "succeeded").order_by(Payment.created_at)
+    )
+    if payment is None:
+        return None
+    refund = Refund(brief_id=brief.id, payment_id=payment.id, amount_cents=refundable, currency=brief.currency)
+    db.session.add(refund)
+    db.session.flush()
+    ledger.post(
+        "refund",
+        refund.id,
+        [(ledger.escrow(brief.id, brief.currency), refundable),
+         (ledger.refund_pending(brief.id, brief.currency), -refundable)],
+        memo="set aside for refund",
+    )
+    return refund
+
+
+def settle_refund(refund_id: str) -> str:
+    """Ask Stripe for a pending refund (idempotent on our row id) and book the outcome."""
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.status != "pending":
+        return refund.status if refund else "missing"
+    payment = db.session.get(Payment, refund.payment_id)
+    holding = ledger.refund_pending(refund.brief_id, refund.currency)
+    try:
+        stripe_refund = gateway.create_refund(
+            payment_intent_id=payment.stripe_payment_intent_id,
+            amount_cents=refund.amount_cents,
+            idempotency_key=f"refund-{refund.id}",
+            metadata={"refund_id": refund.id, "brief_id": refund.brief_id},
+        )
+    except gateway.OutcomeUnknown:
+        log.warning("refund %s: outcome unknown, will be retried with the same key", refund.id)
+        return "pending"
+    except gateway.StripeError as exc:
+        refund.status = "failed"
+        refund.failure_reason = str(getattr(exc, "user_message", None) or exc)[:500]
+        ledger.post("refund_failed", refund.id,
+                    [(holding, refund.amount_cents), (ledger.escrow(refund.brief_id, refund.currency), -refund.amount_cents)])
+        db.session.commit()
+        return "failed"
+    refund.status = "succeeded"
+    refund.stripe_refund_id = stripe_refund.id
+    refund.settled_at = utcnow()
+    ledger.post("refund_paid", refund.id,
+                [(holding, refund.amount_cents), (ledger.stripe_clearing(refund.currency), -refund.amount_cents)])
+    db.session.commit()
+    return "succeeded"
+
+
+def pending_refund_ids() -> list[str]:
+    return list(db.session.scalars(sa.select(Refund.id).where(Refund.status == "pending")))
+
+
+# Webhooks ----------------------------------------------------------------------------------
+
+HANDLERS: dict[str, Callable[[dict], None]] = {
+    "payment_intent.succeeded": _payment_succeeded,
+    "payment_intent.payment_failed": _payment_failed,
+}
+
+
+def register_handler(event_type: str, handler: Callable[[dict], None]) -> None:
+    """Other domains (payouts, accounts) add the events they care about."""
+    HANDLERS[event_type] = handler
+
+
+def handle_webhook(payload: bytes, signature: str | None) -> bool:
+    """Verify, record once, and act on a Stripe event. False when it was a replay."""
+    event = gateway.verify_webhook(payload, signature)
+    try:
+        with db.session.begin_nested():
+            db.session.add(StripeEvent(id=event.id, type=event.type))
+            db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    handler = HANDLERS.get(event.type)
+    if handler is not None:
+        handler(event.object)
+    db.session.commit()
+    return True

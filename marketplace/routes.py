@@ -1,0 +1,14 @@
+"""The URL map: every domain's blueprint, registered in one place."""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+
+
+def register_blueprints(api: Api) -> None:
+    from marketplace.auth.routes import blp as accounts
+    from marketplace.briefs.routes import blp as briefs
+    from marketplace.payments.routes import blp as stripe_webhooks
+
+    for blueprint in (accounts, briefs, stripe_webhooks):
+        api.register_blueprint(blueprint)

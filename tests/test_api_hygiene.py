@@ -1,0 +1,164 @@
+"""Problem documents for every error, size and media-type limits, idempotency keys, ops endpoints."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from tests.factories import auth, brief_payload, sign_up_brand
+
+
+def assert_problem(response, status: int):
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert response.content_type == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"].startswith("https://")
+    return body
+
+
+def brief_count(db_session) -> int:
+    return db_session.execute(sa.text("SELECT count(*) FROM briefs")).scalar_one()
+
+
+def test_unknown_paths_and_methods_are_problem_documents(client):
+    assert_problem(client.get("/v1/nope"), 404)
+    response = client.delete("/v1/briefs")
+    assert_problem(response, 405)
+    assert "GET" in response.headers["Allow"]
+
+
+def test_a_ten_megabyte_body_is_413_and_saves_nothing(client, db_session):
+    _, key = sign_up_brand(client)
+    payload = brief_payload(audience="x" * (10 * 1024 * 1024))
+    assert_problem(client.post("/v1/briefs", json=payload, headers=auth(key)), 413)
+    assert brief_count(db_session) == 0
+
+
+def test_non_json_and_wrong_media_types(client, db_session):
+    _, key = sign_up_brand(client)
+    headers = auth(key)
+    assert_problem(client.post("/v1/briefs", data="title=x", headers={**headers,
+                   "Content-Type": "application/x-www-form-urlencoded"}), 415)
+    assert_problem(client.post("/v1/briefs", data="<brief/>", headers={**headers, "Content-Type": "text/xml"}), 415)
+    body = assert_problem(client.post("/v1/briefs", data="{not json", headers={**headers,
+                          "Content-Type": "application/json"}), 400)
+    assert "JSON" in body["detail"]
+    assert_problem(client.post("/v1/briefs", data="[1, 2]", headers={**headers,
+                   "Content-Type": "application/json"}), 422)
+    assert_problem(client.post("/v1/briefs", data=b"\xff\xfe\x00garbage", headers={**headers,
+                   "Content-Type": "application/json"}), 400)
+    assert brief_count(db_session) == 0
+
+
+def test_same_idempotency_key_and_body_returns_the_first_response(client, db_session):
+    _, key = sign_up_brand(client)
+    headers = {**auth(key), "Idempotency-Key": "create-brief-1"}
+    first = client.post("/v1/briefs", json=brief_payload(), headers=headers)
+    second = client.post("/v1/briefs", json=brief_payload(), headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.get_json()["id"] == second.get_json()["id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert brief_count(db_session) == 1
+
+
+def test_same_idempotency_key_with_another_body_is_409(client, db_session):
+    _, key = sign_up_brand(client)
+    headers = {**auth(key), "Idempotency-Key": "create-brief-2"}
+    assert client.post("/v1/briefs", json=brief_payload(), headers=headers).status_code == 201
+    body = assert_problem(client.post("/v1/briefs", json=brief_payload(title="Other"), headers=headers), 409)
+    assert "Idempotency-Key" in body["errors"]
+    assert brief_count(db_session) == 1
+
+
+def test_idempotency_keys_are_per_caller_and_validation_errors_replay(client, db_session):
+    _, key_a = sign_up_brand(client, "A")
+    _, key_b = sign_up_brand(client, "B")
+    same = {"Idempotency-Key": "shared-key"}
+    assert client.post("/v1/briefs", json=brief_payload(), headers={**auth(key_a), **same}).status_code == 201
+    assert client.post("/v1/briefs", json=brief_payload(), headers={**auth(key_b), **same}).status_code == 201
+    bad = {**auth(key_a), "Idempotency-Key": "bad-one"}
+    assert client.post("/v1/briefs", json=brief_payload(budget_cents=-1), headers=bad).status_code == 422
+    replay = client.post("/v1/briefs", json=brief_payload(budget_cents=-1), headers=bad)
+    assert replay.status_code == 422 and replay.headers["Idempotent-Replayed"] == "true"
+    assert brief_count(db_session) == 2
+    too_long = client.post("/v1/briefs", json=brief_payload(), headers={**auth(key_a), "Idempotency-Key": "k" * 256})
+    assert_problem(too_long, 422)
+
+
+def test_concurrent_requests_with_one_key_create_one_brief(app, db_session):
+    import threading
+
+    client = app.test_client()
+    _, key = sign_up_brand(client)
+    headers = {**auth(key), "Idempotency-Key": "racy"}
+    results = []
+    barrier = threading.Barrier(8)
+
+    def post():
+        with app.test_client() as c:
+            barrier.wait()
+            results.append(c.post("/v1/briefs", json=brief_payload(), headers=headers).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert brief_count(db_session) == 1
+    assert set(results) <= {201, 409} and 201 in results
+
+
+def test_openapi_spec_lists_every_route_and_docs_render(client, app):
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    documented = {(path, method) for path, item in spec["paths"].items() for method in item}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/v1/"):
+            path = rule.rule.replace("<string:", "{").replace(">", "}")
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                assert (path, method.lower()) in documented, (path, method)
+    assert "bearerAuth" in spec["components"]["securitySchemes"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and b"/v1/briefs" in docs.data
+
+
+def test_health_readiness_and_metrics(client, app):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+    client.get("/v1/nope")
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and b"http_requests_total" in metrics.data
+
+
+def test_readyz_is_503_when_redis_is_down(app):
+    from marketplace import create_app
+
+    broken = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    body = assert_problem(broken.test_client().get("/readyz"), 503)
+    assert "redis" in body["detail"]
+
+
+def test_readyz_is_503_when_postgres_is_down(app):
+    from marketplace import create_app
+
+    broken = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/x",
+                         "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 1}}})
+    body = assert_problem(broken.test_client().get("/readyz"), 503)
+    assert "database" in body["detail"]
+
+
+def test_logs_carry_no_secrets(client, caplog):
+    caplog.set_level(logging.INFO)
+    from marketplace.ops.observability import JsonFormatter
+
+    _, key = sign_up_brand(client)
+    client.get("/v1/me", headers=auth(key))
+    client.post("/v1/auth/token", json={"email": "x@example.com", "password": "hunter2hunter2"})
+    formatter = JsonFormatter()
+    lines = "\n".join(formatter.format(r) for r in caplog.records)
+    assert "/v1/me" in lines
+    assert key not in lines and key[3:] not in lines and "hunter2" not in lines
+    record = logging.LogRecord("x", logging.ERROR, "", 0, f"failed with {key}", None, None)
+    assert key not in formatter.format(record)

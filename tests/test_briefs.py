@@ -1,0 +1,197 @@
+"""Briefs: validation, the budget rule, ownership, lifecycle, publishing tasks."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.factories import (
+    auth,
+    brief_payload,
+    create_brief,
+    fund_brief,
+    live_brief,
+    make_admin,
+    sign_up_brand,
+)
+
+
+def table_counts(db_session) -> dict:
+    return {t: db_session.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("briefs", "task_groups", "tasks", "ledger_entries", "payments")}
+
+
+def test_create_brief_returns_groups_counts_and_money(client):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    assert brief["id"].startswith("brief_") and brief["status"] == "draft"
+    assert [g["kind"] for g in brief["task_groups"]] == ["caption", "clip"]
+    assert brief["task_groups"][0]["id"].startswith("grp_")
+    assert brief["task_groups"][0]["fee_per_task_cents"] == 6
+    assert brief["money"] == {
+        "currency": "usd", "budget_cents": 50000, "cost_cents": 300 * 60 + 100 * 100,
+        "fee_cents": 300 * 6 + 100 * 10, "committed_cents": 30800, "funded_cents": 0,
+        "spent_cents": 0, "refunded_cents": 0, "remaining_cents": 0,
+    }
+    assert brief["task_groups"][0]["counts"] == dict.fromkeys(
+        ["open", "claimed", "submitted", "approved", "rejected", "paid"], 0)
+
+
+def test_budget_one_cent_short_is_422_and_saves_nothing(client, db_session):
+    _, key = sign_up_brand(client)
+    groups = [{"kind": "caption", "quantity": 10, "unit_price_cents": 100}]  # 1000 + 100 fee
+    before = table_counts(db_session)
+    short = client.post("/v1/briefs", json=brief_payload(budget_cents=1099, task_groups=groups), headers=auth(key))
+    assert short.status_code == 422
+    assert "1 short" in short.get_json()["errors"]["budget_cents"][0]
+    assert table_counts(db_session) == before
+    exact = client.post("/v1/briefs", json=brief_payload(budget_cents=1100, task_groups=groups), headers=auth(key))
+    assert exact.status_code == 201
+
+
+def test_bad_fields_get_field_level_errors_and_change_nothing(client, db_session):
+    _, key = sign_up_brand(client)
+    before = table_counts(db_session)
+    cases = {
+        "budget_cents": [-100, 10.5, "500", True, None],
+        "currency": ["USD", "dollars"],
+        "landing_url": ["javascript:alert(1)", "not a url"],
+        "starts_at": ["2026-12-01", "yesterday", "2026-12-01T00:00:00"],
+        "task_groups": [[], "many", [{"kind": "poem", "quantity": 1, "unit_price_cents": 1}]],
+        "objective": ["fame"],
+        "auto_approve_after_hours": [0, 1.5],
+    }
+    for field, values in cases.items():
+        for value in values:
+            response = client.post("/v1/briefs", json=brief_payload(**{field: value}), headers=auth(key))
+            assert response.status_code == 422, (field, value, response.get_json())
+            assert response.content_type == "application/problem+json"
+            errors = response.get_json()["errors"]
+            assert any(name == field or name.startswith(field) for name in errors), (field, value, errors)
+    assert table_counts(db_session) == before
+
+
+def test_group_quantities_and_prices_must_be_positive_integers(client):
+    _, key = sign_up_brand(client)
+    for group in ({"quantity": 0}, {"quantity": -3}, {"quantity": 2.5}, {"unit_price_cents": 0},
+                  {"unit_price_cents": 0.6}, {"unit_price_cents": "60"}):
+        payload = brief_payload()
+        payload["task_groups"][0].update(group)
+        response = client.post("/v1/briefs", json=payload, headers=auth(key))
+        assert response.status_code == 422, group
+        (name,) = [n for n in response.get_json()["errors"] if n.startswith("task_groups[0]")]
+        assert name.split(".")[-1] in group
+
+
+def test_window_must_be_ordered(client):
+    _, key = sign_up_brand(client)
+    response = client.post("/v1/briefs", json=brief_payload(
+        starts_at="2026-12-08T00:00:00Z", ends_at="2026-12-08T00:00:00Z"), headers=auth(key))
+    assert response.status_code == 422 and "ends_at" in response.get_json()["errors"]
+
+
+def test_fields_a_client_must_not_set_are_refused(client, db_session):
+    _, key = sign_up_brand(client)
+    other, _ = sign_up_brand(client, "Other")
+    before = table_counts(db_session)
+    for field, value in [("status", "live"), ("brand_id", other["id"]), ("money", {"funded_cents": 10**9}),
+                         ("funded_cents", 50000), ("fee_bps", 0), ("id", "brief_mine")]:
+        response = client.post("/v1/briefs", json=brief_payload(**{field: value}), headers=auth(key))
+        assert response.status_code == 422, field
+        assert field in response.get_json()["errors"]
+    assert table_counts(db_session) == before
+
+
+def test_another_brands_brief_is_not_found(client):
+    _, key_a = sign_up_brand(client, "A")
+    _, key_b = sign_up_brand(client, "B")
+    brief = create_brief(client, key_a)
+    for method, path in [("get", ""), ("post", "/fund"), ("post", "/publish"), ("post", "/pause"),
+                         ("post", "/cancel")]:
+        response = getattr(client, method)(f"/v1/briefs/{brief['id']}{path}", headers=auth(key_b))
+        assert response.status_code == 404, path
+    assert client.get("/v1/briefs", headers=auth(key_b)).get_json()["data"] == []
+    assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(key_a)).status_code == 200
+
+
+def test_admin_sees_every_brief(client, runner):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    admin = make_admin(runner)
+    assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(admin)).status_code == 200
+    assert client.post("/v1/briefs", json=brief_payload(), headers=auth(admin)).status_code == 403
+
+
+def test_list_is_newest_first_with_a_cursor(client):
+    _, key = sign_up_brand(client)
+    made = [create_brief(client, key, title=f"Brief {i}")["id"] for i in range(7)]
+    seen, cursor = [], None
+    while True:
+        url = "/v1/briefs?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url, headers=auth(key)).get_json()
+        assert len(page["data"]) <= 3
+        seen += [b["id"] for b in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(made))
+    assert client.get("/v1/briefs?limit=501", headers=auth(key)).status_code == 422
+    assert client.get("/v1/briefs?limit=0", headers=auth(key)).status_code == 422
+    assert client.get("/v1/briefs?cursor=garbage!!", headers=auth(key)).status_code == 422
+
+
+def test_illegal_transitions_are_409(client, standin):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    for action in ("publish", "pause", "resume"):
+        response = client.post(f"/v1/briefs/{brief['id']}/{action}", headers=auth(key))
+        assert response.status_code == 409, action
+    fund_brief(client, key, brief["id"], standin)
+    assert client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).status_code == 409
+    assert client.post(f"/v1/briefs/{brief['id']}/resume", headers=auth(key)).status_code == 409
+    assert client.post(f"/v1/briefs/{brief['id']}/publish", headers=auth(key)).status_code == 200
+    assert client.post(f"/v1/briefs/{brief['id']}/publish", headers=auth(key)).status_code == 409
+    assert client.post(f"/v1/briefs/{brief['id']}/pause", headers=auth(key)).get_json()["status"] == "paused"
+    assert client.post(f"/v1/briefs/{brief['id']}/pause", headers=auth(key)).status_code == 409
+    assert client.post(f"/v1/briefs/{brief['id']}/resume", headers=auth(key)).get_json()["status"] == "live"
+
+
+def test_publishing_expands_every_group_into_one_task_per_action(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    brief = live_brief(client, key, standin)
+    assert brief["status"] == "live"
+    rows = db_session.execute(sa.text(
+        "SELECT group_id, count(*), min(seq), max(seq), count(DISTINCT id), bool_and(status = 'open') "
+        "FROM tasks WHERE brief_id = :b GROUP BY group_id"), {"b": brief["id"]}).all()
+    by_group = {r[0]: r[1:] for r in rows}
+    for group in brief["task_groups"]:
+        q = group["quantity"]
+        assert by_group[group["id"]] == (q, 1, q, q, True)
+        assert group["counts"]["open"] == q
+    ids = db_session.execute(sa.text("SELECT id FROM tasks LIMIT 5")).scalars().all()
+    assert all(i.startswith("task_") and len(i) == 37 for i in ids)
+
+
+def test_publishing_ten_thousand_tasks_is_one_insert(client, standin, db_session, app):
+    _, key = sign_up_brand(client)
+    groups = [{"kind": k, "quantity": 2500, "unit_price_cents": 10}
+              for k in ("caption", "review", "translation", "survey")]
+    brief = create_brief(client, key, budget_cents=2_000_000, task_groups=groups)
+    fund_brief(client, key, brief["id"], standin)
+
+    from marketplace.extensions import db
+
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        if "tasks" in statement and statement.lstrip().upper().startswith("INSERT"):
+            statements.append(statement)
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            response = client.post(f"/v1/briefs/{brief['id']}/publish", headers=auth(key))
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    assert len(statements) == 1 and "generate_series" in statements[0]
+    assert db_session.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 10_000

@@ -1,0 +1,188 @@
+"""Funding through the Stripe stand-in, signed webhooks handled once, cancelling with refunds."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import sqlalchemy as sa
+import stripe
+
+from tests.conftest import WEBHOOK_SECRET
+from tests.factories import auth, create_brief, fund_brief, live_brief, sign_up_brand, wait_for
+
+
+def signed(payload: dict, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    header = stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp=timestamp)
+    return body, header
+
+
+def post_webhook(client, body: bytes, header: str | None):
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers["Stripe-Signature"] = header
+    return client.post("/v1/webhooks/stripe", data=body, headers=headers)
+
+
+def state(db_session) -> tuple:
+    return tuple(db_session.execute(sa.text(q)).scalar_one() for q in (
+        "SELECT count(*) FROM ledger_entries", "SELECT count(*) FROM stripe_events",
+        "SELECT string_agg(status, ',' ORDER BY id) FROM briefs",
+        "SELECT string_agg(status, ',' ORDER BY id) FROM payments"))
+
+
+def test_fund_creates_a_payment_intent_for_tasks_plus_fees_and_the_webhook_funds_escrow(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    response = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key))
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["amount_cents"] == brief["money"]["committed_cents"] == 30800
+    assert body["client_secret"].startswith(body["payment_intent_id"] + "_secret_")
+    assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["status"] == "draft"
+
+    standin.succeed_payment_intent(body["payment_intent_id"])
+    wait_for(lambda: client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["status"] == "funded")
+    funded = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()
+    assert funded["money"]["funded_cents"] == 30800 and funded["money"]["remaining_cents"] == 30800
+    assert funded["funded_at"] is not None
+
+
+def test_asking_to_fund_twice_reuses_the_payment_intent(client, standin):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    first = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    second = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    assert first["payment_intent_id"] == second["payment_intent_id"]
+    assert first["payment_id"] == second["payment_id"]
+
+
+def test_the_full_flow_from_sign_up_to_published_tasks(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    plan = client.post("/v1/briefs/plan", headers=auth(key), json={
+        "budget_cents": 48000, "fee_bps": 0, "mix": [
+            {"kind": "caption", "unit_price_cents": 60, "share": 180},
+            {"kind": "clip", "unit_price_cents": 100, "share": 100}]}).get_json()
+    groups = [{"kind": g["kind"], "quantity": g["quantity"], "unit_price_cents": g["unit_price_cents"]}
+              for g in plan["task_groups"]]
+    brief = live_brief(client, key, standin, budget_cents=60000, task_groups=groups)
+    assert brief["status"] == "live"
+    n_tasks = db_session.execute(sa.text("SELECT count(*) FROM tasks WHERE brief_id = :b"), {"b": brief["id"]}).scalar_one()
+    assert n_tasks == sum(g["quantity"] for g in groups)
+    assert brief["money"]["funded_cents"] == brief["money"]["committed_cents"]
+
+
+def test_forged_stale_future_and_unsigned_webhooks_are_400_and_change_nothing(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    intent = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    event = {"id": "evt_" + uuid.uuid4().hex, "type": "payment_intent.succeeded", "created": int(time.time()),
+             "data": {"object": {"id": intent["payment_intent_id"], "object": "payment_intent",
+                                 "amount": 30800, "amount_received": 30800, "currency": "usd",
+                                 "metadata": {"payment_id": intent["payment_id"]}}}}
+    before = state(db_session)
+    now = int(time.time())
+    cases = [
+        signed(event, secret="whsec_wrong"),
+        signed(event, timestamp=now - 301),
+        signed(event, timestamp=now + 301),
+        (signed(event)[0], None),
+        (signed(event)[0], "t=garbage,v1=deadbeef"),
+        (json.dumps({**event, "data": {"object": {**event["data"]["object"], "amount_received": 1}}}).encode(),
+         signed(event)[1]),  # signature of another body
+    ]
+    for body, header in cases:
+        response = post_webhook(client, body, header)
+        assert response.status_code == 400, header
+        assert response.content_type == "application/problem+json"
+    assert state(db_session) == before
+    # The genuine article, signed now, is accepted.
+    ok = post_webhook(client, *signed(event))
+    assert ok.status_code == 200, ok.get_json()
+    assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["status"] == "funded"
+
+
+def test_a_replayed_event_changes_state_once(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    fund_brief(client, key, brief["id"], standin)
+    (event,) = [e for e in standin.events() if e["type"] == "payment_intent.succeeded"]
+    after_first = state(db_session)
+    for _ in range(3):
+        standin.resend_event(event["id"])
+    standin.wait_for_webhooks()
+    deliveries = [e for e in standin.events() if e["id"] == event["id"]][0]["deliveries"]
+    assert [d["status"] for d in deliveries] == [200, 200, 200, 200]
+    assert state(db_session) == after_first
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["funded_cents"] == 30800
+
+
+def test_webhooks_are_refused_when_no_secret_is_configured(client, app):
+    app.config["STRIPE_WEBHOOK_SECRET"] = None
+    try:
+        response = post_webhook(client, *signed({"id": "evt_x", "type": "x", "data": {"object": {}}}))
+        assert response.status_code == 503
+    finally:
+        app.config["STRIPE_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+
+
+def test_funding_answers_503_without_stripe_configured(client, app):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    saved = app.config["STRIPE_API_KEY"]
+    app.config["STRIPE_API_KEY"] = None
+    try:
+        response = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key))
+        assert response.status_code == 503 and "STRIPE_API_KEY" in response.get_json()["detail"]
+    finally:
+        app.config["STRIPE_API_KEY"] = saved
+
+
+def test_cancelling_a_funded_brief_refunds_everything_through_stripe(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    fund_brief(client, key, brief["id"], standin)
+    response = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "cancelled"
+    assert body["money"]["refunded_cents"] == 30800 and body["money"]["remaining_cents"] == 0
+    refund = db_session.execute(sa.text("SELECT status, amount_cents, stripe_refund_id FROM refunds")).one()
+    assert refund.status == "succeeded" and refund.amount_cents == 30800 and refund.stripe_refund_id.startswith("re_")
+
+
+def test_cancelling_a_live_brief_keeps_what_claimed_work_may_still_cost(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    brief = live_brief(client, key, standin, task_groups=[
+        {"kind": "caption", "quantity": 10, "unit_price_cents": 100}], budget_cents=1100)
+    # Two tasks are out with workers: their price and fee must stay in escrow.
+    db_session.execute(sa.text(
+        "UPDATE tasks SET status = 'claimed' WHERE id IN (SELECT id FROM tasks ORDER BY seq LIMIT 2)"))
+    db_session.commit()
+    body = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()
+    assert body["money"]["refunded_cents"] == 1100 - 2 * 110
+    assert body["money"]["remaining_cents"] == 2 * 110
+    statuses = dict(db_session.execute(sa.text("SELECT status, count(*) FROM tasks GROUP BY status")).all())
+    assert statuses == {"claimed": 2, "cancelled": 8}
+
+
+def test_a_refund_stripe_refuses_returns_the_money_to_escrow(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    fund_brief(client, key, brief["id"], standin)
+    standin.set_faults(fail_before_commit=1, path_prefix="/v1/refunds")
+    body = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()
+    # A 500 from Stripe is "outcome unknown": the refund stays pending, the money set aside.
+    assert body["status"] == "cancelled"
+    assert db_session.execute(sa.text("SELECT status FROM refunds")).scalar_one() == "pending"
+    assert body["money"]["remaining_cents"] == 0 and body["money"]["refunded_cents"] == 30800
+    from marketplace.payments import service
+
+    with client.application.app_context():
+        (refund_id,) = service.pending_refund_ids()
+        assert service.settle_refund(refund_id) == "succeeded"
+    assert db_session.execute(sa.text("SELECT status FROM refunds")).scalar_one() == "succeeded"
+    assert standin.balance() >= 0
