@@ -5,3 +5,6 @@ from marketplace.briefs.models import Brief, Task, TaskGroup  # noqa: F401
 from marketplace.idempotency import IdempotencyRecord  # noqa: F401
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine  # noqa: F401
 from marketplace.payments.models import Payment, Refund, StripeEvent  # noqa: F401
+from marketplace.payouts.models import PayoutAccount, PayoutBatch, PayoutItem  # noqa: F401
+from marketplace.proofs.models import Submission, SubmissionCheck  # noqa: F401
+from marketplace.tasks.models import Claim  # noqa: F401

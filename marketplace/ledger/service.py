@@ -181,3 +181,62 @@ def entry_totals(account: Account, kinds: Iterable[str] | None = None) -> dict[s
     if kinds is not None:
         query = query.where(LedgerEntry.kind.in_(list(kinds)))
     return {kind: int(total) * account.sign for kind, total in db.session.execute(query)}
+
+
+@dataclass(frozen=True)
+class Posting:
+    kind: str
+    ref_id: str
+    lines: tuple[tuple[Account, int], ...]
+    memo: str | None = None
+
+
+def locked_balances(accounts: Iterable[Account]) -> dict[str, int]:
+    """Lock these accounts (fixed order) and read their balances, for a caller deciding how much
+    of a bulk operation they can cover before it posts. The locks last until its commit."""
+    accounts = list({a.code: a for a in accounts}.values())
+    ids = ensure_accounts(accounts)
+    _lock(list(ids.values()))
+    sums = _line_sums(list(ids.values()))
+    return {a.code: sums.get(ids[a.code], 0) * a.sign for a in accounts}
+
+
+def post_many(postings: Sequence[Posting]) -> int:
+    """Book many balanced entries in three statements, whatever their number.
+
+    The same rules as post(): each entry balances, (kind, ref_id) is new (a replayed one
+    raises AlreadyPosted, written nothing), and no account the batch lowers goes below zero.
+    """
+    if not postings:
+        return 0
+    for p in postings:
+        if not p.lines or sum(amount for _, amount in p.lines) != 0 or any(a == 0 for _, a in p.lines):
+            raise UnbalancedEntry(f"{p.kind} {p.ref_id}: lines must be non-zero and sum to zero")
+    ids = ensure_accounts(a for p in postings for a, _ in p.lines)
+    delta: dict[Account, int] = defaultdict(int)
+    for p in postings:
+        for account, amount in p.lines:
+            delta[account] += amount
+    lowered = [a for a, d in delta.items() if d * a.sign < 0]
+    if lowered:
+        _lock([ids[a.code] for a in lowered])
+        sums = _line_sums([ids[a.code] for a in lowered])
+        short = [a.code for a in lowered if (sums.get(ids[a.code], 0) + delta[a]) * a.sign < 0]
+        if short:
+            raise InsufficientFunds(f"Posting would take {', '.join(short[:5])} below zero.")
+
+    entry_ids = [new_id("ent") for _ in postings]
+    try:
+        with db.session.begin_nested():
+            db.session.execute(sa.insert(LedgerEntry), [
+                {"id": eid, "kind": p.kind, "ref_id": p.ref_id, "memo": p.memo}
+                for eid, p in zip(entry_ids, postings, strict=True)
+            ])
+    except sa.exc.IntegrityError as exc:
+        raise AlreadyPosted("One of these entries is already booked.") from exc
+    db.session.execute(sa.insert(LedgerLine), [
+        {"entry_id": eid, "account_id": ids[account.code], "amount_cents": amount}
+        for eid, p in zip(entry_ids, postings, strict=True)
+        for account, amount in p.lines
+    ])
+    return len(postings)

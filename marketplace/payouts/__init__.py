@@ -1,0 +1,1 @@
+"""Payout accounts (Stripe Connect), payout batches and their items."""

@@ -1,0 +1,71 @@
+"""Workers' Stripe Connect accounts, and payout batches: one item (one transfer) per worker per batch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.extensions import db
+from marketplace.ids import new_id
+from marketplace.timefmt import utcnow
+
+
+class PayoutAccount(db.Model):
+    __tablename__ = "payout_accounts"
+
+    worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"), primary_key=True)
+    stripe_account_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    payouts_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    transfers_active: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    details_submitted: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class PayoutBatch(db.Model):
+    __tablename__ = "payout_batches"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("pb"))
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    min_amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    # pending → processing → completed | completed_with_failures
+    status: Mapped[str] = mapped_column(sa.String(32), default="pending")
+    created_by: Mapped[str] = mapped_column(sa.String(60))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('pending', 'processing', 'completed', 'completed_with_failures')", name="status_known"),
+    )
+
+
+class PayoutItem(db.Model):
+    """One worker's money in one batch. Its id is the Stripe idempotency key of its transfer."""
+
+    __tablename__ = "payout_items"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("pbi"))
+    batch_id: Mapped[str] = mapped_column(sa.ForeignKey("payout_batches.id"))
+    worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"), index=True)
+    stripe_account_id: Mapped[str] = mapped_column(sa.String(255))
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    # pending → sending → paid | failed; paid → reversed
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    stripe_transfer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("batch_id", "worker_id", name="uq_payout_items_batch_worker"),
+        sa.Index("ix_payout_items_batch_status", "batch_id", "status"),
+        sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+        sa.CheckConstraint("status IN ('pending', 'sending', 'paid', 'failed', 'reversed')", name="status_known"),
+    )

@@ -1,0 +1,1 @@
+"""Proof submissions: storage, validation checks and their results."""

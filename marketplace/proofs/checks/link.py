@@ -1,0 +1,657 @@
+"""Link proofs: strict URL parsing, allowed domains, tracking content, SSRF-safe reachability.
+
+Decisions this module makes (the brief left them open):
+
+* The allowed-domain rule and the content rule (tracked code or UTM parameters) apply to
+  the URL the worker submitted, not to where it redirects: shorteners and our own ``/t/``
+  tracked links legitimately redirect elsewhere, and the submitted URL is what gets shared.
+* Redirect hops may leave the allowed domains, but every hop is re-parsed (http/https
+  only, no userinfo) and every address it resolves to is re-vetted before connecting.
+* A literal IP address is never accepted as the submitted link's host ("links must use a
+  domain name"), whatever the allowed list says; an empty allowed list means "any domain".
+* Each hop resolves its name exactly once and connects to a vetted address itself (the
+  connection is pinned), so DNS rebinding between the check and the connect cannot happen.
+* Outcome: a final 2xx/3xx answer passes; a final 4xx/5xx fails, except 429 (the site
+  rate-limited our probe, which says nothing about the link) which warns; too many
+  redirects and unsafe hops fail; network trouble (DNS, refused, timeout, TLS) warns.
+  ``read_timeout`` applies to each socket read, not to the probe as a whole.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import re
+import socket
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
+
+from . import FAIL, PASS, WARN, CheckResult
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Iterable[Any]]
+
+MAX_URL_LENGTH = 2048
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+USER_AGENT = "marketplace-link-check/1.0"
+
+# --- forbidden addresses -------------------------------------------------------------------
+
+# Cloud instance-metadata endpoints: refused even when private addresses are allowed.
+_METADATA = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
+)
+
+# (network, reason, relaxed by allow_private). First match wins.
+_V4_RULES = [
+    (ipaddress.ip_network(net), reason, relaxable)
+    for net, reason, relaxable in (
+        ("0.0.0.0/8", "unspecified ('this network')", False),
+        ("10.0.0.0/8", "private", True),
+        ("100.64.0.0/10", "shared address space (carrier-grade NAT)", True),
+        ("127.0.0.0/8", "loopback", True),
+        ("169.254.0.0/16", "link-local", False),
+        ("172.16.0.0/12", "private", True),
+        ("192.0.0.0/24", "IETF protocol assignment (reserved)", False),
+        ("192.0.2.0/24", "documentation (reserved)", False),
+        ("192.88.99.0/24", "6to4 relay anycast (reserved)", False),
+        ("192.168.0.0/16", "private", True),
+        ("198.18.0.0/15", "benchmarking (reserved)", False),
+        ("198.51.100.0/24", "documentation (reserved)", False),
+        ("203.0.113.0/24", "documentation (reserved)", False),
+        ("224.0.0.0/4", "multicast", False),
+        ("240.0.0.0/4", "reserved", False),  # includes the broadcast address
+    )
+]
+_V6_RULES = [
+    (ipaddress.ip_network(net), reason, relaxable)
+    for net, reason, relaxable in (
+        ("::/128", "unspecified", False),
+        ("::1/128", "loopback", True),
+        ("64:ff9b:1::/48", "local-use NAT64", False),
+        ("100::/64", "discard-only (reserved)", False),
+        ("2001::/23", "IETF special-purpose (reserved)", False),  # Teredo, ORCHID, ...
+        ("2001:db8::/32", "documentation (reserved)", False),
+        ("3fff::/20", "documentation (reserved)", False),
+        ("fc00::/7", "unique-local", True),
+        ("fe80::/10", "link-local", False),
+        ("fec0::/10", "site-local (deprecated)", False),
+        ("ff00::/8", "multicast", False),
+    )
+]
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _classify(ip: IPAddress) -> tuple[str, bool] | None:
+    """(reason, relaxed by allow_private) when ip must not be connected to, else None."""
+    if ip in _METADATA:
+        return "cloud metadata", False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.scope_id:
+            ip = ipaddress.IPv6Address(int(ip))  # the zone does not change what it is
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            form, v4 = embedded
+            inner = _classify(v4)
+            if inner is not None:
+                return f"{form} {inner[0]}", inner[1]
+            if form == "IPv4-compatible":  # deprecated form; nothing legitimate uses it
+                return "IPv4-compatible (deprecated, reserved)", False
+            return None
+        rules = _V6_RULES
+    else:
+        rules = _V4_RULES
+    for network, reason, relaxable in rules:
+        if ip in network:
+            return reason, relaxable
+    # Belt and braces for whatever the tables miss (e.g. IPv6 outside 2000::/3).
+    if ip.is_reserved or ip.is_multicast or ip.is_unspecified or not ip.is_global:
+        return "reserved", False
+    return None
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    if ip.ipv4_mapped is not None:
+        return "IPv4-mapped", ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return "6to4", ip.sixtofour
+    if ip in _NAT64:
+        return "NAT64", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _V4_COMPATIBLE and int(ip) > 1:
+        return "IPv4-compatible", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_forbidden_address(ip: IPAddress, *, allow_private: bool = False) -> str | None:
+    """Why connecting to ip is refused ("loopback", "IPv4-mapped private", ...), or None.
+
+    Refused: loopback, private, shared (100.64/10), link-local, unique-local, multicast,
+    reserved, unspecified, documentation/benchmark ranges, cloud metadata addresses, and
+    IPv4-mapped/compatible, NAT64 and 6to4 forms embedding any of those. ``allow_private``
+    (tests only) lets loopback/private/unique-local/shared through; the metadata
+    addresses, link-local and the rest stay refused.
+    """
+    verdict = _classify(ip)
+    if verdict is None:
+        return None
+    reason, relaxable = verdict
+    if allow_private and relaxable:
+        return None
+    return reason
+
+
+# --- strict URL parsing --------------------------------------------------------------------
+
+
+class LinkRejected(ValueError):
+    """The URL is unacceptable as a link (or as a redirect hop); ``detail`` says why."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ParsedLink:
+    scheme: str  # "http" | "https"
+    host: str  # IDNA ASCII, lower-case, no trailing dot; or an IP's canonical text
+    port: int
+    ip: IPAddress | None  # set when the host is a literal address (in any spelling)
+    path: str  # raw path, "" when absent
+    query: str  # raw query, "" when absent
+
+    @property
+    def target(self) -> str:
+        """Request target: path and query, non-ASCII percent-encoded, existing escapes kept."""
+        path = quote(self.path or "/", safe="/%:@!$&'()*+,;=-._~")
+        query = quote(self.query, safe="/?%:@!$&'()*+,;=-._~")
+        return f"{path}?{query}" if query else path
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if isinstance(self.ip, ipaddress.IPv6Address) else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """Normalised URL (fragment dropped: it never reaches the server)."""
+        return f"{self.scheme}://{self.host_header}{self.target}"
+
+
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_NUMERIC_LABEL = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")
+
+
+def parse_ipv4_literal(host: str) -> ipaddress.IPv4Address | None:
+    """An IPv4 host in any spelling ``inet_aton`` accepts, else None.
+
+    1 to 4 dot-separated parts; each decimal, octal (leading 0) or hex (0x); the last
+    part fills the remaining bytes: "2130706433", "0177.0.0.1", "0x7f.1" and "127.1" are
+    all 127.0.0.1. Implemented here rather than by calling socket.inet_aton because
+    libc versions differ (glibc accepts trailing junk after a space).
+    """
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers = []
+    for part in parts:
+        if re.fullmatch(r"0[xX][0-9a-fA-F]+", part):
+            numbers.append(int(part[2:], 16))
+        elif re.fullmatch(r"0[0-7]*", part):
+            numbers.append(int(part, 8))
+        elif re.fullmatch(r"[1-9][0-9]*", part):
+            numbers.append(int(part))
+        else:
+            return None
+    *leading, last = numbers
+    if any(n > 0xFF for n in leading) or last >= 1 << (8 * (5 - len(numbers))):
+        return None
+    value = last
+    for index, n in enumerate(leading):
+        value |= n << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)
+
+
+def normalise_host(host: str) -> tuple[str, IPAddress | None]:
+    """(ASCII host, literal IP or None); raises LinkRejected for anything malformed.
+
+    IDNA (2003, the stdlib codec) maps Unicode and full-width forms to ASCII; homoglyph
+    hosts become distinct ``xn--`` names that simply do not equal an allowed domain.
+    """
+    if host.endswith("."):
+        host = host[:-1]
+    if not host:
+        raise LinkRejected("the link has no host")
+    if ":" in host:  # only an IPv6 literal carries colons here
+        try:
+            ip6 = ipaddress.IPv6Address(host)
+        except ValueError:
+            raise LinkRejected("the link's host is not a valid address") from None
+        if ip6.scope_id:
+            raise LinkRejected("the link's host is not a valid address")
+        return ip6.compressed, ip6
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise LinkRejected("the link's host name is not valid") from None
+    labels = ascii_host.split(".")
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        ip4 = parse_ipv4_literal(ascii_host)
+        if ip4 is None:
+            raise LinkRejected("the link's host is not a valid address")
+        return str(ip4), ip4
+    if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise LinkRejected("the link's host name is not valid")
+    for label in labels:
+        if label.startswith("xn--"):
+            try:
+                label.encode("ascii").decode("idna")
+            except UnicodeError:
+                raise LinkRejected("the link's host name is not valid") from None
+    return ascii_host, None
+
+
+def parse_link(url: str) -> ParsedLink:
+    """Strict parse of an http(s) URL; raises LinkRejected with a worker-facing detail."""
+    if not isinstance(url, str) or not url.strip():
+        raise LinkRejected("no link was given")
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise LinkRejected(f"the link is longer than {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url) or "\\" in url:
+        # Browsers and servers disagree about these; refusing is the only safe reading.
+        raise LinkRejected("the link contains spaces, control characters or backslashes")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise LinkRejected("the link is not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise LinkRejected("only http and https links are accepted")
+    if "@" in parts.netloc:
+        raise LinkRejected("links with a user name or password (user@host) are not accepted")
+    if not parts.netloc:
+        raise LinkRejected("the link has no host")
+    try:
+        port = parts.port
+        raw_host = parts.hostname
+    except ValueError:
+        raise LinkRejected("the link's host or port is not valid") from None
+    if not raw_host:
+        raise LinkRejected("the link has no host")
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    elif not 0 < port < 65536:
+        raise LinkRejected("the link's port is not valid")
+    host, ip = normalise_host(raw_host)
+    return ParsedLink(scheme, host, port, ip, parts.path, parts.query)
+
+
+def host_is_allowed(host: str, allowed_domains: Iterable[str]) -> bool:
+    """Exact match or a subdomain of an allowed domain, on normalised ASCII names.
+
+    "www.tiktok.com" is allowed for "tiktok.com"; "eviltiktok.com" and
+    "tiktok.com.evil.io" are not. Malformed entries in the allowed list are ignored.
+    """
+    for domain in allowed_domains:
+        domain = domain.strip().lstrip("*").lstrip(".")
+        try:
+            allowed, ip = normalise_host(domain)
+        except LinkRejected:
+            continue
+        if ip is None and (host == allowed or host.endswith("." + allowed)):
+            return True
+    return False
+
+
+# --- content rule: tracked code or UTM parameters --------------------------------------------
+
+
+def _content_problem(
+    link: ParsedLink, tracked_code: str | None, required_utm: dict[str, str] | list[str] | None
+) -> str | None:
+    """None when the link carries the tracked code or every required UTM parameter."""
+    code = (tracked_code or "").strip()
+    if isinstance(required_utm, dict):
+        utm: dict[str, str | None] = dict(required_utm)
+    else:
+        utm = dict.fromkeys(required_utm or [])
+    if not code and not utm:
+        return None
+
+    if code:
+        path_query = f"{link.path}?{link.query}"
+        if code in path_query or code in unquote(path_query):
+            return None
+
+    utm_problems: list[str] = []
+    if utm:
+        params: dict[str, list[str]] = {}
+        for key, value in parse_qsl(link.query, keep_blank_values=True):
+            params.setdefault(key, []).append(value)
+        for key, wanted in utm.items():
+            present = params.get(key)
+            if not present or not any(present):
+                utm_problems.append(f"{key} is missing")
+            elif wanted is not None and wanted not in present:
+                utm_problems.append(f"{key} should be {wanted!r}")
+        if not utm_problems:
+            return None
+
+    if code and utm:
+        return (
+            f"the link carries neither the tracked code {code!r} nor the required UTM "
+            f"parameters ({'; '.join(utm_problems)})"
+        )
+    if code:
+        return f"the link does not carry the tracked code {code!r}"
+    return f"the link lacks the required UTM parameters ({'; '.join(utm_problems)})"
+
+
+# --- the probe -------------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A hop is unsafe or invalid: the check fails."""
+
+
+class _Unreachable(Exception):
+    """Network trouble: the check warns."""
+
+
+def _open_socket(address: IPAddress, port: int, timeout: float) -> socket.socket:
+    """TCP connection to exactly this (already vetted) address; never resolves a name."""
+    family = socket.AF_INET6 if isinstance(address, ipaddress.IPv6Address) else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((str(address), port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    # Default context: certificate verification and hostname checking on.
+    return ssl.create_default_context()
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to a vetted address; ``host`` is only used for the Host header."""
+
+    def __init__(
+        self, host: str, port: int, *, address: IPAddress, connect_timeout: float,
+        read_timeout: float,
+    ) -> None:
+        super().__init__(host, port, timeout=connect_timeout)
+        self._address = address
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+
+    def connect(self) -> None:
+        self.sock = _open_socket(self._address, self.port, self._connect_timeout)
+        self.sock.settimeout(self._read_timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a vetted address, with SNI and certificate checks on the host name."""
+
+    def __init__(
+        self, host: str, port: int, *, address: IPAddress, connect_timeout: float,
+        read_timeout: float,
+    ) -> None:
+        super().__init__(host, port, timeout=connect_timeout, context=_tls_context())
+        self._address = address
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+
+    def connect(self) -> None:
+        raw = _open_socket(self._address, self.port, self._connect_timeout)
+        try:
+            self.sock = _tls_context().wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
+        self.sock.settimeout(self._read_timeout)
+
+
+def _resolved_addresses(entries: Iterable[Any]) -> list[IPAddress]:
+    """Addresses from a resolver answer: getaddrinfo tuples, strings or ip_address objects."""
+    addresses: list[IPAddress] = []
+    for entry in entries:
+        if isinstance(entry, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            ip = entry
+        else:
+            text = entry[4][0] if isinstance(entry, tuple) else entry
+            ip = ipaddress.ip_address(str(text).split("%")[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    return addresses
+
+
+def _connectable(ip: IPAddress) -> IPAddress:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _default_resolver(host: str, port: int) -> list[Any]:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+
+
+def _vetted_addresses(
+    link: ParsedLink, resolver: Resolver, allow_private: bool
+) -> list[IPAddress]:
+    if link.ip is not None:
+        addresses = [link.ip]
+    else:
+        try:
+            addresses = _resolved_addresses(resolver(link.host, link.port))
+        except (OSError, UnicodeError) as exc:
+            raise _Unreachable(f"could not resolve {link.host} ({_describe(exc)})") from None
+        except Exception:
+            raise _Unreachable(f"could not resolve {link.host}") from None
+        if not addresses:
+            raise _Unreachable(f"could not resolve {link.host} (no addresses)")
+    # Every address must be safe, not just the first: the connect may use any of them,
+    # and a mixed public/private answer is itself a sign of a hostile zone.
+    for ip in addresses:
+        reason = is_forbidden_address(ip, allow_private=allow_private)
+        if reason is not None:
+            if link.ip is not None:
+                raise _Refused(f"{ip} is a forbidden address ({reason})")
+            raise _Refused(f"{link.host} resolves to a forbidden address {ip} ({reason})")
+    return addresses
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate problem: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, socket.gaierror):
+        return "name not found"
+    return type(exc).__name__
+
+
+@dataclass
+class _Answer:
+    status: int
+    location: str | None
+    bytes_read: int
+    address: str
+
+
+def _request(
+    link: ParsedLink, addresses: list[IPAddress], *, connect_timeout: float,
+    read_timeout: float, max_body: int,
+) -> _Answer:
+    connection_class = (
+        _PinnedHTTPSConnection if link.scheme == "https" else _PinnedHTTPConnection
+    )
+    last_error: BaseException | None = None
+    for ip in addresses:
+        address = _connectable(ip)
+        conn = connection_class(
+            link.host, link.port, address=address, connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        try:
+            try:
+                conn.connect()
+            except OSError as exc:  # try the next vetted address
+                last_error = exc
+                continue
+            conn.putrequest("GET", link.target, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", link.host_header)
+            conn.putheader("User-Agent", USER_AGENT)
+            conn.putheader("Accept", "*/*")
+            conn.putheader("Accept-Encoding", "identity")
+            conn.putheader("Connection", "close")
+            conn.endheaders()
+            response = conn.getresponse()
+            bytes_read = 0
+            try:
+                bytes_read = len(response.read(max_body))
+            except (OSError, http.client.HTTPException):
+                pass  # the status is what we judge; a body cut short changes nothing
+            return _Answer(response.status, response.getheader("Location"), bytes_read,
+                           str(address))
+        except (OSError, http.client.HTTPException) as exc:
+            raise _Unreachable(f"{link.host} did not answer ({_describe(exc)})") from None
+        finally:
+            conn.close()
+    detail = _describe(last_error) if last_error else "no address"
+    raise _Unreachable(f"could not connect to {link.host} ({detail})")
+
+
+def _probe(
+    link: ParsedLink, *, resolver: Resolver, allow_private: bool, connect_timeout: float,
+    read_timeout: float, max_redirects: int, max_body: int,
+) -> CheckResult:
+    hops: list[dict[str, Any]] = []
+    current = link
+    while True:
+        data: dict[str, Any] = {"url": link.url, "hops": hops}
+        try:
+            addresses = _vetted_addresses(current, resolver, allow_private)
+            answer = _request(
+                current, addresses, connect_timeout=connect_timeout,
+                read_timeout=read_timeout, max_body=max_body,
+            )
+        except _Refused as refused:
+            via = f"link redirects to {current.url}: " if hops else ""
+            return CheckResult("link", FAIL, f"{via}{refused}; refused",
+                               {**data, "final_url": current.url})
+        except _Unreachable as unreachable:
+            return CheckResult("link", WARN, f"link could not be checked: {unreachable}",
+                               {**data, "final_url": current.url})
+        hops.append({
+            "url": current.url, "status": answer.status, "address": answer.address,
+            "bytes_read": answer.bytes_read,
+        })
+        if answer.status in REDIRECT_STATUSES and answer.location:
+            if len(hops) > max_redirects:
+                return CheckResult(
+                    "link", FAIL, f"link redirects more than {max_redirects} times",
+                    {**data, "final_url": current.url, "status": answer.status},
+                )
+            try:
+                current = parse_link(urljoin(current.url, answer.location))
+            except LinkRejected as bad:
+                return CheckResult(
+                    "link", FAIL, f"link redirects to an unacceptable URL: {bad.detail}",
+                    {**data, "final_url": current.url, "status": answer.status},
+                )
+            continue
+        final = {**data, "final_url": current.url, "status": answer.status}
+        if answer.status == 429:
+            return CheckResult(
+                "link", WARN, "link answered 429 (rate limited); a reviewer should look", final
+            )
+        if answer.status >= 400:
+            return CheckResult("link", FAIL, f"link answered {answer.status}", final)
+        if answer.status < 200:
+            return CheckResult("link", WARN, f"link answered {answer.status}", final)
+        return CheckResult("link", PASS, f"link reachable (answered {answer.status})", final)
+
+
+def link_check(
+    url: str,
+    *,
+    allowed_domains: list[str],
+    tracked_code: str | None,
+    required_utm: dict[str, str] | list[str] | None,
+    fetch: bool = True,
+    allow_private: bool = False,
+    resolver: Resolver | None = None,
+    connect_timeout: float = 3.0,
+    read_timeout: float = 5.0,
+    max_redirects: int = 3,
+    max_body: int = 64 * 1024,
+) -> CheckResult:
+    """Judge a submitted link: syntax, allowed domain, tracking content, then reachability.
+
+    ``resolver(host, port)`` returns getaddrinfo-style tuples, address strings or
+    ipaddress objects (default: socket.getaddrinfo). ``allow_private`` mirrors the
+    LINK_CHECK_ALLOW_PRIVATE setting and exists for tests against local servers.
+    Never raises: every problem is a fail or a warn result.
+    """
+    try:
+        link = parse_link(url)
+    except LinkRejected as bad:
+        return CheckResult("link", FAIL, bad.detail, {"url": url if isinstance(url, str) else None})
+    data: dict[str, Any] = {"url": link.url, "host": link.host}
+    if link.ip is not None:
+        return CheckResult(
+            "link", FAIL, f"links must use a domain name, not an IP address ({link.ip})",
+            {**data, "address": str(link.ip)},
+        )
+    if allowed_domains and not host_is_allowed(link.host, allowed_domains):
+        return CheckResult(
+            "link", FAIL,
+            f"{link.host} is not one of the allowed domains ({', '.join(allowed_domains)})",
+            data,
+        )
+    problem = _content_problem(link, tracked_code, required_utm)
+    if problem is not None:
+        return CheckResult("link", FAIL, problem, data)
+    if not fetch:
+        return CheckResult(
+            "link", PASS, "link format, domain and tracking are fine (not fetched)", data
+        )
+    try:
+        result = _probe(
+            link, resolver=resolver or _default_resolver, allow_private=allow_private,
+            connect_timeout=connect_timeout, read_timeout=read_timeout,
+            max_redirects=max_redirects, max_body=max_body,
+        )
+    except Exception as exc:  # the boundary: a bug or surprise here must not kill the job
+        return CheckResult("link", WARN, f"link could not be checked ({type(exc).__name__})", data)
+    return CheckResult(result.name, result.outcome, result.detail, {**data, **result.data})
+
+
+__all__ = [
+    "MAX_URL_LENGTH",
+    "LinkRejected",
+    "ParsedLink",
+    "host_is_allowed",
+    "is_forbidden_address",
+    "link_check",
+    "normalise_host",
+    "parse_ipv4_literal",
+    "parse_link",
+]

@@ -1,0 +1,564 @@
+"""Screenshot proofs: safe decoding of untrusted image bytes, perceptual hashes, duplicate verdicts.
+
+Everything a worker uploads is hostile until proven otherwise. ``inspect_image`` decides
+what the bytes are by their magic number (never the file name or the claimed content
+type), refuses decompression bombs from the declared size before any pixel is decoded,
+walks the container structure itself so truncated files and polyglots (an image with a
+ZIP or HTML payload glued on) are refused whatever Pillow's global switches say, and
+turns every Pillow failure into an ``ImageRejected`` with a detail fit for the worker.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import warnings
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+import imagehash
+from PIL import ExifTags, Image
+
+from . import FAIL, PASS, CheckResult
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+
+# Encoders sometimes pad a JPEG (or GIF) after its end marker with a few NUL/0xFF bytes or
+# write the end marker twice; that much is tolerated, content is not.
+TRAILING_SLACK = 32
+_PADDING_BYTES = frozenset(b"\x00\xff\xd9\r\n\t ")
+
+_U64 = (1 << 64) - 1
+_S64_MIN = -(1 << 63)
+
+CONTENT_TYPES = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class ImageRejected(ValueError):
+    """The upload is not an image we accept; ``detail`` says why, in the worker's words."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What a decoded, accepted screenshot is: format, size, perceptual hash, EXIF time."""
+
+    format: str  # "PNG" | "JPEG" | "WEBP" | "GIF", from the magic bytes
+    width: int
+    height: int
+    phash: int  # unsigned 64-bit; use to_signed64() for a PostgreSQL BIGINT column
+    phash_hex: str  # 16 lower-case hex digits, same bit order as str(imagehash.phash(...))
+    exif_datetime: datetime | None  # timezone-aware UTC, or None
+
+    @property
+    def content_type(self) -> str:
+        """The content type to store and serve the file under (sniffed, never claimed)."""
+        return CONTENT_TYPES[self.format]
+
+
+# --- entry point -------------------------------------------------------------------------
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The accepted format the magic bytes announce, or None."""
+    if data.startswith(_PNG_SIGNATURE):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def inspect_image(
+    data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
+) -> ImageFacts:
+    """Decode untrusted upload bytes into ImageFacts, or raise ImageRejected.
+
+    Never lets a Pillow exception escape. Pillow's own bomb limit (``Image.MAX_IMAGE_PIXELS``)
+    still applies on top of ``max_pixels``; it is read, never changed.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ImageRejected("the upload is not a file")
+    data = bytes(data)
+    if not data:
+        raise ImageRejected("the file is empty")
+    if len(data) > max_bytes:
+        raise ImageRejected(f"the file is too large ({len(data)} bytes; the limit is {max_bytes})")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageRejected("the file is not a PNG, JPEG, WEBP or GIF image")
+    try:
+        return _decode(data, fmt, max_pixels)
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected(
+            "the image declares too many pixels (possible decompression bomb)"
+        ) from None
+    except Exception as exc:  # the boundary: whatever Pillow or ImageHash raise becomes a rejection
+        raise ImageRejected(
+            f"the {fmt} image could not be decoded ({type(exc).__name__})"
+        ) from None
+
+
+def _decode(data: bytes, fmt: str, max_pixels: int) -> ImageFacts:
+    # Our own container walk first, so truncation and trailing payloads are refused even
+    # if some other code flipped ImageFile.LOAD_TRUNCATED_IMAGES on.
+    pixel_stream = _check_container(data, fmt)
+    # Scoped filter: the bomb *warning* becomes an exception for this decode only; the
+    # filters are restored afterwards and Image.MAX_IMAGE_PIXELS is never touched. (The
+    # filter list is process-wide while inside; proof jobs decode one image at a time.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+            # Image.open only parsed the header: check the declared size before decoding.
+            width, height = img.size
+            if width <= 0 or height <= 0:
+                raise ImageRejected("the image has no pixels (zero width or height)")
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    f"the image is too large ({width}x{height} pixels; "
+                    f"the limit is {max_pixels} pixels)"
+                )
+            if pixel_stream is not None:
+                _check_png_pixel_stream(*pixel_stream)
+            img.load()
+            exif_at = _exif_datetime(img)
+            value = phash_int(imagehash.phash(img))
+    return ImageFacts(
+        format=fmt,
+        width=width,
+        height=height,
+        phash=value,
+        phash_hex=f"{value:016x}",
+        exif_datetime=exif_at,
+    )
+
+
+# --- container structure: truncation and trailing payloads -------------------------------
+
+
+def _truncated() -> ImageRejected:
+    return ImageRejected("the image file is truncated or incomplete")
+
+
+def _corrupt(fmt: str) -> ImageRejected:
+    return ImageRejected(f"the {fmt} file structure is corrupt")
+
+
+_PngPixelStream = tuple[list[memoryview], int]  # IDAT chunk bodies, declared inflated size
+
+
+def _check_container(data: bytes, fmt: str) -> _PngPixelStream | None:
+    """Refuse truncated or trailing-payload files; for PNG hand back the pixel stream.
+
+    The PNG pixel stream is only inflated after the declared size passed the pixel limit.
+    """
+    pixel_stream = None
+    if fmt == "PNG":
+        end, pixel_stream = _png_end(data)
+        slack_allowed = False
+    elif fmt == "JPEG":
+        end = _jpeg_end(data)
+        slack_allowed = True
+    elif fmt == "GIF":
+        end = _gif_end(data)
+        slack_allowed = True
+    else:
+        end = _webp_end(data)
+        slack_allowed = False
+    trailing = data[end:]
+    if not trailing:
+        return pixel_stream
+    if slack_allowed and len(trailing) <= TRAILING_SLACK and set(trailing) <= _PADDING_BYTES:
+        return pixel_stream
+    raise ImageRejected(
+        f"the file has {len(trailing)} bytes of unexpected data after the end of the image"
+    )
+
+
+def _png_end(data: bytes) -> tuple[int, _PngPixelStream]:
+    """Offset just past IEND (every chunk's length and CRC checked) and the pixel stream."""
+    view = memoryview(data)
+    n = len(data)
+    pos = len(_PNG_SIGNATURE)
+    ihdr: tuple[int, int, int, int, int] | None = None
+    idat: list[memoryview] = []
+    while True:
+        if pos + 8 > n:
+            raise _truncated()
+        length, ctype = struct.unpack_from(">I4s", data, pos)
+        if length > 0x7FFFFFFF:
+            raise _corrupt("PNG")
+        body_start = pos + 8
+        end = body_start + length + 4
+        if end > n:
+            raise _truncated()
+        body = view[body_start : body_start + length]
+        (crc,) = struct.unpack_from(">I", data, body_start + length)
+        if zlib.crc32(body, zlib.crc32(ctype)) != crc:
+            raise _corrupt("PNG")
+        if ihdr is None:
+            if ctype != b"IHDR" or length != 13:
+                raise _corrupt("PNG")
+            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            if width == 0 or height == 0:
+                raise ImageRejected("the image has no pixels (zero width or height)")
+            ihdr = (width, height, depth, colour, interlace)
+        elif ctype == b"IDAT":
+            idat.append(body)
+        pos = end
+        if ctype == b"IEND":
+            break
+    return pos, (idat, _png_raw_size(*ihdr))
+
+
+def _png_raw_size(width: int, height: int, depth: int, colour: int, interlace: int) -> int:
+    """Exact size of the decompressed PNG datastream (filter bytes included)."""
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour)
+    if channels is None or depth not in (1, 2, 4, 8, 16) or interlace not in (0, 1):
+        raise _corrupt("PNG")
+    bits = channels * depth
+
+    def rows(w: int, h: int) -> int:
+        return 0 if w <= 0 or h <= 0 else h * (1 + (w * bits + 7) // 8)
+
+    if interlace == 0:
+        return rows(width, height)
+    total = 0
+    # Adam7 passes: (x0, y0, dx, dy)
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+                           (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):
+        total += rows((width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy)
+    return total
+
+
+def _check_png_pixel_stream(idat: Iterable[memoryview], expected: int) -> None:
+    """The zlib stream must end, and inflate to exactly what IHDR declares.
+
+    Chunk-level checks miss a PNG whose IDAT was cut and re-wrapped with fresh CRCs;
+    Pillow would quietly grey-fill it when LOAD_TRUNCATED_IMAGES is on. Inflating in
+    bounded pieces and discarding the output keeps memory flat and stops a zlib bomb
+    as soon as it overshoots the declared size.
+    """
+    step = 1 << 16
+    inflater = zlib.decompressobj()
+    total = 0
+    try:
+        for chunk in idat:
+            pending = bytes(chunk)
+            while True:
+                out = inflater.decompress(pending, step)
+                total += len(out)
+                if total > expected:
+                    raise ImageRejected("the PNG pixel data is larger than its declared size")
+                pending = inflater.unconsumed_tail
+                if inflater.eof or (not pending and len(out) < step):
+                    break
+            if inflater.eof:
+                break
+    except zlib.error:
+        raise _corrupt("PNG") from None
+    if not inflater.eof or total != expected:
+        raise _truncated()
+
+
+def _jpeg_end(data: bytes) -> int:
+    """Offset just past the EOI marker, walking segments and entropy-coded scans."""
+    n = len(data)
+    pos = 2  # past SOI
+    while True:
+        if pos >= n:
+            raise _truncated()
+        if data[pos] != 0xFF:
+            raise _corrupt("JPEG")
+        while pos < n and data[pos] == 0xFF:  # fill bytes before a marker
+            pos += 1
+        if pos >= n:
+            raise _truncated()
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI
+            return pos
+        if marker in (0x00, 0xD8):
+            raise _corrupt("JPEG")
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # RSTn / TEM carry no length
+            continue
+        if pos + 2 > n:
+            raise _truncated()
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2:
+            raise _corrupt("JPEG")
+        pos += length
+        if pos > n:
+            raise _truncated()
+        if marker == 0xDA:  # SOS: entropy-coded data runs to the next real marker
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= n:
+                    raise _truncated()
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:  # stuffed byte / restart
+                    pos += 2
+                elif following == 0xFF:  # fill
+                    pos += 1
+                else:
+                    break
+
+
+def _gif_end(data: bytes) -> int:
+    """Offset just past the GIF trailer (0x3B), walking every block."""
+    n = len(data)
+    if n < 13:
+        raise _truncated()
+    packed = data[10]
+    pos = 13 + (3 * (2 ** ((packed & 7) + 1)) if packed & 0x80 else 0)
+
+    def skip_sub_blocks(at: int) -> int:
+        while True:
+            if at >= n:
+                raise _truncated()
+            size = data[at]
+            at += 1
+            if size == 0:
+                return at
+            at += size
+
+    while True:
+        if pos >= n:
+            raise _truncated()
+        introducer = data[pos]
+        if introducer == 0x3B:
+            return pos + 1
+        if introducer == 0x21:  # extension: label, then sub-blocks
+            pos = skip_sub_blocks(pos + 2)
+        elif introducer == 0x2C:  # image descriptor, optional local table, LZW size, data
+            if pos + 10 > n:
+                raise _truncated()
+            local = data[pos + 9]
+            pos += 10
+            if local & 0x80:
+                pos += 3 * (2 ** ((local & 7) + 1))
+            pos = skip_sub_blocks(pos + 1)
+        else:
+            raise _corrupt("GIF")
+
+
+def _webp_end(data: bytes) -> int:
+    """Offset just past the RIFF container, after checking its chunks tile it exactly."""
+    n = len(data)
+    riff_size = int.from_bytes(data[4:8], "little")
+    end = 8 + riff_size
+    if riff_size < 4:
+        raise _corrupt("WEBP")
+    if end > n:
+        raise _truncated()
+    pos = 12
+    while pos < end:
+        if pos + 8 > end:
+            raise _corrupt("WEBP")
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        pos += 8 + size + (size & 1)
+        if pos > end:
+            raise _truncated()
+    return end
+
+
+# --- EXIF capture time ---------------------------------------------------------------------
+
+_EXIF_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+_EXIF_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
+
+
+def parse_exif_datetime(value: object, offset: object = None) -> datetime | None:
+    """An EXIF "YYYY:MM:DD HH:MM:SS" (+ optional "+HH:MM" offset) as aware UTC, else None.
+
+    Naive EXIF times are taken as UTC: the device's zone is unknown, and the timestamp
+    check's window/skew tolerance is where that uncertainty is paid for.
+    """
+    text = _exif_text(value)
+    match = _EXIF_DATETIME.match(text) if text else None
+    if match is None:
+        return None
+    tz = UTC
+    offset_match = _EXIF_OFFSET.fullmatch(_exif_text(offset) or "")
+    if offset_match is not None:
+        sign = -1 if offset_match[1] == "-" else 1
+        delta = timedelta(hours=int(offset_match[2]), minutes=int(offset_match[3]))
+        if delta < timedelta(hours=24):
+            tz = timezone(sign * delta)
+    try:
+        local = datetime(*(int(part) for part in match.groups()), tzinfo=tz)
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError):  # "0000:00:00 00:00:00" and friends
+        return None
+
+
+def _exif_text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if not isinstance(value, str):
+        return None
+    return value.strip("\x00 ")
+
+
+def _exif_datetime(img: Image.Image) -> datetime | None:
+    try:
+        exif = img.getexif()
+        sub = exif.get_ifd(ExifTags.IFD.Exif)
+        candidates = (
+            (sub.get(ExifTags.Base.DateTimeOriginal), sub.get(ExifTags.Base.OffsetTimeOriginal)),
+            (exif.get(ExifTags.Base.DateTime), sub.get(ExifTags.Base.OffsetTime)),
+        )
+        for value, offset in candidates:
+            parsed = parse_exif_datetime(value, offset)
+            if parsed is not None:
+                return parsed
+    except Exception:  # malformed EXIF is ignored, never a reason to reject the screenshot
+        return None
+    return None
+
+
+# --- perceptual hash arithmetic ------------------------------------------------------------
+
+
+def phash_int(image_hash: imagehash.ImageHash) -> int:
+    """The hash's bit array as an unsigned int, first bit most significant (as str(hash))."""
+    value = 0
+    for bit in image_hash.hash.flatten():
+        value = (value << 1) | int(bool(bit))
+    return value
+
+
+def hamming(a: int, b: int) -> int:
+    """Differing bits between two 64-bit hashes (signed or unsigned forms both fine)."""
+    return ((a ^ b) & _U64).bit_count()
+
+
+def to_signed64(h: int) -> int:
+    """Unsigned 64-bit hash -> the signed value a PostgreSQL BIGINT can hold."""
+    h &= _U64
+    return h - (1 << 64) if h >= 1 << 63 else h
+
+
+def to_unsigned64(h: int) -> int:
+    """Signed BIGINT value read back -> the unsigned 64-bit hash."""
+    if not _S64_MIN <= h <= _U64:
+        raise ValueError(f"{h} is not a 64-bit value")
+    return h & _U64
+
+
+def phash_chunks(h: int) -> tuple[int, int, int, int]:
+    """The hash as four 16-bit chunks, most significant first, for a multi-index lookup.
+
+    Pigeonhole: if two 64-bit hashes differ in at most 7 bits (so certainly within the
+    duplicate threshold of 6), the differing bits cannot put 2 or more into every one of
+    the four chunks (that would need 8), so at least one chunk position differs by at
+    most one bit. Looking each of the new hash's chunks up together with its
+    ``chunk_neighbours`` therefore finds every candidate within distance 6; the exact
+    ``hamming`` distance is then computed on those candidates only.
+    """
+    h &= _U64
+    return ((h >> 48) & 0xFFFF, (h >> 32) & 0xFFFF, (h >> 16) & 0xFFFF, h & 0xFFFF)
+
+
+def chunk_neighbours(chunk: int) -> list[int]:
+    """The 16-bit chunk itself followed by its 16 one-bit flips (17 values)."""
+    chunk &= 0xFFFF
+    return [chunk] + [chunk ^ (1 << bit) for bit in range(16)]
+
+
+# --- verdicts ------------------------------------------------------------------------------
+
+
+def screenshot_check(facts: ImageFacts) -> CheckResult:
+    """The screenshot decoded cleanly: pass, with its facts (phash as hex) for storage."""
+    return CheckResult(
+        name="screenshot",
+        outcome=PASS,
+        detail=f"{facts.format} screenshot {facts.width}x{facts.height} accepted",
+        data={
+            "format": facts.format,
+            "width": facts.width,
+            "height": facts.height,
+            # Hex, not int: JSON consumers (JavaScript) lose precision above 2**53.
+            "phash": facts.phash_hex,
+            "exif_datetime": (
+                facts.exif_datetime.isoformat().replace("+00:00", "Z")
+                if facts.exif_datetime
+                else None
+            ),
+        },
+    )
+
+
+def rejected_check(error: ImageRejected) -> CheckResult:
+    """The screenshot verdict for an upload inspect_image refused."""
+    return CheckResult(name="screenshot", outcome=FAIL, detail=error.detail)
+
+
+def duplicate_check(matches: list[tuple[str, int]], threshold: int) -> CheckResult:
+    """Fail when an earlier submission's hash is within ``threshold`` bits, naming the closest.
+
+    ``matches`` are (submission_id, distance) pairs for earlier submissions, typically the
+    multi-index candidates; ones beyond the threshold are ignored. Ties go to the first
+    listed, so callers that list oldest first blame the original.
+    """
+    close = [(sub_id, distance) for sub_id, distance in matches if distance <= threshold]
+    if not close:
+        return CheckResult(
+            name="duplicate",
+            outcome=PASS,
+            detail="no near-duplicate among earlier submissions",
+            data={"threshold": threshold},
+        )
+    sub_id, distance = min(close, key=lambda match: match[1])
+    return CheckResult(
+        name="duplicate",
+        outcome=FAIL,
+        detail=f"near-duplicate of {sub_id} (distance {distance})",
+        data={
+            "matched_submission_id": sub_id,
+            "distance": distance,
+            "threshold": threshold,
+            "match_count": len(close),
+        },
+    )
+
+
+__all__ = [
+    "CONTENT_TYPES",
+    "MAX_BYTES",
+    "MAX_PIXELS",
+    "ImageFacts",
+    "ImageRejected",
+    "chunk_neighbours",
+    "duplicate_check",
+    "hamming",
+    "inspect_image",
+    "parse_exif_datetime",
+    "phash_chunks",
+    "phash_int",
+    "rejected_check",
+    "screenshot_check",
+    "sniff_format",
+    "to_signed64",
+    "to_unsigned64",
+]

@@ -1,0 +1,100 @@
+"""Submissions of proof, and the result of every check run on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.extensions import db
+from marketplace.ids import new_id
+from marketplace.timefmt import utcnow
+
+SUBMISSION_STATUSES = (
+    "validating", "needs_review", "auto_rejected", "approved", "rejected", "revision_requested", "paid",
+)
+REASON_CODES = ("duplicate", "off_brief", "missing_disclosure", "broken_link", "low_quality", "other")
+
+
+class Submission(db.Model):
+    __tablename__ = "submissions"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("sub"))
+    task_id: Mapped[str] = mapped_column(sa.ForeignKey("tasks.id"), index=True)
+    claim_id: Mapped[str] = mapped_column(sa.ForeignKey("claims.id"), index=True)
+    group_id: Mapped[str] = mapped_column(sa.ForeignKey("task_groups.id"), index=True)
+    brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"))
+    worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"))
+    status: Mapped[str] = mapped_column(sa.String(20), default="validating")
+
+    # The proof as sent. The screenshot lives in storage under a key we made, never its file name.
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    link: Mapped[str | None] = mapped_column(sa.String(2048))
+    captured_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    screenshot_key: Mapped[str | None] = mapped_column(sa.String(200))
+    screenshot_bytes: Mapped[int | None] = mapped_column(sa.Integer)
+    screenshot_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+
+    # Facts the checks found. The 64-bit perceptual hash is stored signed (BIGINT) and as four
+    # 16-bit chunks: two hashes within Hamming distance 6 share a chunk within distance 1, so
+    # the near-duplicate lookup probes 4 × 17 index values instead of scanning every hash.
+    phash: Mapped[int | None] = mapped_column(sa.BigInteger)
+    phash_c0: Mapped[int | None] = mapped_column(sa.Integer)
+    phash_c1: Mapped[int | None] = mapped_column(sa.Integer)
+    phash_c2: Mapped[int | None] = mapped_column(sa.Integer)
+    phash_c3: Mapped[int | None] = mapped_column(sa.Integer)
+    exif_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    text_shingles: Mapped[list | None] = mapped_column(sa.JSON)
+
+    submitted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    auto_approve_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    validation_attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    validation_started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    validated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    rejection_reasons: Mapped[list | None] = mapped_column(sa.JSON)
+
+    # The decision, by a person (decided_by = "admin:adm_…" / "brand:brand_…") or by auto-approval.
+    decided_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(sa.String(60))
+    reason_code: Mapped[str | None] = mapped_column(sa.String(32))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    revision_deadline: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('validating', 'needs_review', 'auto_rejected', 'approved', 'rejected', "
+            "'revision_requested', 'paid')", name="status_known"),
+        sa.Index("ix_submissions_brief_status_created", "brief_id", "status", "created_at", "id"),
+        sa.Index("ix_submissions_status_created", "status", "created_at", "id"),
+        sa.Index("ix_submissions_worker_created", "worker_id", "created_at", "id"),
+        sa.Index("ix_submissions_phash_c0", "phash_c0"),
+        sa.Index("ix_submissions_phash_c1", "phash_c1"),
+        sa.Index("ix_submissions_phash_c2", "phash_c2"),
+        sa.Index("ix_submissions_phash_c3", "phash_c3"),
+        # One submission per claim can be in play at a time; a revision request frees the claim.
+        sa.Index("uq_submissions_claim_in_play", "claim_id", unique=True,
+                 postgresql_where=sa.text("status IN ('validating', 'needs_review', 'approved', 'paid')"),
+                 sqlite_where=sa.text("status IN ('validating', 'needs_review', 'approved', 'paid')")),
+    )
+
+
+class SubmissionCheck(db.Model):
+    """One check's latest result; re-running a check overwrites its row (jobs may run twice)."""
+
+    __tablename__ = "submission_checks"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(sa.ForeignKey("submissions.id"))
+    name: Mapped[str] = mapped_column(sa.String(32))
+    outcome: Mapped[str] = mapped_column(sa.String(8))
+    detail: Mapped[str] = mapped_column(sa.Text)
+    data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    checked_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("submission_id", "name", name="uq_submission_checks_submission_name"),
+        sa.CheckConstraint("outcome IN ('pass', 'fail', 'warn')", name="outcome_known"),
+    )

@@ -1,0 +1,45 @@
+"""A claim is one worker's hold on one task; its tracked-link code exists from the moment of claiming."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.extensions import db
+from marketplace.ids import new_id
+from marketplace.timefmt import utcnow
+
+# active: held, proof not yet in; submitted: proof in (through review and payment);
+# released / expired: given back; rejected: its submission was rejected and the task reopened.
+CLAIM_STATUSES = ("active", "submitted", "released", "expired", "rejected")
+HOLDING = ("active", "submitted")
+
+
+class Claim(db.Model):
+    __tablename__ = "claims"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("clm"))
+    task_id: Mapped[str] = mapped_column(sa.ForeignKey("tasks.id"))
+    group_id: Mapped[str] = mapped_column(sa.ForeignKey("task_groups.id"))
+    brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"), index=True)
+    worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"))
+    tracked_code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    claimed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('active', 'submitted', 'released', 'expired', 'rejected')", name="status_known"
+        ),
+        # The database itself refuses a second holder of one task.
+        sa.Index("uq_claims_task_holding", "task_id", unique=True,
+                 postgresql_where=sa.text("status IN ('active', 'submitted')"),
+                 sqlite_where=sa.text("status IN ('active', 'submitted')")),
+        sa.Index("ix_claims_worker_group_status", "worker_id", "group_id", "status"),
+        sa.Index("ix_claims_active_expiry", "expires_at",
+                 postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'")),
+    )

@@ -1,0 +1,101 @@
+"""The ledger: balanced entries only, nothing below zero, one booking per event, bulk posting."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace.ledger import service as ledger
+
+
+def fund(brief_id: str, amount: int, ref: str):
+    # "seed", not "funding": the invariant check ties every funding entry to a real payment.
+    ledger.post("seed", ref, [(ledger.stripe_clearing("usd"), amount), (ledger.escrow(brief_id, "usd"), -amount)])
+
+
+def test_unbalanced_entries_are_refused(db_session):
+    with pytest.raises(ledger.UnbalancedEntry):
+        ledger.post("seed", "x", [(ledger.stripe_clearing("usd"), 100), (ledger.escrow("b", "usd"), -99)])
+    with pytest.raises(ledger.UnbalancedEntry):
+        ledger.post("seed", "x", [])
+    assert db_session.execute(sa.text("SELECT count(*) FROM ledger_entries")).scalar_one() == 0
+
+
+def test_balances_are_sums_and_nothing_goes_below_zero(db_session):
+    fund("b1", 1000, "pay_1")
+    db_session.commit()
+    assert ledger.balance(ledger.escrow("b1", "usd")) == 1000
+    assert ledger.balance(ledger.stripe_clearing("usd")) == 1000
+    with pytest.raises(ledger.InsufficientFunds):
+        ledger.post("approval", "sub_1", [(ledger.escrow("b1", "usd"), 1001), (ledger.worker_available("w", "usd"), -1001)])
+    db_session.rollback()
+    ledger.post("approval", "sub_1", [(ledger.escrow("b1", "usd"), 1000), (ledger.worker_available("w", "usd"), -1000)])
+    db_session.commit()
+    assert ledger.balance(ledger.escrow("b1", "usd")) == 0
+    assert ledger.balance(ledger.worker_available("w", "usd")) == 1000
+
+
+def test_the_same_event_cannot_be_booked_twice(db_session):
+    fund("b1", 500, "pay_1")
+    db_session.commit()
+    with pytest.raises(ledger.AlreadyPosted):
+        fund("b1", 500, "pay_1")
+    db_session.rollback()
+    assert ledger.balance(ledger.escrow("b1", "usd")) == 500
+
+
+def test_post_many_books_in_bulk_and_refuses_overdrafts_whole(db_session):
+    fund("b1", 10_000, "pay_1")
+    db_session.commit()
+    postings = [ledger.Posting("approval", f"sub_{i}", ((ledger.escrow("b1", "usd"), 66),
+                (ledger.worker_available(f"w{i % 7}", "usd"), -60), (ledger.platform_fees("usd"), -6)))
+                for i in range(150)]
+    assert ledger.post_many(postings) == 150
+    db_session.commit()
+    assert ledger.balance(ledger.escrow("b1", "usd")) == 10_000 - 150 * 66
+    assert ledger.balance(ledger.platform_fees("usd")) == 900
+    too_many = [ledger.Posting("approval", f"sub_x{i}", ((ledger.escrow("b1", "usd"), 66),
+                (ledger.worker_available("w", "usd"), -66))) for i in range(2)]
+    with pytest.raises(ledger.InsufficientFunds):
+        ledger.post_many(too_many)
+    db_session.rollback()
+    with pytest.raises(ledger.AlreadyPosted):
+        ledger.post_many(postings[:1])
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT count(*) FROM ledger_entries")).scalar_one() == 151
+
+
+def test_concurrent_spending_of_one_escrow_never_overdraws(app):
+    """Twenty threads, each with its own connection, try to spend 100 from an escrow of 1000."""
+    from marketplace.extensions import db
+
+    with app.app_context():
+        fund("race", 1000, "pay_race")
+        db.session.commit()
+    outcomes = []
+    barrier = threading.Barrier(20)
+
+    def spend(i):
+        with app.app_context():
+            barrier.wait()
+            try:
+                ledger.post("approval", f"sub_r{i}", [(ledger.escrow("race", "usd"), 100),
+                                                      (ledger.worker_available(f"w{i}", "usd"), -100)])
+                db.session.commit()
+                outcomes.append("ok")
+            except ledger.InsufficientFunds:
+                db.session.rollback()
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=spend, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 10 and outcomes.count("refused") == 10
+    with app.app_context():
+        assert ledger.balance(ledger.escrow("race", "usd")) == 0
