@@ -24,13 +24,14 @@ class Periodic:
     every_seconds: int
 
 
-# Domains add their periodic jobs here (claim expiry, validation sweep, auto-approval…).
-PERIODIC: list[Periodic] = []
-
-
-def every(name: str, func: str, seconds: int) -> None:
-    if not any(p.name == name for p in PERIODIC):
-        PERIODIC.append(Periodic(name, func, seconds))
+# The schedule: what the scheduler process (or `flask serve`) enqueues, and how often.
+PERIODIC: list[Periodic] = [
+    Periodic("expire-claims", "workers.claims.expire_claims", 60),
+    Periodic("sweep-validations", "workers.validation.sweep_stuck_validations", 120),
+    Periodic("auto-approve", "workers.reviews.auto_approve_due", 300),
+    Periodic("settle-refunds", "workers.payments.settle_pending_refunds", 300),
+    Periodic("resume-payouts", "workers.payouts.resume_stalled_batches", 300),
+]
 
 
 def resolve(func: str | Callable) -> Callable:

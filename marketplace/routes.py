@@ -9,6 +9,10 @@ def register_blueprints(api: Api) -> None:
     from marketplace.auth.routes import blp as accounts
     from marketplace.briefs.routes import blp as briefs
     from marketplace.payments.routes import blp as stripe_webhooks
+    from marketplace.payouts.routes import blp as payouts
+    from marketplace.proofs.routes import blp as proofs
+    from marketplace.reviews.routes import blp as reviews
+    from marketplace.tasks.routes import blp as tasks
 
-    for blueprint in (accounts, briefs, stripe_webhooks):
+    for blueprint in (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks):
         api.register_blueprint(blueprint)

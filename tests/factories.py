@@ -116,3 +116,9 @@ def rfc3339(value: datetime) -> str:
 
 def hours_from_now(hours: float) -> str:
     return rfc3339(datetime.now(UTC) + timedelta(hours=hours))
+
+
+def claim(client, token: str, group_id: str) -> dict:
+    response = client.post(f"/v1/task-groups/{group_id}/claim", headers=auth(token))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

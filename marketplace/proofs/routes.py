@@ -1,0 +1,7 @@
+"""HTTP routes of the proofs domain."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+blp = Blueprint("proofs", __name__, description="proofs")

@@ -1,0 +1,1 @@
+"""Review decisions on submissions, in bulk, and auto-approval."""
