@@ -47,7 +47,7 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
     from marketplace.jobs import run_periodic_forever
 
     app = current_app._get_current_object()
-    upgrade()
+    upgrade(revision="heads")
     if not app.config.get("STRIPE_API_KEY"):
         from marketplace.payments.standin import StripeStandIn
 

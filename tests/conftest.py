@@ -92,7 +92,7 @@ def app(test_environment, stripe_standin):
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 20, "max_overflow": 60, "pool_pre_ping": True},
     })
     with app.app_context():
-        upgrade()  # the schema comes from the migrations, as in production
+        upgrade(revision="heads")  # the schema comes from the migrations, as in production
     yield app
     with app.app_context():
         from marketplace.extensions import db
