@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -21,7 +22,9 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.ops.routes import bp as ops_bp
     from marketplace.routes import register_blueprints
 
-    app = Flask(__name__, instance_path=str(REPO_ROOT / "instance"))
+    instance = os.environ.get("MARKETPLACE_INSTANCE_PATH") or str(REPO_ROOT / "instance")
+    app = Flask(__name__, instance_path=instance)
+    app.json.sort_keys = False
     app.config.update(from_environment(Path(app.instance_path)))
     app.config.update(config or {})
     observability.configure_logging(app.config["LOG_LEVEL"])

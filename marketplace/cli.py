@@ -66,7 +66,10 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
         click.echo("No REDIS_URL: background jobs and the schedule run in this process.")
     click.echo(f"Database: {db.engine.url.render_as_string(hide_password=True)}")
     click.echo(f"Serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # app.run() is a no-op under the flask command, so serve with werkzeug directly.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def _reachable(host: str) -> str:

@@ -77,5 +77,4 @@ def from_environment(instance_path: Path) -> dict:
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_REDOC_PATH": None,
         "OPENAPI_SWAGGER_UI_PATH": None,
-        "JSON_SORT_KEYS": False,
     }
