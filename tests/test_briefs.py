@@ -195,3 +195,15 @@ def test_publishing_ten_thousand_tasks_is_one_insert(client, standin, db_session
     assert response.status_code == 200
     assert len(statements) == 1 and "generate_series" in statements[0]
     assert db_session.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 10_000
+
+
+def test_missing_fields_are_each_named(client, db_session):
+    _, key = sign_up_brand(client)
+    response = client.post("/v1/briefs", json={}, headers=auth(key))
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    for field in ("title", "objective", "landing_url", "budget_cents", "starts_at", "ends_at", "task_groups"):
+        assert errors[field] == ["Missing data for required field."], field
+    group_errors = client.post("/v1/briefs", json=brief_payload(task_groups=[{}]), headers=auth(key)).get_json()["errors"]
+    assert {"task_groups[0].kind", "task_groups[0].quantity", "task_groups[0].unit_price_cents"} <= set(group_errors)
+    assert table_counts(db_session)["briefs"] == 0
