@@ -112,8 +112,9 @@ def after_request(response: Response) -> Response:
     table = IdempotencyRecord.__table__
     where = sa.and_(table.c.principal == scope, table.c.key == key)
     with _own_transaction() as conn:
-        if response.status_code >= 500 or response.status_code == 409 and response.headers.get("Retry-After"):
-            # Failed on our side: the client may retry with the same key and run it for real.
+        if response.status_code >= 500 or response.status_code == 429 or (
+                response.status_code == 409 and response.headers.get("Retry-After")):
+            # Failed on our side or "not now": a retry with the same key must run for real.
             conn.execute(sa.delete(table).where(where))
         else:
             conn.execute(sa.update(table).where(where).values(

@@ -21,6 +21,16 @@ if ! pg_up; then
 fi
 pg_up || { echo "services: PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1; }
 
+# The concurrency tests race 50 clients, each with its own connection, in two test processes:
+# the default of 100 connections is too few. Raise it once (it needs a restart to apply).
+max_conn=$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SHOW max_connections' 2>/dev/null || echo 0)
+if [ "${max_conn:-0}" -lt 300 ]; then
+  echo "services: raising PostgreSQL max_connections from $max_conn to 300" >&2
+  psql -h 127.0.0.1 -U postgres -d postgres -qc 'ALTER SYSTEM SET max_connections = 300' >/dev/null
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main restart
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+
 # The suite connects as postgres without a password (trust on 127.0.0.1, as on this kind of
 # machine); make sure a database to connect to for CREATE DATABASE exists.
 if ! psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
