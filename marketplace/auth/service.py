@@ -124,9 +124,11 @@ def create_admin(email: str) -> tuple[Admin, str]:
 
 
 def authenticate(secret: str) -> Principal:
-    credential = db.session.scalar(
-        sa.select(Credential).where(Credential.secret_hash == hash_secret(secret))
-    )
+    # Only the four columns the check needs: every authenticated request runs this.
+    credential = db.session.execute(
+        sa.select(Credential.role, Credential.principal_id, Credential.revoked_at, Credential.expires_at)
+        .where(Credential.secret_hash == hash_secret(secret))
+    ).first()
     if credential is None or credential.revoked_at is not None:
         raise Unauthorized("The credentials are not valid.")
     expires_at = as_utc(credential.expires_at)
