@@ -16,6 +16,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _host_map(value: str | None) -> dict[str, str]:
+    pairs = (item.split("=", 1) for item in (value or "").split(",") if "=" in item)
+    return {host.strip().lower(): address.strip() for host, address in pairs if host.strip()}
+
+
 def _secret_key(instance_path: Path) -> str:
     """SECRET_KEY from the environment, else one generated once and kept in the instance folder."""
     if os.environ.get("SECRET_KEY"):
@@ -63,7 +68,20 @@ def from_environment(instance_path: Path) -> dict:
         "STORAGE_DIR": os.environ.get("STORAGE_DIR") or str(instance_path / "storage"),
         "LINK_CHECK_ALLOW_PRIVATE": _bool(os.environ.get("LINK_CHECK_ALLOW_PRIVATE")),
         "CLAIM_TTL_MINUTES": _int("CLAIM_TTL_MINUTES", 60),
+        # Results: a variant needs this many conversions before it can win or tie; a group whose CPA
+        # exceeds 3x the brief's target is paused once it has spent at least STOP_RULE_MIN_SPEND_CENTS.
+        "VERDICT_MIN_CONVERSIONS": _int("VERDICT_MIN_CONVERSIONS", 10),
+        "STOP_RULE_MIN_SPEND_CENTS": _int("STOP_RULE_MIN_SPEND_CENTS", 5000),
+        # Per-worker sliding windows, written like "30/minute", "5/10s" or "off".
+        "CLAIM_RATE_LIMIT": os.environ.get("CLAIM_RATE_LIMIT", "30/minute"),
+        "SUBMISSION_RATE_LIMIT": os.environ.get("SUBMISSION_RATE_LIMIT", "20/minute"),
         "DUPLICATE_HAMMING_THRESHOLD": _int("DUPLICATE_HAMMING_THRESHOLD", 6),
+        # Proof validation jobs: a submission still validating after this long is re-enqueued by
+        # the sweep; after this many started attempts it goes to a person instead.
+        "VALIDATION_STUCK_AFTER_SECONDS": _int("VALIDATION_STUCK_AFTER_SECONDS", 600),
+        "VALIDATION_MAX_ATTEMPTS": _int("VALIDATION_MAX_ATTEMPTS", 3),
+        # Tests/dev only, like /etc/hosts for the link check: "shop.tiktok.com=127.0.0.1,…".
+        "LINK_CHECK_STATIC_HOSTS": _host_map(os.environ.get("LINK_CHECK_STATIC_HOSTS")),
         "WORKER_TOKEN_TTL_HOURS": _int("WORKER_TOKEN_TTL_HOURS", 24 * 14),
         # JSON bodies are small; uploads get their own, larger allowance.
         "MAX_JSON_BYTES": _int("MAX_JSON_BYTES", 1024 * 1024),

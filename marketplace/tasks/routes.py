@@ -5,42 +5,52 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
+from marketplace import ratelimit
 from marketplace.auth import BEARER, current_principal, role_required
-from marketplace.briefs.models import Brief, TaskGroup
-from marketplace.extensions import db
 from marketplace.tasks import schemas, service
 
 blp = Blueprint("tasks", __name__, description="Finding and claiming tasks (workers)")
 
 
-def present_claim(claim) -> dict:
-    group = db.session.get(TaskGroup, claim.group_id)
-    brief = db.session.get(Brief, claim.brief_id)
-    return {
-        "claim_id": claim.id,
-        "task": {"id": claim.task_id, "group_id": group.id, "brief_id": brief.id, "kind": group.kind,
-                 "unit_price_cents": group.unit_price_cents, "currency": brief.currency,
-                 "instructions": group.instructions, "proof": group.proof},
-        "claimed_at": claim.claimed_at,
-        "claim_expires_at": claim.expires_at,
-        "tracked_code": claim.tracked_code,
-        "tracked_link": request.host_url.rstrip("/") + f"/t/{claim.tracked_code}",
-        "status": claim.status,
-    }
+@blp.route("/v1/tasks", methods=["GET"])
+@role_required("worker")
+@blp.arguments(schemas.TaskListArgs, location="query")
+@blp.response(200, schemas.OpenGroupPage)
+@blp.doc(security=BEARER, description="Task groups you can claim from now: open tasks on live briefs inside "
+         "their window, newest brief first. Filter by `kind` and `brief` (a brief id).")
+def list_tasks(args):
+    rows, next_cursor = service.list_open_groups(
+        current_principal().id, kind=args["kind"], brief_id=args["brief"], limit=args["limit"], cursor=args["cursor"])
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 @blp.route("/v1/task-groups/<string:group_id>/claim", methods=["POST"])
 @role_required("worker")
 @blp.response(201, schemas.ClaimOut)
 @blp.doc(security=BEARER, description="Reserve one open task of the group. 409 when none is left, when the "
-         "brief is not live, or when you already hold the group's max_per_worker tasks.")
+         "brief is not live, or when you already hold the group's max_per_worker tasks; 429 (with Retry-After) "
+         "past CLAIM_RATE_LIMIT. The claim expires at claim_expires_at unless proof is submitted.")
 def claim_task(group_id):
-    return present_claim(service.claim(current_principal().id, group_id))
+    worker_id = current_principal().id
+    ratelimit.check_claim(worker_id)
+    return service.describe_claim(service.claim(worker_id, group_id), request.host_url)
 
 
 @blp.route("/v1/tasks/<string:task_id>/release", methods=["POST"])
 @role_required("worker")
 @blp.response(200, schemas.ClaimOut)
-@blp.doc(security=BEARER, description="Give a claim back before submitting proof; the task reopens.")
+@blp.doc(security=BEARER, description="Give a claim back before submitting proof; the task reopens. "
+         "404 when you hold no claim on the task, 409 once proof is in.")
 def release_task(task_id):
-    return present_claim(service.release(current_principal().id, task_id))
+    return service.describe_claim(service.release(current_principal().id, task_id), request.host_url)
+
+
+@blp.route("/v1/me/claims", methods=["GET"])
+@role_required("worker")
+@blp.arguments(schemas.ListArgs, location="query")
+@blp.response(200, schemas.ClaimPage)
+@blp.doc(security=BEARER, description="Your claims still waiting for proof, newest first, with their countdown "
+         "(claim_expires_at, expires_in_seconds) and tracked link.")
+def my_claims(args):
+    rows, next_cursor = service.my_active_claims(current_principal().id, request.host_url, **args)
+    return {"data": rows, "next_cursor": next_cursor}

@@ -2,9 +2,56 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
+from marketplace.briefs.models import KINDS
 from marketplace.fields import UTCDateTime
+
+
+class ListArgs(Schema):
+    # Query strings carry text, so this integer is parsed from it (unlike money in JSON bodies).
+    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+class TaskListArgs(ListArgs):
+    kind = fields.String(validate=validate.OneOf(KINDS, error="Must be one of: {choices}."), load_default=None)
+    brief = fields.String(validate=validate.Length(min=1, max=100), load_default=None,
+                          metadata={"description": "A brief id: only that brief's groups."})
+
+
+class BriefSummary(Schema):
+    id = fields.String()
+    title = fields.String()
+    key_message = fields.String(allow_none=True)
+    hook = fields.String(allow_none=True)
+    offer = fields.String(allow_none=True)
+    prohibitions = fields.List(fields.String())
+    disclosure_required = fields.Boolean(metadata={"description": "Proof text must carry #ad or #sponsored."})
+    landing_url = fields.String()
+    ends_at = UTCDateTime()
+
+
+class OpenGroup(Schema):
+    id = fields.String(metadata={"description": "The task group id; claim with POST /v1/task-groups/{id}/claim."})
+    brief_id = fields.String()
+    kind = fields.String()
+    name = fields.String(allow_none=True)
+    unit_price_cents = fields.Integer(metadata={"description": "What one approved task pays, in minor units."})
+    currency = fields.String()
+    remaining_count = fields.Integer(metadata={"description": "Open tasks left in the group right now."})
+    instructions = fields.String(allow_none=True)
+    proof = fields.Dict(metadata={"description": "The proof rules: screenshot, link and text requirements."})
+    max_per_worker = fields.Integer(allow_none=True)
+    held_by_you = fields.Integer(metadata={"description": "Tasks of this group you hold (claimed or submitted)."})
+    can_claim = fields.Boolean(metadata={"description": "False when you already hold max_per_worker tasks."})
+    ends_at = UTCDateTime()
+    brief = fields.Nested(BriefSummary)
+
+
+class OpenGroupPage(Schema):
+    data = fields.List(fields.Nested(OpenGroup))
+    next_cursor = fields.String(allow_none=True)
 
 
 class ClaimedTask(Schema):
@@ -12,6 +59,7 @@ class ClaimedTask(Schema):
     group_id = fields.String()
     brief_id = fields.String()
     kind = fields.String()
+    name = fields.String(allow_none=True)
     unit_price_cents = fields.Integer()
     currency = fields.String()
     instructions = fields.String(allow_none=True)
@@ -21,8 +69,15 @@ class ClaimedTask(Schema):
 class ClaimOut(Schema):
     claim_id = fields.String()
     task = fields.Nested(ClaimedTask)
+    brief = fields.Nested(BriefSummary)
     claimed_at = UTCDateTime()
     claim_expires_at = UTCDateTime()
+    expires_in_seconds = fields.Integer(metadata={"description": "Seconds left to submit proof, by the server's clock."})
     tracked_code = fields.String()
     tracked_link = fields.String(metadata={"description": "Share this link; clicks on it are credited to you."})
     status = fields.String()
+
+
+class ClaimPage(Schema):
+    data = fields.List(fields.Nested(ClaimOut))
+    next_cursor = fields.String(allow_none=True)

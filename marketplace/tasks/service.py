@@ -1,17 +1,20 @@
-"""Claiming and releasing tasks. A claim is taken under row locks so no task goes to two workers."""
+"""Finding, claiming, releasing and expiring tasks. A claim is taken under row locks so no task goes to two workers."""
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, Task, TaskGroup
-from marketplace.errors import Conflict, NotFound
+from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
+from marketplace.pagination import decode_cursor, encode_cursor
 from marketplace.tasks.models import HOLDING, Claim
 from marketplace.timefmt import as_utc, utcnow
 
@@ -110,8 +113,181 @@ def end_claims(claim_ids: sa.Select, status: str) -> int:
         .returning(Claim.task_id)
     ).scalars().all()
     if ended:
+        # A task of a cancelled brief does not reopen: it closes, and what it would have cost
+        # is no longer owed, so the refund sweep gives it back to the brand.
+        cancelled = sa.select(Brief.id).where(Brief.id == Task.brief_id, Brief.status == "cancelled").exists()
         db.session.execute(
             sa.update(Task).where(Task.id.in_(ended), Task.status.in_(["claimed", "submitted"]))
-            .values(status="open", worker_id=None, updated_at=now)
+            .values(status=sa.case((cancelled, "cancelled"), else_="open"), worker_id=None, updated_at=now)
         )
     return len(ended)
+
+
+def expire_due_claims(batch_size: int = 1000) -> int:
+    """End every active claim past its expiry as 'expired' and reopen its task, in batches.
+
+    A claim whose row is locked (its proof being submitted right now) is skipped rather than
+    waited on: the submission either lands in time or the next run expires it. Batches keep
+    each statement's list of reopened task ids well under PostgreSQL's bind-parameter limit.
+    """
+    total = 0
+    while True:
+        due = (
+            sa.select(Claim.id)
+            .where(Claim.status == "active", Claim.expires_at <= utcnow())
+            .order_by(Claim.expires_at)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        ended = end_claims(due, "expired")
+        db.session.commit()
+        total += ended
+        if ended < batch_size:
+            return total
+
+
+def _encode_group_cursor(published_at: datetime, brief_id: str, position: int) -> str:
+    raw = json.dumps([as_utc(published_at).isoformat(), brief_id, position], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_group_cursor(cursor: str) -> tuple[datetime, str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        published_at, brief_id, position = json.loads(raw)
+        if not isinstance(position, int) or isinstance(position, bool):
+            raise TypeError("position")
+        return as_utc(datetime.fromisoformat(published_at)), str(brief_id), position
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput.field("cursor", "Not a cursor this API issued.") from exc
+
+
+def brief_summary(brief: Brief) -> dict:
+    """What a worker needs of the brief to do its tasks well."""
+    return {
+        "id": brief.id, "title": brief.title, "key_message": brief.key_message, "hook": brief.hook,
+        "offer": brief.offer, "prohibitions": brief.prohibitions or [],
+        "disclosure_required": brief.disclosure_required, "landing_url": brief.landing_url,
+        "ends_at": brief.ends_at,
+    }
+
+
+def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, limit: int,
+                     cursor: str | None) -> tuple[list[dict], str | None]:
+    """Groups a worker may claim from now, newest brief first, with open and held counts.
+
+    Live brief, inside its window, group not paused, at least one open task. The counts of
+    the whole page come from one statement (two GROUP BYs in a UNION ALL), however many groups.
+    """
+    now = utcnow()
+    has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
+    query = (
+        sa.select(TaskGroup, Brief)
+        .join(Brief, Brief.id == TaskGroup.brief_id)
+        .where(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
+               TaskGroup.paused_reason.is_(None), has_open_task)
+    )
+    if kind:
+        query = query.where(TaskGroup.kind == kind)
+    if brief_id:
+        query = query.where(TaskGroup.brief_id == brief_id)
+    if cursor:
+        published_at, after_brief, after_position = _decode_group_cursor(cursor)
+        published = sa.literal(published_at, Brief.published_at.type)
+        query = query.where(sa.or_(
+            sa.tuple_(Brief.published_at, Brief.id) < sa.tuple_(published, sa.literal(after_brief)),
+            sa.and_(Brief.published_at == published, Brief.id == after_brief, TaskGroup.position > after_position),
+        ))
+    rows = db.session.execute(
+        query.order_by(Brief.published_at.desc(), Brief.id.desc(), TaskGroup.position).limit(limit + 1)
+    ).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last_group, last_brief = rows[-1]
+        next_cursor = _encode_group_cursor(last_brief.published_at, last_brief.id, last_group.position)
+    counts = _open_and_held_counts([group.id for group, _ in rows], worker_id)
+    out = []
+    for group, brief in rows:
+        held = counts["held"].get(group.id, 0)
+        out.append({
+            "id": group.id, "brief_id": brief.id, "kind": group.kind, "name": group.name,
+            "unit_price_cents": group.unit_price_cents, "currency": brief.currency,
+            "remaining_count": counts["open"].get(group.id, 0),
+            "instructions": group.instructions, "proof": group.proof or {},
+            "max_per_worker": group.max_per_worker, "held_by_you": held,
+            "can_claim": group.max_per_worker is None or held < group.max_per_worker,
+            "ends_at": brief.ends_at, "brief": brief_summary(brief),
+        })
+    return out, next_cursor
+
+
+def _open_and_held_counts(group_ids: list[str], worker_id: str) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {"open": {}, "held": {}}
+    if not group_ids:
+        return counts
+    open_tasks = (
+        sa.select(Task.group_id, sa.literal("open").label("what"), sa.func.count().label("n"))
+        .where(Task.group_id.in_(group_ids), Task.status == "open")
+        .group_by(Task.group_id)
+    )
+    held_claims = (
+        sa.select(Claim.group_id, sa.literal("held").label("what"), sa.func.count().label("n"))
+        .where(Claim.group_id.in_(group_ids), Claim.worker_id == worker_id, Claim.status.in_(HOLDING))
+        .group_by(Claim.group_id)
+    )
+    for group_id, what, n in db.session.execute(sa.union_all(open_tasks, held_claims)):
+        counts[what][group_id] = n
+    return counts
+
+
+def claim_view(claim: Claim, group: TaskGroup, brief: Brief, base_url: str) -> dict:
+    """A claim as the worker sees it: the task, the brief, the countdown and the tracked link."""
+    expires_at = as_utc(claim.expires_at)
+    return {
+        "claim_id": claim.id,
+        "task": {"id": claim.task_id, "group_id": group.id, "brief_id": brief.id, "kind": group.kind,
+                 "name": group.name, "unit_price_cents": group.unit_price_cents, "currency": brief.currency,
+                 "instructions": group.instructions, "proof": group.proof or {}},
+        "brief": brief_summary(brief),
+        "claimed_at": claim.claimed_at,
+        "claim_expires_at": expires_at,
+        # Server-side countdown, so a client with a wrong clock still shows the right time left.
+        "expires_in_seconds": max(0, int((expires_at - utcnow()).total_seconds())),
+        "tracked_code": claim.tracked_code,
+        "tracked_link": base_url.rstrip("/") + f"/t/{claim.tracked_code}",
+        "status": claim.status,
+    }
+
+
+def describe_claim(claim: Claim, base_url: str) -> dict:
+    """The view of a just-committed claim: the claim (expired by the commit), its group and brief in one query."""
+    claim_id = sa.inspect(claim).identity[0]  # read without a refresh of its own
+    claim, group, brief = db.session.execute(
+        sa.select(Claim, TaskGroup, Brief)
+        .join(TaskGroup, TaskGroup.id == Claim.group_id)
+        .join(Brief, Brief.id == Claim.brief_id)
+        .where(Claim.id == claim_id)
+    ).one()
+    return claim_view(claim, group, brief, base_url)
+
+
+def my_active_claims(worker_id: str, base_url: str, *, limit: int,
+                     cursor: str | None) -> tuple[list[dict], str | None]:
+    """The worker's claims that can still take proof, newest first."""
+    query = (
+        sa.select(Claim, TaskGroup, Brief)
+        .join(TaskGroup, TaskGroup.id == Claim.group_id)
+        .join(Brief, Brief.id == Claim.brief_id)
+        .where(Claim.worker_id == worker_id, Claim.status == "active", Claim.expires_at > utcnow())
+    )
+    if cursor:
+        claimed_at, claim_id = decode_cursor(cursor)
+        query = query.where(sa.tuple_(Claim.claimed_at, Claim.id)
+                            < sa.tuple_(sa.literal(claimed_at, Claim.claimed_at.type), sa.literal(claim_id)))
+    rows = db.session.execute(query.order_by(Claim.claimed_at.desc(), Claim.id.desc()).limit(limit + 1)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1][0].claimed_at, rows[-1][0].id)
+    return [claim_view(c, g, b, base_url) for c, g, b in rows], next_cursor
