@@ -1,7 +1,110 @@
-"""HTTP routes of the proofs domain."""
+"""HTTP routes of the proofs domain: submitting proof, reading submissions and their screenshots."""
 
 from __future__ import annotations
 
+from flask import Response, current_app, request
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
-blp = Blueprint("proofs", __name__, description="proofs")
+from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.errors import InvalidInput, _flatten_webargs_messages
+from marketplace.ops.guards import accepts_upload
+from marketplace.proofs import schemas, service
+
+blp = Blueprint("proofs", __name__, description="Proof submissions and their checks")
+
+_SUBMISSION_BODY = {
+    "content": {
+        "multipart/form-data": {"schema": {
+            "type": "object",
+            "properties": {
+                "screenshot": {"type": "string", "format": "binary"},
+                "link": {"type": "string"}, "text": {"type": "string"},
+                "captured_at": {"type": "string", "format": "date-time"},
+            },
+        }},
+        "application/json": {"schema": schemas.SubmissionIn},
+    },
+}
+
+
+def _read_proof() -> tuple[dict, service.Upload | None]:
+    """The proof fields and the screenshot of a JSON or multipart request (parsed, not decoded)."""
+    upload = None
+    if request.mimetype == "multipart/form-data":
+        fields = request.form.to_dict()
+        if "screenshot" in fields:
+            raise InvalidInput.field("screenshot", "Send the screenshot as a file part, not a text field.")
+        files = request.files.getlist("screenshot")
+        if len(files) > 1:
+            raise InvalidInput.field("screenshot", "Send one screenshot.")
+        unknown = set(request.files) - {"screenshot"}
+        if unknown:
+            raise InvalidInput.field(sorted(unknown)[0], "Unknown field.")
+        if files:
+            limit = current_app.config["MAX_UPLOAD_BYTES"]
+            data = files[0].stream.read(limit + 1)
+            if len(data) > limit:
+                raise RequestEntityTooLarge()
+            upload = service.Upload(data)
+    elif request.content_length or request.headers.get("Transfer-Encoding") == "chunked":
+        fields = request.get_json()
+        if not isinstance(fields, dict):
+            raise InvalidInput("The body must be a JSON object.", errors={"_schema": ["Must be an object."]})
+    else:
+        fields = {}
+    try:
+        return schemas.SubmissionIn().load(fields), upload
+    except ValidationError as err:
+        errors = _flatten_webargs_messages(err.messages)
+        name, messages = next(iter(errors.items()))
+        raise InvalidInput(f"{name}: {messages[0]}", errors=errors) from None
+
+
+@blp.route("/v1/tasks/<string:task_id>/submissions", methods=["POST"])
+@role_required("worker")
+@blp.response(202, schemas.SubmissionOut)
+@blp.doc(security=BEARER, requestBody=_SUBMISSION_BODY, description=(
+    "Submit proof for a task you hold: multipart/form-data (`screenshot` file, `link`, `text`, "
+    "`captured_at`) or JSON without the file. 202 with status `validating`: the checks run in a "
+    "background job. 404 for a task that is not yours, 409 when the claim is not active (expired, "
+    "released, already submitted), 413 over MAX_UPLOAD_BYTES, 422 when a required part is missing."))
+@accepts_upload
+def submit_proof(task_id):
+    proof, upload = _read_proof()
+    submission = service.submit(current_principal().id, task_id, proof, upload)
+    return service.present([submission])[0]
+
+
+@blp.route("/v1/submissions/<string:submission_id>", methods=["GET"])
+@role_required("worker", "brand", "admin")
+@blp.response(200, schemas.SubmissionOut)
+@blp.doc(security=BEARER, description="Status and every check's result. Visible to its worker, the brief's "
+         "brand and admins; anyone else gets 404.")
+def get_submission(submission_id):
+    return service.present([service.visible_submission(current_principal(), submission_id)])[0]
+
+
+@blp.route("/v1/submissions/<string:submission_id>/screenshot", methods=["GET"])
+@role_required("worker", "brand", "admin")
+@blp.response(200, description="The stored screenshot, served under its sniffed content type.")
+@blp.doc(security=BEARER)
+def get_screenshot(submission_id):
+    data, content_type = service.screenshot_file(current_principal(), submission_id)
+    response = Response(data, mimetype=content_type)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = "inline" if content_type.startswith("image/") else "attachment"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@blp.route("/v1/me/submissions", methods=["GET"])
+@role_required("worker")
+@blp.arguments(schemas.SubmissionListArgs, location="query")
+@blp.response(200, schemas.SubmissionPage)
+@blp.doc(security=BEARER, description="Your submissions, newest first.")
+def my_submissions(args):
+    rows, next_cursor = service.list_own(current_principal().id, **args)
+    return {"data": service.present(rows), "next_cursor": next_cursor}

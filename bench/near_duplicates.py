@@ -1,0 +1,134 @@
+"""Near-duplicate bench: the perceptual-hash lookup against 1,000,000 stored hashes, as a ratio of the
+same lookup against 1,000 (median of ~200 lookups each, some of them planted near-duplicates)."""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+
+import sqlalchemy as sa
+
+from bench import harness
+
+BIG = int(os.environ.get("BENCH_NEAR_DUP_ROWS", "1000000"))
+SMALL = 1_000
+LOOKUPS = 200
+TARGET_MS = 50.0
+
+# Random 64-bit hashes and their four 16-bit chunks, computed in SQL: one INSERT … SELECT per batch.
+INSERT_HASHES = sa.text("""
+    INSERT INTO submissions (id, task_id, claim_id, group_id, brief_id, worker_id, status, submitted_at,
+                             auto_approve_at, validation_attempts, created_at, phash, phash_c0, phash_c1,
+                             phash_c2, phash_c3)
+    SELECT 'sub_b' || g, 'task_b', 'clm_b' || g, 'grp_b', 'brief_b', 'wrk_b', 'needs_review',
+           now(), now() + interval '3 days', 1, now() - make_interval(secs => CAST(:total AS bigint) - g), h,
+           ((h >> 48) & 65535)::int, ((h >> 32) & 65535)::int, ((h >> 16) & 65535)::int, (h & 65535)::int
+    FROM (SELECT g, ((floor(random() * 4294967296)::bigint << 32)
+                     | floor(random() * 4294967296)::bigint) AS h
+          FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g) AS hashes
+""")
+
+
+def _fill(app, first: int, last: int, total: int) -> None:
+    from marketplace.extensions import db
+
+    with app.app_context():
+        step = 250_000
+        for start in range(first, last + 1, step):
+            db.session.execute(INSERT_HASHES, {"first": start, "last": min(last, start + step - 1), "total": total})
+            db.session.commit()
+        db.session.execute(sa.text("ANALYZE submissions"))
+        db.session.commit()
+        db.session.remove()
+
+
+def _probes(app, rng: random.Random) -> list[int]:
+    """Half random hashes, half stored ones with 1-5 bits flipped (planted near-duplicates)."""
+    from marketplace.extensions import db
+    from marketplace.proofs.checks.screenshot import to_unsigned64
+
+    with app.app_context():
+        stored = [to_unsigned64(h) for h in db.session.execute(sa.text(
+            "SELECT phash FROM submissions TABLESAMPLE SYSTEM (1) LIMIT :n"), {"n": LOOKUPS // 2}).scalars()]
+        if len(stored) < LOOKUPS // 2:
+            stored = [to_unsigned64(h) for h in db.session.execute(sa.text(
+                "SELECT phash FROM submissions ORDER BY random() LIMIT :n"), {"n": LOOKUPS // 2}).scalars()]
+        db.session.remove()
+    probes = [rng.getrandbits(64) for _ in range(LOOKUPS - len(stored))]
+    for h in stored:
+        for bit in rng.sample(range(64), rng.randint(1, 5)):
+            h ^= 1 << bit
+        probes.append(h)
+    rng.shuffle(probes)
+    return probes
+
+
+def _median_lookup_ms(app, probes: list[int]) -> tuple[float, int]:
+    from marketplace.extensions import db
+    from marketplace.proofs.validation import find_near_duplicates
+
+    times, found = [], 0
+    with app.app_context():
+        for h in probes:
+            started = time.perf_counter()
+            matches = find_near_duplicates(h, threshold=6)
+            times.append((time.perf_counter() - started) * 1000)
+            found += bool(matches)
+        db.session.remove()
+    return statistics.median(times), found
+
+
+def _plan(app, h: int) -> str:
+    from marketplace.extensions import db
+    from marketplace.proofs.checks.screenshot import chunk_neighbours, phash_chunks, to_signed64
+
+    chunks = phash_chunks(h)
+    with app.app_context():
+        lines = db.session.execute(sa.text(
+            "EXPLAIN SELECT id FROM submissions WHERE (phash_c0 = ANY(CAST(:n0 AS integer[])) "
+            "OR phash_c1 = ANY(CAST(:n1 AS integer[])) OR phash_c2 = ANY(CAST(:n2 AS integer[])) "
+            "OR phash_c3 = ANY(CAST(:n3 AS integer[]))) AND bit_count((phash # CAST(:h AS bigint))::bit(64)) <= 6"),
+            {"h": to_signed64(h), **{f"n{i}": chunk_neighbours(c) for i, c in enumerate(chunks)}}).scalars().all()
+        db.session.remove()
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from marketplace.extensions import db
+
+    rng = random.Random(6)
+    with harness.scratch_database() as url:
+        app = harness.migrated_app(url)
+        with app.app_context():
+            # Scratch database only: the hashes need no brief, claim or worker rows behind them.
+            for (name,) in db.session.execute(sa.text(
+                    "SELECT conname FROM pg_constraint WHERE conrelid = 'submissions'::regclass AND contype = 'f'")):
+                db.session.execute(sa.text(f'ALTER TABLE submissions DROP CONSTRAINT "{name}"'))
+            db.session.commit()
+            db.session.remove()
+
+        _fill(app, 1, SMALL, BIG)
+        small_ms, small_found = _median_lookup_ms(app, _probes(app, rng))
+        started = time.monotonic()
+        _fill(app, SMALL + 1, BIG, BIG)
+        fill_s = time.monotonic() - started
+        big_ms, big_found = _median_lookup_ms(app, _probes(app, rng))
+        plan = _plan(app, rng.getrandbits(64))
+        with app.app_context():
+            db.engine.dispose()
+
+    harness.report("near_duplicates", f"lookup, {BIG:,} hashes", big_ms, small_ms, unit="ms",
+                   baseline_name=f"{SMALL:,} hashes")
+    verdict = "ok" if big_ms < TARGET_MS else "MISSED"
+    harness.note(f"median {big_ms:.2f} ms at {BIG:,} (target < {TARGET_MS:g} ms: {verdict}), "
+                 f"{small_ms:.2f} ms at {SMALL:,}; planted near-duplicates found {big_found} / {small_found} "
+                 f"of {LOOKUPS} lookups; filling {BIG - SMALL:,} rows took {fill_s:.0f} s")
+    harness.note("plan uses the chunk indexes: " + ("yes (BitmapOr)" if "BitmapOr" in plan else "NO"))
+    for line in plan.splitlines()[:8]:
+        harness.note("  " + line)
+
+
+if __name__ == "__main__":
+    main()

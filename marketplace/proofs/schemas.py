@@ -1,0 +1,66 @@
+"""Request and response shapes for proof submissions and their check results."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from marketplace.fields import UTCDateTime
+
+MAX_TEXT_CHARS = 20_000  # a hard cap on what we store; the brief's own bounds are a check
+
+
+class SubmissionIn(Schema):
+    """The proof fields of a JSON body or a multipart form (the file travels apart)."""
+
+    link = fields.String(validate=validate.Length(min=1, max=2048), load_default=None, allow_none=True)
+    text = fields.String(validate=validate.Length(max=MAX_TEXT_CHARS), load_default=None, allow_none=True)
+    captured_at = UTCDateTime(load_default=None, allow_none=True,
+                              metadata={"description": "When the proof was captured (RFC 3339 with offset)."})
+
+
+class SubmissionCheckOut(Schema):
+    name = fields.String()
+    outcome = fields.String(metadata={"description": "pass | fail | warn"})
+    detail = fields.String()
+    checked_at = UTCDateTime()
+
+
+class SubmissionRevisionOut(Schema):
+    reason_code = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    deadline = UTCDateTime(allow_none=True)
+
+
+class SubmissionOut(Schema):
+    id = fields.String()
+    task_id = fields.String()
+    claim_id = fields.String()
+    group_id = fields.String()
+    brief_id = fields.String()
+    worker_id = fields.String()
+    status = fields.String(metadata={"description": "validating | needs_review | auto_rejected | approved | "
+                                                    "rejected | revision_requested | paid"})
+    link = fields.String(allow_none=True)
+    text = fields.String(allow_none=True)
+    captured_at = UTCDateTime(allow_none=True)
+    screenshot_url = fields.String(allow_none=True)
+    submitted_at = UTCDateTime()
+    auto_approve_at = UTCDateTime()
+    validated_at = UTCDateTime(allow_none=True)
+    checks = fields.List(fields.Nested(SubmissionCheckOut))
+    reasons = fields.List(fields.Dict(), metadata={"description": "Why it was auto-rejected: {check, detail}."})
+    decided_at = UTCDateTime(allow_none=True)
+    reason_code = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    revision = fields.Nested(SubmissionRevisionOut, allow_none=True)
+    created_at = UTCDateTime()
+
+
+class SubmissionListArgs(Schema):
+    limit = fields.Integer(validate=validate.Range(min=1, max=100), load_default=20)
+    cursor = fields.String(load_default=None)
+
+
+class SubmissionPage(Schema):
+    data = fields.List(fields.Nested(SubmissionOut))
+    next_cursor = fields.String(allow_none=True)

@@ -1,0 +1,252 @@
+"""Taking proof in: who may submit what and when, storing it, and who may read it back.
+
+The request side does no image decoding and no network work: it checks the claim and the
+group's proof rules, stores the file under a random key, records the submission as
+`validating` and enqueues one validation job after the commit. Everything else happens in
+`marketplace.proofs.validation`, run by `workers.validation`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from marketplace.auth.service import Principal
+from marketplace.briefs.models import Brief, Task, TaskGroup
+from marketplace.errors import Conflict, InvalidInput, NotFound
+from marketplace.extensions import db
+from marketplace.jobs import enqueue, redis_connection
+from marketplace.pagination import page
+from marketplace.proofs.models import Submission, SubmissionCheck
+from marketplace.proofs.storage import storage
+from marketplace.ratelimit import check_submission
+from marketplace.tasks.models import Claim
+from marketplace.timefmt import as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+VALIDATION_JOB = "workers.validation.validate_submission"
+# RQ retries a job that raised (a transient database or Redis failure) after these pauses.
+VALIDATION_RETRY_INTERVALS = [10, 30, 120]
+# Decoding a 40 MP image and hashing it takes ~1 s; the link probe at most ~4 hops × (3 s
+# connect + 5 s per read); the rest is a few queries. Two minutes leaves a wide margin and
+# still lets RQ notice a dead worker's job quickly.
+VALIDATION_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A screenshot as received: its bytes (read under the size limit) and nothing the client named."""
+
+    data: bytes
+
+
+def validation_job_id(submission_id: str, attempts: int = 0) -> str:
+    """One job id per submission and started-attempt count, so enqueueing twice makes one job."""
+    return f"validate-{submission_id}-{attempts}"
+
+
+def enqueue_validation(submission_id: str, attempts: int = 0) -> bool:
+    """Enqueue the submission's validation once; False when that job is already there.
+
+    A Redis failure here is logged, not raised: the submission is committed as
+    `validating` and the sweep (workers.validation.sweep_stuck_validations) picks it up.
+    """
+    options: dict = {}
+    if redis_connection() is not None:
+        options["unique"] = True  # RQ refuses a second job with the same id (DuplicateJobError)
+    try:
+        enqueue(VALIDATION_JOB, submission_id, queue_name_="validation",
+                job_id=validation_job_id(submission_id, attempts),
+                retry_intervals=VALIDATION_RETRY_INTERVALS, timeout=VALIDATION_TIMEOUT_SECONDS, **options)
+    except Exception as exc:
+        from rq.exceptions import DuplicateJobError
+
+        if isinstance(exc, DuplicateJobError):
+            return False
+        log.exception("could not enqueue validation of %s; the sweep will retry", submission_id)
+        return False
+    return True
+
+
+# --- submitting -------------------------------------------------------------------------------
+
+
+def _held_claim(worker_id: str, task_id: str) -> Claim:
+    """The worker's latest claim on the task, locked; 404 when the task is not theirs."""
+    held = db.session.scalar(
+        sa.select(Claim).where(Claim.task_id == task_id, Claim.worker_id == worker_id)
+        .order_by(Claim.claimed_at.desc(), Claim.id.desc()).limit(1).with_for_update()
+    )
+    if held is not None:
+        return held
+    task_status = db.session.scalar(sa.select(Task.status).where(Task.id == task_id))
+    if task_status == "open":
+        raise Conflict("You have not claimed this task; claim it before submitting proof.")
+    raise NotFound(f"You hold no claim on task {task_id}.")
+
+
+def _may_submit_on(held: Claim, now: datetime) -> None:
+    """Conflict unless the claim is active and unexpired, or its proof came back for revision."""
+    if held.status == "active":
+        if as_utc(held.expires_at) <= now:
+            raise Conflict("Your claim on this task has expired; claim a task again.")
+        return
+    if held.status == "submitted":
+        latest = db.session.scalar(
+            sa.select(Submission).where(Submission.claim_id == held.id)
+            .order_by(Submission.created_at.desc(), Submission.id.desc()).limit(1)
+        )
+        if latest is not None and latest.status == "revision_requested":
+            if latest.revision_deadline is not None and as_utc(latest.revision_deadline) <= now:
+                raise Conflict("The deadline for the requested revision has passed.")
+            return
+        raise Conflict("Proof is already submitted for this task.")
+    raise Conflict(f"Your claim on this task is {held.status}; claim a task again.")
+
+
+def _required_parts(rules: dict, proof: dict, upload: Upload | None) -> None:
+    """422 with every field's problem when the proof misses what the group asks for, or adds to it."""
+    errors: dict[str, list[str]] = {}
+    screenshot_rule = (rules or {}).get("screenshot") or "none"
+    if upload is None and screenshot_rule == "required":
+        errors["screenshot"] = ["A screenshot is required for this task (send it as a multipart file)."]
+    elif upload is not None and screenshot_rule == "none":
+        errors["screenshot"] = ["This task does not take a screenshot."]
+    elif upload is not None and not upload.data:
+        errors["screenshot"] = ["The file is empty."]
+    for part in ("link", "text"):
+        rule = (rules or {}).get(part)
+        given = bool((proof.get(part) or "").strip())
+        if rule is None and given:
+            errors[part] = [f"This task does not take a {part}."]
+        elif rule is not None and rule.get("required", True) and not given:
+            errors[part] = [f"A {part} is required for this task."]
+    if errors:
+        name, messages = next(iter(errors.items()))
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InvalidInput(f"{name}: {messages[0]}{more}", errors=errors)
+
+
+def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None) -> Submission:
+    """Record proof for the worker's claimed task as `validating` and enqueue its validation.
+
+    ``proof`` holds link/text/captured_at as parsed by SubmissionIn. The claim row is locked
+    for the whole transaction, so a concurrent second submission or the claim-expiry job
+    waits and then sees the claim as submitted.
+    """
+    check_submission(worker_id)  # SUBMISSION_RATE_LIMIT per worker: 429 with Retry-After
+    if upload is not None and len(upload.data) > current_app.config["MAX_UPLOAD_BYTES"]:
+        raise RequestEntityTooLarge()
+    now = utcnow()
+    held = _held_claim(worker_id, task_id)
+    _may_submit_on(held, now)
+    group = db.session.get(TaskGroup, held.group_id)
+    brief = db.session.get(Brief, held.brief_id)
+    _required_parts(group.proof, proof, upload)
+
+    submission = Submission(
+        task_id=task_id, claim_id=held.id, group_id=group.id, brief_id=brief.id, worker_id=worker_id,
+        status="validating",
+        text=(proof.get("text") or None), link=((proof.get("link") or "").strip() or None),
+        captured_at=proof.get("captured_at"),
+        submitted_at=now, created_at=now,
+        auto_approve_at=now + timedelta(hours=brief.auto_approve_after_hours),
+        validation_attempts=0,
+    )
+    if upload is not None:
+        submission.screenshot_key = storage().put(upload.data)
+        submission.screenshot_bytes = len(upload.data)
+        submission.screenshot_sha256 = hashlib.sha256(upload.data).hexdigest()
+    db.session.add(submission)
+    if held.status == "active":
+        held.status = "submitted"
+    db.session.execute(
+        sa.update(Task).where(Task.id == task_id, Task.status.in_(["claimed", "submitted"]))
+        .values(status="submitted", updated_at=now)
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if submission.screenshot_key:
+            storage().delete(submission.screenshot_key)
+        raise Conflict("Proof is already submitted for this task.") from None
+    enqueue_validation(submission.id)
+    return submission
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def visible_submission(principal: Principal, submission_id: str) -> Submission:
+    """The submission if the caller is its worker, the brief's brand or an admin; else 404."""
+    row = db.session.execute(
+        sa.select(Submission, Brief.brand_id).join(Brief, Brief.id == Submission.brief_id)
+        .where(Submission.id == submission_id)
+    ).first()
+    if row is not None:
+        submission, brand_id = row
+        if (principal.is_admin
+                or (principal.role == "worker" and submission.worker_id == principal.id)
+                or (principal.role == "brand" and brand_id == principal.id)):
+            return submission
+    raise NotFound(f"No submission {submission_id}.")
+
+
+def list_own(worker_id: str, *, limit: int, cursor: str | None) -> tuple[list[Submission], str | None]:
+    return page(sa.select(Submission).where(Submission.worker_id == worker_id), Submission,
+                limit=limit, cursor=cursor)
+
+
+def present(submissions: list[Submission]) -> list[dict]:
+    """API shapes of submissions, their checks loaded in one query."""
+    ids = [s.id for s in submissions]
+    checks: dict[str, list[SubmissionCheck]] = {i: [] for i in ids}
+    if ids:
+        for check in db.session.scalars(
+            sa.select(SubmissionCheck).where(SubmissionCheck.submission_id.in_(ids))
+            .order_by(SubmissionCheck.submission_id, SubmissionCheck.id)
+        ):
+            checks[check.submission_id].append(check)
+    shaped = []
+    for s in submissions:
+        revision = None
+        if s.revision_deadline is not None or s.status == "revision_requested":
+            revision = {"reason_code": s.reason_code, "reason": s.reason, "deadline": s.revision_deadline}
+        shaped.append({
+            "id": s.id, "task_id": s.task_id, "claim_id": s.claim_id, "group_id": s.group_id,
+            "brief_id": s.brief_id, "worker_id": s.worker_id, "status": s.status,
+            "link": s.link, "text": s.text, "captured_at": s.captured_at,
+            "screenshot_url": f"/v1/submissions/{s.id}/screenshot" if s.screenshot_key else None,
+            "submitted_at": s.submitted_at, "auto_approve_at": s.auto_approve_at,
+            "validated_at": s.validated_at,
+            "checks": [{"name": c.name, "outcome": c.outcome, "detail": c.detail, "checked_at": c.checked_at}
+                       for c in checks[s.id]],
+            "reasons": s.rejection_reasons or [],
+            "decided_at": s.decided_at, "reason_code": s.reason_code, "reason": s.reason,
+            "revision": revision, "created_at": s.created_at,
+        })
+    return shaped
+
+
+def screenshot_file(principal: Principal, submission_id: str) -> tuple[bytes, str]:
+    """The stored screenshot and the content type its magic bytes announce (never the client's)."""
+    from marketplace.proofs.checks.screenshot import CONTENT_TYPES, sniff_format
+    from marketplace.proofs.storage import StorageKeyError
+
+    submission = visible_submission(principal, submission_id)
+    if not submission.screenshot_key:
+        raise NotFound("This submission has no screenshot.")
+    try:
+        data = storage().get(submission.screenshot_key)
+    except StorageKeyError:
+        raise NotFound("The screenshot is no longer stored.") from None
+    return data, CONTENT_TYPES.get(sniff_format(data) or "", "application/octet-stream")

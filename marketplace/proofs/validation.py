@@ -1,0 +1,403 @@
+"""Validating a submission: run the checks that apply, save every result, decide the status.
+
+Shape of one run (``validate_submission``), each step its own short transaction:
+
+1. start: lock the row; unless it is still `validating`, stop; count the attempt.
+2. facts: decode the screenshot (perceptual hash, EXIF time) and shingle the text, and
+   commit those facts at once, so concurrent validations of later submissions already
+   see this one's hash and shingles.
+3. checks: duplicate and near-copy lookups, timestamp, link (network), text. No lock is
+   held meanwhile; a check that raises becomes a `warn` result (a person looks), except
+   for database/connection errors, which propagate so RQ retries the job.
+4. finish: lock the row again; if another run finished first, change nothing; else
+   upsert every check row, delete stale ones, and move to `needs_review` or, when a
+   check failed, `auto_rejected` (the claim ends as rejected and the task reopens).
+
+Running it twice, or twice at once, leaves one set of check rows and one decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.extensions import db
+from marketplace.proofs.checks import FAIL, WARN, CheckResult
+from marketplace.proofs.checks.link import Resolver, link_check
+from marketplace.proofs.checks.screenshot import (
+    ImageRejected,
+    chunk_neighbours,
+    duplicate_check,
+    hamming,
+    inspect_image,
+    phash_chunks,
+    rejected_check,
+    screenshot_check,
+    to_signed64,
+)
+from marketplace.proofs.checks.text import near_copy_check, shingles, text_check
+from marketplace.proofs.checks.timestamp import timestamp_check
+from marketplace.proofs.models import Submission, SubmissionCheck
+from marketplace.proofs.storage import StorageKeyError, storage
+from marketplace.tasks.models import Claim
+from marketplace.timefmt import as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+# The near-copy comparison reads at most this many earlier texts of the brief (newest first):
+# one bounded query, compared in memory.
+NEAR_COPY_CANDIDATES = 2000
+GAVE_UP_DETAIL = "validation did not complete; review by hand"
+
+
+@dataclass
+class _Snapshot:
+    """What the checks need, read once at the start of a run."""
+
+    submission_id: str
+    claim_id: str
+    brief_id: str
+    created_at: datetime
+    submitted_at: datetime
+    captured_at: datetime | None
+    screenshot_key: str | None
+    link: str | None
+    text: str | None
+    claimed_at: datetime
+    tracked_code: str
+    window_start: datetime
+    window_end: datetime
+    prohibitions: list[str]
+    disclosure_required: bool
+    rules: dict
+    exif_at: datetime | None = None
+    phash: int | None = None
+    shingles: frozenset[int] = field(default_factory=frozenset)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Errors RQ should retry the whole job for, rather than record as a check result."""
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return False
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
+
+
+def _guarded(name: str, run: Callable[[], CheckResult | list[CheckResult]]) -> list[CheckResult]:
+    """Run one check; a surprise inside it becomes a warn for a person, never a crashed job."""
+    try:
+        result = run()
+    except Exception as exc:
+        if _is_transient(exc):
+            raise
+        log.exception("check %s raised", name)
+        return [CheckResult(name, WARN, f"the {name} check could not run ({type(exc).__name__}); "
+                                        "a reviewer should look")]
+    return result if isinstance(result, list) else [result]
+
+
+# --- 1. start ----------------------------------------------------------------------------------
+
+
+def _start(submission_id: str) -> _Snapshot | None:
+    row = db.session.execute(
+        sa.select(Submission).where(Submission.id == submission_id).with_for_update()
+    ).scalar_one_or_none()
+    if row is None or row.status != "validating":
+        db.session.rollback()
+        return None
+    row.validation_attempts = (row.validation_attempts or 0) + 1
+    row.validation_started_at = utcnow()
+    claim = db.session.get(Claim, row.claim_id)
+    brief = db.session.get(Brief, row.brief_id)
+    group = db.session.get(TaskGroup, row.group_id)
+    snapshot = _Snapshot(
+        submission_id=row.id, claim_id=row.claim_id, brief_id=row.brief_id,
+        created_at=as_utc(row.created_at), submitted_at=as_utc(row.submitted_at),
+        captured_at=as_utc(row.captured_at), screenshot_key=row.screenshot_key,
+        link=row.link, text=row.text, claimed_at=as_utc(claim.claimed_at), tracked_code=claim.tracked_code,
+        window_start=as_utc(brief.starts_at), window_end=as_utc(brief.ends_at),
+        prohibitions=list(brief.prohibitions or []), disclosure_required=bool(brief.disclosure_required),
+        rules=dict(group.proof or {}),
+    )
+    db.session.commit()
+    return snapshot
+
+
+# --- 2. facts ----------------------------------------------------------------------------------
+
+
+def _screenshot_facts(snap: _Snapshot) -> list[CheckResult]:
+    try:
+        data = storage().get(snap.screenshot_key)
+    except StorageKeyError:
+        return [CheckResult("screenshot", WARN, "the stored screenshot could not be read; a reviewer should look")]
+    try:
+        facts = inspect_image(data, max_bytes=current_app.config["MAX_UPLOAD_BYTES"])
+    except ImageRejected as rejected:
+        return [rejected_check(rejected)]
+    snap.phash = facts.phash
+    snap.exif_at = facts.exif_datetime
+    return [screenshot_check(facts)]
+
+
+def _store_facts(snap: _Snapshot) -> None:
+    values: dict[str, Any] = {}
+    if snap.phash is not None:
+        c0, c1, c2, c3 = phash_chunks(snap.phash)
+        values.update(phash=to_signed64(snap.phash), phash_c0=c0, phash_c1=c1, phash_c2=c2, phash_c3=c3,
+                      exif_at=snap.exif_at)
+    if snap.shingles:
+        values["text_shingles"] = sorted(snap.shingles)
+    if values:
+        db.session.execute(sa.update(Submission).where(Submission.id == snap.submission_id).values(**values))
+    db.session.commit()
+
+
+# --- 3. checks -------------------------------------------------------------------------------
+
+
+def find_near_duplicates(
+    phash: int, *, threshold: int, before: tuple[datetime, str] | None = None,
+    exclude_claim_id: str | None = None, limit: int = 20,
+) -> list[tuple[str, int]]:
+    """(submission id, Hamming distance) of stored hashes within ``threshold``, closest and oldest first.
+
+    Multi-index lookup: the four 16-bit chunks of the hash, each with its 16 one-bit
+    neighbours, probe the four chunk indexes (a BitmapOr of 68 index values); only those
+    candidates get the exact distance. Pigeonhole makes this complete up to distance 7, so
+    a threshold above 7 would need two-bit neighbours as well. ``before`` = (created_at, id)
+    restricts the search to earlier submissions.
+    """
+    chunks = phash_chunks(phash)
+    neighbours = [chunk_neighbours(c) for c in chunks]
+    signed = to_signed64(phash)
+    conditions = []
+    params: dict[str, Any] = {"h": signed, "threshold": threshold, "limit": limit}
+    if before is not None:
+        conditions.append("(created_at, id) < (:before_at, :before_id)")
+        params.update(before_at=before[0], before_id=before[1])
+    if exclude_claim_id is not None:
+        conditions.append("claim_id <> :claim_id")
+        params["claim_id"] = exclude_claim_id
+    extra = "".join(f" AND {c}" for c in conditions)
+    if db.engine.dialect.name == "postgresql":
+        params.update(n0=neighbours[0], n1=neighbours[1], n2=neighbours[2], n3=neighbours[3])
+        rows = db.session.execute(sa.text(
+            "SELECT id, bit_count((phash # CAST(:h AS bigint))::bit(64)) AS distance FROM submissions "
+            "WHERE (phash_c0 = ANY(CAST(:n0 AS integer[])) OR phash_c1 = ANY(CAST(:n1 AS integer[])) "
+            "OR phash_c2 = ANY(CAST(:n2 AS integer[])) OR phash_c3 = ANY(CAST(:n3 AS integer[])))"
+            f"{extra} AND bit_count((phash # CAST(:h AS bigint))::bit(64)) <= :threshold "
+            "ORDER BY distance, created_at, id LIMIT :limit"
+        ), params).all()
+        return [(row.id, int(row.distance)) for row in rows]
+    # Other databases (the embedded SQLite default): the same index probe, distance in Python.
+    probe = sa.or_(*(getattr(Submission, f"phash_c{i}").in_(neighbours[i]) for i in range(4)))
+    query = sa.select(Submission.id, Submission.phash, Submission.created_at).where(probe)
+    if before is not None:
+        query = query.where(sa.tuple_(Submission.created_at, Submission.id) < sa.tuple_(
+            sa.literal(before[0]), sa.literal(before[1])))
+    if exclude_claim_id is not None:
+        query = query.where(Submission.claim_id != exclude_claim_id)
+    found = [(row.id, hamming(row.phash, phash), as_utc(row.created_at)) for row in db.session.execute(query)]
+    found = sorted((m for m in found if m[1] <= threshold), key=lambda m: (m[1], m[2], m[0]))
+    return [(sub_id, distance) for sub_id, distance, _ in found[:limit]]
+
+
+def _duplicate_result(snap: _Snapshot) -> CheckResult:
+    threshold = current_app.config["DUPLICATE_HAMMING_THRESHOLD"]
+    matches = find_near_duplicates(snap.phash, threshold=threshold,
+                                   before=(snap.created_at, snap.submission_id), exclude_claim_id=snap.claim_id)
+    result = duplicate_check(matches, threshold)
+    if result.outcome != FAIL:
+        # An earlier submission whose job has not hashed it yet cannot be compared: say so
+        # rather than pass silently (the status/created_at index keeps this probe small).
+        pending = db.session.scalar(
+            sa.select(Submission.id).where(
+                Submission.status == "validating", Submission.screenshot_key.is_not(None),
+                Submission.phash.is_(None), Submission.claim_id != snap.claim_id,
+                sa.tuple_(Submission.created_at, Submission.id)
+                < sa.tuple_(sa.literal(snap.created_at), sa.literal(snap.submission_id)),
+            ).limit(1)
+        )
+        if pending is not None:
+            return CheckResult("duplicate", WARN, f"earlier submission {pending} was not hashed yet, so it could "
+                               "not be compared; a reviewer should look", {**result.data, "pending": pending})
+    return result
+
+
+def _timestamp_result(snap: _Snapshot) -> CheckResult:
+    return timestamp_check(
+        captured_at=snap.captured_at, exif_at=snap.exif_at, claimed_at=snap.claimed_at,
+        submitted_at=snap.submitted_at, window_start=snap.window_start, window_end=snap.window_end,
+    )
+
+
+def static_hosts_resolver(hosts: dict[str, str]) -> Resolver:
+    """A resolver answering the configured names itself (tests/dev), the system's DNS otherwise."""
+
+    def resolve(host: str, port: int) -> Iterable[Any]:
+        if host.lower() in hosts:
+            return [hosts[host.lower()]]
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+
+    return resolve
+
+
+def _link_result(snap: _Snapshot, resolver: Resolver | None) -> CheckResult:
+    rule = snap.rules.get("link") or {}
+    # '*' in the brief means "any value"; the check takes None for that.
+    utm = {key: (None if value == "*" else value) for key, value in (rule.get("required_utm") or {}).items()}
+    if resolver is None and current_app.config.get("LINK_CHECK_STATIC_HOSTS"):
+        resolver = static_hosts_resolver(current_app.config["LINK_CHECK_STATIC_HOSTS"])
+    return link_check(
+        snap.link or "", allowed_domains=list(rule.get("allowed_domains") or []),
+        tracked_code=snap.tracked_code, required_utm=utm,
+        allow_private=bool(current_app.config.get("LINK_CHECK_ALLOW_PRIVATE")), resolver=resolver,
+    )
+
+
+def _text_results(snap: _Snapshot) -> list[CheckResult]:
+    rule = snap.rules.get("text") or {}
+    return text_check(
+        snap.text, min_length=rule.get("min_length"), max_length=rule.get("max_length"),
+        prohibited=snap.prohibitions, disclosure_required=snap.disclosure_required,
+        required=bool(rule.get("required", True)) if rule else False,
+    )
+
+
+def _near_copy_result(snap: _Snapshot) -> CheckResult:
+    candidates = db.session.execute(
+        sa.select(Submission.id, Submission.text_shingles).where(
+            Submission.brief_id == snap.brief_id, Submission.text_shingles.is_not(None),
+            Submission.claim_id != snap.claim_id,
+            sa.tuple_(Submission.created_at, Submission.id)
+            < sa.tuple_(sa.literal(snap.created_at), sa.literal(snap.submission_id)),
+        ).order_by(Submission.created_at.desc(), Submission.id.desc()).limit(NEAR_COPY_CANDIDATES)
+    ).all()
+    # Oldest first, so a tie blames the original rather than an earlier copy of it.
+    return near_copy_check(snap.text or "", [(row.id, row.text_shingles) for row in reversed(candidates)])
+
+
+def run_checks(snap: _Snapshot, *, resolver: Resolver | None = None) -> list[CheckResult]:
+    """Every check that applies to the submission, in a stable order, none of them raising."""
+    results: list[CheckResult] = []
+    if snap.screenshot_key:
+        results += _guarded("screenshot", lambda: _screenshot_facts(snap))
+    text_applies = bool(snap.rules.get("text")) or bool((snap.text or "").strip())
+    if text_applies and (snap.text or "").strip():
+        snap.shingles = shingles(snap.text)
+    _store_facts(snap)
+    if snap.phash is not None:
+        results += _guarded("duplicate", lambda: _duplicate_result(snap))
+    # A capture time only means something for captured proof (a screenshot, or a time given).
+    if snap.screenshot_key or snap.captured_at is not None:
+        results += _guarded("timestamp", lambda: _timestamp_result(snap))
+    if snap.link or snap.rules.get("link"):
+        results += _guarded("link", lambda: _link_result(snap, resolver))
+    if text_applies:
+        results += _guarded("text", lambda: _text_results(snap))
+        if snap.shingles:
+            results += _guarded("near_copy", lambda: _near_copy_result(snap))
+    return results
+
+
+# --- 4. finish -----------------------------------------------------------------------------------
+
+
+def upsert_checks(results: list[tuple[str, CheckResult]]) -> None:
+    """Save each (submission id, result) as that check's one row, inserted or overwritten, set-based."""
+    if not results:
+        return
+    now = utcnow()
+    rows = [{"submission_id": sub_id, "name": r.name, "outcome": r.outcome, "detail": r.detail,
+             "data": r.data, "checked_at": now} for sub_id, r in results]
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(SubmissionCheck).values(rows)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["submission_id", "name"],
+        set_={"outcome": statement.excluded.outcome, "detail": statement.excluded.detail,
+              "data": statement.excluded.data, "checked_at": statement.excluded.checked_at},
+    ))
+
+
+def _finish(snap: _Snapshot, results: list[CheckResult]) -> str:
+    from marketplace.tasks.service import end_claims
+
+    row = db.session.execute(
+        sa.select(Submission).where(Submission.id == snap.submission_id).with_for_update()
+    ).scalar_one()
+    if row.status != "validating":
+        # Another run of this job finished first; its results stand.
+        db.session.rollback()
+        return row.status
+    # One row per check name: later results of the same name (none today) would overwrite.
+    latest = list({r.name: r for r in results}.values())
+    upsert_checks([(row.id, r) for r in latest])
+    db.session.execute(sa.delete(SubmissionCheck).where(
+        SubmissionCheck.submission_id == row.id, SubmissionCheck.name.not_in([r.name for r in latest])))
+    failures = [r for r in latest if r.outcome == FAIL]
+    row.validated_at = utcnow()
+    if failures:
+        row.status = "auto_rejected"
+        row.rejection_reasons = [{"check": r.name, "detail": r.detail} for r in failures]
+        end_claims(sa.select(Claim.id).where(Claim.id == row.claim_id), "rejected")
+    else:
+        row.status = "needs_review"
+        row.rejection_reasons = None
+    status = row.status
+    db.session.commit()
+    return status
+
+
+def validate_submission(submission_id: str, *, resolver: Resolver | None = None) -> str | None:
+    """Validate one submission; returns its status afterwards (None when it does not exist)."""
+    snap = _start(submission_id)
+    if snap is None:
+        return db.session.scalar(sa.select(Submission.status).where(Submission.id == submission_id))
+    results = run_checks(snap, resolver=resolver)
+    return _finish(snap, results)
+
+
+# --- the sweep --------------------------------------------------------------------------------------
+
+
+def stuck_submissions(older_than: datetime, max_attempts: int) -> tuple[list[tuple[str, int]], list[str]]:
+    """Submissions still validating since before ``older_than``: (to re-run with attempts, to give up on).
+
+    The ones given up on move to needs_review here, with a warn check saying a person must
+    look; both steps are set-based and happen in one transaction.
+    """
+    last_activity = sa.func.coalesce(Submission.validation_started_at, Submission.submitted_at)
+    stuck = sa.and_(Submission.status == "validating", last_activity < older_than)
+    now = utcnow()
+    given_up = db.session.execute(
+        sa.update(Submission).where(stuck, Submission.validation_attempts >= max_attempts)
+        .values(status="needs_review", validated_at=now).returning(Submission.id)
+    ).scalars().all()
+    gave_up = CheckResult("validation", WARN, GAVE_UP_DETAIL, {"max_attempts": max_attempts})
+    upsert_checks([(sub_id, gave_up) for sub_id in given_up])
+    rerun = db.session.execute(
+        sa.select(Submission.id, Submission.validation_attempts).where(stuck, Submission.validation_attempts < max_attempts)
+        .order_by(Submission.submitted_at).limit(1000)
+    ).all()
+    db.session.commit()
+    return [(row.id, row.validation_attempts) for row in rerun], list(given_up)

@@ -1,0 +1,292 @@
+"""Validation jobs: safe to repeat, safe to run at once, resumed after a worker dies, never stuck silently."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace import REPO_ROOT
+from tests.factories import wait_for
+from tests.factories_proofs import (
+    NOT_AN_IMAGE,
+    checks_by_name,
+    claimed_task,
+    png,
+    proof_brief,
+    run_validation_jobs,
+    submission,
+    submit,
+)
+
+LINK_GROUP = {"kind": "clip", "quantity": 10, "unit_price_cents": 100,
+              "proof": {"screenshot": "optional", "link": {"allowed_domains": ["tiktok.com"]}}}
+
+
+@pytest.fixture(autouse=True)
+def _storage(app, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "STORAGE_DIR", str(tmp_path / "storage"))
+
+
+def check_rows(db_session, submission_id: str) -> list[tuple]:
+    db_session.rollback()
+    return db_session.execute(sa.text(
+        "SELECT name, outcome, detail FROM submission_checks WHERE submission_id = :id ORDER BY name"
+    ), {"id": submission_id}).all()
+
+
+def row(db_session, submission_id: str):
+    db_session.rollback()
+    return db_session.execute(sa.text(
+        "SELECT status, validation_attempts, phash FROM submissions WHERE id = :id"), {"id": submission_id}).one()
+
+
+def validation_queue_length(app) -> int:
+    from rq import Queue
+
+    from marketplace.jobs import queue_name, redis_connection
+
+    with app.app_context():
+        return Queue(queue_name("validation", app), connection=redis_connection(app)).count
+
+
+def test_the_request_does_no_image_work(client, standin, app, db_session):
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+
+    response = submit(client, token, held["task"]["id"], screenshot=NOT_AN_IMAGE, filename="cat.png")
+
+    assert response.status_code == 202
+    body = submission(client, token, response.get_json()["id"])
+    assert body["status"] == "validating" and body["checks"] == []
+    assert row(db_session, body["id"]).phash is None
+    run_validation_jobs(app)
+    assert checks_by_name(submission(client, token, body["id"]))["screenshot"]["outcome"] == "fail"
+
+
+def test_running_the_job_twice_gives_the_same_check_rows(client, standin, app, db_session):
+    from workers.validation import validate_submission
+
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    sub_id = submit(client, token, held["task"]["id"], screenshot=png(seed=40)).get_json()["id"]
+    run_validation_jobs(app)
+    first = check_rows(db_session, sub_id)
+
+    with app.app_context():
+        assert validate_submission(sub_id) == "needs_review"
+    # Even a forced re-run over the same submission overwrites rather than adds rows.
+    db_session.execute(sa.text("UPDATE submissions SET status = 'validating' WHERE id = :id"), {"id": sub_id})
+    db_session.commit()
+    with app.app_context():
+        assert validate_submission(sub_id) == "needs_review"
+
+    assert check_rows(db_session, sub_id) == first
+    assert [name for name, *_ in first] == ["duplicate", "screenshot", "timestamp"]
+    assert row(db_session, sub_id).validation_attempts == 2
+
+
+def test_concurrent_runs_leave_one_decision_and_one_set_of_rows(client, standin, app, db_session):
+    from workers.validation import validate_submission
+
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    sub_id = submit(client, token, held["task"]["id"], screenshot=NOT_AN_IMAGE).get_json()["id"]
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def run() -> None:
+        with app.app_context():
+            from marketplace.extensions import db
+
+            barrier.wait()
+            try:
+                outcomes.append(validate_submission(sub_id))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert outcomes == ["auto_rejected"] * 4
+    assert [name for name, *_ in check_rows(db_session, sub_id)] == ["screenshot", "timestamp"]
+    assert db_session.execute(sa.text("SELECT status FROM claims WHERE id = :id"),
+                              {"id": held["claim_id"]}).scalar_one() == "rejected"
+
+
+def test_enqueueing_twice_makes_one_job(client, standin, app):
+    from marketplace.proofs.service import enqueue_validation
+
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    sub_id = submit(client, token, held["task"]["id"], screenshot=png(seed=41)).get_json()["id"]
+
+    with app.test_request_context():
+        assert enqueue_validation(sub_id) is False
+
+    assert validation_queue_length(app) == 1
+
+
+def test_a_check_that_cannot_run_becomes_a_warn_not_a_crash(client, standin, app, db_session, tmp_path):
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    sub_id = submit(client, token, held["task"]["id"], screenshot=png(seed=42)).get_json()["id"]
+    for stored in (tmp_path / "storage").rglob("*"):
+        if stored.is_file():
+            stored.unlink()  # the file vanished from storage before the job ran
+
+    run_validation_jobs(app)
+
+    body = submission(client, token, sub_id)
+    assert body["status"] == "needs_review"
+    assert checks_by_name(body)["screenshot"]["outcome"] == "warn"
+
+
+def test_hostile_dns_is_refused_even_with_private_addresses_allowed(client, standin, app):
+    """Unit level: the job's link check with a stub resolver answering with metadata/mapped addresses."""
+    from marketplace.proofs.validation import validate_submission
+
+    for answer in ("169.254.169.254", "fe80::1"):
+        _, brief = proof_brief(client, standin, groups=[LINK_GROUP])
+        token, held = claimed_task(client, brief)
+        sub_id = submit(client, token, held["task"]["id"],
+                        link=f"https://shop.tiktok.com/v?ref={held['tracked_code']}").get_json()["id"]
+
+        with app.app_context():
+            status = validate_submission(sub_id, resolver=lambda host, port, answer=answer: [answer])
+
+        link = checks_by_name(submission(client, token, sub_id))["link"]
+        assert status == "auto_rejected" and link["outcome"] == "fail"
+        assert "forbidden address" in link["detail"], link
+
+
+def test_lost_enqueue_is_picked_up_by_the_sweep(client, standin, app, db_session, monkeypatch):
+    from workers.validation import sweep_stuck_validations
+
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    sub_id = submit(client, token, held["task"]["id"], screenshot=png(seed=43)).get_json()["id"]
+    with app.app_context():
+        from marketplace.jobs import redis_connection
+
+        redis_connection(app).flushdb()  # Redis lost the job
+
+    with app.app_context():
+        assert sweep_stuck_validations()["enqueued"] == 0  # not stuck long enough yet
+        monkeypatch.setitem(app.config, "VALIDATION_STUCK_AFTER_SECONDS", 0)
+        assert sweep_stuck_validations() == {"enqueued": 1, "stuck": 1, "given_up": 0}
+        assert sweep_stuck_validations()["enqueued"] == 0  # the same attempt is one job
+    run_validation_jobs(app)
+
+    assert submission(client, token, sub_id)["status"] == "needs_review"
+
+
+def test_sweep_hands_a_submission_to_a_person_after_the_attempt_cap(client, standin, app, db_session, monkeypatch):
+    from workers.validation import sweep_stuck_validations
+
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    sub_id = submit(client, token, held["task"]["id"], screenshot=png(seed=44)).get_json()["id"]
+    db_session.execute(sa.text(
+        "UPDATE submissions SET validation_attempts = 3, validation_started_at = now() - interval '1 hour' "
+        "WHERE id = :id"), {"id": sub_id})
+    db_session.commit()
+
+    with app.app_context():
+        assert sweep_stuck_validations()["given_up"] == 1
+
+    body = submission(client, token, sub_id)
+    assert body["status"] == "needs_review"
+    assert checks_by_name(body)["validation"] == {
+        **checks_by_name(body)["validation"], "outcome": "warn",
+        "detail": "validation did not complete; review by hand"}
+
+
+# --- a worker process killed mid-validation ----------------------------------------------------------------
+
+
+class _SlowHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.hits.append(self.path)
+        self.server.release.wait(60)  # hold the link check until the test lets go
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"ok")
+        except OSError:
+            pass
+
+    do_HEAD = do_GET
+
+
+def test_worker_killed_mid_validation_is_finished_by_the_sweep(client, standin, app, db_session, monkeypatch):
+    from workers.validation import sweep_stuck_validations
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    httpd.daemon_threads = True
+    httpd.block_on_close = False
+    httpd.hits, httpd.release = [], threading.Event()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setitem(app.config, "LINK_CHECK_STATIC_HOSTS", {"shop.tiktok.com": "127.0.0.1"})
+    try:
+        _, brief = proof_brief(client, standin, groups=[LINK_GROUP])
+        token, held = claimed_task(client, brief)
+        link = f"http://shop.tiktok.com:{httpd.server_port}/slow?ref={held['tracked_code']}"
+        sub_id = submit(client, token, held["task"]["id"], screenshot=png(seed=45), link=link).get_json()["id"]
+
+        env = {**os.environ, "STORAGE_DIR": app.config["STORAGE_DIR"],
+               "LINK_CHECK_STATIC_HOSTS": "shop.tiktok.com=127.0.0.1", "LINK_CHECK_ALLOW_PRIVATE": "1"}
+        from marketplace.jobs import queue_name
+
+        worker = subprocess.Popen(
+            # SimpleWorker: the job runs in this very process (a forking worker's work horse calls
+            # setsid and would outlive a kill of the worker's process group).
+            [os.path.join(os.path.dirname(sys.executable), "rq"), "worker", "--burst", "-w", "rq.worker.SimpleWorker",
+             "--url", app.config["REDIS_URL"], queue_name("validation", app)],
+            cwd=REPO_ROOT, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: httpd.hits, timeout=60)  # the job is inside the link check now
+            os.killpg(worker.pid, signal.SIGKILL)  # the worker process, mid-job
+            worker.wait(10)
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+
+        stuck = row(db_session, sub_id)
+        assert (stuck.status, stuck.validation_attempts) == ("validating", 1)
+        assert stuck.phash is not None  # facts were committed before the link check
+        assert check_rows(db_session, sub_id) == []  # nothing half-decided
+
+        httpd.release.set()
+        monkeypatch.setitem(app.config, "VALIDATION_STUCK_AFTER_SECONDS", 0)
+        with app.app_context():
+            swept = sweep_stuck_validations()
+            assert swept["enqueued"] == 1, swept
+        run_validation_jobs(app)
+
+        done = row(db_session, sub_id)
+        assert (done.status, done.validation_attempts) == ("needs_review", 2)
+        assert [name for name, *_ in check_rows(db_session, sub_id)] == ["duplicate", "link", "screenshot", "timestamp"]
+        assert checks_by_name(submission(client, token, sub_id))["link"]["outcome"] == "pass"
+    finally:
+        httpd.release.set()
+        httpd.shutdown()
+        httpd.server_close()
