@@ -79,16 +79,31 @@ def ensure_accounts(accounts: Iterable[Account]) -> dict[str, str]:
     wanted = {a.code: a for a in accounts}
     if not wanted:
         return {}
-    rows = [
-        {"id": new_id("led"), "code": a.code, "kind": a.kind, "owner_id": a.owner_id,
-         "currency": a.currency, "normal": a.normal}
-        for a in wanted.values()
-    ]
-    db.session.execute(_insert_ignoring_conflicts(LedgerAccount.__table__, rows, ["code"]))
-    found = db.session.execute(
-        sa.select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(list(wanted)))
-    )
-    return dict(found.all())
+    found = dict(db.session.execute(
+        sa.select(LedgerAccount.code, LedgerAccount.id).where(_code_among(list(wanted)))
+    ).all())
+    # Only the missing rows are inserted (a bulk approval's thousand workers mostly exist already),
+    # and in code order, so two transactions creating overlapping accounts never wait on each other
+    # in a cycle.
+    missing = sorted(code for code in wanted if code not in found)
+    if missing:
+        rows = [
+            {"id": new_id("led"), "code": a.code, "kind": a.kind, "owner_id": a.owner_id,
+             "currency": a.currency, "normal": a.normal}
+            for a in (wanted[code] for code in missing)
+        ]
+        db.session.execute(_insert_ignoring_conflicts(LedgerAccount.__table__, rows, ["code"]))
+        found.update(db.session.execute(
+            sa.select(LedgerAccount.code, LedgerAccount.id).where(_code_among(missing))
+        ).all())
+    return found
+
+
+def _code_among(codes: list[str]) -> sa.ColumnElement[bool]:
+    """code = ANY(:array) on PostgreSQL: one parameter for a bulk posting's thousand accounts."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return LedgerAccount.code == sa.any_(sa.bindparam(None, codes, type_=postgresql.ARRAY(sa.String)))
+    return LedgerAccount.code.in_(codes)
 
 
 def _lock(account_ids: Sequence[str]) -> None:
@@ -228,15 +243,30 @@ def post_many(postings: Sequence[Posting]) -> int:
     entry_ids = [new_id("ent") for _ in postings]
     try:
         with db.session.begin_nested():
-            db.session.execute(sa.insert(LedgerEntry), [
+            _insert_rows(LedgerEntry, [
                 {"id": eid, "kind": p.kind, "ref_id": p.ref_id, "memo": p.memo}
                 for eid, p in zip(entry_ids, postings, strict=True)
             ])
     except sa.exc.IntegrityError as exc:
         raise AlreadyPosted("One of these entries is already booked.") from exc
-    db.session.execute(sa.insert(LedgerLine), [
+    _insert_rows(LedgerLine, [
         {"entry_id": eid, "account_id": ids[account.code], "amount_cents": amount}
         for eid, p in zip(entry_ids, postings, strict=True)
         for account, amount in p.lines
     ])
     return len(postings)
+
+
+def _insert_rows(model, rows: list[dict]) -> None:
+    """Many rows in one INSERT. On PostgreSQL it is INSERT … SELECT FROM unnest(one array per
+    column): three parameters instead of tens of thousands, which is what a bulk approval's
+    30,000 lines spent most of their time on. Elsewhere, an executemany."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(sa.insert(model), rows)
+        return
+    table = model.__table__
+    names = list(rows[0])
+    arrays = [sa.bindparam(None, [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type))
+              for name in names]
+    source = sa.func.unnest(*arrays).table_valued(*names).render_derived(with_types=False)
+    db.session.execute(sa.insert(table).from_select(names, sa.select(*(source.c[name] for name in names))))
