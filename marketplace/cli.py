@@ -1,4 +1,4 @@
-"""Operator commands: flask create-admin, demo, serve, scheduler."""
+"""Operator commands: flask create-admin, demo, serve, scheduler, payouts."""
 
 from __future__ import annotations
 
@@ -90,6 +90,85 @@ def scheduler_command(tick: float) -> None:
     run_periodic_forever(app, threading.Event(), tick)
 
 
+@click.group("payouts")
+def payouts_group() -> None:
+    """Payout batches for operators: what POST /v1/payout-batches does, in the foreground."""
+
+
+def _process_with_progress(batch_id: str) -> dict:
+    import sys
+
+    from marketplace.payouts import service
+
+    start = service.progress(batch_id)
+    total, done = start["progress"]["total"], start["progress"]["done"]
+    if total and sys.stdout.isatty():
+        with click.progressbar(length=total, label=f"Paying {batch_id}", show_pos=True) as bar:
+            bar.update(done)
+            return service.process_batch(batch_id, on_progress=bar.update)
+    return service.process_batch(batch_id)
+
+
+def _echo_summary(summary: dict) -> None:
+    totals, progress = summary["totals"], summary["progress"]
+    click.echo(f"Batch {summary['batch_id']}: {summary['status']}, {progress['done']}/{progress['total']} done; "
+               f"paid {totals['paid_cents']}, failed {totals['failed_cents']}, reversed {totals['reversed_cents']}, "
+               f"unsettled {totals['pending_cents']} cents")
+
+
+@payouts_group.command("run")
+@with_appcontext
+@click.option("--min-amount-cents", default=1, show_default=True, type=click.IntRange(min=0))
+@click.option("--currency", default="usd", show_default=True)
+def payouts_run_command(min_amount_cents: int, currency: str) -> None:
+    """Create a payout batch of every eligible worker and pay it now (a progress bar on a terminal)."""
+    import re
+
+    from marketplace.payouts import service
+
+    currency = currency.strip().lower()
+    if not re.fullmatch(r"[a-z]{3}", currency):
+        raise click.BadParameter("a three-letter ISO 4217 code such as usd", param_hint="--currency")
+    batch = service.create_batch(currency=currency, min_amount_cents=min_amount_cents, created_by="cli")
+    db.session.commit()
+    click.echo(f"Batch {batch.id} created.")
+    _echo_summary(_process_with_progress(batch.id))
+
+
+@payouts_group.command("resume")
+@with_appcontext
+@click.argument("batch_id")
+def payouts_resume_command(batch_id: str) -> None:
+    """Finish a batch whose run stopped (crash, unknown outcomes): looks transfers up before resending."""
+    from marketplace.errors import NotFound
+    from marketplace.payouts import service
+
+    try:
+        service.get_batch(batch_id)
+    except NotFound as exc:
+        raise click.ClickException(exc.detail) from exc
+    _echo_summary(_process_with_progress(batch_id))
+
+
+@payouts_group.command("status")
+@with_appcontext
+@click.argument("batch_id")
+def payouts_status_command(batch_id: str) -> None:
+    """A batch's status, progress and totals, and its items that did not pay."""
+    from marketplace.errors import NotFound
+    from marketplace.payouts import service
+
+    try:
+        batch = service.present([service.get_batch(batch_id)], with_items=True)[0]
+    except NotFound as exc:
+        raise click.ClickException(exc.detail) from exc
+    _echo_summary({**batch, "batch_id": batch["id"]})
+    for item in batch["items"]:
+        if item["status"] != "paid":
+            click.echo(f"  {item['id']} {item['worker_id']} {item['amount_cents']} {item['status']}"
+                       f"{': ' + item['failure_reason'] if item['failure_reason'] else ''}")
+
+
 def register(app: Flask) -> None:
-    for command in (create_admin_command, demo_command, serve_command, scheduler_command):
+    for command in (create_admin_command, demo_command, serve_command, scheduler_command, payouts_group):
         app.cli.add_command(command)

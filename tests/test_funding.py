@@ -186,3 +186,31 @@ def test_a_refund_stripe_refuses_returns_the_money_to_escrow(client, standin, db
         assert service.settle_refund(refund_id) == "succeeded"
     assert db_session.execute(sa.text("SELECT status FROM refunds")).scalar_one() == "succeeded"
     assert standin.balance() >= 0
+
+
+def test_work_that_ends_unpaid_after_cancelling_is_refunded_by_the_sweep(client, standin, db_session, app):
+    from marketplace.jobs import enqueue, queue_name, redis_connection
+    from tests.factories import claim, sign_up_worker
+
+    _, key = sign_up_brand(client)
+    brief = live_brief(client, key, standin, task_groups=[
+        {"kind": "caption", "quantity": 10, "unit_price_cents": 100}], budget_cents=1100)
+    _, token = sign_up_worker(client)
+    held = claim(client, token, brief["task_groups"][0]["id"])
+    body = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()
+    assert body["money"]["remaining_cents"] == 110  # kept for the claimed task
+
+    db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '1 minute'"))
+    db_session.commit()
+    from rq import Queue, SimpleWorker
+
+    with app.app_context():
+        enqueue("workers.claims.expire_claims")
+        enqueue("workers.payments.settle_pending_refunds")
+        redis = redis_connection()
+        SimpleWorker([Queue(queue_name("default"), connection=redis)], connection=redis).work(burst=True)
+    task = db_session.execute(sa.text("SELECT status FROM tasks WHERE id = :t"), {"t": held["task"]["id"]}).scalar_one()
+    assert task == "cancelled"
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["remaining_cents"] == 0 and money["refunded_cents"] == 1100
+    assert db_session.execute(sa.text("SELECT count(*) FROM refunds WHERE status = 'succeeded'")).scalar_one() == 2

@@ -9,7 +9,7 @@ from workers import job
 def settle_pending_refunds() -> dict:
     from marketplace.payments import service
 
-    outcomes: dict[str, int] = {}
+    outcomes: dict[str, int] = {"released_escrow_refunds": service.refund_released_escrow()}
     for refund_id in service.pending_refund_ids():
         outcome = service.settle_refund(refund_id)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1

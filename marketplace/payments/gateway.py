@@ -91,6 +91,7 @@ class WebhookEvent:
     type: str
     created: int
     object: dict
+    account: str | None = None  # the connected account a Connect event happened on
 
 
 def verify_webhook(payload: bytes, signature_header: str | None) -> WebhookEvent:
@@ -121,6 +122,73 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> WebhookEvent
         return WebhookEvent(
             id=str(data["id"]), type=str(data["type"]), created=int(data.get("created") or 0),
             object=(data.get("data") or {}).get("object") or {},
+            account=data.get("account") or None,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SignatureVerificationError("Signed payload is not a Stripe event.", signature_header) from exc
+
+
+# Connect: workers' accounts and the transfers that pay them ---------------------------------
+
+
+def create_connect_account(*, worker_id: str, email: str, country: str, idempotency_key: str):
+    """An Express account that can receive transfers. Raises OutcomeUnknown when unsure."""
+    return _call(
+        _client().v1.accounts.create,
+        params={
+            "type": "express",
+            "country": country,
+            "email": email,
+            "capabilities": {"transfers": {"requested": True}},
+            "metadata": {"worker_id": worker_id},
+        },
+        options={"idempotency_key": idempotency_key},
+    )
+
+
+def create_account_link(*, account_id: str, refresh_url: str, return_url: str):
+    """A fresh, short-lived onboarding link (Stripe's links expire after a few minutes)."""
+    return _call(
+        _client().v1.account_links.create,
+        params={"account": account_id, "type": "account_onboarding",
+                "refresh_url": refresh_url, "return_url": return_url},
+    )
+
+
+def retrieve_account(account_id: str):
+    return _call(_client().v1.accounts.retrieve, account_id)
+
+
+def create_transfer(*, amount_cents: int, currency: str, destination: str, transfer_group: str,
+                    metadata: dict, idempotency_key: str):
+    """One transfer to a connected account. OutcomeUnknown: it may exist; look it up before resending."""
+    return _call(
+        _client().v1.transfers.create,
+        params={"amount": amount_cents, "currency": currency, "destination": destination,
+                "transfer_group": transfer_group, "metadata": metadata},
+        options={"idempotency_key": idempotency_key},
+    )
+
+
+def list_transfers(transfer_group: str) -> list:
+    """Every transfer in a group, all pages (Stripe answers at most 100 at a time)."""
+    client, found, after = _client(), [], None
+    while True:
+        params: dict = {"transfer_group": transfer_group, "limit": 100}
+        if after:
+            params["starting_after"] = after
+        page = _call(client.v1.transfers.list, params=params)
+        found.extend(page.data)
+        if not page.has_more or not page.data:
+            return found
+        after = page.data[-1].id
+
+
+def create_transfer_reversal(*, transfer_id: str, idempotency_key: str, metadata: dict):
+    """Pull a transfer back from the connected account to the platform balance."""
+    return _call(
+        _client().v1.transfers.reversals.create,
+        transfer_id,
+        params={"metadata": metadata},
+        options={"idempotency_key": idempotency_key},
+    )

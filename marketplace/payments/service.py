@@ -14,6 +14,7 @@ from marketplace.briefs.models import Brief, Task, fee_for
 from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
+from marketplace.ledger.models import LedgerAccount, LedgerLine
 from marketplace.payments import gateway
 from marketplace.payments.models import Payment, Refund, StripeEvent
 from marketplace.timefmt import utcnow
@@ -190,6 +191,30 @@ def settle_refund(refund_id: str) -> str:
     return "succeeded"
 
 
+def refund_released_escrow() -> int:
+    """Cancelled briefs keep escrow for claimed and submitted work; when that work ends without
+    being paid (expired, released, rejected), the money is no longer owed and goes back."""
+    owed_nothing_more = 0
+    # Only cancelled briefs that still hold escrow, and none with a refund still in flight.
+    candidates = db.session.scalars(
+        sa.select(LedgerAccount.owner_id)
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .join(Brief, Brief.id == LedgerAccount.owner_id)
+        .where(LedgerAccount.kind == "escrow", Brief.status == "cancelled")
+        .where(~sa.select(Refund.id).where(Refund.brief_id == Brief.id, Refund.status == "pending").exists())
+        .group_by(LedgerAccount.owner_id)
+        .having(sa.func.sum(LedgerLine.amount_cents) < 0)  # credit-normal: negative sum = money held
+    ).all()
+    for brief_id in candidates:
+        brief = db.session.get(Brief, brief_id, with_for_update=True)
+        refund = reserve_refund(brief)
+        db.session.commit()
+        if refund is not None:
+            owed_nothing_more += 1
+            settle_refund(refund.id)
+    return owed_nothing_more
+
+
 def pending_refund_ids() -> list[str]:
     return list(db.session.scalars(sa.select(Refund.id).where(Refund.status == "pending")))
 
@@ -207,6 +232,14 @@ def register_handler(event_type: str, handler: Callable[[dict], None]) -> None:
     HANDLERS[event_type] = handler
 
 
+# Handlers that need the whole event, not only its object (a Connect event's `account`).
+EVENT_HANDLERS: dict[str, Callable[[gateway.WebhookEvent], None]] = {}
+
+
+def register_event_handler(event_type: str, handler: Callable[[gateway.WebhookEvent], None]) -> None:
+    EVENT_HANDLERS[event_type] = handler
+
+
 def handle_webhook(payload: bytes, signature: str | None) -> bool:
     """Verify, record once, and act on a Stripe event. False when it was a replay."""
     event = gateway.verify_webhook(payload, signature)
@@ -220,5 +253,8 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
     handler = HANDLERS.get(event.type)
     if handler is not None:
         handler(event.object)
+    event_handler = EVENT_HANDLERS.get(event.type)
+    if event_handler is not None:
+        event_handler(event)
     db.session.commit()
     return True

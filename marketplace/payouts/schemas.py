@@ -1,0 +1,90 @@
+"""Request and response shapes for payout accounts, payout batches and worker earnings."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from marketplace.fields import Cents, Currency, UTCDateTime
+
+
+class PayoutAccountOut(Schema):
+    account_id = fields.String(metadata={"description": "The worker's Stripe Connect (Express) account id."})
+    onboarding_url = fields.String(allow_none=True, metadata={
+        "description": "A fresh Stripe onboarding link (expires within minutes); null on GET."})
+    payouts_enabled = fields.Boolean()
+    transfers_active = fields.Boolean()
+    details_submitted = fields.Boolean()
+
+
+class BatchIn(Schema):
+    currency = Currency()
+    # Only workers whose available balance is at least this much are paid (and always more than 0).
+    min_amount_cents = Cents(minimum=0, load_default=1)
+
+
+class Progress(Schema):
+    done = fields.Integer()
+    total = fields.Integer()
+
+
+class BatchTotals(Schema):
+    items = fields.Integer()
+    amount_cents = fields.Integer()
+    paid_cents = fields.Integer()
+    failed_cents = fields.Integer()
+    reversed_cents = fields.Integer()
+    pending_cents = fields.Integer(metadata={"description": "Items not yet settled (pending or sending)."})
+
+
+class BatchItemOut(Schema):
+    id = fields.String()
+    worker_id = fields.String()
+    amount_cents = fields.Integer()
+    currency = fields.String()
+    stripe_account_id = fields.String()
+    stripe_transfer_id = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "pending | sending | paid | failed | reversed"})
+    failure_reason = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    settled_at = UTCDateTime(allow_none=True)
+
+
+class BatchOut(Schema):
+    id = fields.String()
+    status = fields.String(metadata={"description": "pending → processing → completed | completed_with_failures"})
+    currency = fields.String()
+    min_amount_cents = fields.Integer()
+    created_by = fields.String()
+    created_at = UTCDateTime()
+    started_at = UTCDateTime(allow_none=True)
+    finished_at = UTCDateTime(allow_none=True)
+    progress = fields.Nested(Progress)
+    totals = fields.Nested(BatchTotals)
+
+
+class BatchDetailOut(BatchOut):
+    items = fields.List(fields.Nested(BatchItemOut))
+
+
+class BatchPage(Schema):
+    data = fields.List(fields.Nested(BatchOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ListArgs(Schema):
+    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+class CurrencyEarnings(Schema):
+    currency = fields.String()
+    pending_review_cents = fields.Integer(metadata={
+        "description": "Unit prices of your submissions still being validated or awaiting review. "
+                       "Not money yet: it becomes available only when a submission is approved."})
+    available_cents = fields.Integer(metadata={"description": "Approved and not yet in a payout batch."})
+    in_transit_cents = fields.Integer(metadata={"description": "In a payout batch whose transfer is not yet made."})
+    paid_cents = fields.Integer(metadata={"description": "Transferred to your Stripe account, less reversals."})
+
+
+class EarningsOut(Schema):
+    by_currency = fields.List(fields.Nested(CurrencyEarnings))

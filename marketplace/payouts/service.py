@@ -1,0 +1,634 @@
+"""Payout accounts (Stripe Connect), payout batches (one transfer per worker per batch), worker earnings."""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from marketplace.auth.models import Worker
+from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.errors import BadGateway, Conflict, NotFound
+from marketplace.extensions import db
+from marketplace.ids import sql_new_id
+from marketplace.ledger import service as ledger
+from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
+from marketplace.pagination import page
+from marketplace.payments import gateway
+from marketplace.payments import service as payments
+from marketplace.payouts.models import PayoutAccount, PayoutBatch, PayoutItem
+from marketplace.proofs.models import Submission
+from marketplace.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+# Batch creation is serialised on this advisory lock: the second of two concurrent requests
+# reads balances only after the first has moved its snapshot to "in transit".
+BATCH_CREATION_LOCK = zlib.crc32(b"marketplace:payout-batch-creation")
+CLAIM_GROUP = 10  # items marked `sending` per transaction before their transfers are made
+STALLED_AFTER = timedelta(minutes=5)
+DONE = ("paid", "failed", "reversed")
+
+
+# Payout accounts ----------------------------------------------------------------------------
+
+
+def _account_out(account: PayoutAccount, onboarding_url: str | None = None) -> dict:
+    return {
+        "account_id": account.stripe_account_id,
+        "onboarding_url": onboarding_url,
+        "payouts_enabled": account.payouts_enabled,
+        "transfers_active": account.transfers_active,
+        "details_submitted": account.details_submitted,
+    }
+
+
+def _apply_account_state(account: PayoutAccount, stripe_account: dict) -> None:
+    capabilities = stripe_account.get("capabilities") or {}
+    account.payouts_enabled = bool(stripe_account.get("payouts_enabled"))
+    account.transfers_active = capabilities.get("transfers") == "active"
+    account.details_submitted = bool(stripe_account.get("details_submitted"))
+    account.updated_at = utcnow()
+
+
+def set_up_payout_account(worker_id: str, *, return_url: str, refresh_url: str) -> tuple[dict, bool]:
+    """The worker's Connect account (made once) and a fresh onboarding link. True when just made."""
+    account = db.session.get(PayoutAccount, worker_id)
+    created = False
+    if account is None:
+        worker = db.session.get(Worker, worker_id)
+        if worker is None:
+            raise NotFound("No such worker.")
+        # Keyed on the worker: a retried or concurrent request gets the same Stripe account back.
+        try:
+            stripe_account = gateway.create_connect_account(
+                worker_id=worker.id, email=worker.email, country=worker.country,
+                idempotency_key=f"connect-account-{worker.id}",
+            )
+        except gateway.OutcomeUnknown as exc:
+            raise BadGateway("The payment provider did not answer; try again.") from exc
+        except gateway.StripeError as exc:
+            raise BadGateway(f"The payment provider refused the account: {_stripe_reason(exc)}") from exc
+        insert = pg_insert if _dialect() == "postgresql" else sqlite_insert
+        db.session.execute(
+            insert(PayoutAccount.__table__)
+            .values(worker_id=worker.id, stripe_account_id=stripe_account.id, payouts_enabled=False,
+                    transfers_active=False, details_submitted=False, created_at=utcnow(), updated_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["worker_id"])
+        )
+        db.session.commit()
+        account = db.session.get(PayoutAccount, worker_id)
+        created = account.stripe_account_id == stripe_account.id
+    try:
+        link = gateway.create_account_link(account_id=account.stripe_account_id,
+                                           refresh_url=refresh_url, return_url=return_url)
+    except gateway.OutcomeUnknown as exc:
+        raise BadGateway("The payment provider did not answer; try again.") from exc
+    except gateway.StripeError as exc:
+        raise BadGateway(f"The payment provider refused the onboarding link: {_stripe_reason(exc)}") from exc
+    return _account_out(account, link.url), created
+
+
+def get_payout_account(worker_id: str) -> dict:
+    account = db.session.get(PayoutAccount, worker_id)
+    if account is None:
+        raise NotFound("No payout account yet: POST /v1/me/payout-account to make one.")
+    return _account_out(account)
+
+
+def _account_updated(obj: dict) -> None:
+    """Stripe's view of a connected account: the event object is the account as it now is."""
+    account = db.session.scalar(
+        sa.select(PayoutAccount).where(PayoutAccount.stripe_account_id == obj.get("id")).with_for_update()
+    )
+    if account is None:
+        log.info("account.updated for an account that is not a worker's: %s", obj.get("id"))
+        return
+    _apply_account_state(account, obj)
+
+
+def _payout_failed(event: gateway.WebhookEvent) -> None:
+    """A connected account's payout to its bank failed.
+
+    Our transfer had already reached the worker's Stripe balance, and Stripe puts a failed
+    payout back there: the money is the worker's and is not lost, so it is not returned to
+    their available balance here (that would pay it twice). What we do: stop including the
+    account in batches (payouts_enabled off, until Stripe's account.updated says otherwise),
+    and when the payout names one of our items (metadata payout_item_id, set on payouts we
+    create manually), reverse that item's transfer at Stripe; Stripe's transfer.reversed
+    webhook then returns the money to the worker's available balance like any reversal.
+    """
+    obj = event.object
+    account = None
+    if event.account:
+        account = db.session.scalar(
+            sa.select(PayoutAccount).where(PayoutAccount.stripe_account_id == event.account).with_for_update()
+        )
+    if account is not None:
+        account.payouts_enabled = False
+        account.updated_at = utcnow()
+    log.warning("payout %s failed on %s: %s %s", obj.get("id"), event.account,
+                obj.get("failure_code"), obj.get("failure_message"))
+    item_id = (obj.get("metadata") or {}).get("payout_item_id")
+    item = db.session.get(PayoutItem, item_id) if item_id else None
+    if item is None or item.status != "paid" or (account and item.stripe_account_id != account.stripe_account_id):
+        return
+    from marketplace.jobs import enqueue
+
+    # Runs after this commit or on its own; the reversal is idempotent on the item's id.
+    enqueue("workers.payouts.reverse_item", item.id,
+            f"bank payout {obj.get('id')} failed: {obj.get('failure_code') or 'unknown'}",
+            queue_name_="payouts", job_id=f"reverse-{item.id}", retry_intervals=[10, 60, 300])
+
+
+def reverse_item(item_id: str, reason: str) -> str:
+    """Ask Stripe to reverse a paid item's transfer; the transfer.reversed webhook books it."""
+    item = db.session.get(PayoutItem, item_id)
+    if item is None or item.status != "paid" or not item.stripe_transfer_id:
+        return item.status if item else "missing"
+    item.failure_reason = reason[:500]
+    db.session.commit()
+    gateway.create_transfer_reversal(transfer_id=item.stripe_transfer_id, idempotency_key=f"reverse-{item.id}",
+                                     metadata={"payout_item_id": item.id})
+    return "reversal_requested"
+
+
+def _transfer_reversed(obj: dict) -> None:
+    """Money a transfer took back from the worker's Stripe account returns to their available balance."""
+    item = db.session.scalar(
+        sa.select(PayoutItem).where(PayoutItem.stripe_transfer_id == obj.get("id")).with_for_update()
+    )
+    if item is None:
+        item_id = (obj.get("metadata") or {}).get("payout_item_id")
+        item = db.session.get(PayoutItem, item_id, with_for_update=True) if item_id else None
+    if item is None:
+        log.warning("transfer.reversed for a transfer we did not make: %s", obj.get("id"))
+        return
+    if item.status in ("pending", "sending"):
+        # The reversal arrived before the job recorded the transfer: it exists, so book it first.
+        _book_paid(item, obj.get("id"))
+    if item.status == "failed":
+        log.error("transfer %s reversed but item %s is failed; left for a person", obj.get("id"), item.id)
+        return
+    reversed_total = int(obj.get("amount_reversed") or 0)
+    already = _reversed_so_far(item)
+    delta = min(reversed_total, item.amount_cents) - already
+    if delta <= 0:
+        return  # an older or repeated view of a reversal already booked
+    ledger.post(
+        "payout_reversed",
+        f"{item.id}:{already + delta}",  # one entry per cumulative amount: partial reversals add up
+        [(ledger.stripe_clearing(item.currency), delta), (ledger.worker_available(item.worker_id, item.currency), -delta)],
+        memo=f"transfer {obj.get('id')} reversed",
+    )
+    item.status = "reversed"
+    note = f"Transfer reversed at Stripe ({already + delta} of {item.amount_cents} cents)."
+    item.failure_reason = f"{item.failure_reason}; {note}"[:500] if item.failure_reason else note
+
+
+def _reversed_so_far(item: PayoutItem) -> int:
+    total = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerLine.amount_cents), 0))
+        .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerLine.account_id)
+        .where(LedgerEntry.kind == "payout_reversed", LedgerEntry.ref_id.like(f"{item.id}:%"),
+               LedgerAccount.kind == "worker_available")
+    )
+    return -int(total)
+
+
+payments.register_handler("account.updated", _account_updated)
+payments.register_handler("transfer.reversed", _transfer_reversed)
+payments.register_event_handler("payout.failed", _payout_failed)
+
+
+# Batches --------------------------------------------------------------------------------------
+
+
+def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> PayoutBatch:
+    """Snapshot every eligible worker's available balance into items and reserve it, in one transaction.
+
+    The caller commits (then enqueues processing). Eligible: a payout account with transfers
+    active and payouts enabled, and an available balance of at least the minimum (and > 0).
+    """
+    if _dialect() == "postgresql":  # SQLite (the embedded default) serialises writers anyway
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_CREATION_LOCK})
+    batch = PayoutBatch(currency=currency, min_amount_cents=min_amount_cents, created_by=created_by,
+                        status="pending")
+    db.session.add(batch)
+    db.session.flush()
+
+    available = (
+        sa.select(
+            LedgerAccount.owner_id.label("worker_id"),
+            (-sa.func.sum(LedgerLine.amount_cents)).label("amount_cents"),
+        )
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .where(LedgerAccount.kind == "worker_available", LedgerAccount.currency == currency)
+        .group_by(LedgerAccount.owner_id)
+        .having(-sa.func.sum(LedgerLine.amount_cents) >= max(min_amount_cents, 1))
+        .subquery()
+    )
+    eligible = (
+        sa.select(
+            sql_new_id("pbi", _dialect()), sa.literal(batch.id), available.c.worker_id,
+            PayoutAccount.stripe_account_id, available.c.amount_cents, sa.literal(currency),
+            sa.literal("pending"), sa.literal(0), sa.func.now(),
+        )
+        .join(PayoutAccount, PayoutAccount.worker_id == available.c.worker_id)
+        .where(PayoutAccount.transfers_active.is_(True), PayoutAccount.payouts_enabled.is_(True))
+    )
+    items = db.session.execute(
+        sa.insert(PayoutItem)
+        .from_select(["id", "batch_id", "worker_id", "stripe_account_id", "amount_cents", "currency",
+                      "status", "attempts", "created_at"], eligible)
+        .returning(PayoutItem.id, PayoutItem.worker_id, PayoutItem.amount_cents)
+    ).all()
+    ledger.post_many([
+        ledger.Posting("payout_reserve", item_id, (
+            (ledger.worker_available(worker_id, currency), amount),
+            (ledger.worker_in_transit(worker_id, currency), -amount),
+        ), memo=f"batch {batch.id}")
+        for item_id, worker_id, amount in items
+    ])
+    if not items:
+        batch.status = "completed"
+        batch.started_at = batch.finished_at = utcnow()
+    return batch
+
+
+def start_batch(*, currency: str, min_amount_cents: int, created_by: str) -> PayoutBatch:
+    """The endpoint's path: create and commit the batch, then hand it to the payouts queue."""
+    batch = create_batch(currency=currency, min_amount_cents=min_amount_cents, created_by=created_by)
+    db.session.commit()
+    if batch.status == "pending":
+        from marketplace.jobs import enqueue
+
+        enqueue("workers.payouts.process_batch", batch.id, queue_name_="payouts", job_id=f"payout-{batch.id}",
+                timeout=3600, retry_intervals=[30, 120, 600])
+    return batch
+
+
+def get_batch(batch_id: str) -> PayoutBatch:
+    batch = db.session.get(PayoutBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"No payout batch {batch_id}.")
+    return batch
+
+
+def list_batches(*, limit: int, cursor: str | None) -> tuple[list[PayoutBatch], str | None]:
+    return page(sa.select(PayoutBatch), PayoutBatch, limit=limit, cursor=cursor)
+
+
+def summaries(batch_ids: list[str]) -> dict[str, dict]:
+    """Progress and totals per batch, from item statuses, in one query."""
+    rows = db.session.execute(
+        sa.select(PayoutItem.batch_id, PayoutItem.status, sa.func.count(), sa.func.sum(PayoutItem.amount_cents))
+        .where(PayoutItem.batch_id.in_(batch_ids))
+        .group_by(PayoutItem.batch_id, PayoutItem.status)
+    )
+    out = {b: {"progress": {"done": 0, "total": 0},
+               "totals": {"amount_cents": 0, "paid_cents": 0, "failed_cents": 0, "reversed_cents": 0,
+                          "pending_cents": 0, "items": 0}} for b in batch_ids}
+    for batch_id, status, count, amount in rows:
+        summary, amount = out[batch_id], int(amount or 0)
+        summary["progress"]["total"] += count
+        summary["totals"]["items"] += count
+        summary["totals"]["amount_cents"] += amount
+        if status in DONE:
+            summary["progress"]["done"] += count
+        key = {"paid": "paid_cents", "failed": "failed_cents", "reversed": "reversed_cents"}.get(status, "pending_cents")
+        summary["totals"][key] += amount
+    return out
+
+
+def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dict]:
+    sums = summaries([b.id for b in batches])
+    out = []
+    for batch in batches:
+        body = {
+            "id": batch.id, "status": batch.status, "currency": batch.currency,
+            "min_amount_cents": batch.min_amount_cents, "created_by": batch.created_by,
+            "created_at": batch.created_at, "started_at": batch.started_at, "finished_at": batch.finished_at,
+            **sums[batch.id],
+        }
+        if with_items:
+            body["items"] = [
+                {"id": i.id, "worker_id": i.worker_id, "amount_cents": i.amount_cents, "currency": i.currency,
+                 "stripe_account_id": i.stripe_account_id, "stripe_transfer_id": i.stripe_transfer_id,
+                 "status": i.status, "failure_reason": i.failure_reason, "attempts": i.attempts,
+                 "settled_at": i.settled_at}
+                for i in db.session.scalars(
+                    sa.select(PayoutItem).where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.created_at, PayoutItem.id))
+            ]
+        out.append(body)
+    return out
+
+
+# Processing: one Stripe transfer per item ----------------------------------------------------
+
+
+def _stripe_reason(exc: Exception) -> str:
+    code = getattr(exc, "code", None)
+    message = getattr(exc, "user_message", None) or str(exc)
+    return f"{code}: {message}" if code else str(message)
+
+
+def _book_paid(item: PayoutItem, transfer_id: str) -> None:
+    item.status = "paid"
+    item.stripe_transfer_id = transfer_id
+    item.settled_at = utcnow()
+    ledger.post("payout_paid", item.id, [
+        (ledger.worker_in_transit(item.worker_id, item.currency), item.amount_cents),
+        (ledger.stripe_clearing(item.currency), -item.amount_cents),
+    ], memo=f"transfer {transfer_id}")
+
+
+def _record_outcomes(outcomes: dict[str, tuple[str, str]]) -> int:
+    """Book what Stripe answered for several items in one transaction: ("paid", transfer id) or
+    ("failed", reason). Items someone else settled meanwhile (a webhook, another run) are left alone."""
+    if not outcomes:
+        return 0
+    items = db.session.scalars(
+        sa.select(PayoutItem)
+        .where(PayoutItem.id.in_(list(outcomes)), PayoutItem.status.in_(["pending", "sending"]))
+        .order_by(PayoutItem.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    postings = []
+    for item in items:
+        outcome, detail = outcomes[item.id]
+        item.settled_at = utcnow()
+        in_transit = ledger.worker_in_transit(item.worker_id, item.currency)
+        if outcome == "paid":
+            item.status, item.stripe_transfer_id = "paid", detail
+            postings.append(ledger.Posting("payout_paid", item.id, (
+                (in_transit, item.amount_cents), (ledger.stripe_clearing(item.currency), -item.amount_cents),
+            ), memo=f"transfer {detail}"))
+        else:
+            item.status, item.failure_reason = "failed", detail[:500]
+            postings.append(ledger.Posting("payout_failed", item.id, (
+                (in_transit, item.amount_cents),
+                (ledger.worker_available(item.worker_id, item.currency), -item.amount_cents),
+            ), memo=detail[:200]))
+    db.session.flush()
+    ledger.post_many(postings)
+    db.session.commit()
+    return len(items)
+
+
+def _send(item: dict, batch_id: str) -> tuple[str, str | None]:
+    """One transfer for one item already marked `sending`: ("paid", transfer id), ("failed", reason)
+    or ("unknown", None). The caller records the outcome."""
+    try:
+        transfer = gateway.create_transfer(
+            amount_cents=item["amount_cents"], currency=item["currency"], destination=item["stripe_account_id"],
+            transfer_group=batch_id, metadata={"payout_item_id": item["id"], "worker_id": item["worker_id"]},
+            idempotency_key=item["id"],
+        )
+    except gateway.OutcomeUnknown as exc:
+        log.warning("payout item %s: outcome unknown (%s); it will be looked up before any resend", item["id"], exc)
+        return "unknown", None
+    except gateway.IdempotencyError as exc:
+        # The key was used with other parameters: a transfer may exist; never guess, look it up later.
+        log.error("payout item %s: idempotency error %s", item["id"], exc)
+        return "unknown", None
+    except gateway.StripeError as exc:
+        return "failed", _stripe_reason(exc)
+    return "paid", transfer.id
+
+
+def _send_group(items: list[dict], batch_id: str, on_done: Callable[[int], None]) -> int:
+    """Transfers for a group of `sending` items, their outcomes booked together. Returns how many stay unknown.
+
+    A crash before the booking leaves them `sending`; the next run looks them up at Stripe.
+    """
+    outcomes, unknown = {}, 0
+    for item in items:
+        outcome, detail = _send(item, batch_id)
+        if outcome == "unknown":
+            unknown += 1
+        else:
+            outcomes[item["id"]] = (outcome, detail)
+    _record_outcomes(outcomes)
+    on_done(len(outcomes))
+    return unknown
+
+
+def _claim_pending(batch_id: str, size: int) -> list[dict]:
+    """Mark up to `size` pending items `sending` (attempt counted) and commit, before any Stripe call."""
+    claimable = (
+        sa.select(PayoutItem.id)
+        .where(PayoutItem.batch_id == batch_id, PayoutItem.status == "pending")
+        .order_by(PayoutItem.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        sa.update(PayoutItem)
+        .where(PayoutItem.id.in_(claimable))
+        .values(status="sending", attempts=PayoutItem.attempts + 1, last_attempt_at=sa.func.now())
+        .returning(PayoutItem.id, PayoutItem.worker_id, PayoutItem.stripe_account_id,
+                   PayoutItem.amount_cents, PayoutItem.currency)
+    ).mappings().all()
+    db.session.commit()
+    return [dict(r) for r in rows]
+
+
+def _reconcile_sending(batch_id: str, on_done: Callable[[int], None]) -> int:
+    """Items whose outcome is unknown: look each up at Stripe first; resend only what is not there.
+
+    Returns how many are still unknown. Stripe forgets idempotency keys after 24 hours, so the
+    lookup (transfer_group + metadata.payout_item_id), not the key, is what prevents a second payment.
+    """
+    sending = db.session.execute(
+        sa.select(PayoutItem.id, PayoutItem.worker_id, PayoutItem.stripe_account_id,
+                  PayoutItem.amount_cents, PayoutItem.currency)
+        .where(PayoutItem.batch_id == batch_id, PayoutItem.status == "sending")
+        .order_by(PayoutItem.id)
+    ).mappings().all()
+    db.session.rollback()
+    if not sending:
+        return 0
+    try:
+        at_stripe = {}
+        for transfer in gateway.list_transfers(batch_id):
+            item_id = (transfer.metadata.to_dict() if transfer.metadata else {}).get("payout_item_id")
+            if item_id:
+                at_stripe[item_id] = transfer
+    except gateway.OutcomeUnknown:
+        log.warning("batch %s: cannot list transfers now; %d items stay unknown", batch_id, len(sending))
+        return len(sending)
+    found = {}
+    for row in sending:
+        transfer = at_stripe.get(row["id"])
+        if transfer is not None:
+            if transfer.amount != row["amount_cents"] or transfer.destination != row["stripe_account_id"]:
+                log.error("item %s: Stripe transfer %s differs from the item", row["id"], transfer.id)
+            found[row["id"]] = ("paid", transfer.id)
+    _record_outcomes(found)
+    on_done(len(found))
+    resend = [dict(row) for row in sending if row["id"] not in found]
+    if not resend:
+        return 0
+    db.session.execute(
+        sa.update(PayoutItem).where(PayoutItem.id.in_([r["id"] for r in resend]), PayoutItem.status == "sending")
+        .values(attempts=PayoutItem.attempts + 1, last_attempt_at=sa.func.now())
+    )
+    db.session.commit()
+    unknown = 0
+    for start in range(0, len(resend), CLAIM_GROUP):
+        unknown += _send_group(resend[start:start + CLAIM_GROUP], batch_id, on_done)
+    return unknown
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _runner_lock(batch_id: str):
+    """A session-level advisory lock on its own connection: one runner per batch at a time.
+
+    It dies with the connection, so a SIGKILLed runner does not block the next one.
+    """
+    conn = db.engine.connect()
+    if conn.dialect.name != "postgresql":
+        return conn
+    got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
+                       {"k": zlib.crc32(f"payout-batch:{batch_id}".encode())}).scalar()
+    conn.commit()
+    if not got:
+        conn.close()
+        return None
+    return conn
+
+
+def process_batch(batch_id: str, on_progress: Callable[[int], None] | None = None,
+                  unknown_retries: int = 3) -> dict:
+    """Make one Stripe transfer per item of the batch and record each outcome. Safe to run twice.
+
+    Items left `sending` by a crashed run are looked up at Stripe first. on_progress(n) is
+    told whenever n more items are done (the CLI's progress bar).
+    """
+    batch = db.session.get(PayoutBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"No payout batch {batch_id}.")
+    if batch.status in ("completed", "completed_with_failures"):
+        return progress(batch_id)
+    lock = _runner_lock(batch_id)
+    if lock is None:
+        log.info("batch %s is being processed by another runner", batch_id)
+        return {**progress(batch_id), "skipped": "another runner holds the batch"}
+    done_cb = on_progress or (lambda n: None)
+    try:
+        db.session.execute(
+            sa.update(PayoutBatch).where(PayoutBatch.id == batch_id, PayoutBatch.status == "pending")
+            .values(status="processing", started_at=sa.func.now())
+        )
+        db.session.commit()
+        unknown = _reconcile_sending(batch_id, done_cb)
+        while True:
+            claimed = _claim_pending(batch_id, CLAIM_GROUP)
+            if not claimed:
+                break
+            unknown += _send_group(claimed, batch_id, done_cb)
+        for attempt in range(unknown_retries):
+            if not unknown:
+                break
+            time.sleep(min(2 ** attempt, 5))
+            unknown = _reconcile_sending(batch_id, done_cb)
+        return _finish_if_done(batch_id)
+    finally:
+        db.session.rollback()
+        lock.close()
+
+
+def _finish_if_done(batch_id: str) -> dict:
+    batch = db.session.get(PayoutBatch, batch_id, with_for_update=True, populate_existing=True)
+    counts = dict(db.session.execute(
+        sa.select(PayoutItem.status, sa.func.count()).where(PayoutItem.batch_id == batch_id).group_by(PayoutItem.status)
+    ).all())
+    if not counts.get("pending") and not counts.get("sending") and batch.status in ("pending", "processing"):
+        batch.status = "completed_with_failures" if counts.get("failed") else "completed"
+        batch.finished_at = utcnow()
+    db.session.commit()
+    return progress(batch_id)
+
+
+def progress(batch_id: str) -> dict:
+    batch = db.session.get(PayoutBatch, batch_id)
+    summary = summaries([batch_id])[batch_id]
+    return {"batch_id": batch_id, "status": batch.status, **summary}
+
+
+def stalled_batch_ids(older_than: timedelta = STALLED_AFTER) -> list[str]:
+    """Batches not finished whose pending/sending items have not been touched for a while."""
+    cutoff = utcnow() - older_than
+    return list(db.session.scalars(
+        sa.select(PayoutBatch.id).distinct()
+        .join(PayoutItem, PayoutItem.batch_id == PayoutBatch.id)
+        .where(PayoutBatch.status.in_(["pending", "processing"]),
+               PayoutItem.status.in_(["pending", "sending"]),
+               sa.func.coalesce(PayoutItem.last_attempt_at, PayoutItem.created_at) < cutoff)
+    ))
+
+
+def ensure_no_running(batch_id: str) -> None:
+    """For operators: refuse to resume a batch someone else is processing right now."""
+    lock = _runner_lock(batch_id)
+    if lock is None:
+        raise Conflict(f"Batch {batch_id} is being processed right now.")
+    lock.close()
+
+
+# Earnings -------------------------------------------------------------------------------------
+
+
+def earnings(worker_id: str) -> list[dict]:
+    """Per currency: pending review (not money yet), available, in transit, paid; the ledger decides the last three."""
+    ledger_rows = db.session.execute(
+        sa.select(
+            LedgerAccount.currency,
+            sa.func.sum(sa.case((LedgerAccount.kind == "worker_available", -LedgerLine.amount_cents), else_=0)),
+            sa.func.sum(sa.case((LedgerAccount.kind == "worker_in_transit", -LedgerLine.amount_cents), else_=0)),
+            sa.func.sum(sa.case(
+                ((LedgerAccount.kind == "worker_in_transit") & (LedgerEntry.kind == "payout_paid"), LedgerLine.amount_cents),
+                ((LedgerAccount.kind == "worker_available") & (LedgerEntry.kind == "payout_reversed"), LedgerLine.amount_cents),
+                else_=0)),
+        )
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
+        .where(LedgerAccount.owner_id == worker_id,
+               LedgerAccount.kind.in_(["worker_available", "worker_in_transit"]))
+        .group_by(LedgerAccount.currency)
+    ).all()
+    pending_rows = db.session.execute(
+        sa.select(Brief.currency, sa.func.sum(TaskGroup.unit_price_cents))
+        .select_from(Submission)
+        .join(TaskGroup, TaskGroup.id == Submission.group_id)
+        .join(Brief, Brief.id == Submission.brief_id)
+        .where(Submission.worker_id == worker_id, Submission.status.in_(["validating", "needs_review"]))
+        .group_by(Brief.currency)
+    ).all()
+    out: dict[str, dict] = {}
+
+    def row(currency: str) -> dict:
+        return out.setdefault(currency, {"currency": currency, "pending_review_cents": 0, "available_cents": 0,
+                                         "in_transit_cents": 0, "paid_cents": 0})
+
+    for currency, available, in_transit, paid in ledger_rows:
+        r = row(currency)
+        r.update(available_cents=int(available or 0), in_transit_cents=int(in_transit or 0), paid_cents=int(paid or 0))
+    for currency, pending in pending_rows:
+        row(currency)["pending_review_cents"] = int(pending or 0)
+    if not out:
+        row("usd")
+    return sorted(out.values(), key=lambda r: r["currency"])
