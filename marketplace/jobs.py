@@ -31,6 +31,7 @@ PERIODIC: list[Periodic] = [
     Periodic("auto-approve", "workers.reviews.auto_approve_due", 300),
     Periodic("settle-refunds", "workers.payments.settle_pending_refunds", 300),
     Periodic("resume-payouts", "workers.payouts.resume_stalled_batches", 300),
+    Periodic("stop-rule", "workers.tracking.sweep_stop_rule", 300),
 ]
 
 

@@ -8,3 +8,4 @@ from marketplace.payments.models import Payment, Refund, StripeEvent  # noqa: F4
 from marketplace.payouts.models import PayoutAccount, PayoutBatch, PayoutItem  # noqa: F401
 from marketplace.proofs.models import Submission, SubmissionCheck  # noqa: F401
 from marketplace.tasks.models import Claim  # noqa: F401
+from marketplace.tracking.models import Click, Conversion  # noqa: F401

@@ -13,6 +13,7 @@ def register_blueprints(api: Api) -> None:
     from marketplace.proofs.routes import blp as proofs
     from marketplace.reviews.routes import blp as reviews
     from marketplace.tasks.routes import blp as tasks
+    from marketplace.tracking.routes import blp as tracking
 
-    for blueprint in (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks):
+    for blueprint in (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking):
         api.register_blueprint(blueprint)

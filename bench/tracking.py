@@ -1,0 +1,206 @@
+"""Tracked-link redirects per second against a bare redirect, and a brief's report over 100,000 clicks."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from bench.harness import (
+    CORES_NOTE,
+    Request,
+    gunicorn_server,
+    load,
+    migrated_app,
+    note,
+    report,
+    scratch_database,
+    server_env,
+)
+
+CLIENTS = 16
+SECONDS = 5.0
+ROUNDS = 2  # bare and ours alternate, so drift on a shared machine hits both
+QUANTITY = 1_000  # tasks per group; three groups (two caption variants and a clip)
+APPROVED = 2_000
+WORKERS = 200
+CLICKS = 100_000
+CONVERSIONS = 5_000
+REPORT_BUDGET_MS = 200.0
+REPORT_RUNS = 15
+
+
+def seed(app) -> tuple[str, str, list[str]]:
+    """A live brief with 2,000 approved tasks (ledger entries included), 100,000 clicks and 5,000
+    conversions on their tracked links, all set-based; returns (brief id, brand key, tracked codes)."""
+    from marketplace.auth import service as accounts
+    from marketplace.auth.service import Principal
+    from marketplace.briefs import service as briefs
+    from marketplace.briefs.models import fee_for
+    from marketplace.extensions import db
+    from marketplace.ledger import service as ledger
+    from marketplace.payments.models import Payment
+    from marketplace.payments.service import record_funding
+    from marketplace.timefmt import utcnow
+
+    with app.app_context():
+        brand, key = accounts.sign_up_brand("Bench Co", "brand@bench.example")
+        now = utcnow()
+        group = {"quantity": QUANTITY, "unit_price_cents": 60, "instructions": "Write a caption", "proof": {}}
+        brief = briefs.create_brief(brand.id, {
+            "title": "Bench results", "objective": "conversions", "landing_url": "https://shop.example.com/spring?ref=x",
+            "budget_cents": 10_000_000, "currency": "usd", "target_cpa_cents": 600,
+            "starts_at": now - timedelta(days=40), "ends_at": now + timedelta(days=1), "auto_approve_after_hours": 72,
+            "disclosure_required": True, "prohibitions": [],
+            "task_groups": [{**group, "kind": "caption", "name": "A"}, {**group, "kind": "caption", "name": "B"},
+                            {**group, "kind": "clip", "name": "C", "unit_price_cents": 100}],
+        })
+        payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
+                          stripe_payment_intent_id=f"pi_bench_{brief.id[-12:]}", status="requires_payment")
+        db.session.add(payment)
+        db.session.flush()
+        record_funding(payment, payment.amount_cents)
+        db.session.commit()
+        briefs.publish(Principal("brand", brand.id), brief.id)
+
+        run = db.session.execute
+        params = {"brief": brief.id, "brand": brand.id, "approved": APPROVED, "workers": WORKERS,
+                  "clicks": CLICKS, "conversions": CONVERSIONS}
+        run(sa.text("""
+            INSERT INTO workers (id, email, password_hash, display_name, country, created_at)
+            SELECT 'wrk_' || md5('w' || g), 'w' || g || '@bench.example', 'x', 'Worker ' || g, 'GB', now()
+            FROM generate_series(0, :workers - 1) g"""), params)
+        # Tasks taken in seq order across the groups, so every group gets a third of the approvals.
+        run(sa.text("""
+            INSERT INTO claims (id, task_id, group_id, brief_id, worker_id, tracked_code, status, claimed_at, expires_at)
+            SELECT 'clm_' || md5(t.id), t.id, t.group_id, t.brief_id, 'wrk_' || md5('w' || (t.n % :workers)),
+                   substr(md5(t.id || 'code'), 1, 12), 'submitted', now(), now() + interval '1 hour'
+            FROM (SELECT id, group_id, brief_id, row_number() OVER (ORDER BY seq, group_id) - 1 AS n
+                  FROM tasks WHERE brief_id = :brief) t
+            WHERE t.n < :approved"""), params)
+        run(sa.text("""
+            UPDATE tasks t SET status = 'approved', worker_id = c.worker_id
+            FROM claims c WHERE c.task_id = t.id AND c.brief_id = :brief"""), params)
+        run(sa.text("""
+            INSERT INTO submissions (id, task_id, claim_id, group_id, brief_id, worker_id, status, text, submitted_at,
+                                     auto_approve_at, validation_attempts, decided_at, decided_by, created_at)
+            SELECT 'sub_' || md5(c.id), c.task_id, c.id, c.group_id, c.brief_id, c.worker_id, 'approved',
+                   'Caption ' || c.tracked_code || ' #ad', now(), now() + interval '72 hours', 1, now(), 'bench', now()
+            FROM claims c WHERE c.brief_id = :brief"""), params)
+        approvals = run(sa.text("""
+            SELECT s.id, s.worker_id, g.unit_price_cents FROM submissions s JOIN task_groups g ON g.id = s.group_id
+            WHERE s.brief_id = :brief"""), params).all()
+        ledger.post_many([
+            ledger.Posting("approval", sub_id, (
+                (ledger.escrow(brief.id, "usd"), price + fee_for(price, brief.fee_bps)),
+                (ledger.worker_available(worker_id, "usd"), -price),
+                (ledger.platform_fees("usd"), -fee_for(price, brief.fee_bps)),
+            ))
+            for sub_id, worker_id, price in approvals
+        ])
+        numbered = """(SELECT c.*, row_number() OVER (ORDER BY c.id) - 1 AS n FROM claims c WHERE c.brief_id = :brief)"""
+        run(sa.text(f"""
+            INSERT INTO clicks (id, claim_id, task_id, group_id, brief_id, worker_id, clicked_at, ip_hash, user_agent_hash)
+            SELECT 'clk_' || replace(gen_random_uuid()::text, '-', ''), c.id, c.task_id, c.group_id, c.brief_id,
+                   c.worker_id, now() - (g % 30) * interval '1 day' - random() * interval '1 hour',
+                   md5(g::text) || md5(g::text), md5('ua') || md5('ua')
+            FROM generate_series(0, :clicks - 1) g JOIN {numbered} c ON c.n = g % :approved"""), params)
+        run(sa.text(f"""
+            INSERT INTO conversions (id, brand_id, external_id, claim_id, task_id, group_id, brief_id, worker_id,
+                                     value_cents, currency, occurred_at, created_at)
+            SELECT 'conv_' || replace(gen_random_uuid()::text, '-', ''), :brand, 'order-' || g, c.id, c.task_id,
+                   c.group_id, c.brief_id, c.worker_id, (g % 50 + 1) * 100, 'usd',
+                   now() - (g % 30) * interval '1 day', now()
+            FROM generate_series(0, :conversions - 1) g JOIN {numbered} c ON c.n = (g * 7) % :approved"""), params)
+        codes = list(db.session.scalars(sa.text("SELECT tracked_code FROM claims WHERE brief_id = :brief"), params))
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))  # what autovacuum does in production: index-only scans
+        return brief.id, key, codes
+
+
+def time_report(base: str, brief_id: str, key: str) -> tuple[float, dict]:
+    """Median wall time of GET /v1/briefs/{id}/report over REPORT_RUNS sequential requests, and the report."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    netloc = urlsplit(base).netloc
+    conn = http.client.HTTPConnection(netloc, timeout=60)
+    times, body = [], {}
+    for i in range(REPORT_RUNS + 2):
+        started = time.perf_counter()
+        conn.request("GET", f"/v1/briefs/{brief_id}/report", headers={"Authorization": f"Bearer {key}"})
+        response = conn.getresponse()
+        payload = response.read()
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"report answered {response.status}: {payload[:300]!r}")
+        if i >= 2:  # the first two warm the worker's connections and caches
+            times.append(elapsed)
+        body = json.loads(payload)
+    conn.close()
+    return statistics.median(times) * 1000, body
+
+
+def redirects(base: str, codes: list[str]) -> tuple[float, float, list[str]]:
+    """302s per second of /t/{code} and of the bare redirect, ROUNDS each, alternating."""
+    ours_n = bare_n = 0
+    ours_s = bare_s = 0.0
+    details = []
+    for _ in range(ROUNDS):
+        bare = load(lambda i: Request("GET", f"{base}/bench/bare-redirect/{codes[i % len(codes)]}"),
+                    concurrency=CLIENTS, duration=SECONDS)
+        ours = load(lambda i: Request("GET", f"{base}/t/{codes[i % len(codes)]}"),
+                    concurrency=CLIENTS, duration=SECONDS)
+        # The harness counts only 2xx as success; a redirect's success is a 302.
+        bare_n += bare.statuses.get(302, 0)
+        bare_s += bare.seconds
+        ours_n += ours.statuses.get(302, 0)
+        ours_s += ours.seconds
+        details.append(f"/t/{{code}}: {ours.summary().split(', errors')[0]}, statuses {dict(ours.statuses)}")
+        details.append(f"bare:       {bare.summary().split(', errors')[0]}, statuses {dict(bare.statuses)}")
+    return ours_n / ours_s, bare_n / bare_s, details
+
+
+def main() -> None:
+    with scratch_database() as database_url:
+        app = migrated_app(database_url)
+        started = time.perf_counter()
+        brief_id, key, codes = seed(app)
+        note(f"seeded {APPROVED} approved tasks, {CLICKS} clicks, {CONVERSIONS} conversions in "
+             f"{time.perf_counter() - started:.1f} s")
+        with gunicorn_server(server_env(database_url), workers=2) as base:
+            report_ms, body = time_report(base, brief_id, key)
+            baseline_ms, _ = _bare_latency(base)
+            ours, bare, details = redirects(base, codes)
+        report("tracking.redirect", f"GET /t/{{code}}, {CLIENTS} clients", ours, bare, target=0.5)
+        for line in details:
+            note(line)
+        report("tracking.report", "GET /v1/briefs/{id}/report", report_ms, REPORT_BUDGET_MS, unit="ms",
+               baseline_name="budget", target=1.0, higher_is_better=False)
+        totals = body["totals"]
+        note(f"report median of {REPORT_RUNS} sequential requests over HTTP; a bare GET takes {baseline_ms:.1f} ms; "
+             f"totals: clicks {totals['clicks']}, conversions {totals['conversions']}, approved "
+             f"{totals['approved_actions']}, spend {totals['spend_cents']} cents, CPA {totals['cpa_cents']}, "
+             f"ROAS {totals['roas']}; {len(body['daily'])} days, {len(body['workers'])} workers")
+        if (totals["clicks"], totals["conversions"], totals["approved_actions"]) != (CLICKS, CONVERSIONS, APPROVED):
+            note("MISMATCH: the report does not count what was seeded")
+        with app.app_context():
+            from marketplace.extensions import db
+
+            stored = db.session.execute(sa.text("SELECT count(*) FROM clicks")).scalar_one()
+            db.engine.dispose()
+        note(f"check: {stored - CLICKS} clicks stored by the load (every answered 302 plus the warm-ups)")
+        note(CORES_NOTE)
+
+
+def _bare_latency(base: str) -> tuple[float, None]:
+    result = load(f"{base}/bench/bare", concurrency=1, requests=50, warmup=0.2)
+    return result.percentile(50) * 1000, None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Clicks on tracked links and the conversions brands report against them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.extensions import db
+from marketplace.ids import new_id
+from marketplace.timefmt import utcnow
+
+
+class Click(db.Model):
+    """One visit through GET /t/{code}. The claim's ids are copied in so reports never join claims.
+
+    No personal data is kept: the visitor's IP address and user agent are stored only as
+    HMAC-SHA256 digests keyed with SECRET_KEY (enough to count distinct visitors, not to
+    recover who they were).
+    """
+
+    __tablename__ = "clicks"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("clk"))
+    claim_id: Mapped[str] = mapped_column(sa.ForeignKey("claims.id"), index=True)
+    task_id: Mapped[str] = mapped_column(sa.ForeignKey("tasks.id"))
+    group_id: Mapped[str] = mapped_column(sa.ForeignKey("task_groups.id"))
+    brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"))
+    worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"))
+    clicked_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent_hash: Mapped[str | None] = mapped_column(sa.String(64))
+
+    __table_args__ = (
+        # Every report dimension (group, worker, day, brief) is answered by an index-only scan of this.
+        sa.Index("ix_clicks_brief_group_worker_at", "brief_id", "group_id", "worker_id", "clicked_at"),
+    )
+
+
+class Conversion(db.Model):
+    """A sale (or sign-up) a brand attributes to a tracked link, once per (brand, external_id)."""
+
+    __tablename__ = "conversions"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("conv"))
+    brand_id: Mapped[str] = mapped_column(sa.ForeignKey("brands.id"))
+    external_id: Mapped[str] = mapped_column(sa.String(200))
+    claim_id: Mapped[str] = mapped_column(sa.ForeignKey("claims.id"), index=True)
+    click_id: Mapped[str | None] = mapped_column(sa.ForeignKey("clicks.id"))
+    task_id: Mapped[str] = mapped_column(sa.ForeignKey("tasks.id"))
+    group_id: Mapped[str] = mapped_column(sa.ForeignKey("task_groups.id"))
+    brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"))
+    worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"))
+    value_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    occurred_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("brand_id", "external_id", name="uq_conversions_brand_external_id"),
+        sa.CheckConstraint("value_cents >= 0", name="value_not_negative"),
+        # value_cents is the last key so revenue sums are index-only too.
+        sa.Index("ix_conversions_brief_group_worker_at", "brief_id", "group_id", "worker_id", "occurred_at",
+                 "value_cents"),
+    )

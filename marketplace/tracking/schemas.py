@@ -1,0 +1,180 @@
+"""Request and response shapes for conversions, reports and the content bank."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from marketplace.briefs.schemas import ListArgs
+from marketplace.fields import Cents, UTCDateTime
+from marketplace.timefmt import utcnow
+
+MAX_BULK = 1000
+# Clocks disagree a little; a conversion further in the future than this is a bug on the sender's side.
+FUTURE_SKEW = timedelta(minutes=10)
+
+CENTS_RATIO = ("A decimal string in cents with two decimals (hundredths of a cent), rounded half up from "
+               "the exact ratio; null when the denominator is zero.")
+PLAIN_RATIO = "A decimal string with four decimals, rounded half up from the exact ratio; null when undefined."
+
+
+class ConversionIn(Schema):
+    code = fields.String(validate=validate.Length(min=1, max=32), load_default=None,
+                         metadata={"description": "The tracked link's code (the part after /t/). Give code or click_id."})
+    click_id = fields.String(validate=validate.Length(min=1, max=40), load_default=None,
+                             metadata={"description": "The click's id (the landing page receives it as `mkt_click`)."})
+    value_cents = Cents(required=True)  # integer cents, 0 allowed (a sign-up without revenue)
+    currency = fields.String(validate=validate.Regexp(r"^[a-z]{3}$", error="Must be a lower-case ISO 4217 code."),
+                             load_default=None, metadata={"description": "Defaults to the brief's; must equal it."})
+    external_id = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                                metadata={"description": "Your id for the conversion: reporting it again is a no-op."})
+    occurred_at = UTCDateTime(required=True)
+
+    @validates("occurred_at")
+    def _not_in_the_future(self, value, **kwargs):
+        if value > utcnow() + FUTURE_SKEW:
+            raise ValidationError("Must not be in the future.")
+
+    @validates_schema
+    def _one_target(self, data, **kwargs):
+        if bool(data.get("code")) == bool(data.get("click_id")):
+            raise ValidationError("Give exactly one of code and click_id.", "code")
+
+
+class ConversionBatchIn(Schema):
+    conversions = fields.List(fields.Nested(ConversionIn), required=True,
+                              validate=validate.Length(min=1, max=MAX_BULK,
+                                                       error=f"Send 1 to {MAX_BULK} conversions per call."))
+
+
+class ConversionOut(Schema):
+    id = fields.String()
+    external_id = fields.String()
+    brief_id = fields.String()
+    group_id = fields.String()
+    task_id = fields.String()
+    worker_id = fields.String()
+    click_id = fields.String(allow_none=True)
+    value_cents = fields.Integer()
+    currency = fields.String()
+    occurred_at = fields.String(metadata={"format": "date-time"})
+    created_at = fields.String(metadata={"format": "date-time"})
+
+
+class ConversionItemResult(Schema):
+    index = fields.Integer(metadata={"description": "Position of the item in the request."})
+    external_id = fields.String()
+    outcome = fields.String(metadata={"description": "created | duplicate (stored before, the first one is "
+                                                     "returned) | not_found | conflict | invalid"})
+    status = fields.Integer(metadata={"description": "What the single form would have answered: 201, 200, 404, "
+                                                     "409 or 422."})
+    conversion = fields.Nested(ConversionOut, allow_none=True)
+    detail = fields.String(allow_none=True)
+
+
+class ConversionBatchOut(Schema):
+    created = fields.Integer()
+    duplicates = fields.Integer()
+    failed = fields.Integer()
+    results = fields.List(fields.Nested(ConversionItemResult))
+
+
+class Performance(Schema):
+    spend_cents = fields.Integer(metadata={"description": "Approved payouts plus platform fees, from the ledger."})
+    approved_actions = fields.Integer()
+    clicks = fields.Integer()
+    conversions = fields.Integer()
+    revenue_cents = fields.Integer()
+    cost_per_action_cents = fields.String(allow_none=True, metadata={"description": "spend / approved actions. "
+                                                                                    + CENTS_RATIO})
+    cpa_cents = fields.String(allow_none=True, metadata={"description": "spend / conversions. " + CENTS_RATIO})
+    roas = fields.String(allow_none=True, metadata={"description": "revenue / spend. " + PLAIN_RATIO})
+
+
+class GroupReport(Performance):
+    group_id = fields.String()
+    kind = fields.String()
+    name = fields.String(allow_none=True)
+    unit_price_cents = fields.Integer()
+    paused_reason = fields.String(allow_none=True, metadata={"description": "Set when the stop rule (or anyone) "
+                                                                             "paused the group."})
+    over_stop_threshold = fields.Boolean(metadata={"description": "CPA is over 3× target after the minimum spend "
+                                                                  "now (the job pauses such a group)."})
+
+
+class WorkerReport(Performance):
+    worker_id = fields.String()
+    display_name = fields.String(allow_none=True)
+    conversions_per_approved_task = fields.String(allow_none=True, metadata={"description": PLAIN_RATIO})
+    top_performer = fields.Boolean()
+
+
+class DayReport(Performance):
+    date = fields.String(metadata={"description": "UTC day (YYYY-MM-DD): spend by approval time, clicks by "
+                                                  "click time, conversions by occurred_at. Days with activity only."})
+
+
+class Verdict(Schema):
+    kind = fields.String()
+    group_ids = fields.List(fields.String())
+    outcome = fields.String(metadata={"description": "winner | tie | undecided"})
+    winner_group_id = fields.String(allow_none=True)
+    cpa_difference_percent = fields.String(allow_none=True, metadata={
+        "description": "(higher CPA − lower CPA) / higher CPA × 100, two decimals."})
+    reason = fields.String()
+
+
+class ReportRules(Schema):
+    verdict_min_conversions = fields.Integer()
+    winner_margin_percent = fields.Integer()
+    tie_margin_percent = fields.Integer()
+    stop_rule_multiple = fields.Integer()
+    stop_rule_threshold_cpa_cents = fields.Integer(allow_none=True)
+    stop_rule_min_spend_cents = fields.Integer()
+
+
+class ReportOut(Schema):
+    brief_id = fields.String()
+    currency = fields.String()
+    target_cpa_cents = fields.Integer(allow_none=True)
+    totals = fields.Nested(Performance)
+    groups = fields.List(fields.Nested(GroupReport))
+    workers = fields.List(fields.Nested(WorkerReport))
+    daily = fields.List(fields.Nested(DayReport))
+    verdicts = fields.List(fields.Nested(Verdict), metadata={"description": "One per pair of groups of the same kind."})
+    top_performers = fields.List(fields.String(), metadata={
+        "description": "Worker ids: the top 20% (rounded up) by conversions per approved task."})
+    rules = fields.Nested(ReportRules)
+
+
+class AssetArgs(ListArgs):
+    format = fields.String(validate=validate.OneOf(["json", "csv"]), load_default="json",
+                           metadata={"description": "csv streams every asset (no pagination)."})
+
+
+class AssetOut(Schema):
+    submission_id = fields.String()
+    status = fields.String()
+    approved_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    brief_id = fields.String()
+    group_id = fields.String()
+    group_kind = fields.String()
+    group_name = fields.String(allow_none=True)
+    task_id = fields.String()
+    worker_id = fields.String()
+    worker_name = fields.String(allow_none=True)
+    text = fields.String(allow_none=True)
+    link = fields.String(allow_none=True)
+    screenshot_url = fields.String(allow_none=True)
+    tracked_code = fields.String()
+    tracked_link = fields.String()
+    clicks = fields.Integer()
+    conversions = fields.Integer()
+    revenue_cents = fields.Integer()
+    currency = fields.String()
+
+
+class AssetPage(Schema):
+    data = fields.List(fields.Nested(AssetOut))
+    next_cursor = fields.String(allow_none=True)

@@ -1,0 +1,374 @@
+"""Tracked links (recording a click, building the landing URL), conversions, and the stop rule."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+
+from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.errors import Conflict, InvalidInput, NotFound
+from marketplace.extensions import db
+from marketplace.ids import new_id
+from marketplace.tasks.models import Claim
+from marketplace.timefmt import as_utc, rfc3339, utcnow
+from marketplace.tracking import reports
+from marketplace.tracking.models import Click, Conversion
+
+log = logging.getLogger(__name__)
+
+# The landing page learns the click's id, so a brand can report a conversion against the exact click.
+CLICK_PARAM = "mkt_click"
+
+# --- tracked links ----------------------------------------------------------------------------------
+
+# One statement, one round trip: resolve the code, insert the click, and hand back what the
+# redirect needs. An unknown code inserts nothing and returns no row.
+_RECORD_CLICK_PG = sa.text("""
+WITH target AS (
+    SELECT c.id AS claim_id, c.task_id, c.group_id, c.brief_id, c.worker_id, b.landing_url, g.kind
+    FROM claims c
+    JOIN briefs b ON b.id = c.brief_id
+    JOIN task_groups g ON g.id = c.group_id
+    WHERE c.tracked_code = :code
+), recorded AS (
+    INSERT INTO clicks (id, claim_id, task_id, group_id, brief_id, worker_id, clicked_at, ip_hash, user_agent_hash)
+    SELECT :click_id, claim_id, task_id, group_id, brief_id, worker_id, :clicked_at, :ip_hash, :user_agent_hash
+    FROM target
+    RETURNING id
+)
+SELECT t.landing_url, t.kind, t.brief_id, t.task_id, r.id AS click_id FROM target t CROSS JOIN recorded r
+""")
+
+_RESOLVE_CODE = sa.text("""
+SELECT b.landing_url, g.kind, c.brief_id, c.task_id, c.id AS claim_id, c.group_id, c.worker_id
+FROM claims c
+JOIN briefs b ON b.id = c.brief_id
+JOIN task_groups g ON g.id = c.group_id
+WHERE c.tracked_code = :code
+""")
+
+
+@dataclass(frozen=True)
+class Redirect:
+    location: str
+    click_id: str | None
+
+
+def _digest(value: str | None) -> str | None:
+    """HMAC-SHA256 keyed with SECRET_KEY: the same visitor hashes alike, and nobody can reverse it."""
+    if not value:
+        return None
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, value.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def landing_url(base: str, *, kind: str, brief_id: str, task_id: str, click_id: str | None) -> str:
+    """The brief's landing URL with our UTM parameters (they replace any of the same name), its
+    other query parameters and fragment kept as they were."""
+    parts = urlsplit(base)
+    ours = {"utm_source": "marketplace", "utm_medium": kind, "utm_campaign": brief_id, "utm_content": task_id}
+    if click_id:
+        ours[CLICK_PARAM] = click_id
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ours]
+    return urlunsplit(parts._replace(query=urlencode(kept + list(ours.items()))))
+
+
+def _click_engine() -> sa.Engine:
+    """The engine clicks are written through: autocommit, and on PostgreSQL its own small pool whose
+    sessions run with synchronous_commit=off.
+
+    A click is one statement, so BEGIN/COMMIT would only add two round trips to the hottest path
+    in the system; and waiting for the WAL flush of every click would cost more than the rest of
+    the request. With synchronous_commit off a crash of the database server (not of the app) can
+    lose the last fraction of a second of clicks, never corrupt anything; money never goes through
+    this pool (it is separate precisely so that setting cannot leak into other transactions).
+    No pre-ping either (another round trip per click): follow() retries once on a dropped connection.
+    """
+    ext = current_app.extensions.setdefault("tracking", {})
+    engine = ext.get("click_engine")
+    if engine is None or ext.get("click_engine_for") is not db.engine:
+        if db.engine.dialect.name == "postgresql":
+            engine = sa.create_engine(
+                db.engine.url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=10,
+                connect_args={"options": "-c synchronous_commit=off"},
+            )
+        else:
+            engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        ext["click_engine"], ext["click_engine_for"] = engine, db.engine
+    return engine
+
+
+def follow(code: str, *, ip: str | None, user_agent: str | None, record: bool = True) -> Redirect:
+    """Where a tracked link goes; with record=True the click is stored on the way (one write)."""
+    if not code or len(code) > 32:
+        raise NotFound("No such tracked link.")
+    try:
+        row, click_id = _resolve(code, ip, user_agent, record)
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # A pooled connection the server had dropped (restart, idle timeout): the pool is now
+        # invalidated, so one retry gets a fresh connection. Nothing was written by the failed try.
+        row, click_id = _resolve(code, ip, user_agent, record)
+    if row is None:
+        raise NotFound("No such tracked link.")
+    return Redirect(landing_url(row.landing_url, kind=row.kind, brief_id=row.brief_id, task_id=row.task_id,
+                                click_id=click_id), click_id)
+
+
+def _resolve(code: str, ip: str | None, user_agent: str | None, record: bool):
+    with _click_engine().connect() as conn:
+        if not record:
+            return conn.execute(_RESOLVE_CODE, {"code": code}).first(), None
+        if conn.dialect.name == "postgresql":
+            row = conn.execute(_RECORD_CLICK_PG, {
+                "code": code, "click_id": new_id("clk"), "clicked_at": utcnow(),
+                "ip_hash": _digest(ip), "user_agent_hash": _digest(user_agent),
+            }).first()
+            return row, (row.click_id if row else None)
+        # The embedded SQLite default: no data-modifying CTEs, so resolve then insert.
+        row = conn.execute(_RESOLVE_CODE, {"code": code}).first()
+        if row is None:
+            return None, None
+        click_id = new_id("clk")
+        conn.execute(sa.insert(Click.__table__).values(
+            id=click_id, claim_id=row.claim_id, task_id=row.task_id, group_id=row.group_id,
+            brief_id=row.brief_id, worker_id=row.worker_id, clicked_at=utcnow(),
+            ip_hash=_digest(ip), user_agent_hash=_digest(user_agent)))
+        return row, click_id
+
+
+# --- conversions ------------------------------------------------------------------------------------
+
+CREATED, DUPLICATE, NOT_FOUND, CONFLICT, INVALID = "created", "duplicate", "not_found", "conflict", "invalid"
+
+
+@dataclass
+class ConversionResult:
+    index: int
+    external_id: str
+    outcome: str
+    conversion: dict | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class _Attribution:
+    claim_id: str
+    click_id: str | None
+    task_id: str
+    group_id: str
+    brief_id: str
+    worker_id: str
+    currency: str
+
+
+def _attributions(brand_id: str, items: list[dict]) -> tuple[dict[str, _Attribution], dict[str, _Attribution]]:
+    """Codes and click ids of this brand's briefs, resolved in one query each."""
+    codes = sorted({i["code"] for i in items if i.get("code")})
+    click_ids = sorted({i["click_id"] for i in items if i.get("click_id")})
+    by_code: dict[str, _Attribution] = {}
+    by_click: dict[str, _Attribution] = {}
+    if codes:
+        rows = db.session.execute(
+            sa.select(Claim.tracked_code, Claim.id, Claim.task_id, Claim.group_id, Claim.brief_id, Claim.worker_id,
+                      Brief.currency)
+            .join(Brief, Brief.id == Claim.brief_id)
+            .where(Claim.tracked_code.in_(codes), Brief.brand_id == brand_id)
+        )
+        for code, claim_id, task_id, group_id, brief_id, worker_id, currency in rows:
+            by_code[code] = _Attribution(claim_id, None, task_id, group_id, brief_id, worker_id, currency)
+    if click_ids:
+        rows = db.session.execute(
+            sa.select(Click.id, Click.claim_id, Click.task_id, Click.group_id, Click.brief_id, Click.worker_id,
+                      Brief.currency)
+            .join(Brief, Brief.id == Click.brief_id)
+            .where(Click.id.in_(click_ids), Brief.brand_id == brand_id)
+        )
+        for click_id, claim_id, task_id, group_id, brief_id, worker_id, currency in rows:
+            by_click[click_id] = _Attribution(claim_id, click_id, task_id, group_id, brief_id, worker_id, currency)
+    return by_code, by_click
+
+
+def present_conversion(row) -> dict:
+    return {
+        "id": row.id, "external_id": row.external_id, "brief_id": row.brief_id, "group_id": row.group_id,
+        "task_id": row.task_id, "worker_id": row.worker_id, "click_id": row.click_id,
+        "value_cents": int(row.value_cents), "currency": row.currency,
+        "occurred_at": rfc3339(row.occurred_at), "created_at": rfc3339(row.created_at),
+    }
+
+
+def _same(row, wanted: dict) -> bool:
+    """Whether a stored conversion is what this request describes (so a replay, not a conflict)."""
+    return (row.claim_id == wanted["claim_id"] and row.click_id == wanted["click_id"]
+            and int(row.value_cents) == wanted["value_cents"] and row.currency == wanted["currency"]
+            and as_utc(row.occurred_at) == as_utc(wanted["occurred_at"]))
+
+
+def _insert_ignoring_duplicates(rows: list[dict]):
+    module = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    table = Conversion.__table__
+    return (module.insert(table).values(rows)
+            .on_conflict_do_nothing(index_elements=["brand_id", "external_id"])
+            .returning(table.c.external_id))
+
+
+def record_conversions(brand_id: str, items: list[dict]) -> list[ConversionResult]:
+    """Attribute conversions to their tracked links, idempotent by (brand, external_id).
+
+    One query resolves the codes, one the click ids, one INSERT … ON CONFLICT DO NOTHING
+    RETURNING stores the new ones and one SELECT reads back the ones that existed: four
+    statements for 1 or 1,000 conversions. An external_id already stored with the same
+    attribution, value, currency and time is a replay (the stored conversion comes back); with
+    anything different it is a conflict. Items that fail never stop the others.
+    """
+    by_code, by_click = _attributions(brand_id, items)
+    now = utcnow()
+    results: list[ConversionResult] = []
+    wanted: dict[str, dict] = {}  # external_id → the row its first item asks for
+    repeats: list[tuple[ConversionResult, dict]] = []
+    for index, item in enumerate(items):
+        external_id = item["external_id"]
+        result = ConversionResult(index, external_id, CREATED)
+        results.append(result)
+        target = by_code.get(item["code"]) if item.get("code") else by_click.get(item.get("click_id"))
+        if target is None:
+            which = "code" if item.get("code") else "click_id"
+            result.outcome, result.detail = NOT_FOUND, f"No tracked link with this {which} on your briefs."
+            continue
+        currency = item.get("currency") or target.currency
+        if currency != target.currency:
+            result.outcome = INVALID
+            result.detail = f"currency: the brief is in {target.currency}; conversions are reported in it."
+            continue
+        row = {"id": new_id("conv"), "brand_id": brand_id, "external_id": external_id,
+               "claim_id": target.claim_id, "click_id": target.click_id, "task_id": target.task_id,
+               "group_id": target.group_id, "brief_id": target.brief_id, "worker_id": target.worker_id,
+               "value_cents": item["value_cents"], "currency": currency,
+               "occurred_at": item["occurred_at"], "created_at": now}
+        if external_id in wanted:
+            repeats.append((result, row))
+        else:
+            wanted[external_id] = row
+
+    created: set[str] = set()
+    if wanted:
+        created = set(db.session.execute(_insert_ignoring_duplicates(list(wanted.values()))).scalars())
+    table = Conversion.__table__
+    stored = {r.external_id: r for r in db.session.execute(
+        sa.select(table).where(table.c.brand_id == brand_id, table.c.external_id.in_(list(wanted)))
+    )} if wanted else {}
+    db.session.commit()
+
+    first_outcome: dict[str, str] = {}
+    for result in results:
+        row = wanted.get(result.external_id)
+        if result.outcome != CREATED or row is None or result.external_id in first_outcome:
+            continue
+        existing = stored.get(result.external_id)
+        if result.external_id in created:
+            result.conversion = present_conversion(existing)
+        elif existing is not None and _same(existing, row):
+            result.outcome, result.conversion = DUPLICATE, present_conversion(existing)
+        else:
+            result.outcome = CONFLICT
+            result.detail = "This external_id was reported before with a different conversion."
+        first_outcome[result.external_id] = result.outcome
+    for result, row in repeats:
+        existing = stored.get(result.external_id)
+        if first_outcome.get(result.external_id) in (CREATED, DUPLICATE) and _same(existing, row):
+            result.outcome, result.conversion = DUPLICATE, present_conversion(existing)
+        else:
+            result.outcome = CONFLICT
+            result.detail = "This external_id appears earlier in the request with a different conversion."
+
+    if created:
+        _enqueue_stop_rule(sorted({wanted[e]["brief_id"] for e in created}))
+    return results
+
+
+def record_conversion(brand_id: str, item: dict) -> tuple[dict, bool]:
+    """One conversion: (it, True) when stored now, (the first one, False) on a replay; else 404/409/422."""
+    result = record_conversions(brand_id, [item])[0]
+    if result.outcome == NOT_FOUND:
+        raise NotFound(result.detail)
+    if result.outcome == CONFLICT:
+        raise Conflict(result.detail, errors={"external_id": [result.detail]})
+    if result.outcome == INVALID:
+        field_name, _, message = result.detail.partition(": ")
+        raise InvalidInput.field(field_name, message)
+    return result.conversion, result.outcome == CREATED
+
+
+def _enqueue_stop_rule(brief_ids: list[str]) -> None:
+    from marketplace.jobs import enqueue
+
+    for brief_id in brief_ids:
+        try:
+            enqueue("workers.tracking.apply_stop_rule", brief_id, retry_intervals=[10, 60])
+        except Exception:  # the periodic sweep catches up; the conversions are stored either way
+            log.exception("could not enqueue the stop rule for %s", brief_id)
+
+
+# --- the stop rule ----------------------------------------------------------------------------------
+
+
+def stop_rule_candidates() -> list[str]:
+    """Briefs the stop rule may act on: running, with a target CPA."""
+    return list(db.session.scalars(
+        sa.select(Brief.id).where(Brief.status.in_(["live", "paused"]), Brief.target_cpa_cents.is_not(None))
+        .order_by(Brief.id)
+    ))
+
+
+def apply_stop_rule(brief_ids: list[str]) -> list[str]:
+    """Pause every group of these briefs whose CPA exceeds 3× the brief's target after the minimum
+    spend; returns the ids of the groups it paused now. Safe to run twice: a paused group is skipped."""
+    if not brief_ids:
+        return []
+    min_spend = current_app.config["STOP_RULE_MIN_SPEND_CENTS"]
+    briefs = {b.id: b for b in db.session.scalars(
+        sa.select(Brief).where(Brief.id.in_(brief_ids), Brief.target_cpa_cents.is_not(None)))}
+    if not briefs:
+        return []
+    groups = db.session.execute(
+        sa.select(TaskGroup.id, TaskGroup.brief_id)
+        .where(TaskGroup.brief_id.in_(list(briefs)), TaskGroup.paused_reason.is_(None))
+    ).all()
+    reports.analytic_transaction()
+    by_group = reports.figures("group", list(briefs))
+    reasons = []
+    for group_id, brief_id in groups:
+        brief, figures = briefs[brief_id], by_group.get(group_id)
+        if figures is None or not reports.breaches_stop_rule(brief, figures, min_spend):
+            continue
+        cpa = reports.cents_ratio(figures.spend_cents, figures.conversions)
+        reasons.append({
+            "gid": group_id,
+            "reason": (f"Stop rule: CPA {cpa + ' cents' if cpa else 'unbounded (no conversions)'} exceeds "
+                       f"{reports.STOP_RULE_MULTIPLE}x the target of {brief.target_cpa_cents} cents after "
+                       f"{figures.spend_cents} cents spent ({figures.conversions} conversions)."),
+        })
+    if not reasons:
+        db.session.rollback()
+        return []
+    table = TaskGroup.__table__
+    paused = []
+    for reason in reasons:  # a handful at most; each is conditional so a concurrent run pauses once
+        if db.session.execute(
+            sa.update(table).where(table.c.id == reason["gid"], table.c.paused_reason.is_(None))
+            .values(paused_reason=reason["reason"][:300])
+        ).rowcount:
+            paused.append(reason["gid"])
+    db.session.commit()
+    if paused:
+        log.info("stop rule paused groups %s", ", ".join(paused))
+    return paused
