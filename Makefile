@@ -20,6 +20,7 @@ run: install
 
 ## test: the whole suite on PostgreSQL and Redis (started if they are down), a fresh database per run
 test: install services
+	scripts/browser.sh
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 services:

@@ -21,6 +21,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.ops import guards, observability
     from marketplace.ops.routes import bp as ops_bp
     from marketplace.routes import register_blueprints
+    from marketplace.web.routes import bp as web_bp
 
     instance = os.environ.get("MARKETPLACE_INSTANCE_PATH") or str(REPO_ROOT / "instance")
     app = Flask(__name__, instance_path=instance)
@@ -37,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     register_blueprints(api)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(web_bp)
 
     app.before_request(forget_principal)
     observability.register(app)

@@ -1,0 +1,62 @@
+"""User text is shown as text: a caption, a brief's title and instructions and a worker's name
+carrying markup render literally in the console and the worker client, and no script runs."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.browsing import DESKTOP, PHONE
+from tests.factories import auth, claim, live_brief, make_admin, sign_up_brand, unique_email
+
+pytestmark = pytest.mark.browser
+
+CAPTION = "<img src=x onerror=alert(1)>"
+TITLE = "<img src=x onerror=alert('title')> launch"
+INSTRUCTIONS = "<script>alert('instructions')</script> Write a caption"
+NAME = "<b onmouseover=alert(3)>Sam</b>"
+PASSWORD = "correct horse battery"
+
+
+def test_markup_in_user_text_renders_as_text_and_never_runs(client, runner, standin, rq_worker, open_page):
+    _, brand_key = sign_up_brand(client)
+    brief = live_brief(client, brand_key, standin, title=TITLE, task_groups=[
+        {"kind": "caption", "quantity": 5, "unit_price_cents": 60, "instructions": INSTRUCTIONS,
+         "proof": {"text": {"min_length": 5, "max_length": 300}}}])
+    email = unique_email("xss")
+    assert client.post("/v1/workers", json={"email": email, "password": PASSWORD, "display_name": NAME,
+                                            "country": "GB"}).status_code == 201
+    token = client.post("/v1/auth/token", json={"email": email, "password": PASSWORD}).get_json()["token"]
+    held = claim(client, token, brief["task_groups"][0]["id"])
+    response = client.post(f"/v1/tasks/{held['task']['id']}/submissions", json={"text": CAPTION}, headers=auth(token))
+    assert response.status_code == 202, response.get_json()
+    admin_key = make_admin(runner)
+
+    console = open_page(DESKTOP)
+    console.goto("/console/")
+    console.fill("#api-key", admin_key)
+    console.click("#login-form button[type=submit]")
+    console.select_option("#filter-status", index=0)  # any status
+    console.click("#review-filters button[type=submit]")
+    expect(console.locator("#queue .proof-text")).to_have_text(CAPTION)
+    expect(console.locator("#queue tbody")).to_contain_text(NAME)
+    expect(console.locator("#filter-brief option", has_text=TITLE)).to_have_count(1)
+    console.get_by_role("link", name="Briefs").click()
+    expect(console.get_by_role("link", name=TITLE)).to_be_visible()
+
+    worker = open_page(PHONE)
+    worker.goto("/app/")
+    worker.fill("#login-email", email)
+    worker.fill("#login-password", PASSWORD)
+    worker.click("#login-form button[type=submit]")
+    expect(worker.locator(".task .hint").first).to_have_text(TITLE)
+    expect(worker.locator(".task .instructions")).to_have_text(INSTRUCTIONS)
+    worker.get_by_role("link", name="My work").click()
+    worker.locator("#submission-list a").first.click()
+    expect(worker.locator("#submission .proof-text")).to_have_text(CAPTION)
+
+    for page in (console, worker):
+        page.mouse.move(10, 10)
+        assert page.locator("img[src='x'], #main script, [onerror], [onmouseover]").count() == 0
+        assert page.dialogs == []
+        assert page.errors == []
