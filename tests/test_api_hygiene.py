@@ -162,3 +162,37 @@ def test_logs_carry_no_secrets(client, caplog):
     assert key not in lines and key[3:] not in lines and "hunter2" not in lines
     record = logging.LogRecord("x", logging.ERROR, "", 0, f"failed with {key}", None, None)
     assert key not in formatter.format(record)
+
+
+PUBLIC = {("POST", "/v1/brands"), ("POST", "/v1/workers"), ("POST", "/v1/auth/token"),
+          ("POST", "/v1/webhooks/stripe")}
+
+
+def test_every_api_route_but_sign_up_login_and_webhooks_needs_credentials(client, app):
+    """Roles are enforced on every route: without a bearer secret each one answers 401."""
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/v1/"):
+            continue
+        path = rule.rule
+        for name in rule.arguments:
+            path = path.replace(f"<string:{name}>", "x_1").replace(f"<{name}>", "x_1")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if (method, rule.rule) in PUBLIC:
+                continue
+            response = client.open(path, method=method, json={} if method == "POST" else None)
+            assert response.status_code == 401, (method, rule.rule, response.status_code)
+            assert response.content_type == "application/problem+json"
+            checked += 1
+    assert checked >= 25
+
+
+def test_a_worker_token_cannot_act_as_a_brand_or_admin(client, runner):
+    from tests.factories import sign_up_worker
+
+    _, token = sign_up_worker(client)
+    for method, path in [("POST", "/v1/briefs"), ("GET", "/v1/briefs"), ("POST", "/v1/briefs/plan"),
+                         ("GET", "/v1/review/submissions"), ("POST", "/v1/review/decisions"),
+                         ("POST", "/v1/payout-batches"), ("POST", "/v1/conversions")]:
+        response = client.open(path, method=method, json={} if method == "POST" else None, headers=auth(token))
+        assert response.status_code == 403, (method, path, response.status_code)
