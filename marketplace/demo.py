@@ -61,12 +61,54 @@ def seed() -> list[str]:
     briefs.publish(Principal("brand", brand.id), brief.id)
     worker = accounts.sign_up_worker("worker@demo.example", "demo-password-123", "Demo Worker", "GB")
     token, _ = accounts.log_in_worker("worker@demo.example", "demo-password-123")
-    _, admin_key = accounts.create_admin("admin@demo.example")
+    admin, admin_key = accounts.create_admin("admin@demo.example")
+    states = _submissions_in_every_state(brief, Principal("admin", admin.id))
     return [
         f"Brand  {brand.id}  API key: {brand_key}",
         f"Brief  {brief.id}  (live, {brief.committed_cents} cents in escrow)",
         f"Worker {worker.id}  email worker@demo.example  password demo-password-123",
         f"       token: {token}",
         f"Admin  API key: {admin_key}",
+        "Submissions: " + ", ".join(f"{status} {sub_id}" for status, sub_id in states.items()),
         "Try:   curl -H 'Authorization: Bearer <brand key>' http://127.0.0.1:5000/v1/briefs",
+        "       (`flask payouts run` pays the approved work once workers have payout accounts)",
     ]
+
+
+CAPTIONS = {
+    "needs_review": "Lighter shoe, same grip: I ran 10k in them this morning #ad",
+    "approved": "Stop wasting money on heavy trainers, these weigh nothing #ad",
+    "rejected": "Great shoes, fast delivery, would buy again from this shop #ad",
+    "revision_requested": "Twenty percent off for the first hundred buyers, go go go #ad",
+    "auto_rejected": "No disclosure in this one, so the text check refuses it",
+}
+
+
+def _submissions_in_every_state(brief: Brief, admin: Principal) -> dict[str, str]:
+    """One caption per submission state, through the same services the API calls.
+
+    Validation runs here directly (it is safe to run twice, so the job that submitting
+    enqueued changes nothing when it runs too).
+    """
+    from marketplace.proofs import service as proofs
+    from marketplace.proofs.validation import validate_submission
+    from marketplace.reviews import service as reviews
+    from marketplace.tasks import service as claims
+
+    group = brief.task_groups[0]
+    made: dict[str, str] = {}
+    for n, (state, caption) in enumerate(CAPTIONS.items()):
+        worker = accounts.sign_up_worker(f"worker{n + 2}@demo.example", "demo-password-123", f"Worker {n + 2}", "GB")
+        held = claims.claim(worker.id, group.id)
+        submission = proofs.submit(worker.id, held.task_id, {"text": caption}, None)
+        validate_submission(submission.id)
+        made[state] = submission.id
+    decisions = {"approved": ("approve", None), "rejected": ("reject", "off_brief"),
+                 "revision_requested": ("request_revision", "low_quality")}
+    for state, (decision, reason_code) in decisions.items():
+        reviews.decide(admin, decision, submission_ids=[made[state]], reason_code=reason_code,
+                       reason="Demo decision" if reason_code else None)
+    worker = accounts.sign_up_worker("worker9@demo.example", "demo-password-123", "Worker 9", "GB")
+    held = claims.claim(worker.id, group.id)
+    made["claimed (no proof yet)"] = held.task_id
+    return made
