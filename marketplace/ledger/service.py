@@ -13,6 +13,13 @@ from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.ids import new_id
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
+from marketplace.timefmt import utcnow
+
+try:  # COPY goes straight to the driver, so its errors arrive unwrapped by SQLAlchemy
+    from psycopg import IntegrityError as _DriverIntegrityError
+except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite-only installs lack it
+    class _DriverIntegrityError(Exception):
+        pass
 
 
 class UnbalancedEntry(ValueError):
@@ -241,13 +248,14 @@ def post_many(postings: Sequence[Posting]) -> int:
             raise InsufficientFunds(f"Posting would take {', '.join(short[:5])} below zero.")
 
     entry_ids = [new_id("ent") for _ in postings]
+    now = utcnow()
     try:
         with db.session.begin_nested():
             _insert_rows(LedgerEntry, [
-                {"id": eid, "kind": p.kind, "ref_id": p.ref_id, "memo": p.memo}
+                {"id": eid, "kind": p.kind, "ref_id": p.ref_id, "memo": p.memo, "created_at": now}
                 for eid, p in zip(entry_ids, postings, strict=True)
             ])
-    except sa.exc.IntegrityError as exc:
+    except (sa.exc.IntegrityError, _DriverIntegrityError) as exc:
         raise AlreadyPosted("One of these entries is already booked.") from exc
     _insert_rows(LedgerLine, [
         {"entry_id": eid, "account_id": ids[account.code], "amount_cents": amount}
@@ -258,15 +266,18 @@ def post_many(postings: Sequence[Posting]) -> int:
 
 
 def _insert_rows(model, rows: list[dict]) -> None:
-    """Many rows in one INSERT. On PostgreSQL it is INSERT … SELECT FROM unnest(one array per
-    column): three parameters instead of tens of thousands, which is what a bulk approval's
-    30,000 lines spent most of their time on. Elsewhere, an executemany."""
+    """Many rows in one round trip, in the caller's transaction.
+
+    On PostgreSQL this is COPY … FROM STDIN: no statement to parse per row and no parameter
+    arrays to quote, which is most of what a bulk approval's 30,000 lines cost as an INSERT.
+    COPY enforces the same constraints and foreign keys as INSERT. Elsewhere, an executemany.
+    """
     if db.session.get_bind().dialect.name != "postgresql":
         db.session.execute(sa.insert(model), rows)
         return
-    table = model.__table__
     names = list(rows[0])
-    arrays = [sa.bindparam(None, [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type))
-              for name in names]
-    source = sa.func.unnest(*arrays).table_valued(*names).render_derived(with_types=False)
-    db.session.execute(sa.insert(table).from_select(names, sa.select(*(source.c[name] for name in names))))
+    columns = ", ".join(f'"{name}"' for name in names)
+    driver = db.session.connection().connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(f'COPY "{model.__tablename__}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(tuple(row[name] for name in names))
