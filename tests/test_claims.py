@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from tests import factories
 from tests.factories import (
     auth,
     create_brief,
@@ -573,3 +574,21 @@ def test_my_claims_lists_active_claims_with_their_countdown(app, client, standin
     rest = client.get(f"/v1/me/claims?limit=1&cursor={one['next_cursor']}", headers=auth(token)).get_json()
     assert [c["claim_id"] for c in rest["data"]] == [first["claim_id"]] and rest["next_cursor"] is None
     assert_problem(client.get("/v1/me/claims?cursor=zzz", headers=auth(token)), 422)
+
+
+def test_remaining_count_is_exact_up_to_the_cap_and_flagged_past_it(client, standin, monkeypatch):
+    from marketplace.tasks import service as tasks
+
+    monkeypatch.setattr(tasks, "REMAINING_COUNT_CAP", 4)
+    _, key = sign_up_brand(client)
+    brief = live_brief(client, key, standin, task_groups=[
+        {"kind": "caption", "quantity": 6, "unit_price_cents": 10},
+        {"kind": "review", "quantity": 3, "unit_price_cents": 10}], budget_cents=10_000)
+    _, token = sign_up_worker(client)
+    listed = {g["kind"]: g for g in client.get("/v1/tasks", headers=auth(token)).get_json()["data"]}
+    assert (listed["caption"]["remaining_count"], listed["caption"]["remaining_count_capped"]) == (4, True)
+    assert (listed["review"]["remaining_count"], listed["review"]["remaining_count_capped"]) == (3, False)
+    factories.claim(client, token, brief["task_groups"][0]["id"])
+    factories.claim(client, token, brief["task_groups"][0]["id"])
+    listed = {g["kind"]: g for g in client.get("/v1/tasks", headers=auth(token)).get_json()["data"]}
+    assert (listed["caption"]["remaining_count"], listed["caption"]["remaining_count_capped"]) == (4, False)

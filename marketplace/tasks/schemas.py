@@ -39,7 +39,10 @@ class OpenGroup(Schema):
     name = fields.String(allow_none=True)
     unit_price_cents = fields.Integer(metadata={"description": "What one approved task pays, in minor units."})
     currency = fields.String()
-    remaining_count = fields.Integer(metadata={"description": "Open tasks left in the group right now."})
+    remaining_count = fields.Integer(metadata={
+        "description": "Open tasks left in the group right now, counted up to 1000 (see remaining_count_capped)."})
+    remaining_count_capped = fields.Boolean(metadata={
+        "description": "True when more than 1000 tasks are open: show it as '1000+'."})
     instructions = fields.String(allow_none=True)
     proof = fields.Dict(metadata={"description": "The proof rules: screenshot, link and text requirements."})
     max_per_worker = fields.Integer(allow_none=True)

@@ -177,7 +177,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     """Groups a worker may claim from now, newest brief first, with open and held counts.
 
     Live brief, inside its window, group not paused, at least one open task. The counts of
-    the whole page come from one statement (two GROUP BYs in a UNION ALL), however many groups.
+    the whole page come from two statements however many groups, each open count bounded.
     """
     now = utcnow()
     has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
@@ -213,7 +213,8 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
         out.append({
             "id": group.id, "brief_id": brief.id, "kind": group.kind, "name": group.name,
             "unit_price_cents": group.unit_price_cents, "currency": brief.currency,
-            "remaining_count": counts["open"].get(group.id, 0),
+            "remaining_count": min(counts["open"].get(group.id, 0), REMAINING_COUNT_CAP),
+            "remaining_count_capped": counts["open"].get(group.id, 0) > REMAINING_COUNT_CAP,
             "instructions": group.instructions, "proof": group.proof or {},
             "max_per_worker": group.max_per_worker, "held_by_you": held,
             "can_claim": group.max_per_worker is None or held < group.max_per_worker,
@@ -222,22 +223,30 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     return out, next_cursor
 
 
+# Counting every open task of a 50,000-task group on each listing reads 50,000 index entries;
+# past this many, "1000+" tells a worker all they need, and the count stays a bounded read.
+REMAINING_COUNT_CAP = 1000
+
+_OPEN_COUNTS = sa.text("""
+    SELECT g.id, (SELECT count(*) FROM (SELECT 1 FROM tasks t
+                                        WHERE t.group_id = g.id AND t.status = 'open'
+                                        LIMIT :cap) AS capped) AS n
+    FROM task_groups g WHERE g.id IN :ids
+""").bindparams(sa.bindparam("ids", expanding=True))
+
+
 def _open_and_held_counts(group_ids: list[str], worker_id: str) -> dict[str, dict[str, int]]:
+    """Open tasks per group (counted up to REMAINING_COUNT_CAP + 1) and the caller's held claims."""
     counts: dict[str, dict[str, int]] = {"open": {}, "held": {}}
     if not group_ids:
         return counts
-    open_tasks = (
-        sa.select(Task.group_id, sa.literal("open").label("what"), sa.func.count().label("n"))
-        .where(Task.group_id.in_(group_ids), Task.status == "open")
-        .group_by(Task.group_id)
-    )
+    counts["open"] = dict(db.session.execute(_OPEN_COUNTS, {"ids": group_ids, "cap": REMAINING_COUNT_CAP + 1}).all())
     held_claims = (
-        sa.select(Claim.group_id, sa.literal("held").label("what"), sa.func.count().label("n"))
+        sa.select(Claim.group_id, sa.func.count())
         .where(Claim.group_id.in_(group_ids), Claim.worker_id == worker_id, Claim.status.in_(HOLDING))
         .group_by(Claim.group_id)
     )
-    for group_id, what, n in db.session.execute(sa.union_all(open_tasks, held_claims)):
-        counts[what][group_id] = n
+    counts["held"] = dict(db.session.execute(held_claims).all())
     return counts
 
 

@@ -188,7 +188,8 @@ function taskCard(group) {
       h("h3", {}, humanize(group.kind), group.name ? ` · ${group.name}` : ""),
       h("span", { class: "price" }, money(group.unit_price_cents, group.currency))),
     group.brief?.title ? h("p", { class: "hint" }, group.brief.title) : null,
-    remaining !== undefined ? h("p", { class: "hint" }, `${remaining} left`) : null,
+    remaining !== undefined
+      ? h("p", { class: "hint" }, `${remaining}${group.remaining_count_capped ? "+" : ""} left`) : null,
     group.instructions ? h("p", { class: "instructions" }, group.instructions) : null,
     h("ul", { class: "hint" }, describeProof(group.proof, group.brief).map((text) => h("li", {}, text))),
     form);
