@@ -38,8 +38,7 @@ def _live_brief(app) -> tuple[str, str]:
     from marketplace.briefs import service as briefs
     from marketplace.briefs.schemas import BriefIn
     from marketplace.extensions import db
-    from marketplace.payments.models import Payment
-    from marketplace.payments.service import record_funding
+    from marketplace.payments.service import fund_offline
 
     with app.app_context():
         brand = Brand(name="Bench Shoes", email="bench-approvals@example.com")
@@ -47,12 +46,7 @@ def _live_brief(app) -> tuple[str, str]:
         db.session.commit()
         brief = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
         # Booked as the Stripe webhook would book it, so the bench needs no Stripe.
-        payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
-                          stripe_payment_intent_id=f"pi_bench_{brief.id[-12:]}", status="requires_payment")
-        db.session.add(payment)
-        db.session.flush()
-        record_funding(payment, payment.amount_cents)
-        db.session.commit()
+        fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)
         made = brief.id, brief.task_groups[0].id
         db.session.remove()

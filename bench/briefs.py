@@ -71,18 +71,10 @@ def _ten_thousand_task_brief() -> dict:
 
 
 def _book_funding(brief) -> None:
-    """Fund a draft brief by booking its payment as the Stripe webhook would (marketplace/demo.py does the same),
-    so the bench needs no Stripe. Runs inside an app context; commits."""
-    from marketplace.extensions import db
-    from marketplace.payments.models import Payment
-    from marketplace.payments.service import record_funding
+    """Fund a draft brief as the Stripe webhook would, so the bench needs no Stripe (inside an app context)."""
+    from marketplace.payments.service import fund_offline
 
-    payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
-                      stripe_payment_intent_id=f"pi_bench_{brief.id[-12:]}", status="requires_payment")
-    db.session.add(payment)
-    db.session.flush()
-    record_funding(payment, payment.amount_cents)
-    db.session.commit()
+    fund_offline(brief, "bench")
     assert brief.status == "funded", brief.status
 
 

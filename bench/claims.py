@@ -29,9 +29,7 @@ def seed(app) -> tuple[str, list[str]]:
     from marketplace.auth import service as accounts
     from marketplace.auth.service import Principal
     from marketplace.briefs import service as briefs
-    from marketplace.extensions import db
-    from marketplace.payments.models import Payment
-    from marketplace.payments.service import record_funding
+    from marketplace.payments.service import fund_offline
     from marketplace.timefmt import utcnow
 
     with app.app_context():
@@ -45,12 +43,7 @@ def seed(app) -> tuple[str, list[str]]:
                                                   "instructions": "Write a caption", "proof": {}}],
         })
         # Funding booked as if Stripe had confirmed it (as `flask demo` does): the bench needs no Stripe.
-        payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
-                          stripe_payment_intent_id=f"pi_bench_{brief.id[-12:]}", status="requires_payment")
-        db.session.add(payment)
-        db.session.flush()
-        record_funding(payment, payment.amount_cents)
-        db.session.commit()
+        fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)
         group_id = brief.task_groups[0].id
         tokens = []

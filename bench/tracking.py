@@ -41,8 +41,7 @@ def seed(app) -> tuple[str, str, list[str]]:
     from marketplace.briefs.models import fee_for
     from marketplace.extensions import db
     from marketplace.ledger import service as ledger
-    from marketplace.payments.models import Payment
-    from marketplace.payments.service import record_funding
+    from marketplace.payments.service import fund_offline
     from marketplace.timefmt import utcnow
 
     with app.app_context():
@@ -57,12 +56,7 @@ def seed(app) -> tuple[str, str, list[str]]:
             "task_groups": [{**group, "kind": "caption", "name": "A"}, {**group, "kind": "caption", "name": "B"},
                             {**group, "kind": "clip", "name": "C", "unit_price_cents": 100}],
         })
-        payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
-                          stripe_payment_intent_id=f"pi_bench_{brief.id[-12:]}", status="requires_payment")
-        db.session.add(payment)
-        db.session.flush()
-        record_funding(payment, payment.amount_cents)
-        db.session.commit()
+        fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)
 
         run = db.session.execute

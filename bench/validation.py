@@ -39,20 +39,14 @@ def _live_group(app) -> str:
     from marketplace.briefs import service as briefs
     from marketplace.briefs.schemas import BriefIn
     from marketplace.extensions import db
-    from marketplace.payments.models import Payment
-    from marketplace.payments.service import record_funding
+    from marketplace.payments.service import fund_offline
 
     with app.app_context():
         brand = Brand(name="Bench Shoes", email="bench-validation@example.com")
         db.session.add(brand)
         db.session.commit()
         brief = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
-        payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
-                          stripe_payment_intent_id=f"pi_bench_{brief.id[-12:]}", status="requires_payment")
-        db.session.add(payment)
-        db.session.flush()
-        record_funding(payment, payment.amount_cents)
-        db.session.commit()
+        fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)
         group_id = brief.task_groups[0].id
         db.session.remove()

@@ -12,8 +12,7 @@ from marketplace.briefs import service as briefs
 from marketplace.briefs.models import Brief
 from marketplace.errors import Conflict
 from marketplace.extensions import db
-from marketplace.payments.models import Payment
-from marketplace.payments.service import record_funding
+from marketplace.payments.service import fund_offline
 from marketplace.timefmt import utcnow
 
 
@@ -52,12 +51,7 @@ def seed() -> list[str]:
         ],
     })
     # Demo funding is booked as if Stripe had confirmed it, so the demo needs no Stripe at all.
-    payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
-                      stripe_payment_intent_id=f"pi_demo_{brief.id[-12:]}", status="requires_payment")
-    db.session.add(payment)
-    db.session.flush()
-    record_funding(payment, payment.amount_cents)
-    db.session.commit()
+    fund_offline(brief, "demo")
     briefs.publish(Principal("brand", brand.id), brief.id)
     worker = accounts.sign_up_worker("worker@demo.example", "demo-password-123", "Demo Worker", "GB")
     token, _ = accounts.log_in_worker("worker@demo.example", "demo-password-123")

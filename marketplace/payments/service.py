@@ -109,6 +109,18 @@ def _payment_failed(obj: dict) -> None:
         payment.status = "failed"
 
 
+def fund_offline(brief: Brief, reference: str = "offline") -> Payment:
+    """Fund a draft brief as Stripe's webhook would, with no Stripe at all: for `flask demo` and
+    the benchmarks. The payment and its ledger entry are the same records a real one leaves."""
+    payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
+                      stripe_payment_intent_id=f"pi_{reference}_{brief.id[-12:]}", status="requires_payment")
+    db.session.add(payment)
+    db.session.flush()
+    record_funding(payment, payment.amount_cents)
+    db.session.commit()
+    return payment
+
+
 # Cancelling and refunds --------------------------------------------------------------------
 
 
