@@ -7,10 +7,19 @@ import json
 from datetime import datetime
 
 import sqlalchemy as sa
+from marshmallow import Schema, fields, validate
 
 from marketplace.errors import InvalidInput
 from marketplace.extensions import db
 from marketplace.timefmt import as_utc
+
+
+class ListArgs(Schema):
+    """?limit= (default 50, at most 500) and ?cursor=, the same on every list endpoint."""
+
+    # Query strings carry text, so this integer is parsed from it (unlike money in JSON bodies).
+    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:

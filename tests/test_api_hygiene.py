@@ -196,3 +196,21 @@ def test_a_worker_token_cannot_act_as_a_brand_or_admin(client, runner):
                          ("POST", "/v1/payout-batches"), ("POST", "/v1/conversions")]:
         response = client.open(path, method=method, json={} if method == "POST" else None, headers=auth(token))
         assert response.status_code == 403, (method, path, response.status_code)
+
+
+def test_every_list_takes_limits_up_to_500_and_refuses_more(client, runner):
+    from tests.factories import sign_up_worker
+
+    _, brand_key = sign_up_brand(client)
+    _, worker_token = sign_up_worker(client)
+    from tests.factories import make_admin
+
+    admin_key = make_admin(runner)
+    lists = {brand_key: ["/v1/briefs"], worker_token: ["/v1/tasks", "/v1/me/claims", "/v1/me/submissions"],
+             admin_key: ["/v1/review/submissions", "/v1/payout-batches"]}
+    for secret, paths in lists.items():
+        for path in paths:
+            ok = client.get(f"{path}?limit=500", headers=auth(secret))
+            assert ok.status_code == 200 and set(ok.get_json()) >= {"data", "next_cursor"}, path
+            assert_problem(client.get(f"{path}?limit=501", headers=auth(secret)), 422)
+            assert_problem(client.get(f"{path}?limit=abc", headers=auth(secret)), 422)

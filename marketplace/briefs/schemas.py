@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 
 from marketplace.briefs.models import KINDS, OBJECTIVES
 from marketplace.fields import Cents, Currency, StrictInteger, UTCDateTime
+from marketplace.pagination import ListArgs
 
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 HTTP_URL = fields.Url(schemes={"http", "https"}, require_tld=False)
@@ -159,11 +160,6 @@ class BriefPage(Schema):
     data = fields.List(fields.Nested(BriefOut))
     next_cursor = fields.String(allow_none=True)
 
-
-class ListArgs(Schema):
-    # Query strings carry text, so this integer is parsed from it (unlike money in JSON bodies).
-    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
-    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
 
 
 class BriefListArgs(ListArgs):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from marketplace.fields import Cents, Currency, UTCDateTime
+from marketplace.pagination import ListArgs  # noqa: F401 - routes refer to schemas.ListArgs
 
 
 class PayoutAccountOut(Schema):
@@ -70,10 +71,6 @@ class BatchPage(Schema):
     data = fields.List(fields.Nested(BatchOut))
     next_cursor = fields.String(allow_none=True)
 
-
-class ListArgs(Schema):
-    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
-    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
 
 
 class CurrencyEarnings(Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from marketplace.fields import UTCDateTime
+from marketplace.pagination import ListArgs
 
 MAX_TEXT_CHARS = 20_000  # a hard cap on what we store; the brief's own bounds are a check
 
@@ -56,9 +57,8 @@ class SubmissionOut(Schema):
     created_at = UTCDateTime()
 
 
-class SubmissionListArgs(Schema):
-    limit = fields.Integer(validate=validate.Range(min=1, max=100), load_default=20)
-    cursor = fields.String(load_default=None)
+class SubmissionListArgs(ListArgs):
+    pass
 
 
 class SubmissionPage(Schema):

@@ -6,12 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from marketplace.briefs.models import KINDS
 from marketplace.fields import UTCDateTime
-
-
-class ListArgs(Schema):
-    # Query strings carry text, so this integer is parsed from it (unlike money in JSON bodies).
-    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
-    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
+from marketplace.pagination import ListArgs  # noqa: F401 - routes refer to schemas.ListArgs
 
 
 class TaskListArgs(ListArgs):

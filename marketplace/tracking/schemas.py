@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from marketplace.briefs.schemas import ListArgs
 from marketplace.fields import Cents, UTCDateTime
+from marketplace.pagination import ListArgs
 from marketplace.timefmt import utcnow
 
 MAX_BULK = 1000
