@@ -133,45 +133,15 @@ def _line_sums(account_ids: Sequence[str]) -> dict[str, int]:
     return {account_id: int(total) for account_id, total in rows}
 
 
-def post(kind: str, ref_id: str, lines: Sequence[tuple[Account, int]], memo: str | None = None) -> LedgerEntry:
-    """Book one balanced entry in the caller's transaction.
+def post(kind: str, ref_id: str, lines: Sequence[tuple[Account, int]], memo: str | None = None) -> None:
+    """Book one balanced entry in the caller's transaction (post_many of one; zero lines dropped).
 
     Amounts are signed (positive debits, negative credits) and must sum to zero. Accounts
     whose balance the entry lowers are locked and checked first: an entry that would take
     any account below zero raises InsufficientFunds and writes nothing.
     """
-    lines = [(account, int(amount)) for account, amount in lines if amount != 0]
-    if not lines or sum(amount for _, amount in lines) != 0:
-        raise UnbalancedEntry(f"{kind} {ref_id}: lines must be non-empty and sum to zero")
-    if len({a.currency for a, _ in lines}) != 1:
-        raise UnbalancedEntry(f"{kind} {ref_id}: one entry, one currency")
-
-    ids = ensure_accounts(a for a, _ in lines)
-    delta: dict[Account, int] = defaultdict(int)
-    for account, amount in lines:
-        delta[account] += amount
-    lowered = [a for a, d in delta.items() if d * a.sign < 0]
-    if lowered:
-        _lock([ids[a.code] for a in lowered])
-        sums = _line_sums([ids[a.code] for a in lowered])
-        for account in lowered:
-            after = (sums.get(ids[account.code], 0) + delta[account]) * account.sign
-            if after < 0:
-                raise InsufficientFunds(
-                    f"{account.code} holds {after - delta[account] * account.sign} cents; "
-                    f"{kind} needs {-delta[account] * account.sign}."
-                )
-
-    if db.session.scalar(sa.select(LedgerEntry.id).where(LedgerEntry.kind == kind, LedgerEntry.ref_id == ref_id)):
-        raise AlreadyPosted(f"{kind} for {ref_id} is already booked.")
-    entry = LedgerEntry(id=new_id("ent"), kind=kind, ref_id=ref_id, memo=memo)
-    db.session.add(entry)
-    db.session.flush()
-    db.session.execute(
-        sa.insert(LedgerLine),
-        [{"entry_id": entry.id, "account_id": ids[a.code], "amount_cents": amount} for a, amount in lines],
-    )
-    return entry
+    nonzero = tuple((account, int(amount)) for account, amount in lines if amount != 0)
+    post_many([Posting(kind, ref_id, nonzero, memo)])
 
 
 def balance(account: Account) -> int:
@@ -224,9 +194,9 @@ def locked_balances(accounts: Iterable[Account]) -> dict[str, int]:
 
 
 def post_many(postings: Sequence[Posting]) -> int:
-    """Book many balanced entries in three statements, whatever their number.
+    """Book many balanced entries in a fixed number of statements, whatever their number.
 
-    The same rules as post(): each entry balances, (kind, ref_id) is new (a replayed one
+    The rules of every posting: each entry balances, (kind, ref_id) is new (a replayed one
     raises AlreadyPosted, written nothing), and no account the batch lowers goes below zero.
     """
     if not postings:
@@ -234,6 +204,8 @@ def post_many(postings: Sequence[Posting]) -> int:
     for p in postings:
         if not p.lines or sum(amount for _, amount in p.lines) != 0 or any(a == 0 for _, a in p.lines):
             raise UnbalancedEntry(f"{p.kind} {p.ref_id}: lines must be non-zero and sum to zero")
+        if len({account.currency for account, _ in p.lines}) != 1:
+            raise UnbalancedEntry(f"{p.kind} {p.ref_id}: one entry, one currency")
     ids = ensure_accounts(a for p in postings for a, _ in p.lines)
     delta: dict[Account, int] = defaultdict(int)
     for p in postings:
@@ -243,9 +215,11 @@ def post_many(postings: Sequence[Posting]) -> int:
     if lowered:
         _lock([ids[a.code] for a in lowered])
         sums = _line_sums([ids[a.code] for a in lowered])
-        short = [a.code for a in lowered if (sums.get(ids[a.code], 0) + delta[a]) * a.sign < 0]
+        short = [a for a in lowered if (sums.get(ids[a.code], 0) + delta[a]) * a.sign < 0]
         if short:
-            raise InsufficientFunds(f"Posting would take {', '.join(short[:5])} below zero.")
+            raise InsufficientFunds("; ".join(
+                f"{a.code} holds {sums.get(ids[a.code], 0) * a.sign} cents, {-delta[a] * a.sign} needed"
+                for a in short[:5]))
 
     entry_ids = [new_id("ent") for _ in postings]
     now = utcnow()

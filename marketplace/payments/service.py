@@ -62,7 +62,8 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
     }
 
 
-def _payment_succeeded(obj: dict) -> None:
+def _payment_succeeded(event: gateway.WebhookEvent) -> None:
+    obj = event.object
     payment = db.session.scalar(
         sa.select(Payment).where(Payment.stripe_payment_intent_id == obj.get("id")).with_for_update()
     )
@@ -103,7 +104,8 @@ def record_funding(payment: Payment, received_cents: int) -> None:
         log.warning("brief %s was %s when payment %s succeeded", brief.id, brief.status, payment.id)
 
 
-def _payment_failed(obj: dict) -> None:
+def _payment_failed(event: gateway.WebhookEvent) -> None:
+    obj = event.object
     payment = db.session.scalar(sa.select(Payment).where(Payment.stripe_payment_intent_id == obj.get("id")))
     if payment is not None and payment.status == "requires_payment":
         payment.status = "failed"
@@ -233,23 +235,19 @@ def pending_refund_ids() -> list[str]:
 
 # Webhooks ----------------------------------------------------------------------------------
 
-HANDLERS: dict[str, Callable[[dict], None]] = {
+Handler = Callable[[gateway.WebhookEvent], None]
+
+# Event type → what to do. A handler gets the verified event (its object, and for Connect
+# events the account) and runs in the transaction that records the event id.
+HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": _payment_succeeded,
     "payment_intent.payment_failed": _payment_failed,
 }
 
 
-def register_handler(event_type: str, handler: Callable[[dict], None]) -> None:
+def register_handler(event_type: str, handler: Handler) -> None:
     """Other domains (payouts, accounts) add the events they care about."""
     HANDLERS[event_type] = handler
-
-
-# Handlers that need the whole event, not only its object (a Connect event's `account`).
-EVENT_HANDLERS: dict[str, Callable[[gateway.WebhookEvent], None]] = {}
-
-
-def register_event_handler(event_type: str, handler: Callable[[gateway.WebhookEvent], None]) -> None:
-    EVENT_HANDLERS[event_type] = handler
 
 
 def handle_webhook(payload: bytes, signature: str | None) -> bool:
@@ -264,9 +262,6 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         return False
     handler = HANDLERS.get(event.type)
     if handler is not None:
-        handler(event.object)
-    event_handler = EVENT_HANDLERS.get(event.type)
-    if event_handler is not None:
-        event_handler(event)
+        handler(event)
     db.session.commit()
     return True

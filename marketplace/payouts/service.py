@@ -102,8 +102,9 @@ def get_payout_account(worker_id: str) -> dict:
     return _account_out(account)
 
 
-def _account_updated(obj: dict) -> None:
+def _account_updated(event: gateway.WebhookEvent) -> None:
     """Stripe's view of a connected account: the event object is the account as it now is."""
+    obj = event.object
     account = db.session.scalar(
         sa.select(PayoutAccount).where(PayoutAccount.stripe_account_id == obj.get("id")).with_for_update()
     )
@@ -159,8 +160,9 @@ def reverse_item(item_id: str, reason: str) -> str:
     return "reversal_requested"
 
 
-def _transfer_reversed(obj: dict) -> None:
+def _transfer_reversed(event: gateway.WebhookEvent) -> None:
     """Money a transfer took back from the worker's Stripe account returns to their available balance."""
+    obj = event.object
     item = db.session.scalar(
         sa.select(PayoutItem).where(PayoutItem.stripe_transfer_id == obj.get("id")).with_for_update()
     )
@@ -205,7 +207,7 @@ def _reversed_so_far(item: PayoutItem) -> int:
 
 payments.register_handler("account.updated", _account_updated)
 payments.register_handler("transfer.reversed", _transfer_reversed)
-payments.register_event_handler("payout.failed", _payout_failed)
+payments.register_handler("payout.failed", _payout_failed)
 
 
 # Batches --------------------------------------------------------------------------------------
