@@ -214,3 +214,26 @@ def test_every_list_takes_limits_up_to_500_and_refuses_more(client, runner):
             assert ok.status_code == 200 and set(ok.get_json()) >= {"data", "next_cursor"}, path
             assert_problem(client.get(f"{path}?limit=501", headers=auth(secret)), 422)
             assert_problem(client.get(f"{path}?limit=abc", headers=auth(secret)), 422)
+
+
+def test_a_key_whose_request_died_midway_runs_again_after_a_while(client, db_session):
+    """A process killed between claiming a key and storing its response leaves the key 'in progress':
+    a retry soon after is told to wait (409 + Retry-After); once it is stale, the retry runs for real."""
+    _, key = sign_up_brand(client)
+    headers = {**auth(key), "Idempotency-Key": "died-midway"}
+    first = client.post("/v1/briefs", json=brief_payload(), headers=headers)
+    assert first.status_code == 201
+    # Make the record look like the moment after the claim, before any response was stored.
+    db_session.execute(sa.text("DELETE FROM task_groups; DELETE FROM briefs"))
+    db_session.execute(sa.text("UPDATE idempotency_records SET status_code = NULL, body = NULL, created_at = now()"))
+    db_session.commit()
+    waiting = client.post("/v1/briefs", json=brief_payload(), headers=headers)
+    assert assert_problem(waiting, 409) and waiting.headers["Retry-After"] == "1"
+    assert brief_count(db_session) == 0
+    db_session.execute(sa.text("UPDATE idempotency_records SET created_at = now() - interval '3 minutes'"))
+    db_session.commit()
+    retried = client.post("/v1/briefs", json=brief_payload(), headers=headers)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert brief_count(db_session) == 1
+    replay = client.post("/v1/briefs", json=brief_payload(), headers=headers)
+    assert replay.get_json()["id"] == retried.get_json()["id"] and replay.headers["Idempotent-Replayed"] == "true"

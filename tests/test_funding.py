@@ -214,3 +214,44 @@ def test_work_that_ends_unpaid_after_cancelling_is_refunded_by_the_sweep(client,
     money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
     assert money["remaining_cents"] == 0 and money["refunded_cents"] == 1100
     assert db_session.execute(sa.text("SELECT count(*) FROM refunds WHERE status = 'succeeded'")).scalar_one() == 2
+
+
+def test_the_same_event_delivered_at_once_by_several_connections_funds_once(client, standin, db_session, app):
+    import threading
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    intent = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    event = {"id": "evt_" + uuid.uuid4().hex, "type": "payment_intent.succeeded", "created": int(time.time()),
+             "data": {"object": {"id": intent["payment_intent_id"], "object": "payment_intent", "amount": 30800,
+                                 "amount_received": 30800, "currency": "usd",
+                                 "metadata": {"payment_id": intent["payment_id"]}}}}
+    body, header = signed(event)
+    barrier, statuses = threading.Barrier(6), []
+
+    def deliver():
+        with app.test_client() as c:
+            barrier.wait()
+            statuses.append(post_webhook(c, body, header).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 6
+    assert db_session.execute(sa.text("SELECT count(*) FROM ledger_entries WHERE kind = 'funding'")).scalar_one() == 1
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["funded_cents"] == 30800
+
+
+def test_cancelling_twice_is_a_conflict_and_refunds_once(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    draft = create_brief(client, key)
+    assert client.post(f"/v1/briefs/{draft['id']}/cancel", headers=auth(key)).get_json()["status"] == "cancelled"
+    brief = create_brief(client, key)
+    fund_brief(client, key, brief["id"], standin)
+    assert client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).status_code == 200
+    again = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key))
+    assert again.status_code == 409 and again.content_type == "application/problem+json"
+    assert db_session.execute(sa.text("SELECT count(*) FROM refunds")).scalar_one() == 1
