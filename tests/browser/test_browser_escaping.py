@@ -7,7 +7,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.browsing import DESKTOP, PHONE
-from tests.factories import auth, claim, live_brief, make_admin, sign_up_brand, unique_email
+from tests.factories import (
+    auth,
+    claim,
+    live_brief,
+    make_admin,
+    sign_up_brand,
+    unique_email,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -31,11 +39,17 @@ def test_markup_in_user_text_renders_as_text_and_never_runs(client, runner, stan
     response = client.post(f"/v1/tasks/{held['task']['id']}/submissions", json={"text": CAPTION}, headers=auth(token))
     assert response.status_code == 202, response.get_json()
     admin_key = make_admin(runner)
+    submission_id = response.get_json()["id"]
+    # The queue's default filter is "needs review": let the worker process validate first.
+    wait_for(lambda: client.get(f"/v1/submissions/{submission_id}", headers=auth(token))
+             .get_json()["status"] != "validating", timeout=30)
 
     console = open_page(DESKTOP)
     console.goto("/console/")
     console.fill("#api-key", admin_key)
     console.click("#login-form button[type=submit]")
+    # Filter only once the review view has rendered its table, or the choice is lost on render.
+    expect(console.locator("#queue")).to_be_visible()
     console.select_option("#filter-status", index=0)  # any status
     console.click("#review-filters button[type=submit]")
     expect(console.locator("#queue .proof-text")).to_have_text(CAPTION)
