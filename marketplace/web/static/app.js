@@ -1,7 +1,7 @@
 // The worker client: sign up, log in, find and claim tasks, submit proof, watch the checks,
 // see earnings and set up payouts. It talks only to the public API (/v1/...).
 import {
-  ApiError, announce, apiClient, credential, field, h, humanize, money, outcomeBadge, replace,
+  ApiError, announce, apiClient, credential, field, goTo, h, humanize, money, outcomeBadge, replace,
   safeLink, submitting, when,
 } from "./common.js";
 
@@ -68,8 +68,7 @@ window.addEventListener("hashchange", show);
 document.getElementById("log-out").addEventListener("click", () => {
   token.clear();
   claims.clear();
-  location.hash = "";
-  show();
+  goTo("", show);
 });
 
 // ---- accounts ------------------------------------------------------------------------------
@@ -113,8 +112,7 @@ function renderAuth() {
 async function logIn(email, password) {
   const body = await api.post("/v1/auth/token", { email, password });
   token.set(body.token);
-  location.hash = "#tasks";
-  show();
+  goTo("#tasks", show);
 }
 
 // ---- tasks ---------------------------------------------------------------------------------

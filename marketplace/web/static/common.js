@@ -106,6 +106,13 @@ export function svg(tag, attrs, ...children) {
   return el;
 }
 
+// Go to a view. A new hash fires hashchange, whose listener shows the view; showing it here as
+// well would render it twice (and the second render would drop anything chosen in the first).
+export function goTo(hash, show) {
+  if (location.hash === hash) show();
+  else location.hash = hash;
+}
+
 export function replace(el, ...children) {
   el.replaceChildren();
   append(el, children);

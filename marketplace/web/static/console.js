@@ -3,7 +3,7 @@
 // content bank CSV, and payout batches with their progress. Only the public API is used.
 import {
   ApiError, announce, apiClient, credential, field, h, humanize, money, outcomeBadge, parseAmount,
-  replace, safeLink, submitting, svg, when,
+  goTo, replace, safeLink, submitting, svg, when,
 } from "./common.js";
 
 const STATUSES = ["validating", "needs_review", "auto_rejected", "approved", "rejected", "revision_requested", "paid"];
@@ -73,8 +73,7 @@ window.addEventListener("hashchange", show);
 document.getElementById("log-out").addEventListener("click", () => {
   key.clear();
   me = null;
-  location.hash = "";
-  show();
+  goTo("", show);
 });
 
 function renderLogin(error) {
@@ -99,8 +98,7 @@ function renderLogin(error) {
         if (err.status === 401) throw new ApiError(401, { detail: "That key was not accepted.", errors: { api_key: ["That key was not accepted."] } });
         throw err;
       }
-      location.hash = "#review";
-      show();
+      goTo("#review", show);
     });
   });
   replace(main, form);
