@@ -456,15 +456,24 @@ def test_cli_runs_in_foreground_and_never_logs_secrets(tmp_path: Path):
         [sys.executable, "-m", "marketplace.payments.standin", "--port", "0",
          "--webhook-secret", "whsec_supersecret"],
         cwd=root, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    # The request line is logged after the response is sent: read stderr as it comes.
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
     try:
-        line = proc.stderr.readline()
-        url = line.split(" on ", 1)[1].split()[0]
+        first = proc.stderr.readline()
+        lines.append(first)
+        reader.start()
+        url = first.split(" on ", 1)[1].split()[0]
         cli = stripe.StripeClient("sk_test_topsecretkey", base_addresses={"api": url},
                                   max_network_retries=0)
         assert cli.v1.balance.retrieve().object == "balance"
+        deadline = time.monotonic() + 10
+        while not any("GET /v1/balance -> 200" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=5)
-    logged = line + err
+        proc.wait(timeout=5)
+        reader.join(timeout=5)
+    logged = "".join(lines)
     assert "GET /v1/balance -> 200" in logged
     assert "topsecretkey" not in logged and "supersecret" not in logged
