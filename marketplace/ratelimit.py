@@ -91,18 +91,21 @@ class _LocalWindows:
 
 
 def _state(app: Flask) -> dict:
-    return app.extensions.setdefault("ratelimit", {"local": _LocalWindows(), "redis": None,
-                                                   "script": None, "skip_redis_until": 0.0})
+    return app.extensions.setdefault("ratelimit", {"local": _LocalWindows(), "script": None,
+                                                   "skip_redis_until": 0.0})
 
 
 def _redis(app: Flask, state: dict):
-    if state["redis"] is None:
+    """The sliding-window script on a Redis client, made on first use. Threads may race to make it:
+    each builds a whole one and publishes it in one assignment, so none sees it half made."""
+    script = state["script"]
+    if script is None:
         from redis import Redis
 
-        state["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_timeout=REDIS_TIMEOUT_SECONDS,
-                                        socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
-        state["script"] = state["redis"].register_script(SLIDING_WINDOW_LUA)
-    return state["script"]
+        client = Redis.from_url(app.config["REDIS_URL"], socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+        script = state["script"] = client.register_script(SLIDING_WINDOW_LUA)
+    return script
 
 
 def limit(key: str, max_calls: int, per_seconds: int) -> None:
