@@ -36,6 +36,7 @@ def _live_brief(app) -> tuple[str, str]:
     from marketplace.auth.models import Brand
     from marketplace.auth.service import Principal
     from marketplace.briefs import service as briefs
+    from marketplace.briefs.models import Brief
     from marketplace.briefs.schemas import BriefIn
     from marketplace.extensions import db
     from marketplace.payments.service import fund_offline
@@ -45,6 +46,7 @@ def _live_brief(app) -> tuple[str, str]:
         db.session.add(brand)
         db.session.commit()
         brief = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
+        brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
         # Booked as the Stripe webhook would book it, so the bench needs no Stripe.
         fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)

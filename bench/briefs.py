@@ -59,6 +59,7 @@ def _book_funding(brief) -> None:
 def _make_funded(app, brand_id: str) -> Callable[[], tuple[str, list[str]]]:
     """A factory of fresh funded 10,000-task briefs: (brief id, its group ids)."""
     from marketplace.briefs import service as briefs
+    from marketplace.briefs.models import Brief
     from marketplace.briefs.schemas import BriefIn
     from marketplace.extensions import db
 
@@ -67,6 +68,7 @@ def _make_funded(app, brand_id: str) -> Callable[[], tuple[str, list[str]]]:
     def make() -> tuple[str, list[str]]:
         with app.app_context():
             brief = briefs.create_brief(brand_id, copy.deepcopy(data))
+            brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
             _book_funding(brief)
             made = brief.id, [g.id for g in brief.task_groups]
             db.session.remove()

@@ -29,6 +29,8 @@ def seed(app) -> tuple[str, list[str]]:
     from marketplace.auth import service as accounts
     from marketplace.auth.service import Principal
     from marketplace.briefs import service as briefs
+    from marketplace.briefs.models import Brief
+    from marketplace.extensions import db
     from marketplace.payments.service import fund_offline
     from marketplace.timefmt import utcnow
 
@@ -42,6 +44,7 @@ def seed(app) -> tuple[str, list[str]]:
             "prohibitions": [], "task_groups": [{"kind": "caption", "quantity": TASKS, "unit_price_cents": 10,
                                                   "instructions": "Write a caption", "proof": {}}],
         })
+        brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
         # Funding booked as if Stripe had confirmed it (as `flask demo` does): the bench needs no Stripe.
         fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)

@@ -38,7 +38,7 @@ def seed(app) -> tuple[str, str, list[str]]:
     from marketplace.auth import service as accounts
     from marketplace.auth.service import Principal
     from marketplace.briefs import service as briefs
-    from marketplace.briefs.models import fee_for
+    from marketplace.briefs.models import Brief, fee_for
     from marketplace.extensions import db
     from marketplace.ledger import service as ledger
     from marketplace.payments.service import fund_offline
@@ -56,6 +56,7 @@ def seed(app) -> tuple[str, str, list[str]]:
             "task_groups": [{**group, "kind": "caption", "name": "A"}, {**group, "kind": "caption", "name": "B"},
                             {**group, "kind": "clip", "name": "C", "unit_price_cents": 100}],
         })
+        brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
         fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)
 

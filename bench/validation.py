@@ -37,6 +37,7 @@ def _live_group(app) -> str:
     from marketplace.auth.models import Brand
     from marketplace.auth.service import Principal
     from marketplace.briefs import service as briefs
+    from marketplace.briefs.models import Brief
     from marketplace.briefs.schemas import BriefIn
     from marketplace.extensions import db
     from marketplace.payments.service import fund_offline
@@ -46,6 +47,7 @@ def _live_group(app) -> str:
         db.session.add(brand)
         db.session.commit()
         brief = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
+        brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
         fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)
         group_id = brief.task_groups[0].id

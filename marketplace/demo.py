@@ -50,6 +50,7 @@ def seed() -> list[str]:
                        "link": {"required": True, "allowed_domains": ["tiktok.com", "instagram.com"]}}},
         ],
     })
+    brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
     # Demo funding is booked as if Stripe had confirmed it, so the demo needs no Stripe at all.
     fund_offline(brief, "demo")
     briefs.publish(Principal("brand", brand.id), brief.id)

@@ -12,6 +12,7 @@ from tests.factories import (
     live_brief,
     make_admin,
     sign_up_brand,
+    sign_up_worker,
 )
 
 
@@ -34,6 +35,26 @@ def test_create_brief_returns_groups_counts_and_money(client):
     }
     assert brief["task_groups"][0]["counts"] == dict.fromkeys(
         ["open", "claimed", "submitted", "approved", "rejected", "paid"], 0)
+
+
+def test_the_created_document_is_what_reading_the_brief_shows(client):
+    """Creation renders its answer from the rows it wrote, without reading them back: it must
+    be what the database then holds, every field, including optional ones and fractional times."""
+    _, key = sign_up_brand(client)
+    payload = brief_payload(
+        starts_at="2026-05-01T09:30:00.123456+02:00", ends_at="2026-06-01T00:00:00Z",
+        audience="runners", hook="Lighter", offer="20% off", prohibitions=["no competitor names"],
+        reference_url="https://example.com/ref", target_cpa_cents=500, auto_approve_after_hours=12,
+        disclosure_required=False,
+    )
+    payload["task_groups"][0].update(name="A", max_per_worker=3, instructions="Open with the hook")
+    created = create_brief(client, key, **payload)
+    read = client.get(f"/v1/briefs/{created['id']}", headers=auth(key)).get_json()
+    assert created == read
+    assert created["starts_at"] == "2026-05-01T07:30:00.123456Z" and created["ends_at"] == "2026-06-01T00:00:00Z"
+    assert read["task_groups"][0]["proof"] == created["task_groups"][0]["proof"] != {}
+    listed = client.get("/v1/briefs", headers=auth(key)).get_json()["data"]
+    assert listed == [read]
 
 
 def test_budget_one_cent_short_is_422_and_saves_nothing(client, db_session):
@@ -207,3 +228,65 @@ def test_missing_fields_are_each_named(client, db_session):
     group_errors = client.post("/v1/briefs", json=brief_payload(task_groups=[{}]), headers=auth(key)).get_json()["errors"]
     assert {"task_groups[0].kind", "task_groups[0].quantity", "task_groups[0].unit_price_cents"} <= set(group_errors)
     assert table_counts(db_session)["briefs"] == 0
+
+
+def test_the_one_statement_read_equals_the_brief_in_the_list(client, standin, runner, db_session):
+    """GET /v1/briefs/{id} builds its document from one statement; the list goes through the ORM
+    and the schema. Both must show the same brief in every state: counts of every kind, money
+    approved, rejected and refunded, a draft with no ledger lines, a cancelled brief."""
+    from tests import factories_reviews as fr
+
+    key, live = fr.review_brief(client, standin, quantity=12)
+    tokens = [token for _, token in fr.workers(client, 3)]
+    group_id = live["task_groups"][0]["id"]
+    claimed = fr.claims(client, tokens, group_id, 9)
+    submitted = fr.submit_claims(db_session, claimed[:7])
+    db_session.commit()
+    admin = make_admin(runner)
+    decided = {"approve": submitted[:3], "reject": submitted[3:5]}
+    for decision, ids in decided.items():
+        body = {"submission_ids": ids, "decision": decision}
+        if decision == "reject":
+            body["reason_code"] = "off_brief"
+        assert client.post("/v1/review/decisions", json=body, headers=auth(admin)).status_code == 200
+    draft = create_brief(client, key, title="Still a draft")
+    refunded = create_brief(client, key, title="Funded, then cancelled")
+    fund_brief(client, key, refunded["id"], standin)
+    assert client.post(f"/v1/briefs/{refunded['id']}/cancel", headers=auth(key)).status_code == 200
+
+    listed = {b["id"]: b for b in client.get("/v1/briefs", headers=auth(key)).get_json()["data"]}
+    assert len(listed) == 3
+    for brief_id, expected in listed.items():
+        for secret in (key, admin):
+            response = client.get(f"/v1/briefs/{brief_id}", headers=auth(secret))
+            assert response.status_code == 200 and response.content_type == "application/json"
+            assert response.get_json() == expected, brief_id
+
+    counts = listed[live["id"]]["task_groups"][0]["counts"]
+    # 9 claimed: 2 still held, 7 submitted; 3 approved, 2 rejected (their tasks reopen), 2 waiting.
+    assert counts == {"open": 3 + 2, "claimed": 2, "submitted": 2, "approved": 3, "rejected": 2, "paid": 0}
+    money = listed[live["id"]]["money"]
+    assert money["spent_cents"] == 3 * 110 and money["remaining_cents"] == money["funded_cents"] - 3 * 110
+    assert listed[draft["id"]]["money"]["funded_cents"] == 0 and listed[draft["id"]]["money"]["remaining_cents"] == 0
+    assert listed[refunded["id"]]["money"]["refunded_cents"] == listed[refunded["id"]]["money"]["funded_cents"] > 0
+
+
+def test_the_one_statement_read_answers_401_403_and_404_like_every_route(client, db_session):
+    brand, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    path = f"/v1/briefs/{brief['id']}"
+    _, token = sign_up_worker(client)
+
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers=auth("mk_not-a-key")).status_code == 401
+    assert client.get(path, headers={"Authorization": f"Basic {key}"}).status_code == 401
+    assert client.get(path, headers=auth(token)).status_code == 403
+    assert client.get("/v1/briefs/brief_nope", headers=auth(key)).status_code == 404
+    long_id = client.get("/v1/briefs/" + "x" * 5000, headers=auth(key))
+    assert long_id.status_code == 404 and long_id.content_type == "application/problem+json"
+
+    db_session.execute(sa.text("UPDATE credentials SET revoked_at = now() WHERE principal_id = :id"),
+                       {"id": brand["id"]})
+    db_session.commit()
+    revoked = client.get(path, headers=auth(key))
+    assert revoked.status_code == 401 and revoked.get_json()["detail"] == "The credentials are not valid."

@@ -31,15 +31,19 @@ def authenticated_principal() -> Principal:
     return g.principal
 
 
+def require_role(principal: Principal, roles: tuple[str, ...]) -> Principal:
+    if principal.role not in roles:
+        raise Forbidden(f"This action is for {' or '.join(roles)} credentials.")
+    return principal
+
+
 def role_required(*roles: str):
     """Let a request in only with a valid bearer secret of one of these roles (else 401/403)."""
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            principal = authenticated_principal()
-            if principal.role not in roles:
-                raise Forbidden(f"This action is for {' or '.join(roles)} credentials.")
+            require_role(authenticated_principal(), roles)
             return view(*args, **kwargs)
 
         wrapper._roles = roles  # read by the OpenAPI security documentation

@@ -10,7 +10,7 @@ blp = Blueprint("accounts", __name__, description="Accounts and authentication")
 
 
 @blp.route("/v1/brands", methods=["POST"])
-@blp.arguments(schemas.BrandSignUp)
+@blp.arguments(schemas.BrandSignUp())
 @blp.response(201, schemas.BrandCreated)
 @blp.doc(description="Create a brand. The API key is returned once and only its hash is kept. "
          "Signing up twice with one email answers 409.")
@@ -20,14 +20,14 @@ def sign_up_brand(data):
 
 
 @blp.route("/v1/workers", methods=["POST"])
-@blp.arguments(schemas.WorkerSignUp)
+@blp.arguments(schemas.WorkerSignUp())
 @blp.response(201, schemas.WorkerOut)
 def sign_up_worker(data):
     return service.sign_up_worker(**data)
 
 
 @blp.route("/v1/auth/token", methods=["POST"])
-@blp.arguments(schemas.TokenRequest)
+@blp.arguments(schemas.TokenRequest())
 @blp.response(200, schemas.TokenOut)
 @blp.doc(description="Exchange a worker's email and password for a bearer token.")
 def issue_token(data):

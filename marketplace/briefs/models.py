@@ -31,6 +31,15 @@ def fee_for(unit_price_cents: int, fee_bps: int) -> int:
     return (unit_price_cents * fee_bps + 5000) // 10000
 
 
+def groups_cost(groups) -> int:
+    """What every task of these groups costs when approved, before fees."""
+    return sum(g.quantity * g.unit_price_cents for g in groups)
+
+
+def groups_fee(groups, fee_bps: int) -> int:
+    return sum(g.quantity * fee_for(g.unit_price_cents, fee_bps) for g in groups)
+
+
 class Brief(db.Model):
     __tablename__ = "briefs"
 
@@ -78,11 +87,11 @@ class Brief(db.Model):
     @property
     def cost_cents(self) -> int:
         """What every task of every group costs when approved, before fees."""
-        return sum(g.quantity * g.unit_price_cents for g in self.task_groups)
+        return groups_cost(self.task_groups)
 
     @property
     def fee_cents(self) -> int:
-        return sum(g.quantity * fee_for(g.unit_price_cents, self.fee_bps) for g in self.task_groups)
+        return groups_fee(self.task_groups, self.fee_bps)
 
     @property
     def committed_cents(self) -> int:

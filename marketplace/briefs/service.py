@@ -2,40 +2,79 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload, selectinload
 
+from marketplace import direct
 from marketplace.auth.service import Principal
-from marketplace.briefs.models import TRANSITIONS, Brief, Task, TaskGroup, fee_for
+from marketplace.briefs import documents
+from marketplace.briefs.models import TRANSITIONS, Brief, Task, TaskGroup, groups_cost, groups_fee
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
-from marketplace.ids import sql_new_id
+from marketplace.ids import new_id, sql_new_id
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
 from marketplace.pagination import page
 from marketplace.timefmt import utcnow
 
-COUNT_KEYS = ("open", "claimed", "submitted", "approved", "rejected", "paid")
+
+def create_brief(brand_id: str, data: dict) -> dict:
+    """Save a draft brief and its groups (or 422 over budget); returns its rendered document.
+
+    Every column is set here, so the document is built from what was written, with no read back.
+    On PostgreSQL the brief and its groups go in as one autocommit statement: one round trip.
+    """
+    now = utcnow()
+    brief = {column.key: None for column in Brief.__table__.columns}
+    brief.update(data, id=new_id("brief"), brand_id=brand_id, fee_bps=current_app.config["PLATFORM_FEE_BPS"],
+                 status="draft", created_at=now, updated_at=now)
+    del brief["task_groups"]
+    groups = []
+    for position, group in enumerate(data["task_groups"]):
+        row = {column.key: None for column in TaskGroup.__table__.columns}
+        row.update(group, id=new_id("grp"), brief_id=brief["id"], position=position)
+        groups.append(SimpleNamespace(**row))
+    _check_budget(brief, groups)
+    rows = [vars(g) for g in groups]
+    if db.engine.dialect.name == "postgresql":
+        direct.write(_INSERT_BRIEF, {"brief": _json(brief), "groups": _json(rows)})
+    else:
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(Brief.__table__), brief)
+            conn.execute(sa.insert(TaskGroup.__table__), rows)
+    return documents.render(documents.shape(brief, groups, counts={}, moved={}))
 
 
-def create_brief(brand_id: str, data: dict) -> Brief:
-    groups = data.pop("task_groups")
-    brief = Brief(brand_id=brand_id, fee_bps=current_app.config["PLATFORM_FEE_BPS"], status="draft", **data)
-    brief.task_groups = [TaskGroup(position=i, **g) for i, g in enumerate(groups)]
-    if brief.committed_cents > brief.budget_cents:
-        over = brief.committed_cents - brief.budget_cents
+# The brief and its groups in one statement. json_populate_record maps each key to the column of
+# that name with the column's type, so the rows go in exactly as built above.
+_INSERT_BRIEF = sa.text("""
+WITH brief AS (
+    INSERT INTO briefs SELECT * FROM json_populate_record(NULL::briefs, CAST(:brief AS json))
+)
+INSERT INTO task_groups SELECT * FROM json_populate_recordset(NULL::task_groups, CAST(:groups AS json))
+""")
+
+
+def _json(value) -> str:
+    return json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
+
+
+def _check_budget(brief: dict, groups: list) -> None:
+    cost, fees = groups_cost(groups), groups_fee(groups, brief["fee_bps"])
+    over = cost + fees - brief["budget_cents"]
+    if over > 0:
         raise InvalidInput(
-            f"The task groups cost {brief.cost_cents} cents plus {brief.fee_cents} cents of platform fees "
-            f"({brief.fee_bps / 100:g}%), {over} cents over the budget.",
-            errors={"budget_cents": [f"Must be at least {brief.committed_cents} (tasks plus fees); it is {over} short."]},
+            f"The task groups cost {cost} cents plus {fees} cents of platform fees "
+            f"({brief['fee_bps'] / 100:g}%), {over} cents over the budget.",
+            errors={"budget_cents": [f"Must be at least {cost + fees} (tasks plus fees); it is {over} short."]},
         )
-    db.session.add(brief)
-    db.session.commit()
-    return brief
 
 
 def _visible(query: sa.Select, principal: Principal) -> sa.Select:
@@ -124,7 +163,7 @@ def expand_tasks(brief_id: str) -> int:
 
 def group_counts(brief_ids: Sequence[str]) -> dict[str, dict[str, int]]:
     """group id → task counts by status, for many briefs in one query."""
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_KEYS, 0))
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(documents.COUNT_KEYS, 0))
     if not brief_ids:
         return counts
     by_status = (
@@ -136,7 +175,7 @@ def group_counts(brief_ids: Sequence[str]) -> dict[str, dict[str, int]]:
     # One round trip for both: a task's status is never 'rejected', so the two halves cannot collide.
     rows = db.session.execute(by_status if rejected is None else sa.union_all(by_status, rejected))
     for group_id, status, n in rows:
-        if status in COUNT_KEYS:
+        if status in documents.COUNT_KEYS:
             counts[group_id][status] = n
     return counts
 
@@ -154,12 +193,9 @@ def _rejected_counts(brief_ids: Sequence[str]) -> sa.Select | None:
     )
 
 
-def money(briefs: Sequence[Brief]) -> dict[str, dict[str, int]]:
-    """brief id → its money figures, from the ledger alone, for many briefs in one query.
-
-    funded = spent + refunded + remaining (+ whatever is on its way back as a refund).
-    """
-    codes = {ledger.escrow(b.id, b.currency).code: b for b in briefs}
+def escrow_movements(briefs: Sequence[Brief]) -> dict[str, dict[str, int]]:
+    """brief id → what moved through its escrow, by entry kind (credits +), for many briefs in one query."""
+    codes = {ledger.escrow_code(b.id): b.id for b in briefs}
     rows = db.session.execute(
         sa.select(LedgerAccount.code, LedgerEntry.kind, sa.func.sum(LedgerLine.amount_cents))
         .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
@@ -167,28 +203,10 @@ def money(briefs: Sequence[Brief]) -> dict[str, dict[str, int]]:
         .where(LedgerAccount.code.in_(list(codes)))
         .group_by(LedgerAccount.code, LedgerEntry.kind)
     )
-    by_kind: dict[str, dict[str, int]] = defaultdict(dict)
+    moved: dict[str, dict[str, int]] = defaultdict(dict)
     for code, kind, total in rows:
-        by_kind[codes[code].id][kind] = -int(total)  # escrow is credit-normal
-    figures = {}
-    for brief in briefs:
-        moved = by_kind.get(brief.id, {})
-        funded = moved.get("funding", 0)
-        spent = -moved.get("approval", 0)
-        refunded = -(moved.get("refund", 0))
-        remaining = sum(moved.values())
-        figures[brief.id] = {
-            "currency": brief.currency,
-            "budget_cents": brief.budget_cents,
-            "cost_cents": brief.cost_cents,
-            "fee_cents": brief.fee_cents,
-            "committed_cents": brief.committed_cents,
-            "funded_cents": funded,
-            "spent_cents": spent,
-            "refunded_cents": refunded,
-            "remaining_cents": remaining,
-        }
-    return figures
+        moved[codes[code]][kind] = -int(total)  # escrow is credit-normal
+    return moved
 
 
 def present(briefs: Sequence[Brief]) -> list[dict]:
@@ -197,18 +215,9 @@ def present(briefs: Sequence[Brief]) -> list[dict]:
         return []
     # Tasks are made only when a brief is first published: a never-published brief has none to count.
     counts = group_counts([b.id for b in briefs if b.published_at is not None])
-    figures = money(briefs)
-    out = []
-    for brief in briefs:
-        groups = [
-            {
-                "id": g.id, "kind": g.kind, "name": g.name, "quantity": g.quantity,
-                "unit_price_cents": g.unit_price_cents, "fee_per_task_cents": fee_for(g.unit_price_cents, brief.fee_bps),
-                "instructions": g.instructions, "max_per_worker": g.max_per_worker, "proof": g.proof,
-                "paused_reason": g.paused_reason, "counts": counts[g.id],
-            }
-            for g in brief.task_groups
-        ]
-        out.append({**{c.key: getattr(brief, c.key) for c in Brief.__table__.columns}, "task_groups": groups,
-                    "money": figures[brief.id]})
-    return out
+    moved = escrow_movements(briefs)
+    columns = [c.key for c in Brief.__table__.columns]
+    return [
+        documents.shape({key: getattr(b, key) for key in columns}, b.task_groups, counts, moved.get(b.id, {}))
+        for b in briefs
+    ]

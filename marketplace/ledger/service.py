@@ -50,8 +50,12 @@ class Account:
         return -1 if self.normal == "credit" else 1
 
 
+def escrow_code(brief_id: str) -> str:
+    return f"escrow:{brief_id}"
+
+
 def escrow(brief_id: str, currency: str) -> Account:
-    return Account(f"escrow:{brief_id}", "escrow", brief_id, currency, "credit")
+    return Account(escrow_code(brief_id), "escrow", brief_id, currency, "credit")
 
 
 def worker_available(worker_id: str, currency: str) -> Account:

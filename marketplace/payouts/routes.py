@@ -47,7 +47,7 @@ def my_earnings():
 
 @blp.route("/v1/payout-batches", methods=["POST"])
 @role_required("admin")
-@blp.arguments(schemas.BatchIn)
+@blp.arguments(schemas.BatchIn())
 @blp.response(202, schemas.BatchOut)
 @blp.doc(security=BEARER, description="Snapshot, in one transaction, every worker whose available balance is at "
          "least min_amount_cents and whose payout account can receive transfers, move those balances to "
@@ -61,7 +61,7 @@ def create_batch(data):
 
 @blp.route("/v1/payout-batches", methods=["GET"])
 @role_required("admin")
-@blp.arguments(schemas.ListArgs, location="query")
+@blp.arguments(schemas.ListArgs(), location="query")
 @blp.response(200, schemas.BatchPage)
 @blp.doc(security=BEARER, description="Payout batches, newest first, with progress and totals.")
 def list_batches(args):

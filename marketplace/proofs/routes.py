@@ -102,7 +102,7 @@ def get_screenshot(submission_id):
 
 @blp.route("/v1/me/submissions", methods=["GET"])
 @role_required("worker")
-@blp.arguments(schemas.SubmissionListArgs, location="query")
+@blp.arguments(schemas.SubmissionListArgs(), location="query")
 @blp.response(200, schemas.SubmissionPage)
 @blp.doc(security=BEARER, description="Your submissions, newest first.")
 def my_submissions(args):

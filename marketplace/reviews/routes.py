@@ -21,7 +21,7 @@ def _review_filter(args: dict, field_prefix: str = "") -> service.ReviewFilter:
 
 @blp.route("/v1/review/submissions", methods=["GET"])
 @role_required("admin", "brand")
-@blp.arguments(schemas.ReviewListArgs, location="query")
+@blp.arguments(schemas.ReviewListArgs(), location="query")
 @blp.response(200, schemas.ReviewPage)
 @blp.doc(security=BEARER, description="The review queue, newest first: admins see every submission, a brand "
          "those on its own briefs. Each item carries its check results and auto_approve_at. "
@@ -34,7 +34,7 @@ def review_queue(args):
 
 @blp.route("/v1/review/decisions", methods=["POST"])
 @role_required("admin", "brand")
-@blp.arguments(schemas.DecisionIn)
+@blp.arguments(schemas.DecisionIn())
 @blp.response(200, schemas.DecisionOut)
 @blp.doc(security=BEARER, description=(
     "Approve, reject or ask for a revision on up to 10,000 submissions, by `submission_ids` or by "

@@ -14,7 +14,7 @@ blp = Blueprint("tasks", __name__, description="Finding and claiming tasks (work
 
 @blp.route("/v1/tasks", methods=["GET"])
 @role_required("worker")
-@blp.arguments(schemas.TaskListArgs, location="query")
+@blp.arguments(schemas.TaskListArgs(), location="query")
 @blp.response(200, schemas.OpenGroupPage)
 @blp.doc(security=BEARER, description="Task groups you can claim from now: open tasks on live briefs inside "
          "their window, newest brief first. Filter by `kind` and `brief` (a brief id).")
@@ -47,7 +47,7 @@ def release_task(task_id):
 
 @blp.route("/v1/me/claims", methods=["GET"])
 @role_required("worker")
-@blp.arguments(schemas.ListArgs, location="query")
+@blp.arguments(schemas.ListArgs(), location="query")
 @blp.response(200, schemas.ClaimPage)
 @blp.doc(security=BEARER, description="Your claims still waiting for proof, newest first, with their countdown "
          "(claim_expires_at, expires_in_seconds) and tracked link.")

@@ -105,7 +105,7 @@ def brief_report(brief_id):
 
 @blp.route("/v1/briefs/<string:brief_id>/assets", methods=["GET"])
 @role_required("brand", "admin")
-@blp.arguments(schemas.AssetArgs, location="query")
+@blp.arguments(schemas.AssetArgs(), location="query")
 @blp.response(200, schemas.AssetPage)
 @blp.doc(security=BEARER, description=(
     "The content bank: every approved (or paid) asset with its text or link, screenshot URL, worker, group, "

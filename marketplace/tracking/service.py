@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
+from marketplace import direct
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
@@ -80,31 +81,6 @@ def landing_url(base: str, *, kind: str, brief_id: str, task_id: str, click_id: 
     return urlunsplit(parts._replace(query=urlencode(kept + list(ours.items()))))
 
 
-def _click_engine() -> sa.Engine:
-    """The engine clicks are written through: autocommit, and on PostgreSQL its own small pool whose
-    sessions run with synchronous_commit=off.
-
-    A click is one statement, so BEGIN/COMMIT would only add two round trips to the hottest path
-    in the system; and waiting for the WAL flush of every click would cost more than the rest of
-    the request. With synchronous_commit off a crash of the database server (not of the app) can
-    lose the last fraction of a second of clicks, never corrupt anything; money never goes through
-    this pool (it is separate precisely so that setting cannot leak into other transactions).
-    No pre-ping either (another round trip per click): follow() retries once on a dropped connection.
-    """
-    ext = current_app.extensions.setdefault("tracking", {})
-    engine = ext.get("click_engine")
-    if engine is None or ext.get("click_engine_for") is not db.engine:
-        if db.engine.dialect.name == "postgresql":
-            engine = sa.create_engine(
-                db.engine.url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=10,
-                connect_args={"options": "-c synchronous_commit=off"},
-            )
-        else:
-            engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
-        ext["click_engine"], ext["click_engine_for"] = engine, db.engine
-    return engine
-
-
 def follow(code: str, *, ip: str | None, user_agent: str | None, record: bool = True) -> Redirect:
     """Where a tracked link goes; with record=True the click is stored on the way (one write)."""
     if not code or len(code) > 32:
@@ -119,30 +95,32 @@ def follow(code: str, *, ip: str | None, user_agent: str | None, record: bool = 
         row, click_id = _resolve(code, ip, user_agent, record)
     if row is None:
         raise NotFound("No such tracked link.")
-    return Redirect(landing_url(row.landing_url, kind=row.kind, brief_id=row.brief_id, task_id=row.task_id,
-                                click_id=click_id), click_id)
+    return Redirect(landing_url(row["landing_url"], kind=row["kind"], brief_id=row["brief_id"],
+                                task_id=row["task_id"], click_id=click_id), click_id)
 
 
 def _resolve(code: str, ip: str | None, user_agent: str | None, record: bool):
-    with _click_engine().connect() as conn:
-        if not record:
-            return conn.execute(_RESOLVE_CODE, {"code": code}).first(), None
-        if conn.dialect.name == "postgresql":
-            row = conn.execute(_RECORD_CLICK_PG, {
-                "code": code, "click_id": new_id("clk"), "clicked_at": utcnow(),
-                "ip_hash": _digest(ip), "user_agent_hash": _digest(user_agent),
-            }).first()
-            return row, (row.click_id if row else None)
-        # The embedded SQLite default: no data-modifying CTEs, so resolve then insert.
-        row = conn.execute(_RESOLVE_CODE, {"code": code}).first()
-        if row is None:
-            return None, None
-        click_id = new_id("clk")
-        conn.execute(sa.insert(Click.__table__).values(
-            id=click_id, claim_id=row.claim_id, task_id=row.task_id, group_id=row.group_id,
-            brief_id=row.brief_id, worker_id=row.worker_id, clicked_at=utcnow(),
-            ip_hash=_digest(ip), user_agent_hash=_digest(user_agent)))
-        return row, click_id
+    """On the fast (synchronous_commit=off) direct pool: a click is one statement on the hottest path
+    in the system, and a crash of the database server can lose only the last fraction of a second of
+    clicks, never corrupt anything."""
+    if not record:
+        return next(iter(direct.read(_RESOLVE_CODE, {"code": code})), None), None
+    if db.engine.dialect.name == "postgresql":
+        row = next(iter(direct.write(_RECORD_CLICK_PG, {
+            "code": code, "click_id": new_id("clk"), "clicked_at": utcnow(),
+            "ip_hash": _digest(ip), "user_agent_hash": _digest(user_agent),
+        }, durable=False)), None)
+        return row, (row["click_id"] if row else None)
+    # The embedded SQLite default: no data-modifying CTEs, so resolve then insert.
+    row = next(iter(direct.read(_RESOLVE_CODE, {"code": code})), None)
+    if row is None:
+        return None, None
+    click_id = new_id("clk")
+    direct.write(sa.insert(Click.__table__).values(
+        id=click_id, claim_id=row["claim_id"], task_id=row["task_id"], group_id=row["group_id"],
+        brief_id=row["brief_id"], worker_id=row["worker_id"], clicked_at=utcnow(),
+        ip_hash=_digest(ip), user_agent_hash=_digest(user_agent)), durable=False)
+    return row, click_id
 
 
 # --- conversions ------------------------------------------------------------------------------------

@@ -1,0 +1,145 @@
+"""A brief as the API shows it: its groups with task counts, and its money from the ledger.
+
+Every brief response is shaped by `shape`. `GET /v1/briefs/{id}`, the read brands poll, takes a
+shorter way to the same document: one statement authenticates the caller and fetches the brief,
+its groups, their counts and the escrow's movements in a single round trip, and `render` turns
+the result into JSON-ready values without a schema pass. A test holds the two ways equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from marketplace import direct
+from marketplace.auth import require_role
+from marketplace.auth.service import CREDENTIAL_CHECK, Principal, hash_secret, principal_from
+from marketplace.briefs.models import Brief, TaskGroup, fee_for, groups_cost, groups_fee
+from marketplace.briefs.schemas import BriefOut, TaskGroupOut
+from marketplace.errors import NotFound
+from marketplace.fields import UTCDateTime
+from marketplace.ledger.service import escrow_code
+from marketplace.timefmt import rfc3339
+
+COUNT_KEYS = ("open", "claimed", "submitted", "approved", "rejected", "paid")
+# Task statuses counted as they are; 'rejected' is a property of submissions (the task goes back to open).
+TASK_COUNTS = ("open", "claimed", "submitted", "approved", "paid")
+
+_OUT = BriefOut().fields
+BRIEF_KEYS = tuple(k for k in _OUT if k not in ("task_groups", "money"))
+GROUP_KEYS = tuple(k for k in TaskGroupOut().fields if k not in ("fee_per_task_cents", "counts"))
+_TIMES = frozenset(k for k in BRIEF_KEYS if isinstance(_OUT[k], UTCDateTime))
+
+
+def money(brief: Mapping[str, Any], groups: list, moved: Mapping[str, int]) -> dict[str, int | str]:
+    """The money figures from the escrow's movements by entry kind (credit-normal, so credits are +).
+
+    funded = spent + refunded + remaining (+ whatever is on its way back as a refund).
+    """
+    cost, fees = groups_cost(groups), groups_fee(groups, brief["fee_bps"])
+    return {
+        "currency": brief["currency"],
+        "budget_cents": brief["budget_cents"],
+        "cost_cents": cost,
+        "fee_cents": fees,
+        "committed_cents": cost + fees,
+        "funded_cents": moved.get("funding", 0),
+        "spent_cents": -moved.get("approval", 0),
+        "refunded_cents": -moved.get("refund", 0),
+        "remaining_cents": sum(moved.values()),
+    }
+
+
+def shape(brief: Mapping[str, Any], groups: list, counts: Mapping[str, Mapping[str, int]],
+          moved: Mapping[str, int]) -> dict:
+    """The document of one brief. `groups` are objects with the group columns as attributes."""
+    fee_bps = brief["fee_bps"]
+    return {
+        **{key: brief[key] for key in BRIEF_KEYS},
+        "task_groups": [
+            {
+                **{key: getattr(g, key) for key in GROUP_KEYS},
+                "fee_per_task_cents": fee_for(g.unit_price_cents, fee_bps),
+                "counts": dict(counts.get(g.id) or dict.fromkeys(COUNT_KEYS, 0)),
+            }
+            for g in groups
+        ],
+        "money": money(brief, groups, moved),
+    }
+
+
+def render(document: dict) -> dict:
+    """What `BriefOut().dump(document)` gives, without the schema pass: times as RFC 3339."""
+    for key in _TIMES:
+        document[key] = rfc3339(document[key])
+    return document
+
+
+# --- the one-statement read ------------------------------------------------------------------------
+
+# Portable SQL (the embedded SQLite default runs it too). One row per group, in position order; the
+# credential's columns on every row; no row at all when no credential matches. Counts are
+# index-only scans of ix_tasks_group_status_seq per group; the escrow's movements are summed once.
+_READ = sa.text(f"""
+WITH cred AS ({CREDENTIAL_CHECK}), brief AS (
+    SELECT b.* FROM briefs b JOIN cred ON cred.role = 'admin' OR b.brand_id = cred.principal_id
+    WHERE b.id = :brief_id
+), moved AS (
+    SELECT
+        -sum(CASE WHEN e.kind = 'funding' THEN l.amount_cents ELSE 0 END) AS m_funding,
+        -sum(CASE WHEN e.kind = 'approval' THEN l.amount_cents ELSE 0 END) AS m_approval,
+        -sum(CASE WHEN e.kind = 'refund' THEN l.amount_cents ELSE 0 END) AS m_refund,
+        -sum(l.amount_cents) AS m_total
+    FROM ledger_lines l
+    JOIN ledger_entries e ON e.id = l.entry_id
+    WHERE l.account_id = (SELECT a.id FROM ledger_accounts a WHERE a.code = :escrow_code)
+)
+SELECT cred.role, cred.principal_id, cred.revoked_at, cred.expires_at,
+       {", ".join(f"brief.{k}" for k in BRIEF_KEYS)},
+       {", ".join(f"g.{k} AS g_{k}" for k in GROUP_KEYS)},
+       {", ".join(f"(SELECT count(*) FROM tasks t WHERE t.group_id = g.id AND t.status = '{s}') AS n_{s}"
+                  for s in TASK_COUNTS)},
+       (SELECT count(*) FROM submissions s
+        WHERE s.group_id = g.id AND s.status IN ('rejected', 'auto_rejected')) AS n_rejected,
+       moved.*
+FROM cred
+LEFT JOIN brief ON true
+LEFT JOIN task_groups g ON g.brief_id = brief.id
+CROSS JOIN moved
+ORDER BY g.position
+""").columns(
+    # By name, the model's types, so both databases hand back the same Python values (JSON, aware times, booleans).
+    **{k: Brief.__table__.c[k].type for k in BRIEF_KEYS},
+    **{"g_" + k: TaskGroup.__table__.c[k].type for k in GROUP_KEYS},
+)
+
+
+class _Group:
+    """A group's columns from a row of the read, as attributes (what `shape` takes)."""
+
+    __slots__ = GROUP_KEYS
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        for key in GROUP_KEYS:
+            setattr(self, key, row["g_" + key])
+
+
+def read(secret: str, brief_id: str, roles: tuple[str, ...]) -> tuple[Principal, dict]:
+    """The caller and the brief's rendered document, in one round trip: 401/403 as any route
+    answers them, 404 for a brief that does not exist or is another tenant's."""
+    rows = direct.read(_READ, {"secret_hash": hash_secret(secret), "brief_id": brief_id,
+                               "escrow_code": escrow_code(brief_id)})
+    principal = require_role(principal_from(rows[0] if rows else None), roles)
+    first = rows[0]
+    if first["id"] is None:
+        raise NotFound(f"No brief {brief_id}.")
+    groups = [_Group(row) for row in rows]
+    counts = {row["g_id"]: {**{s: row["n_" + s] for s in TASK_COUNTS}, "rejected": row["n_rejected"]}
+              for row in rows}
+    moved = {}
+    if first["m_total"] is not None:  # no lines at all: never funded
+        moved = {"funding": first["m_funding"], "approval": first["m_approval"], "refund": first["m_refund"],
+                 "other": first["m_total"] - first["m_funding"] - first["m_approval"] - first["m_refund"]}
+    return principal, render(shape(first, groups, counts, {k: int(v) for k, v in moved.items()}))

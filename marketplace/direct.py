@@ -1,0 +1,103 @@
+"""Single statements outside the request's ORM session, each its own transaction.
+
+Most requests work through `db.session`: a pooled connection checked with a pre-ping, then BEGIN,
+the statements, and COMMIT or ROLLBACK, which is four round trips before any real work. The hottest
+requests need exactly one statement: authenticating a caller, reading a brief, creating one,
+following a tracked link. They run on the engines here. A statement runs in autocommit, so it is
+atomic by itself and costs one round trip.
+
+There is no pre-ping either, because it would be another round trip. `read` retries once on a
+connection the server had dropped (a restart, an idle timeout): the pool is invalidated by then,
+so the retry gets a fresh connection. Writes are not retried; a dropped connection reaches the
+client as a 503, and it may retry with its Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from flask import current_app
+from psycopg.rows import dict_row
+
+from marketplace.extensions import db
+
+
+def engine(*, durable: bool = True) -> sa.Engine:
+    """The autocommit engine, with its own pool, bound to the app's database.
+
+    durable=False gives sessions with synchronous_commit=off, for writes that may be lost in the
+    last fraction of a second before a database crash (clicks), never corrupted. Money never goes
+    through that pool; it is a separate pool precisely so the setting cannot leak into other work.
+    """
+    engines = current_app.extensions.setdefault("direct", {})
+    key = "durable" if durable else "fast"
+    made = engines.get(key)
+    if made is not None and made[1] is db.engine:
+        return made[0]
+    if db.engine.dialect.name == "postgresql":
+        options = {"options": "-c synchronous_commit=off"} if not durable else {}
+        pool = current_app.config.get("DIRECT_POOL", {"pool_size": 2, "max_overflow": 20})
+        built = sa.create_engine(db.engine.url, isolation_level="AUTOCOMMIT", connect_args=options, **pool)
+    else:
+        # The embedded SQLite default shares the app's engine: one file, one writer.
+        built = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    engines[key] = (built, db.engine)
+    return built
+
+
+def read(statement: sa.Executable, params: Mapping[str, Any] | None = None) -> list[Mapping[str, Any]]:
+    """All rows of one read-only statement, as mappings (retried once on a dropped connection).
+
+    On PostgreSQL the statement is compiled once and run on the pooled driver connection itself:
+    for the hot reads SQLAlchemy's per-execution result set-up costs as much as the query. psycopg
+    hands back the values ready to use (parsed JSON, aware times); the SQLite default goes through
+    SQLAlchemy, where a text statement's `.columns()` types do the same.
+    """
+    bound = engine()
+    if bound.dialect.name != "postgresql":
+        with bound.connect() as conn:
+            return [row._mapping for row in conn.execute(statement, params or {})]
+    sql = _compiled(bound, statement)
+    for attempt in (1, 2):
+        connection = bound.raw_connection()
+        try:
+            with connection.cursor(row_factory=dict_row) as cursor:
+                cursor.execute(sql, params or {})
+                return cursor.fetchall()
+        except psycopg.OperationalError:
+            driver = connection.dbapi_connection
+            if attempt == 2 or driver is None or not driver.broken:
+                raise  # not a lost connection but an error of the statement itself
+            connection.invalidate()
+            bound.dispose(close=False)  # its pool-mates are as stale after a server restart
+        finally:
+            connection.close()
+    raise AssertionError("unreachable")
+
+
+def _compiled(bound: sa.Engine, statement: sa.Executable) -> str:
+    """The driver's SQL for a statement, compiled once per engine (statements are module constants)."""
+    cache = current_app.extensions.setdefault("direct_compiled", {})
+    sql = cache.get(id(statement))
+    if sql is None:
+        sql = cache[id(statement)] = str(statement.compile(dialect=bound.dialect))
+        cache[("keep", id(statement))] = statement  # the id stays this statement's while cached
+    return sql
+
+
+def write(statement: sa.Executable, params: Mapping[str, Any] | None = None, *,
+          durable: bool = True) -> list[Mapping[str, Any]]:
+    """The rows one writing statement returns (RETURNING), as mappings, committed when this returns."""
+    with engine(durable=durable).connect() as conn:
+        result = conn.execute(statement, params or {})
+        return [row._mapping for row in result] if result.returns_rows else []
+
+
+def dispose() -> None:
+    """Close every pooled connection (tests and benchmarks dropping their database)."""
+    for built, _ in current_app.extensions.get("direct", {}).values():
+        if built.dialect.name == "postgresql":  # SQLite's is the app's own engine
+            built.dispose()
