@@ -7,9 +7,9 @@ following a tracked link. They run on the engines here. A statement runs in auto
 atomic by itself and costs one round trip.
 
 There is no pre-ping either, because it would be another round trip. `read` retries once on a
-connection the server had dropped (a restart, an idle timeout): the pool is invalidated by then,
-so the retry gets a fresh connection. Writes are not retried; a dropped connection reaches the
-client as a 503, and it may retry with its Idempotency-Key.
+connection the server had dropped (a restart, an idle timeout), on a fresh pool. Writes are not
+retried, since a write may have committed before its connection dropped: the client gets a 503 (see
+errors.py) and may retry with its Idempotency-Key, and the pool has been invalidated for it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ def engine(*, durable: bool = True) -> sa.Engine:
     if made is not None and made[1] is db.engine:
         return made[0]
     if db.engine.dialect.name == "postgresql":
-        options = {"options": "-c synchronous_commit=off"} if not durable else {}
+        # Named, so pg_stat_activity tells these sessions from the ORM's.
+        options = {"application_name": f"marketplace-direct-{key}"}
+        if not durable:
+            options["options"] = "-c synchronous_commit=off"
         pool = current_app.config.get("DIRECT_POOL", {"pool_size": 2, "max_overflow": 20})
         built = sa.create_engine(db.engine.url, isolation_level="AUTOCOMMIT", connect_args=options, **pool)
     else:

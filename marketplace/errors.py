@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+import psycopg
+import sqlalchemy as sa
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
@@ -165,6 +167,14 @@ def handle_domain_error(error: DomainError) -> Response:
     return problem(error.status, error.detail, slug=error.slug, errors=error.errors, headers=error.headers)
 
 
+def handle_database_unavailable(error: Exception) -> Response:
+    """A lost or refused database connection, a deadlock, a statement timeout: nothing the client
+    did wrong, and a retry may well succeed."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, type(error).__name__)
+    return problem(503, "The database is unavailable just now; retry shortly.", slug="service-unavailable",
+                   headers={"Retry-After": "1"})
+
+
 def handle_unexpected(error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
     return problem(500, "Something went wrong on our side; it has been logged.")
@@ -173,4 +183,6 @@ def handle_unexpected(error: Exception) -> Response:
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(sa.exc.OperationalError, handle_database_unavailable)
+    app.register_error_handler(psycopg.OperationalError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

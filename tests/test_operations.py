@@ -120,3 +120,43 @@ def test_the_run_command_serves_offline_and_funds_through_the_stand_in(tmp_path)
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _drop_direct_connections(db_session) -> int:
+    """What a database restart does to the one-statement pools: their server sessions are gone."""
+    dropped = db_session.execute(sa.text(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name LIKE 'marketplace-direct-%'")).scalar_one()
+    db_session.commit()
+    return dropped
+
+
+def test_one_statement_reads_survive_a_dropped_connection_and_writes_answer_503(client, db_session, monkeypatch):
+    from tests.factories import auth, brief_payload, create_brief, sign_up_brand
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    assert _drop_direct_connections(db_session) >= 1
+
+    # A read is retried once on a fresh pool: the caller never notices.
+    assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json() == brief
+
+    # A write is not (it may have committed before the connection dropped): 503, nothing written.
+    # Authentication is a read, so the retry there hands the create a fresh pool: drop it between.
+    import marketplace.auth
+
+    real_authenticate = marketplace.auth.authenticate
+
+    def authenticate_then_lose_the_database(secret):
+        principal = real_authenticate(secret)
+        assert _drop_direct_connections(db_session) >= 1
+        return principal
+
+    monkeypatch.setattr(marketplace.auth, "authenticate", authenticate_then_lose_the_database)
+    lost = client.post("/v1/briefs", json=brief_payload(title="Lost"), headers=auth(key))
+    monkeypatch.undo()
+    assert lost.status_code == 503 and lost.headers["Retry-After"] == "1"
+    assert lost.content_type == "application/problem+json"
+    assert db_session.execute(sa.text("SELECT count(*) FROM briefs WHERE title = 'Lost'")).scalar_one() == 0
+    again = client.post("/v1/briefs", json=brief_payload(title="Lost"), headers=auth(key))
+    assert again.status_code == 201
