@@ -147,6 +147,10 @@ def ledger_problems(engine) -> list[str]:
         "unbalanced entries": "SELECT entry_id, SUM(amount_cents) FROM ledger_lines GROUP BY entry_id "
                               "HAVING SUM(amount_cents) <> 0",
         "lines do not sum to zero": "SELECT SUM(amount_cents) FROM ledger_lines HAVING SUM(amount_cents) <> 0",
+        "lines of no entry or no account": "SELECT l.id FROM ledger_lines l "
+                                           "LEFT JOIN ledger_entries e ON e.id = l.entry_id "
+                                           "LEFT JOIN ledger_accounts a ON a.id = l.account_id "
+                                           "WHERE e.id IS NULL OR a.id IS NULL",
         "negative balances": "SELECT a.code, SUM(l.amount_cents) * CASE a.normal WHEN 'credit' THEN -1 ELSE 1 END AS bal "
                              "FROM ledger_lines l JOIN ledger_accounts a ON a.id = l.account_id "
                              "GROUP BY a.code, a.normal "

@@ -99,3 +99,33 @@ def test_concurrent_spending_of_one_escrow_never_overdraws(app):
     assert outcomes.count("ok") == 10 and outcomes.count("refused") == 10
     with app.app_context():
         assert ledger.balance(ledger.escrow("race", "usd")) == 0
+
+
+def test_the_database_itself_refuses_orphan_lines_unbalanced_entries_and_changes(db_session):
+    """Below the ledger module: PostgreSQL checks every statement's lines as a set (migration 0004)
+    and keeps ledger rows append-only, whatever code writes to it."""
+    fund("b1", 1000, "pay_1")
+    db_session.commit()
+    ids = db_session.execute(sa.text(
+        "SELECT l.entry_id, l.account_id FROM ledger_lines l ORDER BY l.amount_cents LIMIT 1")).one()
+
+    def refused(sql: str, message: str, **params) -> None:
+        with pytest.raises(sa.exc.DBAPIError, match=message):
+            db_session.execute(sa.text(sql), params)
+        db_session.rollback()
+
+    refused("INSERT INTO ledger_lines (entry_id, account_id, amount_cents) VALUES ('ent_none', :a, 5), ('ent_none', :a, -5)",
+            "refers to no ledger entry", a=ids.account_id)
+    refused("INSERT INTO ledger_lines (entry_id, account_id, amount_cents) VALUES (:e, 'led_none', 5), (:e, :a, -5)",
+            "refers to no ledger account", e=ids.entry_id, a=ids.account_id)
+    refused("INSERT INTO ledger_lines (entry_id, account_id, amount_cents) VALUES (:e, :a, 7)",
+            "does not balance", e=ids.entry_id, a=ids.account_id)
+    refused("UPDATE ledger_lines SET amount_cents = amount_cents * 2", "append-only")
+    refused("DELETE FROM ledger_entries", "append-only")
+    refused("UPDATE ledger_accounts SET currency = 'eur'", "append-only")
+    # A balanced batch of lines on real rows goes in: the checks are not simply refusing everything.
+    db_session.execute(sa.text(
+        "INSERT INTO ledger_lines (entry_id, account_id, amount_cents) VALUES (:e, :a, 3), (:e, :a, -3)"),
+        {"e": ids.entry_id, "a": ids.account_id})
+    db_session.commit()
+    assert ledger.balance(ledger.escrow("b1", "usd")) == 1000

@@ -48,11 +48,18 @@ class LedgerEntry(db.Model):
 
 
 class LedgerLine(db.Model):
+    """One signed amount of an entry on an account.
+
+    entry_id and account_id refer to ledger_entries and ledger_accounts. On PostgreSQL a
+    statement-level trigger checks both references for a whole batch of lines at once, and that
+    every entry the statement wrote balances; ledger rows are append-only (migration 0004).
+    """
+
     __tablename__ = "ledger_lines"
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)
-    entry_id: Mapped[str] = mapped_column(sa.ForeignKey("ledger_entries.id"), index=True)
-    account_id: Mapped[str] = mapped_column(sa.ForeignKey("ledger_accounts.id"))
+    entry_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
     amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
 
     __table_args__ = (
