@@ -29,7 +29,7 @@ CHECK_OUTCOMES = ("pass", "fail", "warn")
 MAX_PER_CALL = 10_000
 # One transaction per chunk: long enough to amortise the statements, short enough that row
 # locks on a thousand submissions and one escrow are held for well under a second.
-CHUNK = 1_000
+CHUNK = 2_500
 DEFAULT_REVISION_HOURS = 48
 AUTO_APPROVER = "system:auto-approval"
 INSUFFICIENT_ESCROW = "insufficient escrow"
@@ -289,7 +289,8 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
     )
     if brand_id is not None:
         query = query.where(Brief.brand_id == brand_id)
-    found = {row.id: row for row in db.session.execute(query)}
+    # On the session's connection, not through the ORM: plain rows, no identity map, 1,000 at a time.
+    found = {row.id: row for row in db.session.connection().execute(query)}
 
     decidable = []
     for sub_id in ids:
@@ -307,16 +308,20 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
         decidable = _approve(decidable, outcome)
     if decidable:
         status = {"approve": "approved", "reject": "rejected", "request_revision": "revision_requested"}[decision]
+        # synchronize_session=False: no decided row is loaded as an object in this session, and
+        # the ORM's default would fetch every updated id back to look for one (10,000 per call).
         db.session.execute(
             sa.update(Submission)
             .where(_among(Submission.id, [r.id for r in decidable]))
             .values(status=status, decided_at=now, decided_by=actor, reason_code=reason_code, reason=reason,
                     revision_deadline=now + revision_deadline if decision == "request_revision" else None)
+            .execution_options(synchronize_session=False)
         )
         if decision == "approve":
             db.session.execute(
                 sa.update(Task).where(_among(Task.id, [r.task_id for r in decidable]))
                 .values(status="approved", updated_at=now)
+                .execution_options(synchronize_session=False)
             )
             outcome.approved = len(decidable)
         elif decision == "reject":
@@ -354,14 +359,17 @@ def _approve(rows: list, outcome: DecisionOutcome) -> list:
         return []
 
     postings = []
+    workers: dict[tuple[str, str], ledger.Account] = {}  # a worker approved many times: one Account
     for row in covered:
         fee = fee_for(row.unit_price_cents, row.fee_bps)
-        lines = [(escrows[row.brief_id], row.unit_price_cents + fee),
-                 (ledger.worker_available(row.worker_id, row.currency), -row.unit_price_cents)]
+        worker = workers.get((row.worker_id, row.currency))
+        if worker is None:
+            worker = workers[row.worker_id, row.currency] = ledger.worker_available(row.worker_id, row.currency)
+        lines = [(escrows[row.brief_id], row.unit_price_cents + fee), (worker, -row.unit_price_cents)]
         if fee:
             lines.append((ledger.platform_fees(row.currency), -fee))
         postings.append(ledger.Posting("approval", row.id, tuple(lines), memo=f"approved {row.task_id}"))
-    ledger.post_many(postings)
+    ledger.post_many(postings, locked=held)  # the escrows are locked and read above
     return covered
 
 
