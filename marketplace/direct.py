@@ -8,8 +8,9 @@ atomic by itself and costs one round trip.
 
 There is no pre-ping either, because it would be another round trip. `read` retries once on a
 connection the server had dropped (a restart, an idle timeout), on a fresh pool. Writes are not
-retried, since a write may have committed before its connection dropped: the client gets a 503 (see
-errors.py) and may retry with its Idempotency-Key, and the pool has been invalidated for it.
+retried unless the caller says a repeat is harmless, since a write may have committed before its
+connection dropped: the client gets a 503 (see errors.py) and may retry with its Idempotency-Key,
+on a pool already renewed for it.
 """
 
 from __future__ import annotations
@@ -52,30 +53,46 @@ def engine(*, durable: bool = True) -> sa.Engine:
 
 
 def read(statement: sa.Executable, params: Mapping[str, Any] | None = None) -> list[Mapping[str, Any]]:
-    """All rows of one read-only statement, as mappings (retried once on a dropped connection).
+    """All rows of one read-only statement, as mappings (retried once on a dropped connection)."""
+    return _run(engine(), statement, params, retry=True)
 
-    On PostgreSQL the statement is compiled once and run on the pooled driver connection itself:
-    for the hot reads SQLAlchemy's per-execution result set-up costs as much as the query. psycopg
-    hands back the values ready to use (parsed JSON, aware times); the SQLite default goes through
-    SQLAlchemy, where a text statement's `.columns()` types do the same.
+
+def write(statement: sa.Executable, params: Mapping[str, Any] | None = None, *, durable: bool = True,
+          retry: bool = False) -> list[Mapping[str, Any]]:
+    """The rows one writing statement returns (RETURNING), as mappings, committed when this returns.
+
+    retry=True only for a write whose repeat is harmless (a click: at worst counted twice), since
+    a statement may have committed before its connection dropped.
     """
-    bound = engine()
+    return _run(engine(durable=durable), statement, params, retry=retry)
+
+
+def _run(bound: sa.Engine, statement: sa.Executable, params: Mapping[str, Any] | None, *,
+         retry: bool) -> list[Mapping[str, Any]]:
+    """On PostgreSQL the statement (a module constant) is compiled once and run on the pooled driver
+    connection itself: for these one-statement requests SQLAlchemy's per-execution set-up costs
+    as much as the query. psycopg hands back values ready to use (parsed JSON, aware times); the
+    SQLite default goes through SQLAlchemy, where a text statement's `.columns()` types do that.
+    """
     if bound.dialect.name != "postgresql":
         with bound.connect() as conn:
-            return [row._mapping for row in conn.execute(statement, params or {})]
+            result = conn.execute(statement, params or {})
+            return [row._mapping for row in result] if result.returns_rows else []
     sql = _compiled(bound, statement)
     for attempt in (1, 2):
         connection = bound.raw_connection()
         try:
             with connection.cursor(row_factory=dict_row) as cursor:
                 cursor.execute(sql, params or {})
-                return cursor.fetchall()
+                return cursor.fetchall() if cursor.description is not None else []
         except psycopg.OperationalError:
             driver = connection.dbapi_connection
-            if attempt == 2 or driver is None or not driver.broken:
+            if driver is None or not driver.broken:
                 raise  # not a lost connection but an error of the statement itself
             connection.invalidate()
             bound.dispose(close=False)  # its pool-mates are as stale after a server restart
+            if not retry or attempt == 2:
+                raise
         finally:
             connection.close()
     raise AssertionError("unreachable")
@@ -89,14 +106,6 @@ def _compiled(bound: sa.Engine, statement: sa.Executable) -> str:
         sql = cache[id(statement)] = str(statement.compile(dialect=bound.dialect))
         cache[("keep", id(statement))] = statement  # the id stays this statement's while cached
     return sql
-
-
-def write(statement: sa.Executable, params: Mapping[str, Any] | None = None, *,
-          durable: bool = True) -> list[Mapping[str, Any]]:
-    """The rows one writing statement returns (RETURNING), as mappings, committed when this returns."""
-    with engine(durable=durable).connect() as conn:
-        result = conn.execute(statement, params or {})
-        return [row._mapping for row in result] if result.returns_rows else []
 
 
 def dispose() -> None:

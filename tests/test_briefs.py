@@ -290,3 +290,32 @@ def test_the_one_statement_read_answers_401_403_and_404_like_every_route(client,
     db_session.commit()
     revoked = client.get(path, headers=auth(key))
     assert revoked.status_code == 401 and revoked.get_json()["detail"] == "The credentials are not valid."
+
+
+def test_creating_authenticates_before_judging_the_body(client, runner, db_session):
+    """POST /v1/briefs authenticates inside its one statement, after the body is parsed; a refused
+    body must still answer 401/403 first for a bad key or the wrong role, and write nothing."""
+    brand, key = sign_up_brand(client)
+    _, token = sign_up_worker(client)
+    admin = make_admin(runner)
+    invalid = brief_payload(budget_cents="lots")
+    over_budget = brief_payload(budget_cents=100)
+    before = table_counts(db_session)
+
+    for body in (invalid, over_budget, brief_payload()):
+        assert client.post("/v1/briefs", json=body, headers=auth("mk_not-a-key")).status_code == 401
+        assert client.post("/v1/briefs", json=body).status_code == 401
+        assert client.post("/v1/briefs", json=body, headers=auth(token)).status_code == 403
+    # An admin key may reach briefs (as on every brief route) but not create one.
+    refused = client.post("/v1/briefs", json=brief_payload(), headers=auth(admin))
+    assert refused.status_code == 403 and "brand's API key" in refused.get_json()["detail"]
+    assert client.post("/v1/briefs", data="{not json", content_type="application/json",
+                       headers=auth("mk_not-a-key")).status_code == 401
+    assert client.post("/v1/briefs", json=invalid, headers=auth(key)).status_code == 422
+    assert client.post("/v1/briefs", json=over_budget, headers=auth(key)).status_code == 422
+
+    db_session.execute(sa.text("UPDATE credentials SET revoked_at = now() WHERE principal_id = :id"),
+                       {"id": brand["id"]})
+    db_session.commit()
+    assert client.post("/v1/briefs", json=brief_payload(), headers=auth(key)).status_code == 401
+    assert table_counts(db_session) == before

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -136,12 +136,14 @@ _AUTHENTICATE = sa.text(CREDENTIAL_CHECK).columns(
 )
 
 
-def principal_from(credential: Mapping[str, Any] | None) -> Principal:
-    """The caller, from a row of `CREDENTIAL_CHECK` (None if no credential matched), or 401."""
+def principal_from(credential: Mapping[str, Any] | None, now: datetime | None = None) -> Principal:
+    """The caller, from a row of `CREDENTIAL_CHECK` (None if no credential matched), or 401.
+
+    `now` is the instant a statement that also acted on the credential judged its expiry by."""
     if credential is None or credential["revoked_at"] is not None:
         raise Unauthorized("The credentials are not valid.")
     expires_at = as_utc(credential["expires_at"])
-    if expires_at is not None and expires_at <= utcnow():
+    if expires_at is not None and expires_at <= (now or utcnow()):
         raise Unauthorized("The token has expired; log in again.")
     return Principal(role=credential["role"], id=credential["principal_id"])
 

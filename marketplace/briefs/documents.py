@@ -1,9 +1,11 @@
 """A brief as the API shows it: its groups with task counts, and its money from the ledger.
 
-Every brief response is shaped by `shape`. `GET /v1/briefs/{id}`, the read brands poll, takes a
-shorter way to the same document: one statement authenticates the caller and fetches the brief,
-its groups, their counts and the escrow's movements in a single round trip, and `render` turns
-the result into JSON-ready values without a schema pass. A test holds the two ways equal.
+Every brief response is shaped by `shape`: lists and lifecycle answers from ORM objects, dumped
+by the BriefOut schema. The two hot paths skip the schema pass with `render`, which gives what the
+dump would. `POST /v1/briefs` shapes the rows it has just written. `GET /v1/briefs/{id}`, the read
+brands poll, gets everything in one statement: it authenticates the caller and fetches the brief,
+its groups, their counts and the escrow's movements in a single round trip. Tests hold the three
+ways equal.
 """
 
 from __future__ import annotations

@@ -6,10 +6,15 @@ from flask import current_app, g, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from marketplace.auth import BEARER, bearer_secret, current_principal, role_required
+from marketplace.auth import (
+    BEARER,
+    authenticated_before_refusal,
+    bearer_secret,
+    current_principal,
+    role_required,
+)
 from marketplace.briefs import documents, schemas, service
 from marketplace.briefs.planning import MixItem, plan
-from marketplace.errors import Forbidden
 from marketplace.payments import service as payments
 
 blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their task groups")
@@ -17,8 +22,7 @@ blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their ta
 
 @blp.route("/v1/briefs")
 class Briefs(MethodView):
-    decorators = [role_required("brand", "admin")]
-
+    @role_required("brand", "admin")
     @blp.arguments(schemas.BriefListArgs(), location="query")
     @blp.response(200, schemas.BriefPage)
     @blp.doc(security=BEARER)
@@ -27,15 +31,14 @@ class Briefs(MethodView):
         rows, next_cursor = service.list_briefs(current_principal(), **args)
         return {"data": service.present(rows), "next_cursor": next_cursor}
 
+    @authenticated_before_refusal("brand", "admin")
     @blp.arguments(schemas.BriefIn())
     @blp.response(201, schemas.BriefOut)
     @blp.doc(security=BEARER)
     def post(self, data):
         """Create a draft brief. Tasks plus the platform fee must fit the budget (else 422)."""
-        principal = current_principal()
-        if principal.role != "brand":
-            raise Forbidden("Briefs are created with a brand's API key.")
-        return jsonify(service.create_brief(principal.id, data)), 201
+        g.principal, document = service.create_brief_as(bearer_secret(), data)
+        return jsonify(document), 201
 
 
 @blp.route("/v1/briefs/plan", methods=["POST"])

@@ -13,10 +13,17 @@ from flask import current_app
 from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace import direct
-from marketplace.auth.service import Principal
+from marketplace.auth import require_role
+from marketplace.auth.service import (
+    CREDENTIAL_CHECK,
+    Principal,
+    authenticate,
+    hash_secret,
+    principal_from,
+)
 from marketplace.briefs import documents
 from marketplace.briefs.models import TRANSITIONS, Brief, Task, TaskGroup, groups_cost, groups_fee
-from marketplace.errors import Conflict, InvalidInput, NotFound
+from marketplace.errors import Conflict, Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.ids import new_id, sql_new_id
 from marketplace.ledger import service as ledger
@@ -26,11 +33,46 @@ from marketplace.timefmt import utcnow
 
 
 def create_brief(brand_id: str, data: dict) -> dict:
-    """Save a draft brief and its groups (or 422 over budget); returns its rendered document.
+    """Save a draft brief and its groups for a brand (or 422 over budget); returns its document."""
+    brief, groups = _draft(data, brand_id)
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(Brief.__table__), brief)
+        conn.execute(sa.insert(TaskGroup.__table__), [vars(g) for g in groups])
+    return _document(brief, groups)
 
-    Every column is set here, so the document is built from what was written, with no read back.
-    On PostgreSQL the brief and its groups go in as one autocommit statement: one round trip.
+
+def create_brief_as(secret: str, data: dict) -> tuple[Principal, dict]:
+    """POST /v1/briefs: the caller behind `secret` saves a draft brief; returns (caller, document).
+
+    On PostgreSQL one autocommit statement authenticates the caller and, if it is a brand's valid
+    key, writes the brief and its groups: one round trip for the whole request. Every column is
+    set here, so the answer is built from what was written, with no read back.
     """
+    brief, groups = _draft(data, brand_id=None)
+    if db.engine.dialect.name != "postgresql":
+        principal = _brand_only(authenticate(secret))
+        return principal, create_brief(principal.id, data)
+    now = brief["created_at"]
+    rows = direct.write(_CREATE_AUTHENTICATED, {
+        "secret_hash": hash_secret(secret), "now": now,
+        "brief": _json(brief), "groups": _json([vars(g) for g in groups]),
+    })
+    principal = _brand_only(principal_from(rows[0] if rows else None, now))
+    if not rows[0]["created"]:
+        raise AssertionError("a valid brand key wrote no brief")  # the statement's filter and ours disagree
+    brief["brand_id"] = principal.id
+    return principal, _document(brief, groups)
+
+
+def _brand_only(principal: Principal) -> Principal:
+    require_role(principal, ("brand", "admin"))
+    if principal.role != "brand":
+        raise Forbidden("Briefs are created with a brand's API key.")
+    return principal
+
+
+def _draft(data: dict, brand_id: str | None) -> tuple[dict, list]:
+    """Every column of the brief and of its groups (objects, for the budget rule), or 422."""
     now = utcnow()
     brief = {column.key: None for column in Brief.__table__.columns}
     brief.update(data, id=new_id("brief"), brand_id=brand_id, fee_bps=current_app.config["PLATFORM_FEE_BPS"],
@@ -42,23 +84,32 @@ def create_brief(brand_id: str, data: dict) -> dict:
         row.update(group, id=new_id("grp"), brief_id=brief["id"], position=position)
         groups.append(SimpleNamespace(**row))
     _check_budget(brief, groups)
-    rows = [vars(g) for g in groups]
-    if db.engine.dialect.name == "postgresql":
-        direct.write(_INSERT_BRIEF, {"brief": _json(brief), "groups": _json(rows)})
-    else:
-        with db.engine.begin() as conn:
-            conn.execute(sa.insert(Brief.__table__), brief)
-            conn.execute(sa.insert(TaskGroup.__table__), rows)
+    return brief, groups
+
+
+def _document(brief: dict, groups: list) -> dict:
     return documents.render(documents.shape(brief, groups, counts={}, moved={}))
 
 
-# The brief and its groups in one statement. json_populate_record maps each key to the column of
-# that name with the column's type, so the rows go in exactly as built above.
-_INSERT_BRIEF = sa.text("""
-WITH brief AS (
-    INSERT INTO briefs SELECT * FROM json_populate_record(NULL::briefs, CAST(:brief AS json))
+# The caller's credential, and the brief and its groups if it is a brand's valid key, in one
+# statement. The validity test is principal_from's, at the same :now; the row that comes back
+# lets principal_from say why nothing was written. json(b)_populate_record maps each key to the
+# column of that name with the column's type, so the rows go in exactly as _draft built them.
+_CREATE_AUTHENTICATED = sa.text(f"""
+WITH cred AS ({CREDENTIAL_CHECK}), author AS (
+    SELECT principal_id FROM cred
+    WHERE role = 'brand' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now)
+), brief AS (
+    INSERT INTO briefs
+    SELECT r.* FROM author,
+        jsonb_populate_record(NULL::briefs, CAST(:brief AS jsonb) || jsonb_build_object('brand_id', author.principal_id)) r
+    RETURNING id
+), task_groups_ AS (
+    INSERT INTO task_groups
+    SELECT g.* FROM json_populate_recordset(NULL::task_groups, CAST(:groups AS json)) g
+    WHERE EXISTS (SELECT 1 FROM brief)
 )
-INSERT INTO task_groups SELECT * FROM json_populate_recordset(NULL::task_groups, CAST(:groups AS json))
+SELECT cred.*, EXISTS (SELECT 1 FROM brief) AS created FROM cred
 """)
 
 

@@ -85,14 +85,7 @@ def follow(code: str, *, ip: str | None, user_agent: str | None, record: bool = 
     """Where a tracked link goes; with record=True the click is stored on the way (one write)."""
     if not code or len(code) > 32:
         raise NotFound("No such tracked link.")
-    try:
-        row, click_id = _resolve(code, ip, user_agent, record)
-    except sa.exc.DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-        # A pooled connection the server had dropped (restart, idle timeout): the pool is now
-        # invalidated, so one retry gets a fresh connection. Nothing was written by the failed try.
-        row, click_id = _resolve(code, ip, user_agent, record)
+    row, click_id = _resolve(code, ip, user_agent, record)
     if row is None:
         raise NotFound("No such tracked link.")
     return Redirect(landing_url(row["landing_url"], kind=row["kind"], brief_id=row["brief_id"],
@@ -109,7 +102,7 @@ def _resolve(code: str, ip: str | None, user_agent: str | None, record: bool):
         row = next(iter(direct.write(_RECORD_CLICK_PG, {
             "code": code, "click_id": new_id("clk"), "clicked_at": utcnow(),
             "ip_hash": _digest(ip), "user_agent_hash": _digest(user_agent),
-        }, durable=False)), None)
+        }, durable=False, retry=True)), None)
         return row, (row["click_id"] if row else None)
     # The embedded SQLite default: no data-modifying CTEs, so resolve then insert.
     row = next(iter(direct.read(_RESOLVE_CODE, {"code": code})), None)
@@ -119,7 +112,7 @@ def _resolve(code: str, ip: str | None, user_agent: str | None, record: bool):
     direct.write(sa.insert(Click.__table__).values(
         id=click_id, claim_id=row["claim_id"], task_id=row["task_id"], group_id=row["group_id"],
         brief_id=row["brief_id"], worker_id=row["worker_id"], clicked_at=utcnow(),
-        ip_hash=_digest(ip), user_agent_hash=_digest(user_agent)), durable=False)
+        ip_hash=_digest(ip), user_agent_hash=_digest(user_agent)), durable=False, retry=True)
     return row, click_id
 
 
