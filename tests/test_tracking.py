@@ -229,3 +229,17 @@ def test_openapi_documents_the_tracked_link_and_the_ratio_formats(client):
     assert len(body["oneOf"]) == 2
     cpa = spec["components"]["schemas"]["Performance"]["properties"]["cpa_cents"]
     assert cpa["type"] == "string" and "rounded half up" in cpa["description"]
+
+
+def test_a_click_survives_a_dropped_database_connection(client, linked, db_session):
+    """The click pool's sessions vanish as in a database restart: the visitor is still redirected,
+    and the click is stored once (the write is retried once on a fresh pool)."""
+    click(client, linked["code"])  # the click pool now holds a connection
+    dropped = db_session.execute(sa.text(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name = 'marketplace-direct-fast'")).scalar_one()
+    db_session.commit()
+    assert dropped >= 1
+    response = client.get(f"/t/{linked['code']}")
+    assert response.status_code == 302
+    assert count(db_session, "clicks") == 2
