@@ -35,9 +35,7 @@ from marketplace.timefmt import utcnow
 def create_brief(brand_id: str, data: dict) -> dict:
     """Save a draft brief and its groups for a brand (or 422 over budget); returns its document."""
     brief, groups = _draft(data, brand_id)
-    with db.engine.begin() as conn:
-        conn.execute(sa.insert(Brief.__table__), brief)
-        conn.execute(sa.insert(TaskGroup.__table__), [vars(g) for g in groups])
+    _insert(brief, groups)
     return _document(brief, groups)
 
 
@@ -49,9 +47,11 @@ def create_brief_as(secret: str, data: dict) -> tuple[Principal, dict]:
     set here, so the answer is built from what was written, with no read back.
     """
     brief, groups = _draft(data, brand_id=None)
-    if db.engine.dialect.name != "postgresql":
+    if db.engine.dialect.name != "postgresql":  # the embedded SQLite default: no data-modifying CTEs
         principal = _brand_only(authenticate(secret))
-        return principal, create_brief(principal.id, data)
+        brief["brand_id"] = principal.id
+        _insert(brief, groups)
+        return principal, _document(brief, groups)
     now = brief["created_at"]
     rows = direct.write(_CREATE_AUTHENTICATED, {
         "secret_hash": hash_secret(secret), "now": now,
@@ -62,6 +62,12 @@ def create_brief_as(secret: str, data: dict) -> tuple[Principal, dict]:
         raise AssertionError("a valid brand key wrote no brief")  # the statement's filter and ours disagree
     brief["brand_id"] = principal.id
     return principal, _document(brief, groups)
+
+
+def _insert(brief: dict, groups: list) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(Brief.__table__), brief)
+        conn.execute(sa.insert(TaskGroup.__table__), [vars(g) for g in groups])
 
 
 def _brand_only(principal: Principal) -> Principal:
