@@ -133,15 +133,19 @@ def bench_http(base: str, api_key: str, read_id: str) -> None:
     read, bare_get = harness.load_pair({"target": f"{base}/v1/briefs/{read_id}", "headers": auth},
                                        {"target": f"{base}/bench/bare"}, **common)
     harness.report("briefs.read", "GET /v1/briefs/{id}", read.rps, bare_get.rps, target=0.5)
-    harness.note(f"ours: {read.summary()}")
+    harness.note(f"ours: {read.summary()}; ratio per round {_rounds(read)}")
     harness.note(f"bare GET /bench/bare: {bare_get.summary()}")
 
     create, bare_post = harness.load_pair(
         {"target": f"{base}/v1/briefs", "method": "POST", "headers": auth, "body": BRIEF},
         {"target": f"{base}/bench/bare", "method": "POST", "body": BRIEF}, **common)
     harness.report("briefs.create", "POST /v1/briefs (4 groups)", create.rps, bare_post.rps, target=0.3)
-    harness.note(f"ours: {create.summary()}")
+    harness.note(f"ours: {create.summary()}; ratio per round {_rounds(create)}")
     harness.note(f"bare POST /bench/bare (echoes the same body): {bare_post.summary()}")
+
+
+def _rounds(result) -> str:
+    return ", ".join(f"{r:.2f}" for r in result.round_ratios)
 
 
 def main() -> None:

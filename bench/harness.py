@@ -199,6 +199,7 @@ class LoadResult:
     latencies: list[float]
     statuses: Counter
     first_error: str | None = None
+    round_ratios: list[float] = field(default_factory=list)  # against the baseline, per round (load_pair)
 
     @property
     def rps(self) -> float:
@@ -338,7 +339,9 @@ def load_pair(ours: dict[str, Any], baseline: dict[str, Any], *, rounds: int = 3
         order = [(baseline, theirs), (ours, mine)] if i % 2 == 0 else [(ours, mine), (baseline, theirs)]
         for kwargs, into in order:
             into.append(load(**{**common, **kwargs, "duration": duration / rounds}))
-    return merge(mine), merge(theirs)
+    merged = merge(mine)
+    merged.round_ratios = [ratio(m.rps, t.rps) for m, t in zip(mine, theirs, strict=True)]
+    return merged, merge(theirs)
 
 
 # --- timing and printing ---------------------------------------------------------------------------
