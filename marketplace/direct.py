@@ -43,8 +43,10 @@ def engine(*, durable: bool = True) -> sa.Engine:
         options = {"application_name": f"marketplace-direct-{key}"}
         if not durable:
             options["options"] = "-c synchronous_commit=off"
-        pool = current_app.config.get("DIRECT_POOL", {"pool_size": 2, "max_overflow": 20})
-        built = sa.create_engine(db.engine.url, isolation_level="AUTOCOMMIT", connect_args=options, **pool)
+        # A sync gunicorn worker holds one connection at a time, for one statement; threads (the
+        # tests' races, a threaded server) borrow overflow connections for as briefly.
+        built = sa.create_engine(db.engine.url, isolation_level="AUTOCOMMIT", connect_args=options,
+                                 pool_size=2, max_overflow=20)
     else:
         # The embedded SQLite default shares the app's engine: one file, one writer.
         built = db.engine.execution_options(isolation_level="AUTOCOMMIT")
