@@ -255,3 +255,50 @@ def test_cancelling_twice_is_a_conflict_and_refunds_once(client, standin, db_ses
     again = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key))
     assert again.status_code == 409 and again.content_type == "application/problem+json"
     assert db_session.execute(sa.text("SELECT count(*) FROM refunds")).scalar_one() == 1
+
+
+def test_a_failure_event_racing_a_success_never_overwrites_it(client, standin, db_session, app):
+    """payment_intent.payment_failed (an earlier card) handled while the success of the same intent
+    is committing: it waits for the success, then sees it, and leaves the payment succeeded."""
+    import threading
+
+    from marketplace.extensions import db
+    from marketplace.payments.models import Payment
+    from marketplace.payments.service import record_funding
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    intent = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    failed = {"id": "evt_" + uuid.uuid4().hex, "type": "payment_intent.payment_failed", "created": int(time.time()),
+              "data": {"object": {"id": intent["payment_intent_id"], "object": "payment_intent", "currency": "usd",
+                                  "metadata": {"payment_id": intent["payment_id"]}}}}
+    body, header = signed(failed)
+    statuses = []
+
+    with app.app_context():
+        # The success handler, mid-transaction: the payment is locked and booked, not yet committed.
+        payment = db.session.get(Payment, intent["payment_id"], with_for_update=True)
+        record_funding(payment, 30800)
+        db.session.flush()
+
+        def deliver():
+            with app.test_client() as c:
+                statuses.append(post_webhook(c, body, header).status_code)
+
+        thread = threading.Thread(target=deliver)
+        thread.start()
+        def waiting_on_a_lock() -> bool:
+            with db.engine.connect() as conn:  # not db.session: that is the locking transaction here
+                return conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'")).scalar_one() >= 1
+
+        wait_for(waiting_on_a_lock)
+        db.session.commit()
+        thread.join(timeout=30)
+        db.session.remove()
+
+    assert statuses == [200]
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT status FROM payments")).scalar_one() == "succeeded"
+    assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["status"] == "funded"

@@ -62,14 +62,22 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
     }
 
 
+def record_for_event(event: gateway.WebhookEvent, model, stripe_id, metadata_key: str):
+    """Our row that a Stripe event's object belongs to, locked for the handler's transaction (so
+    two events about one object are handled one after the other, each seeing the other's result):
+    found by the object's Stripe id, else by our own id in its metadata (the event can arrive
+    before we stored Stripe's id)."""
+    obj = event.object
+    row = db.session.scalar(sa.select(model).where(stripe_id == obj.get("id")).with_for_update())
+    if row is None:
+        our_id = (obj.get("metadata") or {}).get(metadata_key)
+        row = db.session.get(model, our_id, with_for_update=True) if our_id else None
+    return row
+
+
 def _payment_succeeded(event: gateway.WebhookEvent) -> None:
     obj = event.object
-    payment = db.session.scalar(
-        sa.select(Payment).where(Payment.stripe_payment_intent_id == obj.get("id")).with_for_update()
-    )
-    if payment is None:
-        metadata_id = (obj.get("metadata") or {}).get("payment_id")
-        payment = db.session.get(Payment, metadata_id, with_for_update=True) if metadata_id else None
+    payment = record_for_event(event, Payment, Payment.stripe_payment_intent_id, "payment_id")
     if payment is None:
         log.warning("payment_intent.succeeded for an intent we did not make: %s", obj.get("id"))
         return
@@ -105,8 +113,9 @@ def record_funding(payment: Payment, received_cents: int) -> None:
 
 
 def _payment_failed(event: gateway.WebhookEvent) -> None:
-    obj = event.object
-    payment = db.session.scalar(sa.select(Payment).where(Payment.stripe_payment_intent_id == obj.get("id")))
+    # Locked like a success: a failure read before a concurrent success committed must not then
+    # overwrite it (a failed attempt followed by a card that went through is an ordinary sequence).
+    payment = record_for_event(event, Payment, Payment.stripe_payment_intent_id, "payment_id")
     if payment is not None and payment.status == "requires_payment":
         payment.status = "failed"
 

@@ -163,12 +163,7 @@ def reverse_item(item_id: str, reason: str) -> str:
 def _transfer_reversed(event: gateway.WebhookEvent) -> None:
     """Money a transfer took back from the worker's Stripe account returns to their available balance."""
     obj = event.object
-    item = db.session.scalar(
-        sa.select(PayoutItem).where(PayoutItem.stripe_transfer_id == obj.get("id")).with_for_update()
-    )
-    if item is None:
-        item_id = (obj.get("metadata") or {}).get("payout_item_id")
-        item = db.session.get(PayoutItem, item_id, with_for_update=True) if item_id else None
+    item = payments.record_for_event(event, PayoutItem, PayoutItem.stripe_transfer_id, "payout_item_id")
     if item is None:
         log.warning("transfer.reversed for a transfer we did not make: %s", obj.get("id"))
         return
