@@ -167,9 +167,28 @@ def handle_domain_error(error: DomainError) -> Response:
     return problem(error.status, error.detail, slug=error.slug, errors=error.errors, headers=error.headers)
 
 
-def handle_database_unavailable(error: Exception) -> Response:
-    """A lost or refused database connection, a deadlock, a statement timeout: nothing the client
-    did wrong, and a retry may well succeed."""
+# SQLSTATE classes that say "not now" rather than "wrong": connection exceptions, transaction
+# rollbacks (deadlock, serialization), insufficient resources, operator intervention (cancelled,
+# shutting down).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57")
+
+
+def database_unavailable(error: Exception) -> bool:
+    """A lost or refused connection, a deadlock, a statement timeout, a locked SQLite file: nothing
+    the client did wrong, and a retry may well succeed. Anything else an OperationalError can be
+    (a missing table, bad SQL on SQLite) is a bug of ours and stays a logged 500."""
+    if getattr(error, "connection_invalidated", False):
+        return True
+    driver_error = getattr(error, "orig", error)
+    if isinstance(driver_error, psycopg.OperationalError):
+        state = driver_error.sqlstate
+        return state is None or state[:2] in _TRANSIENT_SQLSTATE_CLASSES  # None: failed client-side
+    return "database is locked" in str(driver_error)
+
+
+def handle_database_error(error: Exception) -> Response:
+    if not database_unavailable(error):
+        return handle_unexpected(error)
     log.warning("database unavailable on %s %s: %s", request.method, request.path, type(error).__name__)
     return problem(503, "The database is unavailable just now; retry shortly.", slug="service-unavailable",
                    headers={"Retry-After": "1"})
@@ -183,6 +202,6 @@ def handle_unexpected(error: Exception) -> Response:
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DomainError, handle_domain_error)
-    app.register_error_handler(sa.exc.OperationalError, handle_database_unavailable)
-    app.register_error_handler(psycopg.OperationalError, handle_database_unavailable)
+    app.register_error_handler(sa.exc.OperationalError, handle_database_error)
+    app.register_error_handler(psycopg.OperationalError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

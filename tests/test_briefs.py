@@ -306,9 +306,9 @@ def test_creating_authenticates_before_judging_the_body(client, runner, db_sessi
         assert client.post("/v1/briefs", json=body, headers=auth("mk_not-a-key")).status_code == 401
         assert client.post("/v1/briefs", json=body).status_code == 401
         assert client.post("/v1/briefs", json=body, headers=auth(token)).status_code == 403
-    # An admin key may reach briefs (as on every brief route) but not create one.
-    refused = client.post("/v1/briefs", json=brief_payload(), headers=auth(admin))
-    assert refused.status_code == 403 and "brand's API key" in refused.get_json()["detail"]
+        # An admin key reaches briefs (as on every brief route) but creates none, whatever the body.
+        refused = client.post("/v1/briefs", json=body, headers=auth(admin))
+        assert refused.status_code == 403 and "brand's API key" in refused.get_json()["detail"]
     assert client.post("/v1/briefs", data="{not json", content_type="application/json",
                        headers=auth("mk_not-a-key")).status_code == 401
     assert client.post("/v1/briefs", json=invalid, headers=auth(key)).status_code == 422
@@ -318,4 +318,20 @@ def test_creating_authenticates_before_judging_the_body(client, runner, db_sessi
                        {"id": brand["id"]})
     db_session.commit()
     assert client.post("/v1/briefs", json=brief_payload(), headers=auth(key)).status_code == 401
+    assert table_counts(db_session) == before
+
+
+def test_an_expired_token_is_401_on_the_one_statement_brief_routes(client, db_session):
+    """Expiry is judged inside the statements too: an expired worker token hears 'expired' (401),
+    not 'wrong role' (403), on the read and on the create, and nothing is written."""
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    _, token = sign_up_worker(client)
+    db_session.execute(sa.text("UPDATE credentials SET expires_at = now() - interval '1 second' WHERE kind = 'token'"))
+    db_session.commit()
+    before = table_counts(db_session)
+    for response in (client.get(f"/v1/briefs/{brief['id']}", headers=auth(token)),
+                     client.post("/v1/briefs", json=brief_payload(), headers=auth(token)),
+                     client.post("/v1/briefs", json=brief_payload(budget_cents="x"), headers=auth(token))):
+        assert response.status_code == 401 and "expired" in response.get_json()["detail"]
     assert table_counts(db_session) == before

@@ -150,3 +150,23 @@ def test_one_statement_reads_survive_a_dropped_connection_and_writes_answer_503(
     assert db_session.execute(sa.text("SELECT count(*) FROM briefs WHERE title = 'Lost'")).scalar_one() == 0
     again = client.post("/v1/briefs", json=brief_payload(title="Lost"), headers=auth(key))
     assert again.status_code == 201
+
+
+def test_only_transient_database_errors_are_503():
+    """Lost connections, deadlocks, cancelled statements and a locked SQLite file say "retry";
+    a missing table or bad SQL is our bug and must stay a logged 500, not hide behind a 503."""
+    import sqlite3
+
+    import psycopg
+
+    from marketplace.errors import database_unavailable
+
+    def wrapped(driver_error):
+        return sa.exc.OperationalError("SELECT 1", {}, driver_error)
+
+    assert database_unavailable(wrapped(psycopg.errors.DeadlockDetected()))
+    assert database_unavailable(wrapped(psycopg.errors.QueryCanceled()))
+    assert database_unavailable(psycopg.OperationalError("connection is lost"))  # raised client-side
+    assert database_unavailable(wrapped(sqlite3.OperationalError("database is locked")))
+    assert not database_unavailable(wrapped(sqlite3.OperationalError("no such table: briefs")))
+    assert database_unavailable(wrapped(psycopg.errors.TooManyConnections()))  # class 53

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from flask import g, request
 from werkzeug.exceptions import BadRequest, UnprocessableEntity
@@ -47,16 +48,16 @@ def role_required(*roles: str):
             require_role(authenticated_principal(), roles)
             return view(*args, **kwargs)
 
-        wrapper._roles = roles  # read by the OpenAPI security documentation
         return wrapper
 
     return decorator
 
 
-def authenticated_before_refusal(*roles: str):
+def authenticated_before_refusal(allowed: Callable[[Principal], Principal]):
     """For a view that authenticates inside its own one statement: when the request is refused for
-    its body first (422, 400), the credentials are checked then, so a bad key still hears 401 (and
-    the wrong role 403) before anything about the body, as from every other route."""
+    its body first (422, 400), the caller is checked then, with the same `allowed` rule the view
+    applies, so a bad key still hears 401 and the wrong role 403 before anything about the body,
+    as from every other route."""
 
     def decorator(view):
         @functools.wraps(view)
@@ -64,10 +65,9 @@ def authenticated_before_refusal(*roles: str):
             try:
                 return view(*args, **kwargs)
             except (InvalidInput, UnprocessableEntity, BadRequest):
-                require_role(authenticated_principal(), roles)
+                allowed(authenticated_principal())
                 raise
 
-        wrapper._roles = roles
         return wrapper
 
     return decorator

@@ -31,7 +31,7 @@ class Briefs(MethodView):
         rows, next_cursor = service.list_briefs(current_principal(), **args)
         return {"data": service.present(rows), "next_cursor": next_cursor}
 
-    @authenticated_before_refusal("brand", "admin")
+    @authenticated_before_refusal(service.brand_only)
     @blp.arguments(schemas.BriefIn())
     @blp.response(201, schemas.BriefOut)
     @blp.doc(security=BEARER)

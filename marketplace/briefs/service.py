@@ -48,7 +48,7 @@ def create_brief_as(secret: str, data: dict) -> tuple[Principal, dict]:
     """
     brief, groups = _draft(data, brand_id=None)
     if db.engine.dialect.name != "postgresql":  # the embedded SQLite default: no data-modifying CTEs
-        principal = _brand_only(authenticate(secret))
+        principal = brand_only(authenticate(secret))
         brief["brand_id"] = principal.id
         _insert(brief, groups)
         return principal, _document(brief, groups)
@@ -57,7 +57,7 @@ def create_brief_as(secret: str, data: dict) -> tuple[Principal, dict]:
         "secret_hash": hash_secret(secret), "now": now,
         "brief": _json(brief), "groups": _json([vars(g) for g in groups]),
     })
-    principal = _brand_only(principal_from(rows[0] if rows else None, now))
+    principal = brand_only(principal_from(rows[0] if rows else None, now))
     if not rows[0]["created"]:
         raise AssertionError("a valid brand key wrote no brief")  # the statement's filter and ours disagree
     brief["brand_id"] = principal.id
@@ -70,7 +70,8 @@ def _insert(brief: dict, groups: list) -> None:
         conn.execute(sa.insert(TaskGroup.__table__), [vars(g) for g in groups])
 
 
-def _brand_only(principal: Principal) -> Principal:
+def brand_only(principal: Principal) -> Principal:
+    """Who may create a brief: a brand's key (admins reach briefs, but create none), else 403."""
     require_role(principal, ("brand", "admin"))
     if principal.role != "brand":
         raise Forbidden("Briefs are created with a brand's API key.")
