@@ -303,6 +303,37 @@ def test_a_lapsed_revision_request_ends_the_claim_and_reopens_the_task(client, d
     assert service.close_lapsed_revisions() == 0
 
 
+def test_a_lapsed_revision_being_resubmitted_right_now_is_left_alone(client, db_session, setup, app):
+    """The worker's revised proof is going in (its claim locked, as submitting locks it) when the job
+    runs: the job skips that claim instead of waiting and then ending it under the new proof."""
+    import threading
+
+    from marketplace.extensions import db
+    from marketplace.reviews import service
+
+    ids = fr.submissions(client, db_session, setup["brief"], 1, setup["tokens"])
+    decide(client, setup["admin"], submission_ids=ids, decision="request_revision", reason_code="other")
+    db_session.execute(sa.text("UPDATE submissions SET revision_deadline = now() - interval '1 minute'"))
+    db_session.commit()
+    claim_id = db_session.execute(sa.text("SELECT claim_id FROM submissions")).scalar_one()
+    results = []
+
+    def run_job():
+        with app.app_context():
+            results.append(service.close_lapsed_revisions())
+            db.session.remove()
+
+    with db.engine.connect() as submitting:
+        submitting.execute(sa.text("SELECT id FROM claims WHERE id = :id FOR UPDATE"), {"id": claim_id})
+        job = threading.Thread(target=run_job)
+        job.start()
+        job.join(timeout=10)
+        assert not job.is_alive() and results == [0]  # skipped, not waited on
+        submitting.rollback()
+    assert db_session.execute(sa.text("SELECT status FROM claims")).scalar_one() == "submitted"
+    assert service.close_lapsed_revisions() == 1  # the next run, with no new proof after all
+
+
 def test_submissions_not_waiting_for_review_are_skipped_with_reasons(client, db_session, setup):
     validating = fr.submissions(client, db_session, setup["brief"], 1, setup["tokens"], status="validating", checks=())
     auto_rejected = fr.submissions(client, db_session, setup["brief"], 1, setup["tokens"], status="auto_rejected",

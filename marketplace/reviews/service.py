@@ -20,7 +20,7 @@ from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.pagination import decode_cursor, encode_cursor
 from marketplace.proofs.models import REASON_CODES, Submission, SubmissionCheck
-from marketplace.tasks.models import Claim
+from marketplace.tasks.models import HOLDING, Claim
 from marketplace.tasks.service import end_claims
 from marketplace.timefmt import utcnow
 
@@ -414,7 +414,15 @@ def auto_approve_due(now: datetime | None = None, *, chunk: int = CHUNK) -> dict
 
 
 def close_lapsed_revisions(now: datetime | None = None) -> int:
-    """End the claims whose revision deadline passed with no new submission; their tasks reopen."""
+    """End the claims whose revision deadline passed with no new submission; their tasks reopen.
+
+    A revised proof is submitted under a lock on its claim, and submitting does not change the
+    claim row, so one statement could not see a revision that commits while it runs: it would
+    end the claim and reopen a task whose new proof is on its way (then two workers' proofs for
+    one task, both payable). So the lapsed claims are locked first, skipping any being submitted
+    on right now, and checked again by a second statement, whose snapshot sees every revision
+    that committed before those locks were taken.
+    """
     now = now or utcnow()
     later = aliased(Submission)
     lapsed = (
@@ -422,6 +430,10 @@ def close_lapsed_revisions(now: datetime | None = None) -> int:
         .where(Submission.status == "revision_requested", Submission.revision_deadline <= now,
                ~sa.exists().where(later.claim_id == Submission.claim_id, later.created_at > Submission.created_at))
     )
-    ended = end_claims(lapsed, "expired")
+    locked = db.session.scalars(
+        sa.select(Claim.id).where(Claim.id.in_(lapsed), Claim.status.in_(HOLDING))
+        .order_by(Claim.id).with_for_update(skip_locked=True)
+    ).all()
+    ended = end_claims(lapsed.where(Submission.claim_id.in_(locked)), "expired") if locked else 0
     db.session.commit()
     return ended
