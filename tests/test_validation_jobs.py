@@ -290,3 +290,41 @@ def test_worker_killed_mid_validation_is_finished_by_the_sweep(client, standin, 
         httpd.release.set()
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_an_optional_link_left_out_is_not_a_failed_check(client, standin, app, db_session):
+    """The group takes a link but does not require one: proof without it is judged on the rest."""
+    group = {"kind": "caption", "quantity": 5, "unit_price_cents": 100,
+             "proof": {"link": {"required": False, "allowed_domains": ["tiktok.com"]},
+                       "text": {"min_length": 5, "max_length": 300}}}
+    _, brief = proof_brief(client, standin, groups=[group], disclosure_required=False)
+    token, held = claimed_task(client, brief)
+    response = submit(client, token, held["task"]["id"], text="Lighter shoe, same grip")
+    assert response.status_code == 202, response.get_json()
+    run_validation_jobs(app)
+    body = submission(client, token, response.get_json()["id"])
+    assert "link" not in checks_by_name(body)
+    assert body["status"] not in ("auto_rejected", "validating"), body
+
+
+def test_a_check_whose_query_fails_is_a_warn_and_the_rest_still_runs(client, standin, app, db_session, monkeypatch):
+    """A non-transient database error inside one check (here: a bad statement in the duplicate
+    lookup) leaves a warn for a person; the transaction it broke is rolled back, so the later
+    checks and the decision still go through instead of the job failing on every retry."""
+    from marketplace.extensions import db
+    from marketplace.proofs import validation
+
+    def broken_lookup(snap):
+        db.session.execute(sa.text("SELECT * FROM no_such_table"))
+
+    monkeypatch.setattr(validation, "_duplicate_result", broken_lookup)
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    sub_id = submit(client, token, held["task"]["id"], screenshot=png(seed=43)).get_json()["id"]
+
+    run_validation_jobs(app)
+
+    body = submission(client, token, sub_id)
+    assert body["status"] == "needs_review"
+    outcomes = {name: check["outcome"] for name, check in checks_by_name(body).items()}
+    assert outcomes["duplicate"] == "warn" and outcomes["screenshot"] == "pass"

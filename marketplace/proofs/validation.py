@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.errors import database_unavailable
 from marketplace.extensions import db
 from marketplace.proofs.checks import FAIL, WARN, CheckResult
 from marketplace.proofs.checks.link import Resolver, link_check
@@ -84,18 +86,16 @@ class _Snapshot:
     shingles: frozenset[int] = field(default_factory=frozenset)
 
 
-def _is_transient(exc: BaseException) -> bool:
-    """Errors RQ should retry the whole job for, rather than record as a check result."""
-    if isinstance(exc, OperationalError):
+def _must_propagate(exc: BaseException) -> bool:
+    """Errors a check must not turn into a verdict: a transient database or Redis failure (RQ
+    retries the whole job), and RQ's job timeout (the job must stop, not carry on past it)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from rq.timeouts import BaseTimeoutException
+
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | BaseTimeoutException):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    try:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-    except ImportError:  # pragma: no cover - redis is a dependency
-        return False
-    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
+    return isinstance(exc, DBAPIError | psycopg.OperationalError) and database_unavailable(exc)
 
 
 def _guarded(name: str, run: Callable[[], CheckResult | list[CheckResult]]) -> list[CheckResult]:
@@ -103,8 +103,12 @@ def _guarded(name: str, run: Callable[[], CheckResult | list[CheckResult]]) -> l
     try:
         result = run()
     except Exception as exc:
-        if _is_transient(exc):
+        if _must_propagate(exc):
             raise
+        if isinstance(exc, SQLAlchemyError):
+            # The facts are committed and the snapshot is in memory: what a failed statement left
+            # is a transaction every later check and the finish would fail on.
+            db.session.rollback()
         log.exception("check %s raised", name)
         return [CheckResult(name, WARN, f"the {name} check could not run ({type(exc).__name__}); "
                                         "a reviewer should look")]
@@ -308,7 +312,7 @@ def run_checks(snap: _Snapshot, *, resolver: Resolver | None = None) -> list[Che
     # A capture time only means something for captured proof (a screenshot, or a time given).
     if snap.screenshot_key or snap.captured_at is not None:
         results += _guarded("timestamp", lambda: _timestamp_result(snap))
-    if snap.link or snap.rules.get("link"):
+    if snap.link:  # a required link's absence is refused at submission (422); an optional one is fine
         results += _guarded("link", lambda: _link_result(snap, resolver))
     if text_applies:
         results += _guarded("text", lambda: _text_results(snap))
