@@ -22,17 +22,25 @@ class ListArgs(Schema):
     cursor = fields.String(load_default=None, validate=validate.Length(max=500))
 
 
-def encode_cursor(created_at: datetime, row_id: str) -> str:
-    raw = json.dumps([as_utc(created_at).isoformat(), row_id], separators=(",", ":")).encode()
+def encode_cursor(at: datetime, *key: str | int) -> str:
+    """An opaque cursor: the last row's time and the rest of its sort key (an id, a position)."""
+    raw = json.dumps([as_utc(at).isoformat(), *key], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str, *key_types: type) -> tuple:
+    """(time, *key) from a cursor of encode_cursor, the key's parts of `key_types` (default: one
+    id); else 422."""
+    key_types = key_types or (str,)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, row_id = json.loads(raw)
-        return as_utc(datetime.fromisoformat(created_at)), str(row_id)
-    except (ValueError, TypeError) as exc:
+        at, *key = json.loads(raw)
+        if len(key) != len(key_types) or any(
+                not isinstance(part, kind) or isinstance(part, bool) for part, kind in zip(key, key_types, strict=True)):
+            raise TypeError("cursor key")
+        return (as_utc(datetime.fromisoformat(at)), *key)
+    # OverflowError: a time at the edge of the calendar, moved to UTC, falls off it.
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput.field("cursor", "Not a cursor this API issued.") from exc
 
 

@@ -237,3 +237,32 @@ def test_a_key_whose_request_died_midway_runs_again_after_a_while(client, db_ses
     assert brief_count(db_session) == 1
     replay = client.post("/v1/briefs", json=brief_payload(), headers=headers)
     assert replay.get_json()["id"] == retried.get_json()["id"] and replay.headers["Idempotent-Replayed"] == "true"
+
+
+def test_cursors_shaped_like_ours_but_forged_are_422_on_every_list(client, runner):
+    """A cursor is base64 JSON: a client can forge one. Times off the edge of the calendar once
+    moved to UTC, wrong key types and wrong lengths are a 422, never a 500."""
+    import base64
+    import json
+
+    from tests.factories import auth, make_admin, sign_up_brand, sign_up_worker
+
+    def forged(*values) -> str:
+        return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+    _, key = sign_up_brand(client)
+    _, token = sign_up_worker(client)
+    admin = make_admin(runner)
+    cursors = [forged("9999-12-31T23:59:59-01:00", "x"), forged("0001-01-01T00:00:00+01:00", "x"),
+               forged("2026-01-01T00:00:00Z", 5), forged("2026-01-01T00:00:00Z"),
+               forged("2026-01-01T00:00:00Z", "brief_x", True), forged("2026-01-01T00:00:00Z", "x", "y")]
+    lists = [("/v1/briefs", key), ("/v1/review/submissions", admin), ("/v1/tasks", token),
+             ("/v1/me/claims", token), ("/v1/me/submissions", token), ("/v1/payout-batches", admin)]
+    for path, secret in lists:
+        for cursor in cursors:
+            response = client.get(path, query_string={"cursor": cursor}, headers=auth(secret))
+            assert response.status_code == 422, (path, cursor, response.get_json())
+            assert response.get_json()["errors"] == {"cursor": ["Not a cursor this API issued."]}
+    # A real one still pages.
+    good = forged("2026-01-01T00:00:00Z", "brief_zzz")
+    assert client.get("/v1/briefs", query_string={"cursor": good}, headers=auth(key)).status_code == 200

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, Task, TaskGroup
-from marketplace.errors import Conflict, InvalidInput, NotFound
+from marketplace.errors import Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.pagination import decode_cursor, encode_cursor
 from marketplace.tasks.models import HOLDING, Claim
@@ -146,22 +144,6 @@ def expire_due_claims(batch_size: int = 1000) -> int:
             return total
 
 
-def _encode_group_cursor(published_at: datetime, brief_id: str, position: int) -> str:
-    raw = json.dumps([as_utc(published_at).isoformat(), brief_id, position], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_group_cursor(cursor: str) -> tuple[datetime, str, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        published_at, brief_id, position = json.loads(raw)
-        if not isinstance(position, int) or isinstance(position, bool):
-            raise TypeError("position")
-        return as_utc(datetime.fromisoformat(published_at)), str(brief_id), position
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput.field("cursor", "Not a cursor this API issued.") from exc
-
-
 def brief_summary(brief: Brief) -> dict:
     """What a worker needs of the brief to do its tasks well."""
     return {
@@ -192,7 +174,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     if brief_id:
         query = query.where(TaskGroup.brief_id == brief_id)
     if cursor:
-        published_at, after_brief, after_position = _decode_group_cursor(cursor)
+        published_at, after_brief, after_position = decode_cursor(cursor, str, int)
         published = sa.literal(published_at, Brief.published_at.type)
         query = query.where(sa.or_(
             sa.tuple_(Brief.published_at, Brief.id) < sa.tuple_(published, sa.literal(after_brief)),
@@ -205,7 +187,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     if len(rows) > limit:
         rows = rows[:limit]
         last_group, last_brief = rows[-1]
-        next_cursor = _encode_group_cursor(last_brief.published_at, last_brief.id, last_group.position)
+        next_cursor = encode_cursor(last_brief.published_at, last_brief.id, last_group.position)
     counts = _open_and_held_counts([group.id for group, _ in rows], worker_id)
     out = []
     for group, brief in rows:
