@@ -302,3 +302,68 @@ def test_a_failure_event_racing_a_success_never_overwrites_it(client, standin, d
     db_session.rollback()
     assert db_session.execute(sa.text("SELECT status FROM payments")).scalar_one() == "succeeded"
     assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["status"] == "funded"
+
+
+def test_the_refund_sweep_reads_escrow_and_what_is_owed_at_one_moment(client, standin, db_session, app, monkeypatch):
+    """An approval commits while the sweep of a cancelled brief is between reading the escrow and
+    reading what is still owed. Read unlocked, the approved cost left 'owed' but stayed in the
+    balance, and was refunded: the work still claimed was left unfunded. The sweep now takes the
+    escrow's lock first, so it sees the approval whole or not at all."""
+    import threading
+
+    from marketplace.extensions import db
+    from marketplace.ledger import service as ledger
+    from marketplace.payments import service as payments
+    from tests.factories import claim, sign_up_worker
+
+    _, key = sign_up_brand(client)
+    brief = live_brief(client, key, standin, task_groups=[
+        {"kind": "caption", "quantity": 10, "unit_price_cents": 100}], budget_cents=1100)
+    worker, token = sign_up_worker(client)
+    held = [claim(client, token, brief["task_groups"][0]["id"]) for _ in range(3)]
+    assert client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).status_code == 200
+    assert client.post(f"/v1/tasks/{held[0]['task']['id']}/release", headers=auth(token)).status_code == 200
+    # Escrow 330 (three claimed tasks at 110), of which 220 is still owed: the sweep should give back 110.
+
+    reached_owed, approved = threading.Event(), threading.Event()
+    real_owed = payments.owed_cents
+
+    def owed_after_the_approval(brief_row):
+        reached_owed.set()
+        approved.wait(timeout=20)
+        return real_owed(brief_row)
+
+    monkeypatch.setattr(payments, "owed_cents", owed_after_the_approval)
+    swept = []
+
+    def sweep():
+        with app.app_context():
+            swept.append(payments.refund_released_escrow())
+            db.session.remove()
+
+    def sweep_waits_on_a_lock() -> bool:
+        with db.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND wait_event_type = 'Lock'")).scalar_one() >= 1
+
+    with app.app_context():
+        # An approval of the second task, mid-transaction: escrow locked, booked, task approved.
+        escrow = ledger.escrow(brief["id"], "usd")
+        held_escrow = ledger.locked_balances([escrow])
+        ledger.post_many([ledger.Posting("approval", "approval-of-" + held[1]["task"]["id"], (
+            (escrow, 110), (ledger.worker_available(worker["id"], "usd"), -100), (ledger.platform_fees("usd"), -10)))],
+            locked=held_escrow)
+        db.session.execute(sa.text("UPDATE tasks SET status = 'approved' WHERE id = :id"), {"id": held[1]["task"]["id"]})
+        thread = threading.Thread(target=sweep)
+        thread.start()
+        wait_for(lambda: reached_owed.is_set() or sweep_waits_on_a_lock())
+        db.session.commit()
+        approved.set()
+        thread.join(timeout=30)
+        db.session.remove()
+
+    assert swept == [1]
+    amounts = db_session.execute(sa.text("SELECT amount_cents FROM refunds ORDER BY created_at")).scalars().all()
+    assert amounts == [1100 - 330, 110]
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["remaining_cents"] == 110  # the third claimed task is still covered

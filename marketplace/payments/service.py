@@ -159,8 +159,16 @@ def cancel(principal: Principal, brief_id: str) -> Brief:
 
 
 def reserve_refund(brief: Brief) -> Refund | None:
-    """Set aside escrow that is not owed as a pending refund, in the caller's transaction."""
-    refundable = ledger.balance(ledger.escrow(brief.id, brief.currency)) - owed_cents(brief)
+    """Set aside escrow that is not owed as a pending refund, in the caller's transaction.
+
+    The escrow is locked before anything is read: an approval locks it too and commits its task
+    updates with its ledger lines, so the balance and what is still owed are read from the same
+    moment. (Read unlocked, an approval committing between the two reads left its cost in the
+    balance but out of what is owed, and refunded it.)
+    """
+    escrow = ledger.escrow(brief.id, brief.currency)
+    held = ledger.locked_balances([escrow])
+    refundable = held[escrow.code] - owed_cents(brief)
     if refundable <= 0:
         return None
     payment = db.session.scalar(
@@ -171,13 +179,11 @@ def reserve_refund(brief: Brief) -> Refund | None:
     refund = Refund(brief_id=brief.id, payment_id=payment.id, amount_cents=refundable, currency=brief.currency)
     db.session.add(refund)
     db.session.flush()
-    ledger.post(
-        "refund",
-        refund.id,
-        [(ledger.escrow(brief.id, brief.currency), refundable),
-         (ledger.refund_pending(brief.id, brief.currency), -refundable)],
+    ledger.post_many([ledger.Posting(
+        "refund", refund.id,
+        ((escrow, refundable), (ledger.refund_pending(brief.id, brief.currency), -refundable)),
         memo="set aside for refund",
-    )
+    )], locked=held)
     return refund
 
 
