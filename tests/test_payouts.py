@@ -283,6 +283,30 @@ def test_resume_stalled_batches_finishes_a_batch_nobody_ran(app, client, runner,
     assert earnings(client, token)["paid_cents"] == 300
 
 
+def test_a_batch_whose_runner_died_after_its_last_outcome_is_finished_by_the_resume(app, client, runner, standin):
+    """Every item settled, but the runner died before marking the batch finished: the periodic
+    resume must pick it up although no item is pending or sending any more, and its run must
+    not be refused by the lock the first run (in this same process) took on the batch."""
+    from workers.payouts import resume_stalled_batches
+
+    admin = make_admin(runner)
+    worker, token, _ = ready_worker(client, standin)
+    approved_work(app, client, standin, [(worker["id"], token)], 300)
+    batch = start_batch(client, admin)
+    run_payout_jobs(app)
+    with app.app_context():
+        from marketplace.extensions import db
+
+        db.session.execute(sa.text(
+            "UPDATE payout_batches SET status = 'processing', finished_at = NULL, "
+            "created_at = now() - interval '10 minutes'"))
+        db.session.commit()
+        assert resume_stalled_batches() == [batch["id"]]
+    run_payout_jobs(app)
+    assert get_batch(client, admin, batch["id"])["status"] == "completed"
+    assert earnings(client, token)["paid_cents"] == 300  # finished, not paid again
+
+
 # Earnings -----------------------------------------------------------------------------------------
 
 

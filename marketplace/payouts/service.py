@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
-from marketplace.errors import BadGateway, Conflict, NotFound
+from marketplace.errors import BadGateway, NotFound
 from marketplace.extensions import db
 from marketplace.ids import sql_new_id
 from marketplace.ledger import service as ledger
@@ -491,21 +492,34 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def _runner_lock(batch_id: str):
-    """A session-level advisory lock on its own connection: one runner per batch at a time.
+@contextmanager
+def _runner_lock(batch_id: str) -> Iterator[bool]:
+    """One runner per batch at a time: yields whether this one got the batch.
 
-    It dies with the connection, so a SIGKILLed runner does not block the next one.
+    A session-level advisory lock on a connection of its own, released on the way out, before
+    the connection goes back to the pool (a pooled connection still holding it would refuse
+    every later run of the batch, a resume included, for as long as it lives). If releasing
+    fails the connection is discarded, and the lock dies with it, as with a SIGKILLed runner.
     """
     conn = db.engine.connect()
-    if conn.dialect.name != "postgresql":
-        return conn
-    got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
-                       {"k": zlib.crc32(f"payout-batch:{batch_id}".encode())}).scalar()
-    conn.commit()
-    if not got:
+    try:
+        if conn.dialect.name != "postgresql":
+            yield True
+            return
+        key = zlib.crc32(f"payout-batch:{batch_id}".encode())
+        got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        conn.commit()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                try:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except sa.exc.DBAPIError:
+                    conn.invalidate()
+    finally:
         conn.close()
-        return None
-    return conn
 
 
 def process_batch(batch_id: str, on_progress: Callable[[int], None] | None = None,
@@ -520,32 +534,31 @@ def process_batch(batch_id: str, on_progress: Callable[[int], None] | None = Non
         raise NotFound(f"No payout batch {batch_id}.")
     if batch.status in ("completed", "completed_with_failures"):
         return progress(batch_id)
-    lock = _runner_lock(batch_id)
-    if lock is None:
-        log.info("batch %s is being processed by another runner", batch_id)
-        return {**progress(batch_id), "skipped": "another runner holds the batch"}
-    done_cb = on_progress or (lambda n: None)
-    try:
-        db.session.execute(
-            sa.update(PayoutBatch).where(PayoutBatch.id == batch_id, PayoutBatch.status == "pending")
-            .values(status="processing", started_at=sa.func.now())
-        )
-        db.session.commit()
-        unknown = _reconcile_sending(batch_id, done_cb)
-        while True:
-            claimed = _claim_pending(batch_id, CLAIM_GROUP)
-            if not claimed:
-                break
-            unknown += _send_group(claimed, batch_id, done_cb)
-        for attempt in range(unknown_retries):
-            if not unknown:
-                break
-            time.sleep(min(2 ** attempt, 5))
+    with _runner_lock(batch_id) as mine:
+        if not mine:
+            log.info("batch %s is being processed by another runner", batch_id)
+            return {**progress(batch_id), "skipped": "another runner holds the batch"}
+        done_cb = on_progress or (lambda n: None)
+        try:
+            db.session.execute(
+                sa.update(PayoutBatch).where(PayoutBatch.id == batch_id, PayoutBatch.status == "pending")
+                .values(status="processing", started_at=sa.func.now())
+            )
+            db.session.commit()
             unknown = _reconcile_sending(batch_id, done_cb)
-        return _finish_if_done(batch_id)
-    finally:
-        db.session.rollback()
-        lock.close()
+            while True:
+                claimed = _claim_pending(batch_id, CLAIM_GROUP)
+                if not claimed:
+                    break
+                unknown += _send_group(claimed, batch_id, done_cb)
+            for attempt in range(unknown_retries):
+                if not unknown:
+                    break
+                time.sleep(min(2 ** attempt, 5))
+                unknown = _reconcile_sending(batch_id, done_cb)
+            return _finish_if_done(batch_id)
+        finally:
+            db.session.rollback()
 
 
 def _finish_if_done(batch_id: str) -> dict:
@@ -567,23 +580,18 @@ def progress(batch_id: str) -> dict:
 
 
 def stalled_batch_ids(older_than: timedelta = STALLED_AFTER) -> list[str]:
-    """Batches not finished whose pending/sending items have not been touched for a while."""
+    """Batches not finished whose pending/sending items have not been touched for a while, and
+    older batches with no such item left at all (the runner died after its last outcome was
+    committed, before it marked the batch finished): a new run finishes either."""
     cutoff = utcnow() - older_than
+    open_items = sa.select(PayoutItem.id).where(PayoutItem.batch_id == PayoutBatch.id,
+                                                PayoutItem.status.in_(["pending", "sending"]))
+    untouched = open_items.where(sa.func.coalesce(PayoutItem.last_attempt_at, PayoutItem.created_at) < cutoff)
     return list(db.session.scalars(
-        sa.select(PayoutBatch.id).distinct()
-        .join(PayoutItem, PayoutItem.batch_id == PayoutBatch.id)
+        sa.select(PayoutBatch.id)
         .where(PayoutBatch.status.in_(["pending", "processing"]),
-               PayoutItem.status.in_(["pending", "sending"]),
-               sa.func.coalesce(PayoutItem.last_attempt_at, PayoutItem.created_at) < cutoff)
+               sa.or_(untouched.exists(), sa.and_(~open_items.exists(), PayoutBatch.created_at < cutoff)))
     ))
-
-
-def ensure_no_running(batch_id: str) -> None:
-    """For operators: refuse to resume a batch someone else is processing right now."""
-    lock = _runner_lock(batch_id)
-    if lock is None:
-        raise Conflict(f"Batch {batch_id} is being processed right now.")
-    lock.close()
 
 
 # Earnings -------------------------------------------------------------------------------------
