@@ -45,8 +45,8 @@ def _live_brief(app) -> tuple[str, str]:
         brand = Brand(name="Bench Shoes", email="bench-approvals@example.com")
         db.session.add(brand)
         db.session.commit()
-        brief = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
-        brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
+        brief_id = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
+        brief = db.session.get(Brief, brief_id)
         # Booked as the Stripe webhook would book it, so the bench needs no Stripe.
         fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)

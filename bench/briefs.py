@@ -67,8 +67,8 @@ def _make_funded(app, brand_id: str) -> Callable[[], tuple[str, list[str]]]:
 
     def make() -> tuple[str, list[str]]:
         with app.app_context():
-            brief = briefs.create_brief(brand_id, copy.deepcopy(data))
-            brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
+            brief_id = briefs.create_brief(brand_id, copy.deepcopy(data))
+            brief = db.session.get(Brief, brief_id)
             _book_funding(brief)
             made = brief.id, [g.id for g in brief.task_groups]
             db.session.remove()

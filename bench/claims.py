@@ -37,14 +37,14 @@ def seed(app) -> tuple[str, list[str]]:
     with app.app_context():
         brand, _ = accounts.sign_up_brand("Bench Co", "brand@bench.example")
         now = utcnow()
-        brief = briefs.create_brief(brand.id, {
+        brief_id = briefs.create_brief(brand.id, {
             "title": "Bench captions", "objective": "engagement", "landing_url": "https://shop.example.com/",
             "budget_cents": TASKS * 20, "currency": "usd", "starts_at": now - timedelta(hours=1),
             "ends_at": now + timedelta(days=1), "auto_approve_after_hours": 72, "disclosure_required": True,
             "prohibitions": [], "task_groups": [{"kind": "caption", "quantity": TASKS, "unit_price_cents": 10,
                                                   "instructions": "Write a caption", "proof": {}}],
         })
-        brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
+        brief = db.session.get(Brief, brief_id)
         # Funding booked as if Stripe had confirmed it (as `flask demo` does): the bench needs no Stripe.
         fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)

@@ -48,7 +48,7 @@ def seed(app) -> tuple[str, str, list[str]]:
         brand, key = accounts.sign_up_brand("Bench Co", "brand@bench.example")
         now = utcnow()
         group = {"quantity": QUANTITY, "unit_price_cents": 60, "instructions": "Write a caption", "proof": {}}
-        brief = briefs.create_brief(brand.id, {
+        brief_id = briefs.create_brief(brand.id, {
             "title": "Bench results", "objective": "conversions", "landing_url": "https://shop.example.com/spring?ref=x",
             "budget_cents": 10_000_000, "currency": "usd", "target_cpa_cents": 600,
             "starts_at": now - timedelta(days=40), "ends_at": now + timedelta(days=1), "auto_approve_after_hours": 72,
@@ -56,7 +56,7 @@ def seed(app) -> tuple[str, str, list[str]]:
             "task_groups": [{**group, "kind": "caption", "name": "A"}, {**group, "kind": "caption", "name": "B"},
                             {**group, "kind": "clip", "name": "C", "unit_price_cents": 100}],
         })
-        brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
+        brief = db.session.get(Brief, brief_id)
         fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)
 

@@ -46,8 +46,8 @@ def _live_group(app) -> str:
         brand = Brand(name="Bench Shoes", email="bench-validation@example.com")
         db.session.add(brand)
         db.session.commit()
-        brief = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
-        brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
+        brief_id = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
+        brief = db.session.get(Brief, brief_id)
         fund_offline(brief, "bench")
         briefs.publish(Principal("brand", brand.id), brief.id)
         group_id = brief.task_groups[0].id

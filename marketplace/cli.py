@@ -122,14 +122,16 @@ def _echo_summary(summary: dict) -> None:
 @click.option("--currency", default="usd", show_default=True)
 def payouts_run_command(min_amount_cents: int, currency: str) -> None:
     """Create a payout batch of every eligible worker and pay it now (a progress bar on a terminal)."""
-    import re
+    from marshmallow import ValidationError
 
-    from marketplace.payouts import service
+    from marketplace.payouts import schemas, service
 
-    currency = currency.strip().lower()
-    if not re.fullmatch(r"[a-z]{3}", currency):
-        raise click.BadParameter("a three-letter ISO 4217 code such as usd", param_hint="--currency")
-    batch = service.create_batch(currency=currency, min_amount_cents=min_amount_cents, created_by="cli")
+    try:  # the API's own rules for a batch
+        wanted = schemas.BatchIn().load({"currency": currency.strip().lower(), "min_amount_cents": min_amount_cents})
+    except ValidationError as exc:
+        name, messages = next(iter(exc.messages.items()))
+        raise click.BadParameter(messages[0], param_hint=f"--{name.replace('_', '-')}") from exc
+    batch = service.create_batch(**wanted, created_by="cli")
     db.session.commit()
     click.echo(f"Batch {batch.id} created.")
     _echo_summary(_process_with_progress(batch.id))

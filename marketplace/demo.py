@@ -21,7 +21,7 @@ def seed() -> list[str]:
         raise Conflict("flask demo fills an empty database; this one already has briefs.")
     brand, brand_key = accounts.sign_up_brand("Demo Running Co", "brand@demo.example")
     now = utcnow()
-    brief = briefs.create_brief(brand.id, {
+    brief_id = briefs.create_brief(brand.id, {
         "title": "Spring launch: lighter shoe, same grip",
         "objective": "conversions",
         "audience": "runners 25-40 in the UK",
@@ -50,7 +50,7 @@ def seed() -> list[str]:
                        "link": {"required": True, "allowed_domains": ["tiktok.com", "instagram.com"]}}},
         ],
     })
-    brief = db.session.get(Brief, brief["id"])  # create_brief returns the document
+    brief = db.session.get(Brief, brief_id)
     # Demo funding is booked as if Stripe had confirmed it, so the demo needs no Stripe at all.
     fund_offline(brief, "demo")
     briefs.publish(Principal("brand", brand.id), brief.id)

@@ -15,6 +15,7 @@ on a pool already renewed for it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,13 +101,15 @@ def _run(bound: sa.Engine, statement: sa.Executable, params: Mapping[str, Any] |
     raise AssertionError("unreachable")
 
 
+# statement → the driver's SQL for it. Weak: a statement built per call is compiled per call and
+# forgotten with it; the hot ones are module constants, compiled once.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _compiled(bound: sa.Engine, statement: sa.Executable) -> str:
-    """The driver's SQL for a statement, compiled once per engine (statements are module constants)."""
-    cache = current_app.extensions.setdefault("direct_compiled", {})
-    sql = cache.get(id(statement))
+    sql = _COMPILED.get(statement)
     if sql is None:
-        sql = cache[id(statement)] = str(statement.compile(dialect=bound.dialect))
-        cache[("keep", id(statement))] = statement  # the id stays this statement's while cached
+        sql = _COMPILED[statement] = str(statement.compile(dialect=bound.dialect))
     return sql
 
 

@@ -23,6 +23,11 @@ def sign_up_brand(client, name: str = "Acme Shoes") -> tuple[dict, str]:
     return body["brand"], body["api_key"]
 
 
+def workers(client, n: int) -> list[tuple[dict, str]]:
+    """n new workers, each (worker, token)."""
+    return [sign_up_worker(client) for _ in range(n)]
+
+
 def sign_up_worker(client, password: str = "correct horse battery") -> tuple[dict, str]:
     email = unique_email("worker")
     response = client.post("/v1/workers", json={

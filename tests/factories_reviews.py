@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from tests import factories as f
+from tests.factories import workers  # noqa: F401 - workers is part of this module's kit
 
 ALL_PASS = (("text", "pass"), ("timestamp", "pass"))
 
@@ -29,10 +30,6 @@ def review_brief(client, standin, api_key: str | None = None, *, quantity: int =
     brief = f.live_brief(client, api_key, standin, task_groups=[group], budget_cents=budget,
                          auto_approve_after_hours=auto_approve_after_hours, target_cpa_cents=None)
     return api_key, brief
-
-
-def workers(client, n: int) -> list[tuple[dict, str]]:
-    return [f.sign_up_worker(client) for _ in range(n)]
 
 
 def claims(client, tokens: Sequence[str], group_id: str, n: int) -> list[str]:

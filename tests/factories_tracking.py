@@ -6,11 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from tests.factories import auth, claim, sign_up_worker
-
-
-def workers(client, n: int) -> list[tuple[dict, str]]:
-    return [sign_up_worker(client) for _ in range(n)]
+from tests.factories import auth, claim, workers  # noqa: F401 - workers is part of this module's kit
 
 
 def claims(client, token: str, group_id: str, n: int) -> list[dict]:

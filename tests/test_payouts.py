@@ -363,7 +363,8 @@ def test_flask_payouts_run_and_status(app, client, runner, standin):
     assert status.exit_code == 0 and "completed, 2/2 done" in status.output
 
     assert runner.invoke(args=["payouts", "status", "pb_nope"]).exit_code != 0
-    assert runner.invoke(args=["payouts", "run", "--currency", "dollars"]).exit_code != 0
+    bad_currency = runner.invoke(args=["payouts", "run", "--currency", "dollars"])
+    assert bad_currency.exit_code != 0 and "lower-case ISO 4217" in bad_currency.output
     assert runner.invoke(args=["payouts", "run", "--min-amount-cents", "-5"]).exit_code != 0
     empty = runner.invoke(args=["payouts", "run"])
     assert empty.exit_code == 0 and "completed, 0/0 done" in empty.output

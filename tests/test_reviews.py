@@ -131,6 +131,7 @@ def test_queue_rejects_bad_filters_and_hides_other_brands_work(client, db_sessio
     other_key, other_brief = fr.review_brief(client, standin)
     theirs = fr.submissions(client, db_session, other_brief, 2, setup["tokens"])
     for bad in ({"check": "fail:text"}, {"check": "text:maybe"}, {"check": "Text;DROP"}, {"status": "lost"},
+                {"check": "txt:fail"}, {"check": "text:pass,scren:pass"},
                 {"all_checks": "fail"}, {"limit": 0}, {"limit": 501}, {"limit": "ten"}):
         response = queue(client, setup["admin"], **bad)
         assert response.status_code == 422, bad

@@ -165,20 +165,6 @@ def balances(accounts: Iterable[Account]) -> dict[str, int]:
     return {a.code: int(sums.get(a.code, 0)) * a.sign for a in accounts}
 
 
-def entry_totals(account: Account, kinds: Iterable[str] | None = None) -> dict[str, int]:
-    """For one account: entry kind → the net amount that kind moved, in the account's sign."""
-    query = (
-        sa.select(LedgerEntry.kind, sa.func.sum(LedgerLine.amount_cents))
-        .join(LedgerLine, LedgerLine.entry_id == LedgerEntry.id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerLine.account_id)
-        .where(LedgerAccount.code == account.code)
-        .group_by(LedgerEntry.kind)
-    )
-    if kinds is not None:
-        query = query.where(LedgerEntry.kind.in_(list(kinds)))
-    return {kind: int(total) * account.sign for kind, total in db.session.execute(query)}
-
-
 @dataclass(frozen=True)
 class Posting:
     kind: str

@@ -69,13 +69,6 @@ def create_payment_intent(*, amount_cents: int, currency: str, idempotency_key: 
         raise BadGateway("The payment provider did not answer; try again.") from exc
 
 
-def retrieve_payment_intent(payment_intent_id: str):
-    try:
-        return _call(_client().v1.payment_intents.retrieve, payment_intent_id)
-    except OutcomeUnknown as exc:
-        raise BadGateway("The payment provider did not answer; try again.") from exc
-
-
 def create_refund(*, payment_intent_id: str, amount_cents: int, idempotency_key: str, metadata: dict):
     """Raises OutcomeUnknown when we cannot tell whether Stripe made the refund."""
     return _call(
@@ -153,10 +146,6 @@ def create_account_link(*, account_id: str, refresh_url: str, return_url: str):
         params={"account": account_id, "type": "account_onboarding",
                 "refresh_url": refresh_url, "return_url": return_url},
     )
-
-
-def retrieve_account(account_id: str):
-    return _call(_client().v1.accounts.retrieve, account_id)
 
 
 def create_transfer(*, amount_cents: int, currency: str, destination: str, transfer_group: str,

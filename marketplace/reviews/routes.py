@@ -38,7 +38,7 @@ def review_queue(args):
 @blp.response(200, schemas.DecisionOut)
 @blp.doc(security=BEARER, description=(
     "Approve, reject or ask for a revision on up to 10,000 submissions, by `submission_ids` or by "
-    "`filter` (needs_review submissions matching it, oldest first). Done in chunks of 1,000, one "
+    f"`filter` (needs_review submissions matching it, oldest first). Done in chunks of {service.CHUNK:,}, one "
     "transaction each. Only needs_review submissions are decided; every other id is listed in "
     "`skipped` with the reason (not found — which includes another brand's submissions —, still "
     "validating, already approved, …). Approval moves unit price + fee from the brief's escrow to "

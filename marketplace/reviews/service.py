@@ -19,16 +19,16 @@ from marketplace.errors import InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.pagination import decode_cursor, encode_cursor
+from marketplace.proofs.checks import CHECK_NAMES, OUTCOMES
 from marketplace.proofs.models import REASON_CODES, Submission, SubmissionCheck
 from marketplace.tasks.models import HOLDING, Claim
 from marketplace.tasks.service import end_claims
 from marketplace.timefmt import utcnow
 
 DECISIONS = ("approve", "reject", "request_revision")
-CHECK_OUTCOMES = ("pass", "fail", "warn")
 MAX_PER_CALL = 10_000
 # One transaction per chunk: long enough to amortise the statements, short enough that row
-# locks on a thousand submissions and one escrow are held for well under a second.
+# locks on a chunk of submissions and one escrow are held for well under a second.
 CHUNK = 2_500
 DEFAULT_REVISION_HOURS = 48
 AUTO_APPROVER = "system:auto-approval"
@@ -44,13 +44,13 @@ NOT_DECIDABLE = {
     "revision_requested": "revision requested: waiting for the worker's new submission",
 }
 
-_CHECK_TERM = re.compile(r"^(?:([a-z_]{1,32}):)?(pass|fail|warn)$")
+_CHECK_TERM = re.compile(rf"^(?:({'|'.join(CHECK_NAMES)}):)?({'|'.join(OUTCOMES)})$")
 
 CHECK_SYNTAX = (
     "`check=` filters by check outcome: a comma-separated list of terms, all of which must hold. "
     "A term is `OUTCOME` (some check has that outcome, e.g. `check=fail`) or `NAME:OUTCOME` (the "
     "named check has that outcome, e.g. `check=text:warn` or `check=screenshot:fail,link:pass`). "
-    "Outcomes are pass, fail, warn; check names are screenshot, timestamp, link, text. "
+    f"Outcomes are {', '.join(OUTCOMES)}; check names are {', '.join(CHECK_NAMES)}. "
     "`all_checks=pass` keeps only submissions with at least one check and every check passed."
 )
 
@@ -98,7 +98,8 @@ def parse_check_filter(text: str | None, field_name: str = "check") -> tuple[Che
         match = _CHECK_TERM.match(raw.strip().lower())
         if match is None:
             raise InvalidInput.field(field_name, f"{raw.strip()!r} is not OUTCOME or NAME:OUTCOME "
-                                                 "(outcomes: pass, fail, warn).")
+                                                 f"(outcomes: {', '.join(OUTCOMES)}; "
+                                                 f"names: {', '.join(CHECK_NAMES)}).")
         terms.append(CheckTerm(match.group(1), match.group(2)))
     if len(terms) > 10:
         raise InvalidInput.field(field_name, "At most 10 terms.")
@@ -289,7 +290,7 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
     )
     if brand_id is not None:
         query = query.where(Brief.brand_id == brand_id)
-    # On the session's connection, not through the ORM: plain rows, no identity map, 1,000 at a time.
+    # On the session's connection, not through the ORM: plain rows, no identity map, a chunk at a time.
     found = {row.id: row for row in db.session.connection().execute(query)}
 
     decidable = []

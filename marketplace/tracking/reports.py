@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 import sqlalchemy as sa
@@ -51,7 +51,6 @@ class Figures:
     clicks: int = 0
     conversions: int = 0
     revenue_cents: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def cpa(self) -> Fraction | None:

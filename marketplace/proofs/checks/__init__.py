@@ -15,6 +15,10 @@ PASS = "pass"
 FAIL = "fail"
 WARN = "warn"
 OUTCOMES = (PASS, FAIL, WARN)
+# Every name a stored check row can have ('validation' marks a submission handed to a person
+# after its validation gave up).
+CHECK_NAMES = ("screenshot", "duplicate", "timestamp", "link", "text", "prohibited", "disclosure",
+               "near_copy", "validation")
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,6 @@ class CheckResult:
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ValueError(f"unknown check outcome {self.outcome!r}")
-
-    @property
-    def passed(self) -> bool:
-        return self.outcome == PASS
 
     def to_dict(self) -> dict[str, Any]:
         # A deep copy: callers serialise or mutate it without reaching into the result.
