@@ -104,6 +104,17 @@ def before_request():
     return None
 
 
+def derived_id(prefix: str) -> str | None:
+    """For a creating request with an Idempotency-Key: an id for what it creates that is the same
+    on every retry of it (so a retry after an answer that was lost finds the first try's row);
+    None without a key. Another caller's same key gives another id."""
+    claimed = g.get("idempotency")
+    if claimed is None:
+        return None
+    scope, key = claimed
+    return f"{prefix}_" + hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:32]
+
+
 def after_request(response: Response) -> Response:
     claimed = g.pop("idempotency", None)
     if claimed is None:

@@ -266,3 +266,38 @@ def test_cursors_shaped_like_ours_but_forged_are_422_on_every_list(client, runne
     # A real one still pages.
     good = forged("2026-01-01T00:00:00Z", "brief_zzz")
     assert client.get("/v1/briefs", query_string={"cursor": good}, headers=auth(key)).status_code == 200
+
+
+def test_a_create_whose_answer_was_lost_is_not_made_twice_by_its_retry(client, db_session, monkeypatch):
+    """The brief was written, then the connection dropped before the answer: 503, and the
+    Idempotency-Key's record is let go so the retry runs for real. The retry must find that brief
+    (201, same id), not write a second one."""
+    import psycopg
+
+    from marketplace import direct
+
+    _, key = sign_up_brand(client)
+    headers = {**auth(key), "Idempotency-Key": "lost-answer-1"}
+    real_write = direct.write
+    lost = []
+
+    def write_then_lose_the_connection(*args, **kwargs):
+        rows = real_write(*args, **kwargs)
+        if not lost:
+            lost.append(True)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return rows
+
+    monkeypatch.setattr(direct, "write", write_then_lose_the_connection)
+    first = client.post("/v1/briefs", json=brief_payload(title="Once"), headers=headers)
+    assert first.status_code == 503 and first.headers["Retry-After"] == "1"
+    retry = client.post("/v1/briefs", json=brief_payload(title="Once"), headers=headers)
+    assert retry.status_code == 201, retry.get_json()
+    assert db_session.execute(sa.text("SELECT count(*) FROM briefs WHERE title = 'Once'")).scalar_one() == 1
+    assert db_session.execute(sa.text("SELECT count(*) FROM task_groups")).scalar_one() == 2
+    assert retry.get_json()["id"] == db_session.execute(sa.text("SELECT id FROM briefs")).scalar_one()
+    # Replayed from now on; another caller's same key is another brief.
+    assert client.post("/v1/briefs", json=brief_payload(title="Once"), headers=headers).get_json() == retry.get_json()
+    _, other = sign_up_brand(client, "Other")
+    theirs = client.post("/v1/briefs", json=brief_payload(title="Once"), headers={**auth(other), "Idempotency-Key": "lost-answer-1"})
+    assert theirs.status_code == 201 and theirs.get_json()["id"] != retry.get_json()["id"]

@@ -6,6 +6,7 @@ from flask import current_app, g, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from marketplace import idempotency
 from marketplace.auth import (
     BEARER,
     authenticated_before_refusal,
@@ -37,7 +38,8 @@ class Briefs(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data):
         """Create a draft brief. Tasks plus the platform fee must fit the budget (else 422)."""
-        g.principal, document = service.create_brief_as(bearer_secret(), data)
+        g.principal, document = service.create_brief_as(bearer_secret(), data,
+                                                        brief_id=idempotency.derived_id("brief"))
         return jsonify(document), 201
 
 

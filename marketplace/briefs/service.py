@@ -40,19 +40,25 @@ def create_brief(brand_id: str, data: dict) -> str:
     return brief["id"]
 
 
-def create_brief_as(secret: str, data: dict) -> tuple[Principal, dict]:
+def create_brief_as(secret: str, data: dict, *, brief_id: str | None = None) -> tuple[Principal, dict]:
     """POST /v1/briefs: the caller behind `secret` saves a draft brief; returns (caller, document).
 
     On PostgreSQL one autocommit statement authenticates the caller and, if it is a brand's valid
     key, writes the brief and its groups: one round trip for the whole request. Every column is
     set here, so the answer is built from what was written, with no read back.
+
+    `brief_id` is given for a request with an Idempotency-Key (the same id on every retry): if an
+    earlier try wrote the brief but its answer was lost (a connection dropped after the commit,
+    answered 503), the retry finds that brief instead of writing a second one.
     """
-    brief, groups = _draft(data, brand_id=None)
+    brief, groups = _draft(data, brand_id=None, brief_id=brief_id)
     if db.engine.dialect.name != "postgresql":  # the embedded SQLite default: no data-modifying CTEs
         principal = brand_only(authenticate(secret))
-        brief["brand_id"] = principal.id
-        _insert(brief, groups)
-        return principal, _document(brief, groups)
+        if brief_id is None or db.session.get(Brief, brief_id) is None:
+            brief["brand_id"] = principal.id
+            _insert(brief, groups)
+            return principal, _document(brief, groups)
+        return documents.read(secret, brief_id, ("brand",))
     now = brief["created_at"]
     rows = direct.write(_CREATE_AUTHENTICATED, {
         "secret_hash": hash_secret(secret), "now": now,
@@ -60,7 +66,9 @@ def create_brief_as(secret: str, data: dict) -> tuple[Principal, dict]:
     })
     principal = brand_only(principal_from(rows[0] if rows else None, now))
     if not rows[0]["created"]:
-        raise AssertionError("a valid brand key wrote no brief")  # the statement's filter and ours disagree
+        if brief_id is None:
+            raise AssertionError("a valid brand key wrote no brief")  # the statement's filter and ours disagree
+        return documents.read(secret, brief_id, ("brand",))  # written by an earlier try of this request
     brief["brand_id"] = principal.id
     return principal, _document(brief, groups)
 
@@ -79,11 +87,11 @@ def brand_only(principal: Principal) -> Principal:
     return principal
 
 
-def _draft(data: dict, brand_id: str | None) -> tuple[dict, list]:
+def _draft(data: dict, brand_id: str | None, brief_id: str | None = None) -> tuple[dict, list]:
     """Every column of the brief and of its groups (objects, for the budget rule), or 422."""
     now = utcnow()
     brief = {column.key: None for column in Brief.__table__.columns}
-    brief.update(data, id=new_id("brief"), brand_id=brand_id, fee_bps=current_app.config["PLATFORM_FEE_BPS"],
+    brief.update(data, id=brief_id or new_id("brief"), brand_id=brand_id, fee_bps=current_app.config["PLATFORM_FEE_BPS"],
                  status="draft", created_at=now, updated_at=now)
     del brief["task_groups"]
     groups = []
@@ -111,6 +119,7 @@ WITH cred AS ({CREDENTIAL_CHECK}), author AS (
     INSERT INTO briefs
     SELECT r.* FROM author,
         jsonb_populate_record(NULL::briefs, CAST(:brief AS jsonb) || jsonb_build_object('brand_id', author.principal_id)) r
+    ON CONFLICT (id) DO NOTHING
     RETURNING id
 ), task_groups_ AS (
     INSERT INTO task_groups
