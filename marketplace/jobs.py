@@ -66,16 +66,35 @@ def queue(name: str = "default"):
 
 
 def enqueue(func: str | Callable, *args, queue_name_: str = "default", job_id: str | None = None,
-            retry_intervals: list[int] | None = None, timeout: int = 300, **kwargs):
-    """Run func(*args) in the background. Call it after the commit that the job must see."""
+            retry_intervals: list[int] | None = None, timeout: int = 300, unique: bool = False, **kwargs):
+    """Run func(*args) in the background. Call it after the commit that the job must see.
+
+    unique=True (with a job_id): None when a job of that id is still queued or running. A job of
+    that id that has ended (failed after its retries, finished, stopped) does not count: it is
+    deleted and the job enqueued again, or a caller that retries what failed (the validation
+    sweep) could never run it again while RQ keeps the dead job for failure_ttl.
+    """
     if redis_connection() is not None:
         from rq import Retry
+        from rq.exceptions import DuplicateJobError, NoSuchJobError
+        from rq.job import Job, JobStatus
 
+        if unique and job_id:
+            try:
+                ended = Job.fetch(job_id, connection=redis_connection())
+            except NoSuchJobError:
+                ended = None
+            if ended is not None and ended.get_status() in (
+                    JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED, JobStatus.CANCELED):
+                ended.delete()
         retry = Retry(max=len(retry_intervals), interval=retry_intervals) if retry_intervals else None
-        return queue(queue_name_).enqueue(
-            func, *args, job_id=job_id, retry=retry, job_timeout=timeout,
-            result_ttl=3600, failure_ttl=7 * 86400, **kwargs,
-        )
+        try:
+            return queue(queue_name_).enqueue(
+                func, *args, job_id=job_id, retry=retry, job_timeout=timeout,
+                result_ttl=3600, failure_ttl=7 * 86400, unique=unique, **kwargs,
+            )
+        except DuplicateJobError:
+            return None
     app = current_app._get_current_object()
     pool = app.extensions.setdefault("job_pool", ThreadPoolExecutor(max_workers=2, thread_name_prefix="job"))
 

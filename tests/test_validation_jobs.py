@@ -328,3 +328,31 @@ def test_a_check_whose_query_fails_is_a_warn_and_the_rest_still_runs(client, sta
     assert body["status"] == "needs_review"
     outcomes = {name: check["outcome"] for name, check in checks_by_name(body).items()}
     assert outcomes["duplicate"] == "warn" and outcomes["screenshot"] == "pass"
+
+
+def test_the_sweep_reruns_a_job_that_failed_before_it_could_start(client, standin, app, db_session, monkeypatch):
+    """The job failed for good (the database down through every retry) before it counted an
+    attempt: RQ keeps the failed job for days under the same id. The sweep must still run it
+    again, not be refused as a duplicate on every pass while the submission stays validating."""
+    from rq import Queue
+    from rq.job import Job, JobStatus
+
+    from marketplace.jobs import queue_name, redis_connection
+    from marketplace.proofs.service import validation_job_id
+    from workers.validation import sweep_stuck_validations
+
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    sub_id = submit(client, token, held["task"]["id"], screenshot=png(seed=44)).get_json()["id"]
+    with app.app_context():
+        redis = redis_connection(app)
+        job = Job.fetch(validation_job_id(sub_id, 0), connection=redis)
+        Queue(queue_name("validation", app), connection=redis).remove(job)
+        job.set_status(JobStatus.FAILED)
+        monkeypatch.setitem(app.config, "VALIDATION_STUCK_AFTER_SECONDS", 0)
+        assert row(db_session, sub_id).validation_attempts == 0
+        assert sweep_stuck_validations() == {"enqueued": 1, "stuck": 1, "given_up": 0}
+        assert sweep_stuck_validations()["enqueued"] == 0  # queued now: one job, not two
+    run_validation_jobs(app)
+
+    assert submission(client, token, sub_id)["status"] == "needs_review"

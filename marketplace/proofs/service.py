@@ -22,7 +22,7 @@ from marketplace.auth.service import Principal
 from marketplace.briefs.models import Brief, Task, TaskGroup
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
-from marketplace.jobs import enqueue, redis_connection
+from marketplace.jobs import enqueue
 from marketplace.pagination import page
 from marketplace.proofs.models import Submission, SubmissionCheck
 from marketplace.proofs.storage import storage
@@ -59,21 +59,14 @@ def enqueue_validation(submission_id: str, attempts: int = 0) -> bool:
     A Redis failure here is logged, not raised: the submission is committed as
     `validating` and the sweep (workers.validation.sweep_stuck_validations) picks it up.
     """
-    options: dict = {}
-    if redis_connection() is not None:
-        options["unique"] = True  # RQ refuses a second job with the same id (DuplicateJobError)
     try:
-        enqueue(VALIDATION_JOB, submission_id, queue_name_="validation",
-                job_id=validation_job_id(submission_id, attempts),
-                retry_intervals=VALIDATION_RETRY_INTERVALS, timeout=VALIDATION_TIMEOUT_SECONDS, **options)
-    except Exception as exc:
-        from rq.exceptions import DuplicateJobError
-
-        if isinstance(exc, DuplicateJobError):
-            return False
+        job = enqueue(VALIDATION_JOB, submission_id, queue_name_="validation",
+                      job_id=validation_job_id(submission_id, attempts), unique=True,
+                      retry_intervals=VALIDATION_RETRY_INTERVALS, timeout=VALIDATION_TIMEOUT_SECONDS)
+    except Exception:
         log.exception("could not enqueue validation of %s; the sweep will retry", submission_id)
         return False
-    return True
+    return job is not None
 
 
 # --- submitting -------------------------------------------------------------------------------
