@@ -129,3 +129,38 @@ def test_the_database_itself_refuses_orphan_lines_unbalanced_entries_and_changes
         {"e": ids.entry_id, "a": ids.account_id})
     db_session.commit()
     assert ledger.balance(ledger.escrow("b1", "usd")) == 1000
+
+
+def test_paying_out_of_our_stripe_cash_does_not_lock_it(db_session, app):
+    """Cash at Stripe is lowered by every payout and refund in the platform. It is not locked for
+    that (its floor follows from the guarded accounts), so a posting lowering it does not queue
+    behind another transaction that holds its row."""
+    import threading
+
+    from marketplace.extensions import db
+
+    fund("b1", 1000, "pay_1")
+    ledger.post("seed", "w1", [(ledger.escrow("b1", "usd"), 300), (ledger.worker_available("w1", "usd"), -300)])
+    db_session.commit()
+    clearing_id = db_session.execute(sa.text("SELECT id FROM ledger_accounts WHERE kind = 'stripe_clearing'")).scalar_one()
+    done = []
+
+    def pay_out():
+        with app.app_context():
+            ledger.post("seed", "payout-1", [(ledger.worker_available("w1", "usd"), 300),
+                                             (ledger.stripe_clearing("usd"), -300)])
+            db.session.commit()
+            done.append(True)
+            db.session.remove()
+
+    with db.engine.connect() as other:
+        other.execute(sa.text("SELECT id FROM ledger_accounts WHERE id = :id FOR UPDATE"), {"id": clearing_id})
+        worker = threading.Thread(target=pay_out)
+        worker.start()
+        worker.join(timeout=10)
+        other.rollback()
+    assert done == [True]
+    assert ledger.balance(ledger.stripe_clearing("usd")) == 700
+    with pytest.raises(ledger.InsufficientFunds):  # the worker's balance is still guarded
+        ledger.post("seed", "payout-2", [(ledger.worker_available("w1", "usd"), 1),
+                                         (ledger.stripe_clearing("usd"), -1)])

@@ -43,6 +43,9 @@ class Account:
     owner_id: str | None
     currency: str
     normal: str  # "credit" for what we owe, "debit" for what we hold
+    # Whether a posting that lowers it must lock it and check it stays at or above zero. Off only
+    # where that follows from the others: see stripe_clearing.
+    guarded: bool = True
 
     @property
     def sign(self) -> int:
@@ -76,7 +79,11 @@ def platform_fees(currency: str) -> Account:
 
 
 def stripe_clearing(currency: str) -> Account:
-    return Account(f"stripe:clearing:{currency}", "stripe_clearing", None, currency, "debit")
+    """Our cash at Stripe. Unguarded: by double entry it equals the sum of what we owe (escrows,
+    worker balances, fees, refunds pending), each of which is guarded, so it cannot go below
+    zero unless they do. Guarding it would lock one row per currency for every payout group and
+    refund in the platform, and sum its every line each time, for a check that cannot fail."""
+    return Account(f"stripe:clearing:{currency}", "stripe_clearing", None, currency, "debit", guarded=False)
 
 
 def _insert_ignoring_conflicts(table, rows: list[dict], index_elements: list[str]):
@@ -211,7 +218,7 @@ def post_many(postings: Sequence[Posting], *, locked: Mapping[str, int] | None =
         if total != 0 or not p.lines:
             raise UnbalancedEntry(f"{p.kind} {p.ref_id}: lines must be non-zero and sum to zero")
     ids = ensure_accounts(accounts.values())
-    lowered = [accounts[code] for code, d in delta.items() if d * accounts[code].sign < 0]
+    lowered = [accounts[code] for code, d in delta.items() if d * accounts[code].sign < 0 and accounts[code].guarded]
     held = {a.code: locked[a.code] for a in lowered if locked is not None and a.code in locked}
     unread = [a for a in lowered if a.code not in held]
     if unread:
