@@ -216,8 +216,12 @@ def test_transfer_reversed_webhook_replayed_three_times_returns_the_money_once(a
     assert standin.wait_for_webhooks(10)
     mine = earnings(client, token)
     assert (mine["available_cents"], mine["paid_cents"]) == (100, 200)
-    reversed_item = get_batch(client, admin, batch["id"])["items"][0]
+    after_partial = get_batch(client, admin, batch["id"])
+    reversed_item = after_partial["items"][0]
     assert reversed_item["status"] == "reversed" and "100 of 300" in reversed_item["failure_reason"]
+    assert reversed_item["reversed_cents"] == 100
+    # The batch's totals agree with the worker's earnings: 200 stayed paid, 100 came back.
+    assert (after_partial["totals"]["paid_cents"], after_partial["totals"]["reversed_cents"]) == (200, 100)
 
     # The rest comes back too, and an old event delivered again changes nothing.
     stripe_client().v1.transfers.reversals.create(item["stripe_transfer_id"])
@@ -226,7 +230,9 @@ def test_transfer_reversed_webhook_replayed_three_times_returns_the_money_once(a
     assert standin.wait_for_webhooks(10)
     mine = earnings(client, token)
     assert (mine["available_cents"], mine["paid_cents"]) == (300, 0)
-    assert get_batch(client, admin, batch["id"])["totals"]["reversed_cents"] == 300
+    after_whole = get_batch(client, admin, batch["id"])
+    assert (after_whole["totals"]["paid_cents"], after_whole["totals"]["reversed_cents"]) == (0, 300)
+    assert after_whole["items"][0]["reversed_cents"] == 300
 
 
 def test_payout_failed_disables_payouts_and_reverses_the_named_item(app, client, runner, standin):

@@ -31,7 +31,7 @@ class Progress(Schema):
 class BatchTotals(Schema):
     items = fields.Integer()
     amount_cents = fields.Integer()
-    paid_cents = fields.Integer()
+    paid_cents = fields.Integer(metadata={"description": "Transferred and not reversed."})
     failed_cents = fields.Integer()
     reversed_cents = fields.Integer()
     pending_cents = fields.Integer(metadata={"description": "Items not yet settled (pending or sending)."})
@@ -44,7 +44,10 @@ class BatchItemOut(Schema):
     currency = fields.String()
     stripe_account_id = fields.String()
     stripe_transfer_id = fields.String(allow_none=True)
-    status = fields.String(metadata={"description": "pending | sending | paid | failed | reversed"})
+    status = fields.String(metadata={"description": "pending | sending | paid | failed | reversed "
+                                              "(wholly or in part: see reversed_cents)"})
+    reversed_cents = fields.Integer(metadata={"description": "Taken back from the worker's Stripe account by "
+                                                             "transfer reversals, and returned to their available balance."})
     failure_reason = fields.String(allow_none=True)
     attempts = fields.Integer()
     settled_at = UTCDateTime(allow_none=True)

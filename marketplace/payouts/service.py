@@ -284,8 +284,27 @@ def list_batches(*, limit: int, cursor: str | None) -> tuple[list[PayoutBatch], 
     return page(sa.select(PayoutBatch), PayoutBatch, limit=limit, cursor=cursor)
 
 
+def _reversed(where) -> sa.Select:
+    """(batch id, item id, cents reversed) of reversed items matching `where`, from the ledger: a
+    reversal may be partial, and its entries (ref "item:cumulative") are the only record of how much."""
+    return (
+        sa.select(PayoutItem.batch_id, PayoutItem.id, -sa.func.sum(LedgerLine.amount_cents))
+        .join(LedgerEntry, sa.and_(LedgerEntry.kind == "payout_reversed",
+                                   LedgerEntry.ref_id.like(PayoutItem.id + ":%")))
+        .join(LedgerLine, LedgerLine.entry_id == LedgerEntry.id)
+        .join(LedgerAccount, sa.and_(LedgerAccount.id == LedgerLine.account_id,
+                                     LedgerAccount.kind == "worker_available"))
+        .where(PayoutItem.status == "reversed", where)
+        .group_by(PayoutItem.batch_id, PayoutItem.id)
+    )
+
+
 def summaries(batch_ids: list[str]) -> dict[str, dict]:
-    """Progress and totals per batch, from item statuses, in one query."""
+    """Progress and totals per batch, from item statuses and the ledger's reversals, in two queries.
+
+    paid_cents is what stayed with the workers: a partly reversed item counts its reversed part
+    under reversed_cents and the rest under paid_cents.
+    """
     rows = db.session.execute(
         sa.select(PayoutItem.batch_id, PayoutItem.status, sa.func.count(), sa.func.sum(PayoutItem.amount_cents))
         .where(PayoutItem.batch_id.in_(batch_ids))
@@ -301,8 +320,11 @@ def summaries(batch_ids: list[str]) -> dict[str, dict]:
         summary["totals"]["amount_cents"] += amount
         if status in DONE:
             summary["progress"]["done"] += count
-        key = {"paid": "paid_cents", "failed": "failed_cents", "reversed": "reversed_cents"}.get(status, "pending_cents")
+        key = {"paid": "paid_cents", "failed": "failed_cents", "reversed": "paid_cents"}.get(status, "pending_cents")
         summary["totals"][key] += amount
+    for batch_id, _, cents in db.session.execute(_reversed(PayoutItem.batch_id.in_(batch_ids))):
+        out[batch_id]["totals"]["paid_cents"] -= int(cents)
+        out[batch_id]["totals"]["reversed_cents"] += int(cents)
     return out
 
 
@@ -317,10 +339,13 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
             **sums[batch.id],
         }
         if with_items:
+            reversed_cents = {item_id: int(cents) for _, item_id, cents in
+                              db.session.execute(_reversed(PayoutItem.batch_id == batch.id))}
             body["items"] = [
                 {"id": i.id, "worker_id": i.worker_id, "amount_cents": i.amount_cents, "currency": i.currency,
                  "stripe_account_id": i.stripe_account_id, "stripe_transfer_id": i.stripe_transfer_id,
-                 "status": i.status, "failure_reason": i.failure_reason, "attempts": i.attempts,
+                 "status": i.status, "reversed_cents": reversed_cents.get(i.id, 0),
+                 "failure_reason": i.failure_reason, "attempts": i.attempts,
                  "settled_at": i.settled_at}
                 for i in db.session.scalars(
                     sa.select(PayoutItem).where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.created_at, PayoutItem.id))
