@@ -65,6 +65,18 @@ class Handler(BaseHTTPRequestHandler):
             elif route == "/slow":
                 time.sleep(1.5)
                 self.answer(200, b"finally")
+            elif route == "/drip":
+                # A tarpit: a header byte every 0.2 s for 10 s, each read well inside the read timeout.
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                for _ in range(50):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                self.wfile.write(b"\r\nContent-Length: 0\r\n\r\n")
+            elif route.startswith("/slow-hop/"):
+                # Each hop answers a redirect after 0.6 s: fine alone, too slow as a chain.
+                time.sleep(0.6)
+                self.redirect(f"/slow-hop/{int(route.rsplit('/', 1)[1]) + 1}")
             elif route == "/huge":
                 self.send_response(200)
                 self.send_header("Content-Length", str(10 * 1024 * 1024))
@@ -283,6 +295,23 @@ def test_slow_server_warns_quickly(port: int) -> None:
     result = check(f"http://{HOST}:{port}/slow", read_timeout=0.5)
     assert result.outcome == WARN and "timed out" in result.detail
     assert time.monotonic() - started < 1.4
+
+
+def test_a_dripping_server_is_cut_off_at_the_probe_deadline(port: int) -> None:
+    started = time.monotonic()
+    result = check(f"http://{HOST}:{port}/drip", read_timeout=1.0, total_timeout=1.5)
+    elapsed = time.monotonic() - started
+    assert result.outcome == WARN and "within the probe's 1.5 s" in result.detail, result.detail
+    assert elapsed < 3, elapsed
+
+
+def test_the_deadline_covers_the_whole_redirect_chain(port: int) -> None:
+    started = time.monotonic()
+    result = check(f"http://{HOST}:{port}/slow-hop/0", read_timeout=1.0, total_timeout=1.5, max_redirects=10)
+    elapsed = time.monotonic() - started
+    assert result.outcome == WARN and "1.5 s" in result.detail, result.detail
+    assert 1 <= len(result.data["hops"]) <= 3
+    assert elapsed < 3, elapsed
 
 
 def test_huge_body_reading_stops_at_the_cap(port: int) -> None:

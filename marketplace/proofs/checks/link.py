@@ -14,7 +14,11 @@ Decisions this module makes (the brief left them open):
 * Outcome: a final 2xx/3xx answer passes; a final 4xx/5xx fails, except 429 (the site
   rate-limited our probe, which says nothing about the link) which warns; too many
   redirects and unsafe hops fail; network trouble (DNS, refused, timeout, TLS) warns.
-  ``read_timeout`` applies to each socket read, not to the probe as a whole.
+* ``read_timeout`` bounds each socket read; ``total_timeout`` bounds the whole probe, every
+  hop included, so a server that drips a byte at a time cannot hold a validation worker for
+  longer (the watchdog shuts the socket down, which ends any read blocked on it). Only the
+  name lookup is outside it: getaddrinfo cannot be interrupted, and the resolver's own
+  timeouts bound it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -495,9 +501,41 @@ class _Answer:
     address: str
 
 
+class _Deadline:
+    """The probe's overall time limit: `remaining()` for each hop's timeouts, and `guard(conn)`
+    to shut a connection's socket down when the limit passes, mid-read or not."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.passed = False
+
+    def remaining(self) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            self.passed = True
+            raise _Unreachable(f"the probe took longer than {self.seconds:g} s")
+        return left
+
+    def guard(self, conn: http.client.HTTPConnection) -> threading.Timer:
+        def expire() -> None:
+            self.passed = True
+            sock = conn.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
+
+        timer = threading.Timer(max(self.at - time.monotonic(), 0), expire)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+
 def _request(
     link: ParsedLink, addresses: list[IPAddress], *, connect_timeout: float,
-    read_timeout: float, max_body: int,
+    read_timeout: float, max_body: int, deadline: _Deadline,
 ) -> _Answer:
     connection_class = (
         _PinnedHTTPSConnection if link.scheme == "https" else _PinnedHTTPConnection
@@ -505,10 +543,12 @@ def _request(
     last_error: BaseException | None = None
     for ip in addresses:
         address = _connectable(ip)
+        left = deadline.remaining()
         conn = connection_class(
-            link.host, link.port, address=address, connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
+            link.host, link.port, address=address, connect_timeout=min(connect_timeout, left),
+            read_timeout=min(read_timeout, left),
         )
+        watchdog = deadline.guard(conn)
         try:
             try:
                 conn.connect()
@@ -523,6 +563,8 @@ def _request(
             conn.putheader("Connection", "close")
             conn.endheaders()
             response = conn.getresponse()
+            if deadline.passed:  # a shut-down socket reads as the end of the headers: no answer
+                raise OSError("deadline")
             bytes_read = 0
             try:
                 bytes_read = len(response.read(max_body))
@@ -531,8 +573,12 @@ def _request(
             return _Answer(response.status, response.getheader("Location"), bytes_read,
                            str(address))
         except (OSError, http.client.HTTPException) as exc:
+            if deadline.passed:
+                raise _Unreachable(f"{link.host} did not answer within the probe's "
+                                   f"{deadline.seconds:g} s") from None
             raise _Unreachable(f"{link.host} did not answer ({_describe(exc)})") from None
         finally:
+            watchdog.cancel()
             conn.close()
     detail = _describe(last_error) if last_error else "no address"
     raise _Unreachable(f"could not connect to {link.host} ({detail})")
@@ -540,8 +586,9 @@ def _request(
 
 def _probe(
     link: ParsedLink, *, resolver: Resolver, allow_private: bool, connect_timeout: float,
-    read_timeout: float, max_redirects: int, max_body: int,
+    read_timeout: float, total_timeout: float, max_redirects: int, max_body: int,
 ) -> CheckResult:
+    deadline = _Deadline(total_timeout)
     hops: list[dict[str, Any]] = []
     current = link
     while True:
@@ -550,7 +597,7 @@ def _probe(
             addresses = _vetted_addresses(current, resolver, allow_private)
             answer = _request(
                 current, addresses, connect_timeout=connect_timeout,
-                read_timeout=read_timeout, max_body=max_body,
+                read_timeout=read_timeout, max_body=max_body, deadline=deadline,
             )
         except _Refused as refused:
             via = f"link redirects to {current.url}: " if hops else ""
@@ -600,6 +647,7 @@ def link_check(
     resolver: Resolver | None = None,
     connect_timeout: float = 3.0,
     read_timeout: float = 5.0,
+    total_timeout: float = 15.0,
     max_redirects: int = 3,
     max_body: int = 64 * 1024,
 ) -> CheckResult:
@@ -637,7 +685,7 @@ def link_check(
         result = _probe(
             link, resolver=resolver or _default_resolver, allow_private=allow_private,
             connect_timeout=connect_timeout, read_timeout=read_timeout,
-            max_redirects=max_redirects, max_body=max_body,
+            total_timeout=total_timeout, max_redirects=max_redirects, max_body=max_body,
         )
     except Exception as exc:  # the boundary: a bug or surprise here must not kill the job
         return CheckResult("link", WARN, f"link could not be checked ({type(exc).__name__})", data)
