@@ -403,6 +403,26 @@ def test_good_caption_passes_and_a_near_copy_in_the_same_brief_is_rejected(clien
     assert near["outcome"] == "fail" and original["id"] in near["detail"]
 
 
+def test_a_copy_validated_before_its_original_is_still_caught(client, standin, app):
+    from workers.validation import validate_submission
+
+    _, brief = proof_brief(client, standin, groups=[CAPTION_GROUP])
+    caption = "Lighter shoe, same grip: my morning run felt easy today #ad"
+    token, held = claimed_task(client, brief)
+    original = submit(client, token, held["task"]["id"], text=caption).get_json()
+    copier, copied = claimed_task(client, brief)
+    copy = submit(client, copier, copied["task"]["id"], text=caption.lower()).get_json()
+
+    # The copy's job runs first, while the original's still waits in the queue, unshingled.
+    with app.app_context():
+        assert validate_submission(copy["id"]) == "auto_rejected"
+    run_validation_jobs(app)
+
+    assert submission(client, token, original["id"])["status"] == "needs_review"
+    near = checks_by_name(submission(client, copier, copy["id"]))["near_copy"]
+    assert near["outcome"] == "fail" and original["id"] in near["detail"]
+
+
 def test_captured_at_in_the_future_fails_the_timestamp_check(client, standin, app):
     _, brief = proof_brief(client, standin)
     token, held = claimed_task(client, brief)

@@ -286,16 +286,24 @@ def _text_results(snap: _Snapshot) -> list[CheckResult]:
 
 
 def _near_copy_result(snap: _Snapshot) -> CheckResult:
+    """Compare with the brief's earlier texts from other claims. An earlier one whose own job has
+    not stored its shingles yet is shingled here from its text (a pure function of it): else a
+    copy validated before its original would pass, and the original, comparing only with what
+    came before it, would never see the copy."""
     candidates = db.session.execute(
-        sa.select(Submission.id, Submission.text_shingles).where(
-            Submission.brief_id == snap.brief_id, Submission.text_shingles.is_not(None),
-            Submission.claim_id != snap.claim_id,
+        sa.select(Submission.id, Submission.text_shingles, Submission.text).where(
+            Submission.brief_id == snap.brief_id, Submission.claim_id != snap.claim_id,
+            sa.or_(Submission.text_shingles.is_not(None),
+                   sa.and_(Submission.status == "validating", Submission.text.is_not(None))),
             sa.tuple_(Submission.created_at, Submission.id)
             < sa.tuple_(sa.literal(snap.created_at), sa.literal(snap.submission_id)),
         ).order_by(Submission.created_at.desc(), Submission.id.desc()).limit(NEAR_COPY_CANDIDATES)
     ).all()
     # Oldest first, so a tie blames the original rather than an earlier copy of it.
-    return near_copy_check(snap.text or "", [(row.id, row.text_shingles) for row in reversed(candidates)])
+    return near_copy_check(snap.text or "", [
+        (row.id, row.text_shingles if row.text_shingles is not None else shingles(row.text))
+        for row in reversed(candidates)
+    ])
 
 
 def run_checks(snap: _Snapshot, *, resolver: Resolver | None = None) -> list[CheckResult]:
