@@ -201,6 +201,27 @@ def test_bulk_of_1000_is_stored_in_one_call_with_per_item_results(client, linked
     assert replay["duplicates"] == 997 and count(db_session, "conversions") == 997
 
 
+def test_bulk_repeats_within_one_request_and_a_foreign_currency_item(client, linked, db_session):
+    key = auth(linked["brand_key"])
+    items = [
+        conversion(linked["code"], "r-1", 7),
+        conversion(linked["code"], "r-1", 7),                  # the same conversion again: a duplicate
+        conversion(linked["code"], "r-2", 5, currency="eur"),  # the brief is in usd: invalid
+        conversion(linked["code"], "r-2", 5),                  # r-2 as it should be: stored
+        conversion(linked["code"], "r-3", 5, currency="eur"),  # invalid, and r-3 is not stored
+    ]
+    body = client.post("/v1/conversions", json={"conversions": items}, headers=key).get_json()
+    results = body["results"]
+    assert [r["outcome"] for r in results] == ["created", "duplicate", "invalid", "created", "invalid"]
+    assert [r["status"] for r in results] == [201, 200, 422, 201, 422]
+    assert results[1]["conversion"]["id"] == results[0]["conversion"]["id"]
+    assert "usd" in results[2]["detail"]
+    assert (body["created"], body["duplicates"], body["failed"]) == (2, 1, 2)
+    db_session.rollback()
+    stored = db_session.execute(sa.text("SELECT external_id, currency FROM conversions ORDER BY external_id")).all()
+    assert stored == [("r-1", "usd"), ("r-2", "usd")]
+
+
 def test_the_same_external_id_from_many_threads_is_stored_once(app, linked, db_session):
     body = conversion(linked["code"], "racy-1", 500)
     statuses, ids = [], set()
