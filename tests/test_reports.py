@@ -272,6 +272,20 @@ def test_assets_json_pages_with_a_cursor_and_links_screenshots(app, client, stan
     assert bad.status_code == 422
 
 
+def test_assets_csv_streams_every_asset_once_across_chunks(app, client, standin, monkeypatch):
+    from marketplace.tracking import assets
+
+    monkeypatch.setattr(assets, "CSV_CHUNK", 2)  # five assets: chunks of 2, 2 and 1
+    _, brand_key = sign_up_brand(client)
+    brief = live_brief(client, brand_key, standin, task_groups=[CAPTION])
+    (_, token), = workers(client, 1)
+    ids = approve(app, claims(client, token, brief["task_groups"][0]["id"], 5))
+    response = client.get(f"/v1/briefs/{brief['id']}/assets?format=csv", headers=auth(brand_key))
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [row["submission_id"] for row in rows] == list(reversed(ids))  # newest first, each once
+
+
 def test_cpa_and_roas_are_exact_and_rounded_half_up_only_for_display():
     from marketplace.tracking.reports import (
         Figures,
