@@ -235,6 +235,36 @@ def test_transfer_reversed_webhook_replayed_three_times_returns_the_money_once(a
     assert after_whole["items"][0]["reversed_cents"] == 300
 
 
+def test_a_reversal_reported_before_the_transfer_was_recorded_books_both_once(app, client, runner, standin):
+    from marketplace.extensions import db
+    from marketplace.payouts.service import process_batch
+
+    admin = make_admin(runner)
+    worker, token, _ = ready_worker(client, standin)
+    approved_work(app, client, standin, [(worker["id"], token)], 250)
+    batch = start_batch(client, admin)
+    standin.set_faults(drop_after_commit=1, path_prefix="/v1/transfers")
+    with app.app_context():  # Stripe made the transfer but its answer was lost: the item stays `sending`
+        process_batch(batch["id"], unknown_retries=0)
+        db.session.remove()
+    assert get_batch(client, admin, batch["id"])["items"][0]["status"] == "sending"
+
+    transfer, = transfers_in(batch["id"])
+    stripe_client().v1.transfers.reversals.create(transfer.id)
+    assert standin.wait_for_webhooks(10)
+    item = get_batch(client, admin, batch["id"])["items"][0]
+    assert (item["status"], item["stripe_transfer_id"], item["reversed_cents"]) == ("reversed", transfer.id, 250)
+
+    with app.app_context():  # the rerun finds the item settled and sends nothing
+        process_batch(batch["id"])
+        db.session.remove()
+    done = get_batch(client, admin, batch["id"])
+    assert done["status"] == "completed" and done["totals"]["reversed_cents"] == 250
+    assert standin.transfer_counts()["total"] == 1
+    mine = earnings(client, token)
+    assert (mine["available_cents"], mine["in_transit_cents"], mine["paid_cents"]) == (250, 0, 0)
+
+
 def test_payout_failed_disables_payouts_and_reverses_the_named_item(app, client, runner, standin):
     admin = make_admin(runner)
     worker, token, account_id = ready_worker(client, standin)

@@ -170,7 +170,7 @@ def _transfer_reversed(event: gateway.WebhookEvent) -> None:
         return
     if item.status in ("pending", "sending"):
         # The reversal arrived before the job recorded the transfer: it exists, so book it first.
-        _book_paid(item, obj.get("id"))
+        _book_outcomes([item], {item.id: ("paid", obj.get("id"))})
     if item.status == "failed":
         log.error("transfer %s reversed but item %s is failed; left for a person", obj.get("id"), item.id)
         return
@@ -363,28 +363,9 @@ def _stripe_reason(exc: Exception) -> str:
     return f"{code}: {message}" if code else str(message)
 
 
-def _book_paid(item: PayoutItem, transfer_id: str) -> None:
-    item.status = "paid"
-    item.stripe_transfer_id = transfer_id
-    item.settled_at = utcnow()
-    ledger.post("payout_paid", item.id, [
-        (ledger.worker_in_transit(item.worker_id, item.currency), item.amount_cents),
-        (ledger.stripe_clearing(item.currency), -item.amount_cents),
-    ], memo=f"transfer {transfer_id}")
-
-
-def _record_outcomes(outcomes: dict[str, tuple[str, str]]) -> int:
-    """Book what Stripe answered for several items in one transaction: ("paid", transfer id) or
-    ("failed", reason). Items someone else settled meanwhile (a webhook, another run) are left alone."""
-    if not outcomes:
-        return 0
-    items = db.session.scalars(
-        sa.select(PayoutItem)
-        .where(PayoutItem.id.in_(list(outcomes)), PayoutItem.status.in_(["pending", "sending"]))
-        .order_by(PayoutItem.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
+def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, str]]) -> None:
+    """Settle locked items in the caller's transaction: ("paid", transfer id) moves the money
+    from in transit to our cash at Stripe; ("failed", reason) back to the worker's available balance."""
     postings = []
     for item in items:
         outcome, detail = outcomes[item.id]
@@ -403,6 +384,21 @@ def _record_outcomes(outcomes: dict[str, tuple[str, str]]) -> int:
             ), memo=detail[:200]))
     db.session.flush()
     ledger.post_many(postings)
+
+
+def _record_outcomes(outcomes: dict[str, tuple[str, str]]) -> int:
+    """Book what Stripe answered for several items in one transaction. Items someone else settled
+    meanwhile (a webhook, another run) are left alone."""
+    if not outcomes:
+        return 0
+    items = db.session.scalars(
+        sa.select(PayoutItem)
+        .where(PayoutItem.id.in_(list(outcomes)), PayoutItem.status.in_(["pending", "sending"]))
+        .order_by(PayoutItem.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    _book_outcomes(items, outcomes)
     db.session.commit()
     return len(items)
 
