@@ -7,10 +7,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from marketplace.errors import Conflict
-from marketplace.extensions import db
+from marketplace.extensions import db, upsert_insert
 from marketplace.ids import new_id
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
 from marketplace.timefmt import utcnow
@@ -87,9 +87,7 @@ def stripe_clearing(currency: str) -> Account:
 
 
 def _insert_ignoring_conflicts(table, rows: list[dict], index_elements: list[str]):
-    dialect = db.session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).values(rows).on_conflict_do_nothing(index_elements=index_elements)
+    return upsert_insert(table).values(rows).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def ensure_accounts(accounts: Iterable[Account]) -> dict[str, str]:

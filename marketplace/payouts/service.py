@@ -10,13 +10,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.errors import BadGateway, NotFound
-from marketplace.extensions import db
+from marketplace.extensions import db, upsert_insert
 from marketplace.ids import sql_new_id
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
@@ -76,9 +74,8 @@ def set_up_payout_account(worker_id: str, *, return_url: str, refresh_url: str) 
             raise BadGateway("The payment provider did not answer; try again.") from exc
         except gateway.StripeError as exc:
             raise BadGateway(f"The payment provider refused the account: {_stripe_reason(exc)}") from exc
-        insert = pg_insert if _dialect() == "postgresql" else sqlite_insert
         db.session.execute(
-            insert(PayoutAccount.__table__)
+            upsert_insert(PayoutAccount.__table__)
             .values(worker_id=worker.id, stripe_account_id=stripe_account.id, payouts_enabled=False,
                     transfers_active=False, details_submitted=False, created_at=utcnow(), updated_at=utcnow())
             .on_conflict_do_nothing(index_elements=["worker_id"])

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.errors import database_unavailable
-from marketplace.extensions import db
+from marketplace.extensions import db, upsert_insert
 from marketplace.proofs.checks import FAIL, WARN, CheckResult
 from marketplace.proofs.checks.link import Resolver, link_check
 from marketplace.proofs.checks.screenshot import (
@@ -339,11 +339,7 @@ def upsert_checks(results: list[tuple[str, CheckResult]]) -> None:
     now = utcnow()
     rows = [{"submission_id": sub_id, "name": r.name, "outcome": r.outcome, "detail": r.detail,
              "data": r.data, "checked_at": now} for sub_id, r in results]
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(SubmissionCheck).values(rows)
+    statement = upsert_insert(SubmissionCheck.__table__).values(rows)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["submission_id", "name"],
         set_={"outcome": statement.excluded.outcome, "detail": statement.excluded.detail,

@@ -10,12 +10,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 
 from marketplace import direct
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.errors import Conflict, InvalidInput, NotFound
-from marketplace.extensions import db
+from marketplace.extensions import db, upsert_insert
 from marketplace.ids import new_id
 from marketplace.tasks.models import Claim
 from marketplace.timefmt import as_utc, rfc3339, utcnow
@@ -185,9 +184,8 @@ def _same(row, wanted: dict) -> bool:
 
 
 def _insert_ignoring_duplicates(rows: list[dict]):
-    module = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     table = Conversion.__table__
-    return (module.insert(table).values(rows)
+    return (upsert_insert(table).values(rows)
             .on_conflict_do_nothing(index_elements=["brand_id", "external_id"])
             .returning(table.c.external_id))
 
