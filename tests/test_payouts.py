@@ -265,6 +265,36 @@ def test_a_reversal_reported_before_the_transfer_was_recorded_books_both_once(ap
     assert (mine["available_cents"], mine["in_transit_cents"], mine["paid_cents"]) == (250, 0, 0)
 
 
+def test_a_transfer_at_stripe_that_differs_from_its_item_is_left_for_a_person(app, client, runner, standin):
+    from marketplace.extensions import db
+    from marketplace.payouts.service import process_batch
+
+    admin = make_admin(runner)
+    worker, token, account_id = ready_worker(client, standin)
+    approved_work(app, client, standin, [(worker["id"], token)], 250)
+    batch = start_batch(client, admin)
+    item_id = get_batch(client, admin, batch["id"])["items"][0]["id"]
+    with app.app_context():  # a runner died between marking the item and hearing Stripe's answer
+        db.session.execute(sa.text("UPDATE payout_items SET status = 'sending', attempts = 1 WHERE id = :id"),
+                           {"id": item_id})
+        db.session.commit()
+    # …and Stripe holds a transfer for it, but not the one we asked for.
+    stripe_client().v1.transfers.create(params={
+        "amount": 999, "currency": "usd", "destination": account_id, "transfer_group": batch["id"],
+        "metadata": {"payout_item_id": item_id}})
+
+    with app.app_context():
+        process_batch(batch["id"], unknown_retries=0)
+        db.session.remove()
+    body = get_batch(client, admin, batch["id"])
+    item = body["items"][0]
+    assert body["status"] == "processing" and item["status"] == "sending" and item["stripe_transfer_id"] is None
+    assert "999 cents" in item["failure_reason"] and "for a person" in item["failure_reason"]
+    assert len(transfers_in(batch["id"])) == 1  # nothing sent again
+    mine = earnings(client, token)
+    assert (mine["in_transit_cents"], mine["paid_cents"]) == (250, 0)
+
+
 def test_payout_failed_disables_payouts_and_reverses_the_named_item(app, client, runner, standin):
     admin = make_admin(runner)
     worker, token, account_id = ready_worker(client, standin)

@@ -483,16 +483,26 @@ def _reconcile_sending(batch_id: str, on_done: Callable[[int], None]) -> int:
     except gateway.OutcomeUnknown:
         log.warning("batch %s: cannot list transfers now; %d items stay unknown", batch_id, len(sending))
         return len(sending)
-    found = {}
+    found, differing = {}, {}
     for row in sending:
         transfer = at_stripe.get(row["id"])
-        if transfer is not None:
-            if transfer.amount != row["amount_cents"] or transfer.destination != row["stripe_account_id"]:
-                log.error("item %s: Stripe transfer %s differs from the item", row["id"], transfer.id)
+        if transfer is None:
+            continue
+        if transfer.amount != row["amount_cents"] or transfer.destination != row["stripe_account_id"]:
+            # Not ours as we asked for it (made by hand?): neither booked at our amount nor sent again.
+            log.error("item %s: Stripe transfer %s differs from the item; left for a person", row["id"], transfer.id)
+            differing[row["id"]] = (f"Stripe transfer {transfer.id} for this item is {transfer.amount} cents to "
+                                    f"{transfer.destination}, not {row['amount_cents']} to {row['stripe_account_id']}; "
+                                    "left unsettled for a person to resolve.")
+        else:
             found[row["id"]] = ("paid", transfer.id)
+    for item_id, reason in differing.items():
+        db.session.execute(sa.update(PayoutItem).where(PayoutItem.id == item_id, PayoutItem.status == "sending")
+                           .values(failure_reason=reason[:500]))
+    db.session.commit()
     _record_outcomes(found)
     on_done(len(found))
-    resend = [dict(row) for row in sending if row["id"] not in found]
+    resend = [dict(row) for row in sending if row["id"] not in found and row["id"] not in differing]
     if not resend:
         return 0
     db.session.execute(
