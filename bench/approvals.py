@@ -34,22 +34,14 @@ RAW_UPDATE = sa.text("""
 def _live_brief(app) -> tuple[str, str]:
     """A funded, published brief with one group of enough tasks for every run; (brief id, group id)."""
     from marketplace.auth.models import Brand
-    from marketplace.auth.service import Principal
-    from marketplace.briefs import service as briefs
-    from marketplace.briefs.models import Brief
     from marketplace.briefs.schemas import BriefIn
     from marketplace.extensions import db
-    from marketplace.payments.service import fund_offline
 
     with app.app_context():
         brand = Brand(name="Bench Shoes", email="bench-approvals@example.com")
         db.session.add(brand)
         db.session.commit()
-        brief_id = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
-        brief = db.session.get(Brief, brief_id)
-        # Booked as the Stripe webhook would book it, so the bench needs no Stripe.
-        fund_offline(brief, "bench")
-        briefs.publish(Principal("brand", brand.id), brief.id)
+        brief = harness.live_brief(brand.id, BriefIn().load(BRIEF))
         made = brief.id, brief.task_groups[0].id
         db.session.remove()
         return made

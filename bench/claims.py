@@ -10,6 +10,7 @@ from bench.harness import (
     CORES_NOTE,
     Request,
     gunicorn_server,
+    live_brief,
     load,
     migrated_app,
     note,
@@ -27,27 +28,18 @@ TASKS = 50_000  # more than 16 clients can claim in the run, so no claim meets a
 def seed(app) -> tuple[str, list[str]]:
     """A live brief with one big group, and one worker token per client; returns (group id, tokens)."""
     from marketplace.auth import service as accounts
-    from marketplace.auth.service import Principal
-    from marketplace.briefs import service as briefs
-    from marketplace.briefs.models import Brief
-    from marketplace.extensions import db
-    from marketplace.payments.service import fund_offline
     from marketplace.timefmt import utcnow
 
     with app.app_context():
         brand, _ = accounts.sign_up_brand("Bench Co", "brand@bench.example")
         now = utcnow()
-        brief_id = briefs.create_brief(brand.id, {
+        brief = live_brief(brand.id, {
             "title": "Bench captions", "objective": "engagement", "landing_url": "https://shop.example.com/",
             "budget_cents": TASKS * 20, "currency": "usd", "starts_at": now - timedelta(hours=1),
             "ends_at": now + timedelta(days=1), "auto_approve_after_hours": 72, "disclosure_required": True,
             "prohibitions": [], "task_groups": [{"kind": "caption", "quantity": TASKS, "unit_price_cents": 10,
                                                   "instructions": "Write a caption", "proof": {}}],
         })
-        brief = db.session.get(Brief, brief_id)
-        # Funding booked as if Stripe had confirmed it (as `flask demo` does): the bench needs no Stripe.
-        fund_offline(brief, "bench")
-        briefs.publish(Principal("brand", brand.id), brief.id)
         group_id = brief.task_groups[0].id
         tokens = []
         for i in range(CLIENTS):

@@ -89,6 +89,21 @@ def migrated_app(url: str, **config: Any):
     return app
 
 
+def live_brief(brand_id: str, data: dict):
+    """Create, fund and publish a brief from loaded BriefIn data, inside an app context; the Brief.
+    Funding is booked as the Stripe webhook would book it (as `flask demo` does), so no Stripe is needed."""
+    from marketplace.auth.service import Principal
+    from marketplace.briefs import service as briefs
+    from marketplace.briefs.models import Brief
+    from marketplace.extensions import db
+    from marketplace.payments.service import fund_offline
+
+    brief = db.session.get(Brief, briefs.create_brief(brand_id, data))
+    fund_offline(brief, "bench")
+    briefs.publish(Principal("brand", brand_id), brief.id)
+    return brief
+
+
 @contextmanager
 def spare_redis() -> Iterator[str]:
     """A Redis database index nobody else uses right now (shared with the test runs' SET NX claims in db 0),
@@ -203,7 +218,7 @@ class LoadResult:
 
     @property
     def rps(self) -> float:
-        """Successful (2xx) requests per second."""
+        """Successful (2xx, or the expected status) requests per second."""
         return (self.requests - self.errors) / self.seconds if self.seconds else 0.0
 
     def percentile(self, p: float) -> float:
@@ -231,11 +246,12 @@ def _encode(body: Any, headers: dict[str, str]) -> tuple[bytes | None, dict[str,
 
 def load(target: str | Callable[[int], Request], *, concurrency: int = 16, duration: float | None = 5.0,
          requests: int | None = None, method: str = "GET", headers: dict[str, str] | None = None,
-         body: Any = None, warmup: float = 0.5) -> LoadResult:
+         body: Any = None, warmup: float = 0.5, expect: int | None = None) -> LoadResult:
     """Drive `target` (a URL, or a factory called with a unique request number returning a Request) from
     `concurrency` threads, each with its own keep-alive HTTPConnection, for `duration` seconds or `requests`
-    requests in all. Non-2xx answers and connection failures count as errors. A short warm-up runs first
-    (not counted) so lazily opened database connections do not land in the figures."""
+    requests in all. Answers other than 2xx (or than the `expect`ed status, e.g. 302) and connection
+    failures count as errors. A short warm-up runs first (not counted) so lazily opened database
+    connections do not land in the figures."""
     if requests is not None:
         duration = None
     if isinstance(target, str):
@@ -292,7 +308,7 @@ def load(target: str | Callable[[int], Request], *, concurrency: int = 16, durat
             own_latencies.append(elapsed)
             with lock:
                 statuses[status] += 1
-                if not 200 <= status < 300:
+                if (status != expect) if expect is not None else not 200 <= status < 300:
                     state["errors"] += 1
                     if state["first_error"] is None:
                         state["first_error"] = f"{status} {req.method} {path}: {payload[:300]!r}"

@@ -10,9 +10,12 @@ import sqlalchemy as sa
 
 from bench.harness import (
     CORES_NOTE,
+    LoadResult,
     Request,
     gunicorn_server,
+    live_brief,
     load,
+    load_pair,
     migrated_app,
     note,
     report,
@@ -22,7 +25,7 @@ from bench.harness import (
 
 CLIENTS = 16
 SECONDS = 5.0
-ROUNDS = 2  # bare and ours alternate, so drift on a shared machine hits both
+ROUNDS = 2  # bare and ours alternate, so drift on a shared machine hits both (SECONDS each per round)
 QUANTITY = 1_000  # tasks per group; three groups (two caption variants and a clip)
 APPROVED = 2_000
 WORKERS = 200
@@ -36,19 +39,16 @@ def seed(app) -> tuple[str, str, list[str]]:
     """A live brief with 2,000 approved tasks (ledger entries included), 100,000 clicks and 5,000
     conversions on their tracked links, all set-based; returns (brief id, brand key, tracked codes)."""
     from marketplace.auth import service as accounts
-    from marketplace.auth.service import Principal
-    from marketplace.briefs import service as briefs
-    from marketplace.briefs.models import Brief, fee_for
+    from marketplace.briefs.models import fee_for
     from marketplace.extensions import db
     from marketplace.ledger import service as ledger
-    from marketplace.payments.service import fund_offline
     from marketplace.timefmt import utcnow
 
     with app.app_context():
         brand, key = accounts.sign_up_brand("Bench Co", "brand@bench.example")
         now = utcnow()
         group = {"quantity": QUANTITY, "unit_price_cents": 60, "instructions": "Write a caption", "proof": {}}
-        brief_id = briefs.create_brief(brand.id, {
+        brief = live_brief(brand.id, {
             "title": "Bench results", "objective": "conversions", "landing_url": "https://shop.example.com/spring?ref=x",
             "budget_cents": 10_000_000, "currency": "usd", "target_cpa_cents": 600,
             "starts_at": now - timedelta(days=40), "ends_at": now + timedelta(days=1), "auto_approve_after_hours": 72,
@@ -56,9 +56,6 @@ def seed(app) -> tuple[str, str, list[str]]:
             "task_groups": [{**group, "kind": "caption", "name": "A"}, {**group, "kind": "caption", "name": "B"},
                             {**group, "kind": "clip", "name": "C", "unit_price_cents": 100}],
         })
-        brief = db.session.get(Brief, brief_id)
-        fund_offline(brief, "bench")
-        briefs.publish(Principal("brand", brand.id), brief.id)
 
         run = db.session.execute
         params = {"brief": brief.id, "brand": brand.id, "approved": APPROVED, "workers": WORKERS,
@@ -140,24 +137,16 @@ def time_report(base: str, brief_id: str, key: str) -> tuple[float, dict]:
     return statistics.median(times) * 1000, body
 
 
-def redirects(base: str, codes: list[str]) -> tuple[float, float, list[str]]:
-    """302s per second of /t/{code} and of the bare redirect, ROUNDS each, alternating."""
-    ours_n = bare_n = 0
-    ours_s = bare_s = 0.0
-    details = []
-    for _ in range(ROUNDS):
-        bare = load(lambda i: Request("GET", f"{base}/bench/bare-redirect/{codes[i % len(codes)]}"),
-                    concurrency=CLIENTS, duration=SECONDS)
-        ours = load(lambda i: Request("GET", f"{base}/t/{codes[i % len(codes)]}"),
-                    concurrency=CLIENTS, duration=SECONDS)
-        # The harness counts only 2xx as success; a redirect's success is a 302.
-        bare_n += bare.statuses.get(302, 0)
-        bare_s += bare.seconds
-        ours_n += ours.statuses.get(302, 0)
-        ours_s += ours.seconds
-        details.append(f"/t/{{code}}: {ours.summary().split(', errors')[0]}, statuses {dict(ours.statuses)}")
-        details.append(f"bare:       {bare.summary().split(', errors')[0]}, statuses {dict(bare.statuses)}")
-    return ours_n / ours_s, bare_n / bare_s, details
+def redirects(base: str, codes: list[str]) -> tuple[LoadResult, LoadResult]:
+    """302s of /t/{code} and of the bare redirect, alternating rounds."""
+    def tracked(i: int) -> Request:
+        return Request("GET", f"{base}/t/{codes[i % len(codes)]}")
+
+    def bare(i: int) -> Request:
+        return Request("GET", f"{base}/bench/bare-redirect/{codes[i % len(codes)]}")
+
+    return load_pair({"target": tracked}, {"target": bare}, rounds=ROUNDS, duration=SECONDS * ROUNDS,
+                     concurrency=CLIENTS, expect=302)
 
 
 def main() -> None:
@@ -170,10 +159,10 @@ def main() -> None:
         with gunicorn_server(server_env(database_url), workers=2) as base:
             report_ms, body = time_report(base, brief_id, key)
             baseline_ms, _ = _bare_latency(base)
-            ours, bare, details = redirects(base, codes)
-        report("tracking.redirect", f"GET /t/{{code}}, {CLIENTS} clients", ours, bare, target=0.5)
-        for line in details:
-            note(line)
+            ours, bare = redirects(base, codes)
+        report("tracking.redirect", f"GET /t/{{code}}, {CLIENTS} clients", ours.rps, bare.rps, target=0.5)
+        note(f"/t/{{code}}: {ours.summary()}; ratio per round {', '.join(f'{r:.2f}' for r in ours.round_ratios)}")
+        note(f"bare redirect: {bare.summary()}")
         report("tracking.report", "GET /v1/briefs/{id}/report", report_ms, REPORT_BUDGET_MS, unit="ms",
                baseline_name="budget", target=1.0, higher_is_better=False)
         totals = body["totals"]

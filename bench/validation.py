@@ -35,21 +35,14 @@ def _screenshots() -> list[bytes]:
 def _live_group(app) -> str:
     """A funded, published brief with one screenshot group of N tasks (booked as the webhook would)."""
     from marketplace.auth.models import Brand
-    from marketplace.auth.service import Principal
-    from marketplace.briefs import service as briefs
-    from marketplace.briefs.models import Brief
     from marketplace.briefs.schemas import BriefIn
     from marketplace.extensions import db
-    from marketplace.payments.service import fund_offline
 
     with app.app_context():
         brand = Brand(name="Bench Shoes", email="bench-validation@example.com")
         db.session.add(brand)
         db.session.commit()
-        brief_id = briefs.create_brief(brand.id, BriefIn().load(BRIEF))
-        brief = db.session.get(Brief, brief_id)
-        fund_offline(brief, "bench")
-        briefs.publish(Principal("brand", brand.id), brief.id)
+        brief = harness.live_brief(brand.id, BriefIn().load(BRIEF))
         group_id = brief.task_groups[0].id
         db.session.remove()
         return group_id
