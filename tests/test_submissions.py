@@ -633,3 +633,26 @@ def test_a_retried_multipart_submission_with_the_same_idempotency_key_is_one_sub
     assert again.get_json()["id"] == first.get_json()["id"]
     assert counts(db_session)["submissions"] == 1
     assert queued_validation_jobs(app) == 1
+
+
+def test_a_submission_the_database_refuses_leaves_no_stored_screenshot(app, client, standin, tmp_path, monkeypatch):
+    """The file is stored before the row; when the commit fails for any reason, the file goes too."""
+    from marketplace.extensions import db
+
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    with app.app_context(), db.engine.begin() as conn:  # the database itself refuses this one insert
+        conn.execute(sa.text("""
+            CREATE FUNCTION refuse_submission() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
+            CREATE TRIGGER refuse_submission BEFORE INSERT ON submissions
+            FOR EACH ROW EXECUTE FUNCTION refuse_submission();"""))
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # answer the 500 as production would
+    try:
+        response = submit(client, token, held["task"]["id"], screenshot=png(seed=5))
+        assert response.status_code == 500  # a fault of ours, not of the request
+    finally:
+        with app.app_context(), db.engine.begin() as conn:
+            conn.execute(sa.text("DROP TRIGGER refuse_submission ON submissions; DROP FUNCTION refuse_submission()"))
+    assert [p for p in (tmp_path / "storage").rglob("*") if p.is_file()] == []
+    assert submit(client, token, held["task"]["id"], screenshot=png(seed=5)).status_code == 202

@@ -158,20 +158,22 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None) -> 
         submission.screenshot_key = storage().put(upload.data)
         submission.screenshot_bytes = len(upload.data)
         submission.screenshot_sha256 = hashlib.sha256(upload.data).hexdigest()
-    db.session.add(submission)
-    if held.status == "active":
-        held.status = "submitted"
-    db.session.execute(
-        sa.update(Task).where(Task.id == task_id, Task.status.in_(["claimed", "submitted"]))
-        .values(status="submitted", updated_at=now)
-    )
     try:
+        db.session.add(submission)
+        if held.status == "active":
+            held.status = "submitted"
+        db.session.execute(
+            sa.update(Task).where(Task.id == task_id, Task.status.in_(["claimed", "submitted"]))
+            .values(status="submitted", updated_at=now)
+        )
         db.session.commit()
-    except IntegrityError:
+    except BaseException as exc:  # nothing recorded: the stored file goes too
         db.session.rollback()
         if submission.screenshot_key:
             storage().delete(submission.screenshot_key)
-        raise Conflict("Proof is already submitted for this task.") from None
+        if isinstance(exc, IntegrityError):
+            raise Conflict("Proof is already submitted for this task.") from None
+        raise
     enqueue_validation(submission.id)
     return submission
 
