@@ -18,6 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.auth import forget_principal
     from marketplace.config import from_environment
     from marketplace.extensions import db, migrate
+    from marketplace.inputs import JSONProvider, Request
     from marketplace.ops import guards, observability
     from marketplace.ops.routes import bp as ops_bp
     from marketplace.routes import register_blueprints
@@ -25,7 +26,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     instance = os.environ.get("MARKETPLACE_INSTANCE_PATH") or str(REPO_ROOT / "instance")
     app = Flask(__name__, instance_path=instance)
-    app.json.sort_keys = False
+    app.json = JSONProvider(app)
+    app.request_class = Request
     app.config.update(from_environment(Path(app.instance_path)))
     app.config.update(config or {})
     observability.configure_logging(app.config["LOG_LEVEL"])

@@ -41,7 +41,10 @@ class UTCDateTime(fields.AwareDateTime):
 
     def _deserialize(self, value, attr, data, **kwargs):
         parsed = super()._deserialize(value, attr, data, **kwargs)
-        return parsed.astimezone(dt.UTC)
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: in UTC it falls off the calendar
+            raise ValidationError("Must be a time that, in UTC, lies between the years 1 and 9999.") from None
 
 
 class Currency(fields.String):

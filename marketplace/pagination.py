@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from marketplace.errors import InvalidInput
 from marketplace.extensions import db
+from marketplace.inputs import storable
 from marketplace.timefmt import as_utc
 
 
@@ -38,6 +39,8 @@ def decode_cursor(cursor: str, *key_types: type) -> tuple:
         if len(key) != len(key_types) or any(
                 not isinstance(part, kind) or isinstance(part, bool) for part, kind in zip(key, key_types, strict=True)):
             raise TypeError("cursor key")
+        if not all(storable(part) for part in (at, *key) if isinstance(part, str)):
+            raise ValueError("cursor text")
         return (as_utc(datetime.fromisoformat(at)), *key)
     # OverflowError: a time at the edge of the calendar, moved to UTC, falls off it.
     except (ValueError, TypeError, OverflowError) as exc:

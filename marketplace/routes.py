@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import flask_smorest
 from flask_smorest import Api
+
+from marketplace.inputs import ArgumentsParser
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint, parsing arguments with marketplace.inputs. Every API route
+    module makes its blueprint from this one: the parser is bound when a view is decorated."""
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
 
 def register_blueprints(api: Api) -> None:

@@ -6,7 +6,7 @@ import logging
 
 import sqlalchemy as sa
 
-from tests.factories import auth, brief_payload, sign_up_brand
+from tests.factories import auth, brief_payload, make_admin, sign_up_brand
 
 
 def assert_problem(response, status: int):
@@ -301,3 +301,79 @@ def test_a_create_whose_answer_was_lost_is_not_made_twice_by_its_retry(client, d
     _, other = sign_up_brand(client, "Other")
     theirs = client.post("/v1/briefs", json=brief_payload(title="Once"), headers={**auth(other), "Idempotency-Key": "lost-answer-1"})
     assert theirs.status_code == 201 and theirs.get_json()["id"] != retry.get_json()["id"]
+
+
+TABLES = ("brands", "workers", "briefs", "task_groups", "submissions", "conversions", "idempotency_records")
+
+
+def row_counts(app) -> dict[str, int]:
+    """Counted on a connection of its own: a test client request shares the db_session's context."""
+    from marketplace.extensions import db
+
+    with app.app_context(), db.engine.connect() as conn:
+        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+
+
+def test_text_the_database_cannot_store_is_a_4xx_everywhere_and_changes_nothing(app, client, runner, standin,
+                                                                                   tmp_path, monkeypatch):
+    """NUL (PostgreSQL text cannot hold it) and unpaired surrogates (UTF-8 cannot encode them), in
+    bodies, forms, paths, query strings and cursors; JSON nested past the parser's limit or with an
+    integer of thousands of digits; times that fall off the calendar in UTC."""
+    import base64
+    import io
+
+    from tests.factories_proofs import claimed_task, proof_brief
+
+    monkeypatch.setitem(app.config, "STORAGE_DIR", str(tmp_path / "storage"))
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    admin = auth(make_admin(runner))
+    _, key = sign_up_brand(client, "Hostile")
+    brand = auth(key)
+    before = row_counts(app)
+    nul_cursor = base64.urlsafe_b64encode(b'["2026-01-01T00:00:00Z","\\u0000"]').decode().rstrip("=")
+
+    def expect(response, status: int, field: str | None = None):
+        body = assert_problem(response, status)
+        if field is not None:
+            assert field in body["errors"], body
+        return body
+
+    expect(client.post("/v1/brands", json={"name": "a\x00b", "email": "n@example.com"}), 422, "name")
+    expect(client.post("/v1/workers", json={"email": "s@example.com", "password": "correct horse \ud800",
+                                            "display_name": "S", "country": "GB"}), 422, "password")
+    expect(client.post("/v1/auth/token", json={"email": "\x00", "password": "x"}), 422, "email")
+    expect(client.post("/v1/briefs", json=brief_payload(title="spring \x00"), headers=brand), 422, "title")
+    bad_group = brief_payload()
+    bad_group["task_groups"][0]["name"] = "\udc00"
+    expect(client.post("/v1/briefs", json=bad_group, headers=brand), 422, "task_groups.0.name")
+    expect(client.get("/v1/briefs/%00", headers=brand), 404)
+    expect(client.post("/v1/briefs/%00/fund", headers=brand), 404)
+    expect(client.get("/t/%00"), 404)
+    expect(client.get("/v1/tasks?brief=%00", headers=auth(token)), 422, "brief")
+    expect(client.get("/v1/review/submissions?brief=%00", headers=admin), 422, "brief")
+    expect(client.get(f"/v1/briefs?cursor={nul_cursor}", headers=brand), 422, "cursor")
+    expect(client.post("/v1/review/decisions", json={"submission_ids": ["sub_\x00x"], "decision": "approve"},
+                       headers=admin), 422, "submission_ids.0")
+    expect(client.post("/v1/conversions", json={"code": "abc", "external_id": "o\x00", "value_cents": 1,
+                                                "occurred_at": "2026-03-01T12:00:00Z"}, headers=brand), 422)
+    expect(client.post(f"/v1/tasks/{held['task']['id']}/submissions", headers=auth(token),
+                       data={"text": "caption \x00 #ad", "screenshot": (io.BytesIO(b"\x89PNG"), "s.png", "image/png")},
+                       content_type="multipart/form-data"), 422, "text")
+    expect(client.post("/v1/brands", data='{"a":' * 3000, content_type="application/json"), 400)
+    expect(client.post("/v1/review/decisions", data="[" * 3000, content_type="application/json",
+                       headers=admin), 400)
+    expect(client.post("/v1/briefs", data='{"budget_cents": ' + "9" * 5000 + "}", content_type="application/json",
+                       headers=brand), 400)
+    expect(client.post("/v1/briefs", json=brief_payload(starts_at="0001-01-01T00:00:00+01:00"), headers=brand),
+           422, "starts_at")
+    expect(client.post("/v1/briefs", json=brief_payload(ends_at="9999-12-31T23:59:59-01:00"), headers=brand),
+           422, "ends_at")
+
+    # Refused where the body is read, so a bad key still hears 401 first, as on every route.
+    assert client.post("/v1/briefs", json=brief_payload(title="\x00"), headers=auth("mk_nope")).status_code == 401
+    assert client.post("/v1/conversions", json={"external_id": "\x00"}, headers=auth("mk_nope")).status_code == 401
+
+    assert row_counts(app) == before
+    stored = [p for p in (tmp_path / "storage").rglob("*") if p.is_file()]
+    assert stored == []  # the refused upload left no file behind

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from marketplace.auth import BEARER, current_principal, role_required, schemas, service
+from marketplace.routes import Blueprint
 
 blp = Blueprint("accounts", __name__, description="Accounts and authentication")
 

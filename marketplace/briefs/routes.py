@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import current_app, g, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from marketplace import idempotency
 from marketplace.auth import (
@@ -17,6 +16,7 @@ from marketplace.auth import (
 from marketplace.briefs import documents, schemas, service
 from marketplace.briefs.planning import MixItem, plan
 from marketplace.payments import service as payments
+from marketplace.routes import Blueprint
 
 blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their task groups")
 

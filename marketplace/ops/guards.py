@@ -1,9 +1,14 @@
-"""Request guards that run before any view: body size limits and media types."""
+"""Request guards that run before any view: body size limits, media types, and text in the path,
+query string and Idempotency-Key that the database could not store (see marketplace.inputs).
+A path with such text names nothing (404); a query string or key with it is a 422."""
 
 from __future__ import annotations
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+
+from marketplace.errors import InvalidInput, NotFound
+from marketplace.inputs import UNSTORABLE, storable
 
 # Views that accept multipart uploads mark themselves with this attribute.
 UPLOAD_ATTR = "_accepts_upload"
@@ -35,5 +40,17 @@ def _guard():
     raise UnsupportedMediaType()
 
 
+def _refuse_unstorable_text():
+    if not storable(request.path):
+        raise NotFound("Nothing is found at a path with such characters.")
+    for name, value in request.args.items(multi=True):
+        if not storable(name) or not storable(value):
+            raise InvalidInput.field(name if storable(name) else "query", "The query string " + UNSTORABLE)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not storable(key):
+        raise InvalidInput.field("Idempotency-Key", "The header " + UNSTORABLE)
+
+
 def register(app: Flask) -> None:
     app.before_request(_guard)
+    app.before_request(_refuse_unstorable_text)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 
 from marketplace.errors import problem
 from marketplace.payments import gateway, service
+from marketplace.routes import Blueprint
 
 blp = Blueprint("stripe_webhooks", __name__, description="Stripe webhooks")
 

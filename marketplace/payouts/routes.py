@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.payouts import schemas, service
+from marketplace.routes import Blueprint
 
 blp = Blueprint("payouts", __name__, description="Payout accounts, payout batches and earnings")
 

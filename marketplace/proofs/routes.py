@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.errors import InvalidInput, _flatten_webargs_messages
+from marketplace.inputs import UNSTORABLE, storable
 from marketplace.ops.guards import accepts_upload
 from marketplace.proofs import schemas, service
+from marketplace.routes import Blueprint
 
 blp = Blueprint("proofs", __name__, description="Proof submissions and their checks")
 
@@ -34,6 +35,9 @@ def _read_proof() -> tuple[dict, service.Upload | None]:
     upload = None
     if request.mimetype == "multipart/form-data":
         fields = request.form.to_dict()
+        for name, value in request.form.items(multi=True):
+            if not storable(name) or not storable(value):
+                raise InvalidInput.field(name if storable(name) else "form", "Text " + UNSTORABLE)
         if "screenshot" in fields:
             raise InvalidInput.field("screenshot", "Send the screenshot as a file part, not a text field.")
         files = request.files.getlist("screenshot")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.reviews import schemas, service
+from marketplace.routes import Blueprint
 
 blp = Blueprint("reviews", __name__, description="Reviewing submissions: the queue and bulk decisions")
 

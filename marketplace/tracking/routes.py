@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Response, redirect, request, stream_with_context
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.briefs import service as briefs
 from marketplace.errors import InvalidInput, _flatten_webargs_messages
+from marketplace.routes import Blueprint
 from marketplace.tracking import assets, reports, schemas, service
 
 blp = Blueprint("tracking", __name__, description="Tracked links, conversions, reports and the content bank")
