@@ -389,6 +389,17 @@ def test_earnings_show_work_awaiting_review_apart_from_money(app, client, standi
 # Bad input ----------------------------------------------------------------------------------------
 
 
+def test_a_batch_without_stripe_configured_is_503_and_reserves_nothing(app, client, runner, standin, monkeypatch):
+    admin = make_admin(runner)
+    worker, token, _ = ready_worker(client, standin)
+    approved_work(app, client, standin, [(worker["id"], token)], 300)
+    monkeypatch.setitem(app.config, "STRIPE_API_KEY", None)
+    response = client.post("/v1/payout-batches", json={"currency": "usd"}, headers=auth(admin))
+    assert response.status_code == 503 and "STRIPE_API_KEY" in response.get_json()["detail"]
+    assert client.get("/v1/payout-batches", headers=auth(admin)).get_json()["data"] == []
+    assert earnings(client, token)["available_cents"] == 300
+
+
 def test_bad_batch_requests_are_refused_and_change_nothing(app, client, runner, standin):
     admin = make_admin(runner)
     _, brand_key = sign_up_brand(client)

@@ -259,7 +259,9 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
 
 
 def start_batch(*, currency: str, min_amount_cents: int, created_by: str) -> PayoutBatch:
-    """The endpoint's path: create and commit the batch, then hand it to the payouts queue."""
+    """The endpoint's path: create and commit the batch, then hand it to the payouts queue.
+    Without Stripe configured, 503 before anything is reserved (as funding answers)."""
+    gateway.require_configured()
     batch = create_batch(currency=currency, min_amount_cents=min_amount_cents, created_by=created_by)
     db.session.commit()
     if batch.status == "pending":
