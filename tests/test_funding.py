@@ -367,3 +367,89 @@ def test_the_refund_sweep_reads_escrow_and_what_is_owed_at_one_moment(client, st
     assert amounts == [1100 - 330, 110]
     money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
     assert money["remaining_cents"] == 110  # the third claimed task is still covered
+
+
+def test_a_brief_stripe_will_not_charge_for_is_422_and_stays_a_draft_with_no_payment(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    tiny = create_brief(client, key, budget_cents=100, task_groups=[
+        {"kind": "caption", "quantity": 1, "unit_price_cents": 10}])  # 11 cents: under Stripe's 50
+    response = client.post(f"/v1/briefs/{tiny['id']}/fund", headers=auth(key))
+    assert response.status_code == 422 and response.content_type == "application/problem+json"
+    assert "budget_cents" in response.get_json()["errors"] and "Stripe" in response.get_json()["detail"]
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT count(*) FROM payments")).scalar_one() == 0
+    assert client.get(f"/v1/briefs/{tiny['id']}", headers=auth(key)).get_json()["status"] == "draft"
+
+
+def test_a_declined_card_leaves_the_same_intent_to_pay_and_it_funds_once(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    first = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    standin.fail_payment_intent(first["payment_intent_id"])
+    assert standin.wait_for_webhooks(10)
+    again = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key))
+    assert again.status_code in (200, 201)
+    # The brand retries on the intent it holds: a second intent could be paid too.
+    assert again.get_json()["payment_intent_id"] == first["payment_intent_id"]
+    assert again.get_json()["client_secret"] == first["client_secret"]
+    standin.succeed_payment_intent(first["payment_intent_id"])
+    assert standin.wait_for_webhooks(10)
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()
+    assert money["status"] == "funded" and money["money"]["funded_cents"] == 30800
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT count(*) FROM payments")).scalar_one() == 1
+
+
+def test_a_refund_whose_answer_was_lost_is_looked_up_not_made_again_after_stripe_forgets_the_key(
+        client, standin, db_session, app):
+    from marketplace.payments import service
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    funded = fund_brief(client, key, brief["id"], standin)
+    standin.set_faults(drop_after_commit=1, path_prefix="/v1/refunds")
+    body = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()
+    assert body["status"] == "cancelled"
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT status FROM refunds")).scalar_one() == "pending"
+
+    standin.expire_idempotency_keys()  # a day later: the key would no longer stop a second refund
+    with app.app_context():
+        (refund_id,) = service.pending_refund_ids()
+        assert service.settle_refund(refund_id) == "succeeded"
+        assert service.settle_refund(refund_id) == "succeeded"  # settled: nothing more happens
+    refunds = stripe.StripeClient("sk_test_x", base_addresses={"api": standin.url}).v1.refunds.list(
+        params={"payment_intent": funded["payment_intent_id"]}).data
+    assert [r.amount for r in refunds] == [30800]
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT status FROM refunds")).scalar_one() == "succeeded"
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["refunded_cents"] == 30800 and money["remaining_cents"] == 0
+
+
+def test_a_brief_paid_twice_is_refunded_from_both_payments(client, standin, db_session, app):
+    from marketplace.extensions import db
+    from marketplace.payments import service
+    from marketplace.payments.models import Payment
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    fund_brief(client, key, brief["id"], standin)
+    # A second payment for the same brief succeeds (booked as its webhook would book it).
+    stripe_client = stripe.StripeClient("sk_test_x", base_addresses={"api": standin.url})
+    second = stripe_client.v1.payment_intents.create(params={"amount": 30800, "currency": "usd"})
+    standin.succeed_payment_intent(second.id)
+    with app.app_context():
+        payment = Payment(brief_id=brief["id"], amount_cents=30800, currency="usd",
+                          stripe_payment_intent_id=second.id, status="requires_payment")
+        db.session.add(payment)
+        db.session.flush()
+        service.record_funding(payment, 30800)
+        db.session.commit()
+    assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]["funded_cents"] == 61600
+
+    body = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()
+    assert body["money"]["refunded_cents"] == 61600 and body["money"]["remaining_cents"] == 0
+    db_session.rollback()
+    rows = db_session.execute(sa.text("SELECT status, amount_cents FROM refunds ORDER BY created_at")).all()
+    assert [tuple(r) for r in rows] == [("succeeded", 30800), ("succeeded", 30800)]

@@ -195,6 +195,23 @@ def test_business_errors_are_replayed_validation_errors_are_not(client, standin)
     assert ok.amount == 50
 
 
+def test_a_charge_under_stripes_minimum_is_refused_and_not_saved_under_its_key(client, standin):
+    with pytest.raises(stripe.InvalidRequestError) as small:
+        client.v1.payment_intents.create(params={"amount": 49, "currency": "usd"}, options={"idempotency_key": "k-min"})
+    assert small.value.code == "amount_too_small" and small.value.param == "amount"
+    ok = client.v1.payment_intents.create(params={"amount": 50, "currency": "usd"}, options={"idempotency_key": "k-min"})
+    assert ok.amount == 50
+
+
+def test_expiring_idempotency_keys_lets_a_key_make_a_second_object(client, standin):
+    """What 24 hours do at Stripe, on demand: the tests of our own guard against that need it."""
+    params = {"amount": 700, "currency": "usd"}
+    first = client.v1.payment_intents.create(params=params, options={"idempotency_key": "k-day"})
+    assert client.v1.payment_intents.create(params=params, options={"idempotency_key": "k-day"}).id == first.id
+    assert standin.expire_idempotency_keys()["forgotten"] >= 1
+    assert client.v1.payment_intents.create(params=params, options={"idempotency_key": "k-day"}).id != first.id
+
+
 def test_idempotency_key_in_use_while_first_request_in_flight(client, standin):
     acct = _ready_account(client, standin)
     standin.set_faults(delay_ms=400, path_prefix="/v1/transfers")

@@ -23,12 +23,17 @@ class OutcomeUnknown(Exception):
     """The request may or may not have reached Stripe (timeout, dropped connection, 5xx)."""
 
 
-def _client() -> stripe.StripeClient:
-    cfg = current_app.config
-    if not cfg.get("STRIPE_API_KEY"):
+def require_configured() -> None:
+    """503 unless Stripe is configured: checked before anything is reserved for a Stripe call."""
+    if not current_app.config.get("STRIPE_API_KEY"):
         raise ServiceUnavailable(
             "Payments are not configured on this server (STRIPE_API_KEY is unset)."
         )
+
+
+def _client() -> stripe.StripeClient:
+    cfg = current_app.config
+    require_configured()
     cache = current_app.extensions.setdefault("stripe_clients", {})
     key = (cfg["STRIPE_API_KEY"], cfg.get("STRIPE_API_BASE"))
     if key not in cache:
@@ -67,6 +72,20 @@ def create_payment_intent(*, amount_cents: int, currency: str, idempotency_key: 
         )
     except OutcomeUnknown as exc:
         raise BadGateway("The payment provider did not answer; try again.") from exc
+
+
+def list_refunds(payment_intent_id: str) -> list:
+    """Every refund of a PaymentIntent, all pages."""
+    client, found, after = _client(), [], None
+    while True:
+        params: dict = {"payment_intent": payment_intent_id, "limit": 100}
+        if after:
+            params["starting_after"] = after
+        page = _call(client.v1.refunds.list, params=params)
+        found.extend(page.data)
+        if not page.has_more or not page.data:
+            return found
+        after = page.data[-1].id
 
 
 def create_refund(*, payment_intent_id: str, amount_cents: int, idempotency_key: str, metadata: dict):

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.auth.service import Principal
 from marketplace.briefs import service as briefs
 from marketplace.briefs.models import Brief, Task, fee_for
-from marketplace.errors import Conflict
+from marketplace.errors import BadGateway, Conflict, InvalidInput
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import LedgerAccount, LedgerLine
@@ -42,13 +42,24 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
     # a crash sends the same key and gets the same PaymentIntent back.
     db.session.commit()
 
-    intent = gateway.create_payment_intent(
-        amount_cents=payment.amount_cents,
-        currency=payment.currency,
-        idempotency_key=f"fund-{payment.id}",
-        metadata={"payment_id": payment.id, "brief_id": brief.id},
-        description=f"Brief {brief.id}: {brief.title[:100]}",
-    )
+    try:
+        intent = gateway.create_payment_intent(
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            idempotency_key=f"fund-{payment.id}",
+            metadata={"payment_id": payment.id, "brief_id": brief.id},
+            description=f"Brief {brief.id}: {brief.title[:100]}",
+        )
+    except (gateway.InvalidRequestError, gateway.CardError) as exc:
+        # What Stripe will not charge (an amount under its minimum, a currency it does not take)
+        # is the brief's to change: 422 with Stripe's reason, and no payment left behind.
+        if payment.stripe_payment_intent_id is None:
+            db.session.delete(payment)
+            db.session.commit()
+        raise InvalidInput(f"Stripe refused the payment: {_stripe_message(exc)}",
+                           errors={_refused_field(exc): [_stripe_message(exc)]}) from None
+    except gateway.StripeError as exc:
+        raise BadGateway(f"The payment provider refused the request: {_stripe_message(exc)}") from None
     if payment.stripe_payment_intent_id is None:
         payment.stripe_payment_intent_id = intent.id
         payment.status = "requires_payment"
@@ -62,12 +73,23 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
     }
 
 
+def _stripe_message(exc: Exception) -> str:
+    return str(getattr(exc, "user_message", None) or exc)[:300]
+
+
+def _refused_field(exc: Exception) -> str:
+    """The brief's field a Stripe refusal is about (its `param`: amount → budget, currency)."""
+    return {"amount": "budget_cents", "currency": "currency"}.get(getattr(exc, "param", None) or "", "budget_cents")
+
+
 def record_for_event(event: gateway.WebhookEvent, model, stripe_id, metadata_key: str):
     """Our row that a Stripe event's object belongs to, locked for the handler's transaction (so
     two events about one object are handled one after the other, each seeing the other's result):
     found by the object's Stripe id, else by our own id in its metadata (the event can arrive
     before we stored Stripe's id)."""
     obj = event.object
+    if not obj.get("id"):
+        return None  # (`stripe_id == None` would be IS NULL: any row not yet sent)
     row = db.session.scalar(sa.select(model).where(stripe_id == obj.get("id")).with_for_update())
     if row is None:
         our_id = (obj.get("metadata") or {}).get(metadata_key)
@@ -113,11 +135,16 @@ def record_funding(payment: Payment, received_cents: int) -> None:
 
 
 def _payment_failed(event: gateway.WebhookEvent) -> None:
-    # Locked like a success: a failure read before a concurrent success committed must not then
-    # overwrite it (a failed attempt followed by a card that went through is an ordinary sequence).
+    """An attempt to pay failed (a declined card). Stripe puts the PaymentIntent back to
+    requires_payment_method, and the brand's client may try again with the same client secret, so
+    the payment stays payable and POST /fund hands out the same intent. (Ending it here would
+    make /fund create a second intent while the first could still be paid: the brand charged twice.)"""
+    obj = event.object
     payment = record_for_event(event, Payment, Payment.stripe_payment_intent_id, "payment_id")
-    if payment is not None and payment.status == "requires_payment":
-        payment.status = "failed"
+    if payment is not None:
+        error = obj.get("last_payment_error") or {}
+        log.info("payment %s: an attempt failed (%s); the intent stays payable", payment.id,
+                 error.get("code") or error.get("decline_code") or "no reason given")
 
 
 def fund_offline(brief: Brief, reference: str = "offline") -> Payment:
@@ -151,73 +178,109 @@ def cancel(principal: Principal, brief_id: str) -> Brief:
     brief = briefs.get_brief(principal, brief_id, lock=True)
     briefs.transition(brief, "cancel")
     db.session.execute(sa.update(Task).where(Task.brief_id == brief.id, Task.status == "open").values(status="cancelled"))
-    refund = reserve_refund(brief)
+    refunds = [refund.id for refund in reserve_refunds(brief)]
     db.session.commit()
-    if refund is not None:
-        settle_refund(refund.id)
+    for refund_id in refunds:
+        settle_refund(refund_id)
     return brief
 
 
-def reserve_refund(brief: Brief) -> Refund | None:
-    """Set aside escrow that is not owed as a pending refund, in the caller's transaction.
+def reserve_refunds(brief: Brief) -> list[Refund]:
+    """Set aside escrow that is not owed as pending refunds, in the caller's transaction.
 
     The escrow is locked before anything is read: an approval locks it too and commits its task
     updates with its ledger lines, so the balance and what is still owed are read from the same
     moment. (Read unlocked, an approval committing between the two reads left its cost in the
-    balance but out of what is owed, and refunded it.)
+    balance but out of what is owed, and refunded it.) A refund goes back to the card it came
+    from and Stripe refunds no more than a charge took, so a brief paid more than once (a second
+    payment after it was cancelled, say) gets one refund per payment, oldest first, each at most
+    what that payment has left after its earlier refunds.
     """
     escrow = ledger.escrow(brief.id, brief.currency)
     held = ledger.locked_balances([escrow])
     refundable = held[escrow.code] - owed_cents(brief)
     if refundable <= 0:
-        return None
-    payment = db.session.scalar(
-        sa.select(Payment).where(Payment.brief_id == brief.id, Payment.status == "succeeded").order_by(Payment.created_at)
+        return []
+    refunded = (
+        sa.select(sa.func.coalesce(sa.func.sum(Refund.amount_cents), 0))
+        .where(Refund.payment_id == Payment.id, Refund.status.in_(["pending", "succeeded"]))
+        .scalar_subquery()
     )
-    if payment is None:
-        return None
-    refund = Refund(brief_id=brief.id, payment_id=payment.id, amount_cents=refundable, currency=brief.currency)
-    db.session.add(refund)
+    payments = db.session.execute(
+        sa.select(Payment.id, Payment.amount_cents - refunded)
+        .where(Payment.brief_id == brief.id, Payment.status == "succeeded")
+        .order_by(Payment.created_at, Payment.id)
+    ).all()
+    refunds = []
+    for payment_id, left in payments:
+        amount = min(refundable, int(left))
+        if amount <= 0:
+            continue
+        refunds.append(Refund(brief_id=brief.id, payment_id=payment_id, amount_cents=amount, currency=brief.currency))
+        refundable -= amount
+    if refundable > 0:  # more in escrow than every payment brought in: not ours to guess at
+        log.error("brief %s: %d cents refundable beyond its payments; left for a person", brief.id, refundable)
+    if not refunds:
+        return []
+    db.session.add_all(refunds)
     db.session.flush()
     ledger.post_many([ledger.Posting(
         "refund", refund.id,
-        ((escrow, refundable), (ledger.refund_pending(brief.id, brief.currency), -refundable)),
+        ((escrow, refund.amount_cents), (ledger.refund_pending(brief.id, brief.currency), -refund.amount_cents)),
         memo="set aside for refund",
-    )], locked=held)
-    return refund
+    ) for refund in refunds], locked=held)
+    return refunds
 
 
 def settle_refund(refund_id: str) -> str:
-    """Ask Stripe for a pending refund (idempotent on our row id) and book the outcome."""
-    refund = db.session.get(Refund, refund_id)
+    """Ask Stripe for a pending refund and book the outcome, once.
+
+    The row is locked meanwhile, so the job and a cancel settling the same refund take turns.
+    Stripe keeps idempotency keys for 24 hours only, so our row, not the key, is the guard: the
+    PaymentIntent's refunds are looked up first (ours carry our id in metadata), and a refund is
+    created only when Stripe has none for this row.
+    """
+    refund = db.session.get(Refund, refund_id, with_for_update=True, populate_existing=True)
     if refund is None or refund.status != "pending":
+        db.session.rollback()
         return refund.status if refund else "missing"
     payment = db.session.get(Payment, refund.payment_id)
-    holding = ledger.refund_pending(refund.brief_id, refund.currency)
     try:
-        stripe_refund = gateway.create_refund(
-            payment_intent_id=payment.stripe_payment_intent_id,
-            amount_cents=refund.amount_cents,
-            idempotency_key=f"refund-{refund.id}",
-            metadata={"refund_id": refund.id, "brief_id": refund.brief_id},
-        )
+        stripe_refund = next((r for r in gateway.list_refunds(payment.stripe_payment_intent_id)
+                              if r.metadata and r.metadata.to_dict().get("refund_id") == refund.id), None)
+        if stripe_refund is None:
+            stripe_refund = gateway.create_refund(
+                payment_intent_id=payment.stripe_payment_intent_id,
+                amount_cents=refund.amount_cents,
+                idempotency_key=f"refund-{refund.id}",
+                metadata={"refund_id": refund.id, "brief_id": refund.brief_id},
+            )
     except gateway.OutcomeUnknown:
-        log.warning("refund %s: outcome unknown, will be retried with the same key", refund.id)
+        db.session.rollback()
+        log.warning("refund %s: outcome unknown; it is looked up again before any resend", refund.id)
         return "pending"
     except gateway.StripeError as exc:
-        refund.status = "failed"
-        refund.failure_reason = str(getattr(exc, "user_message", None) or exc)[:500]
+        _book_refund(refund, failed=_stripe_message(exc))
+        return "failed"
+    if stripe_refund.status in ("failed", "canceled"):
+        _book_refund(refund, failed=f"Stripe refund {stripe_refund.id} is {stripe_refund.status}")
+        return "failed"
+    _book_refund(refund, stripe_refund_id=stripe_refund.id)
+    return "succeeded"
+
+
+def _book_refund(refund: Refund, *, stripe_refund_id: str | None = None, failed: str | None = None) -> None:
+    """A refund Stripe made leaves our cash at Stripe; one it refused goes back to the escrow."""
+    holding = ledger.refund_pending(refund.brief_id, refund.currency)
+    if failed is not None:
+        refund.status, refund.failure_reason = "failed", failed[:500]
         ledger.post("refund_failed", refund.id,
                     [(holding, refund.amount_cents), (ledger.escrow(refund.brief_id, refund.currency), -refund.amount_cents)])
-        db.session.commit()
-        return "failed"
-    refund.status = "succeeded"
-    refund.stripe_refund_id = stripe_refund.id
-    refund.settled_at = utcnow()
-    ledger.post("refund_paid", refund.id,
-                [(holding, refund.amount_cents), (ledger.stripe_clearing(refund.currency), -refund.amount_cents)])
+    else:
+        refund.status, refund.stripe_refund_id, refund.settled_at = "succeeded", stripe_refund_id, utcnow()
+        ledger.post("refund_paid", refund.id,
+                    [(holding, refund.amount_cents), (ledger.stripe_clearing(refund.currency), -refund.amount_cents)])
     db.session.commit()
-    return "succeeded"
 
 
 def refund_released_escrow() -> int:
@@ -236,11 +299,12 @@ def refund_released_escrow() -> int:
     ).all()
     for brief_id in candidates:
         brief = db.session.get(Brief, brief_id, with_for_update=True)
-        refund = reserve_refund(brief)
+        refunds = [refund.id for refund in reserve_refunds(brief)]
         db.session.commit()
-        if refund is not None:
+        if refunds:
             owed_nothing_more += 1
-            settle_refund(refund.id)
+        for refund_id in refunds:
+            settle_refund(refund_id)
     return owed_nothing_more
 
 

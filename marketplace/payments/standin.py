@@ -164,6 +164,12 @@ def _bool(value: Any) -> bool:
     return value is True or str(value).lower() in ("true", "1")
 
 
+# Stripe's minimum charge per currency in minor units (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts);
+# 50 for the rest of those we meet.
+MINIMUM_CHARGE = {"usd": 50, "eur": 50, "gbp": 30, "cad": 50, "aud": 50, "chf": 50, "jpy": 50, "dkk": 250,
+                  "nok": 300, "sek": 300, "pln": 200, "hkd": 400, "mxn": 1000, "sgd": 50, "nzd": 50}
+
+
 def _currency(p: dict, name: str = "currency") -> str:
     cur = str(_required(p, name)).lower()
     if not re.fullmatch(r"[a-z]{3}", cur):
@@ -444,6 +450,10 @@ class _Engine:
     def pi_create(self, ctx: _Ctx, p: dict) -> dict:
         amount = _int(p, "amount", required=True, minimum=1)
         currency = _currency(p)
+        minimum = MINIMUM_CHARGE.get(currency, 50)
+        if amount < minimum:
+            raise StripeError(400, f"Amount must be at least {minimum} {currency} in minor units",
+                              code="amount_too_small", param="amount", store=False)
         apm = p.get("automatic_payment_methods")
         pi = self._base("pi", "payment_intent", amount=amount, amount_capturable=0,
                         amount_received=0, currency=currency, status="requires_payment_method",
@@ -896,6 +906,13 @@ class _Engine:
             return {"counts": dict(self.transfer_keys),
                     "total": len(self.stores["transfer"])}
 
+    def expire_idempotency_keys(self) -> dict:
+        """What 24 hours do at Stripe: every saved idempotency key is forgotten."""
+        with self.lock:
+            forgotten = len(self.idem)
+            self.idem.clear()
+            return {"forgotten": forgotten}
+
     def record_timing(self, route: str, ms: float) -> None:
         with self.lock:
             self.timings.append((route, ms))
@@ -1205,6 +1222,7 @@ _CONTROLS: list[tuple[str, str, Any]] = [
      lambda e, p, q, i: e.set_account_ready(i, False)),
     (r"/_standin/onboard/([^/]+)", "GET", lambda e, p, q, i: e.onboard(i, q.get("link"))),
     (r"/_standin/transfers/counts", "GET", lambda e, p, q: e.transfer_counts()),
+    (r"/_standin/idempotency_keys/expire", "POST", lambda e, p, q: e.expire_idempotency_keys()),
     (r"/_standin/requests", "GET", lambda e, p, q: e.request_stats()),
     (r"/_standin/faults", "GET", lambda e, p, q: e.set_faults()),
     (r"/_standin/faults", "POST", _faults_ctl),
@@ -1387,6 +1405,9 @@ class StripeStandIn:
 
     def transfer_counts(self) -> dict:
         return self.engine.transfer_counts()
+
+    def expire_idempotency_keys(self) -> dict:
+        return self.engine.expire_idempotency_keys()
 
     def set_faults(self, *, drop_after_commit: int | None = None,
                    fail_before_commit: int | None = None, delay_ms: int | None = None,
