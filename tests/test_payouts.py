@@ -294,6 +294,13 @@ def test_a_transfer_at_stripe_that_differs_from_its_item_is_left_for_a_person(ap
     mine = earnings(client, token)
     assert (mine["in_transit_cents"], mine["paid_cents"]) == (250, 0)
 
+    # Its reversal is not booked against our item either: that transfer was never our 250.
+    stripe_client().v1.transfers.reversals.create(transfers_in(batch["id"])[0].id)
+    assert standin.wait_for_webhooks(10)
+    assert get_batch(client, admin, batch["id"])["items"][0]["status"] == "sending"
+    mine = earnings(client, token)
+    assert (mine["available_cents"], mine["in_transit_cents"], mine["paid_cents"]) == (0, 250, 0)
+
 
 def test_payout_failed_disables_payouts_and_reverses_the_named_item(app, client, runner, standin):
     admin = make_admin(runner)

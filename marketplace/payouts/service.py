@@ -166,6 +166,9 @@ def _transfer_reversed(event: gateway.WebhookEvent) -> None:
         log.warning("transfer.reversed for a transfer we did not make: %s", obj.get("id"))
         return
     if item.status in ("pending", "sending"):
+        if obj.get("amount") != item.amount_cents or obj.get("destination") != item.stripe_account_id:
+            log.error("transfer %s reversed differs from item %s; left for a person", obj.get("id"), item.id)
+            return
         # The reversal arrived before the job recorded the transfer: it exists, so book it first.
         _book_outcomes([item], {item.id: ("paid", obj.get("id"))})
     if item.status == "failed":
