@@ -356,3 +356,36 @@ def test_the_sweep_reruns_a_job_that_failed_before_it_could_start(client, standi
     run_validation_jobs(app)
 
     assert submission(client, token, sub_id)["status"] == "needs_review"
+
+
+def test_the_sweep_gives_up_on_twelve_thousand_at_once(client, standin, app, db_session):
+    """Past 10,922 rows one INSERT of check results would need more than the driver's 65,535
+    parameters: the give-up stays set-based but goes in chunks."""
+    from tests.factories import live_brief, sign_up_brand, sign_up_worker
+    from workers.validation import sweep_stuck_validations
+
+    n = 12_000
+    _, key = sign_up_brand(client)
+    brief = live_brief(client, key, standin, budget_cents=n * 11, task_groups=[
+        {"kind": "caption", "quantity": n, "unit_price_cents": 10}])
+    worker, _ = sign_up_worker(client)
+    db_session.execute(sa.text("""
+        INSERT INTO claims (id, task_id, group_id, brief_id, worker_id, tracked_code, status, claimed_at, expires_at)
+        SELECT 'clm_' || md5(t.id), t.id, t.group_id, t.brief_id, :worker, substr(md5(t.id), 1, 12), 'submitted',
+               now() - interval '2 hours', now() + interval '1 hour'
+        FROM tasks t WHERE t.brief_id = :brief"""), {"worker": worker["id"], "brief": brief["id"]})
+    db_session.execute(sa.text("""
+        INSERT INTO submissions (id, task_id, claim_id, group_id, brief_id, worker_id, status, text, submitted_at,
+                                 auto_approve_at, validation_attempts, validation_started_at, created_at)
+        SELECT 'sub_' || md5(c.id), c.task_id, c.id, c.group_id, c.brief_id, c.worker_id, 'validating', 'x #ad',
+               now() - interval '2 hours', now() + interval '72 hours', 3, now() - interval '1 hour', now()
+        FROM claims c WHERE c.brief_id = :brief"""), {"brief": brief["id"]})
+    db_session.commit()
+
+    with app.app_context():
+        assert sweep_stuck_validations()["given_up"] == n
+    db_session.rollback()
+    assert db_session.execute(sa.text(
+        "SELECT count(*) FROM submissions WHERE status = 'needs_review'")).scalar_one() == n
+    assert db_session.execute(sa.text(
+        "SELECT count(*) FROM submission_checks WHERE name = 'validation' AND outcome = 'warn'")).scalar_one() == n

@@ -332,19 +332,23 @@ def run_checks(snap: _Snapshot, *, resolver: Resolver | None = None) -> list[Che
 # --- 4. finish -----------------------------------------------------------------------------------
 
 
+# Rows per INSERT of check results: six parameters each, well under the driver's 65,535.
+UPSERT_CHUNK = 5000
+
+
 def upsert_checks(results: list[tuple[str, CheckResult]]) -> None:
-    """Save each (submission id, result) as that check's one row, inserted or overwritten, set-based."""
-    if not results:
-        return
+    """Save each (submission id, result) as that check's one row, inserted or overwritten, set-based
+    (a statement per UPSERT_CHUNK rows: the sweep may give up on tens of thousands at once)."""
     now = utcnow()
-    rows = [{"submission_id": sub_id, "name": r.name, "outcome": r.outcome, "detail": r.detail,
-             "data": r.data, "checked_at": now} for sub_id, r in results]
-    statement = upsert_insert(SubmissionCheck.__table__).values(rows)
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=["submission_id", "name"],
-        set_={"outcome": statement.excluded.outcome, "detail": statement.excluded.detail,
-              "data": statement.excluded.data, "checked_at": statement.excluded.checked_at},
-    ))
+    for start in range(0, len(results), UPSERT_CHUNK):
+        rows = [{"submission_id": sub_id, "name": r.name, "outcome": r.outcome, "detail": r.detail,
+                 "data": r.data, "checked_at": now} for sub_id, r in results[start:start + UPSERT_CHUNK]]
+        statement = upsert_insert(SubmissionCheck.__table__).values(rows)
+        db.session.execute(statement.on_conflict_do_update(
+            index_elements=["submission_id", "name"],
+            set_={"outcome": statement.excluded.outcome, "detail": statement.excluded.detail,
+                  "data": statement.excluded.data, "checked_at": statement.excluded.checked_at},
+        ))
 
 
 def _finish(snap: _Snapshot, results: list[CheckResult]) -> str:
