@@ -16,6 +16,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from marketplace import cli, errors, idempotency, models  # noqa: F401 - models registers every table
     from marketplace.auth import forget_principal
+    from marketplace.config import check as check_config
     from marketplace.config import from_environment
     from marketplace.extensions import db, migrate
     from marketplace.inputs import JSONProvider, Request
@@ -30,6 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.request_class = Request
     app.config.update(from_environment(Path(app.instance_path)))
     app.config.update(config or {})
+    check_config(app.config)
     observability.configure_logging(app.config["LOG_LEVEL"])
 
     db.init_app(app)

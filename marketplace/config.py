@@ -46,6 +46,24 @@ def _database_url(instance_path: Path) -> str:
     return url
 
 
+# The duplicate lookup probes each 16-bit chunk of a hash and its one-bit neighbours: by pigeonhole
+# it finds every hash within 7 bits, and would silently miss some beyond (see find_near_duplicates).
+MAX_DUPLICATE_HAMMING_THRESHOLD = 7
+
+
+def check(config: dict) -> None:
+    """Refuse, at start-up, settings the code cannot honour (rather than misbehave quietly later)."""
+    from marketplace.ratelimit import parse_rate
+
+    threshold = config["DUPLICATE_HAMMING_THRESHOLD"]
+    if not 0 <= threshold <= MAX_DUPLICATE_HAMMING_THRESHOLD:
+        raise ValueError(f"DUPLICATE_HAMMING_THRESHOLD={threshold}: must be 0 to {MAX_DUPLICATE_HAMMING_THRESHOLD}, "
+                         "the distances the duplicate lookup finds them all at.")
+    for name in ("CLAIM_RATE_LIMIT", "SUBMISSION_RATE_LIMIT"):
+        if name in config:
+            parse_rate(config[name])  # ValueError naming the setting's text
+
+
 def from_environment(instance_path: Path) -> dict:
     """The app's configuration as read from the environment at start-up."""
     database_url = _database_url(instance_path)

@@ -63,6 +63,8 @@ def parse_rate(text: str) -> Rate | None:
     if not match or match.group(3) not in UNITS:
         raise ValueError(f"Not a rate: {text!r}; write it like '30/minute', '5/10s' or 'off'.")
     count, multiple, unit = match.groups()
+    if int(count) < 1 or int(multiple or 1) < 1:
+        raise ValueError(f"Not a rate: {text!r}; at least one call in at least one unit (or 'off').")
     return Rate(int(count), int(multiple or 1) * UNITS[unit])
 
 

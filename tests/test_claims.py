@@ -433,9 +433,18 @@ def test_rates_are_read_from_config_strings():
     assert parse_rate("5/10s") == Rate(5, 10)
     assert parse_rate("1000/hours") == Rate(1000, 3600)
     assert parse_rate("off") is None and parse_rate("") is None
-    for bad in ("thirty/minute", "30/fortnight", "30", "/minute"):
+    for bad in ("thirty/minute", "30/fortnight", "30", "/minute", "0/minute", "5/0s"):
         with pytest.raises(ValueError):
             parse_rate(bad)
+
+
+def test_settings_the_code_cannot_honour_stop_the_app_at_start_up():
+    from marketplace import create_app
+
+    with pytest.raises(ValueError, match="DUPLICATE_HAMMING_THRESHOLD"):
+        create_app({"DUPLICATE_HAMMING_THRESHOLD": 8})
+    with pytest.raises(ValueError, match="0/minute"):
+        create_app({"CLAIM_RATE_LIMIT": "0/minute"})
 
 
 def test_submission_limit_is_per_worker_and_separate_from_claims(app):
