@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -265,6 +265,17 @@ def test_redirect_to_metadata_refused_even_with_allow_private(port: int) -> None
 def test_redirect_to_unacceptable_url_fails(port: int, target: str) -> None:
     result = check(f"http://{HOST}:{port}/to?url={target}")
     assert result.outcome == FAIL and "redirects to an unacceptable URL" in result.detail
+
+
+@pytest.mark.parametrize("target", ["snssdk1233://aweme/detail/123", "intent://video/1#Intent;scheme=tiktok;end"])
+def test_redirect_to_an_app_link_warns(port: int, target: str) -> None:
+    result = check(f"http://{HOST}:{port}/to?url={quote(target, safe='')}")
+    assert result.outcome == WARN and "cannot be followed" in result.detail, result.detail
+
+
+def test_a_server_error_warns_rather_than_rejecting_the_worker(port: int) -> None:
+    result = check(f"http://{HOST}:{port}/unknown")  # the test server answers 500
+    assert result.outcome == WARN and "500" in result.detail
 
 
 def test_redirect_may_leave_the_allowed_domains(port: int) -> None:

@@ -11,9 +11,10 @@ Decisions this module makes (the brief left them open):
   domain name"), whatever the allowed list says; an empty allowed list means "any domain".
 * Each hop resolves its name exactly once and connects to a vetted address itself (the
   connection is pinned), so DNS rebinding between the check and the connect cannot happen.
-* Outcome: a final 2xx/3xx answer passes; a final 4xx/5xx fails, except 429 (the site
-  rate-limited our probe, which says nothing about the link) which warns; too many
-  redirects and unsafe hops fail; network trouble (DNS, refused, timeout, TLS) warns.
+* Outcome: a final 2xx/3xx answer passes; a final 4xx fails, except 429 (the site
+  rate-limited our probe, which says nothing about the link) which warns; a 5xx (the site's
+  own trouble) and a redirect to an app link (snssdk1233:, intent:, …) warn; too many redirects
+  and unsafe hops fail; network trouble (DNS, refused, timeout, TLS) warns.
 * ``read_timeout`` bounds each socket read; ``total_timeout`` bounds the whole probe, every
   hop included, so a server that drips a byte at a time cannot hold a validation worker for
   longer (the watchdog shuts the socket down, which ends any read blocked on it). Only the
@@ -44,6 +45,8 @@ Resolver = Callable[[str, int], Iterable[Any]]
 MAX_URL_LENGTH = 2048
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "marketplace-link-check/1.0"
+# Redirects to these fail like any unacceptable URL; other non-http schemes are app links (warn).
+NEVER_FOLLOWED_SCHEMES = frozenset({"", "javascript", "data", "vbscript", "file", "ftp", "blob", "about"})
 
 # --- forbidden addresses -------------------------------------------------------------------
 
@@ -616,8 +619,17 @@ def _probe(
                     "link", FAIL, f"link redirects more than {max_redirects} times",
                     {**data, "final_url": current.url, "status": answer.status},
                 )
+            target = urljoin(current.url, answer.location)
+            scheme = urlsplit(target).scheme.lower()
+            if scheme not in ("http", "https", *NEVER_FOLLOWED_SCHEMES):
+                # An app link (snssdk1233://…, intent://…): the site answered, but it cannot be followed.
+                return CheckResult(
+                    "link", WARN, f"link redirects to a {scheme}: address that cannot be followed; "
+                    "a reviewer should look", {**data, "final_url": current.url, "status": answer.status,
+                                               "location": target[:MAX_URL_LENGTH]},
+                )
             try:
-                current = parse_link(urljoin(current.url, answer.location))
+                current = parse_link(target)
             except LinkRejected as bad:
                 return CheckResult(
                     "link", FAIL, f"link redirects to an unacceptable URL: {bad.detail}",
@@ -629,6 +641,10 @@ def _probe(
             return CheckResult(
                 "link", WARN, "link answered 429 (rate limited); a reviewer should look", final
             )
+        if answer.status >= 500:
+            # The site's own trouble (down, overloaded), which says nothing about the link.
+            return CheckResult("link", WARN, f"link answered {answer.status} (a server error); "
+                               "a reviewer should look", final)
         if answer.status >= 400:
             return CheckResult("link", FAIL, f"link answered {answer.status}", final)
         if answer.status < 200:
