@@ -50,9 +50,13 @@ def reencoded_copy(seed: int = 1) -> bytes:
     return encode(smaller, "JPEG", quality=80)
 
 
-def jpeg_with_exif(taken: datetime, seed: int = 1) -> bytes:
+def jpeg_with_exif(taken: datetime, seed: int = 1, *, zone: bool = True) -> bytes:
+    """A photo taken at `taken` (aware), its EXIF in the local time of `taken`'s zone, with the
+    offset tag as phones that write it do, or without it (zone=False) as many do not."""
     exif = Image.Exif()
-    exif.get_ifd(0x8769)[36867] = taken.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal, UTC
+    exif.get_ifd(0x8769)[36867] = taken.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal, local
+    if zone:
+        exif.get_ifd(0x8769)[36881] = taken.strftime("%z")[:3] + ":" + taken.strftime("%z")[3:]  # OffsetTimeOriginal
     return encode(picture(seed), "JPEG", quality=90, exif=exif.tobytes())
 
 

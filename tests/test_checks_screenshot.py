@@ -282,21 +282,22 @@ def test_exif_original_time_with_offset_is_converted_to_utc() -> None:
     assert facts.exif_datetime == datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
 
-def test_naive_exif_time_is_taken_as_utc() -> None:
+def test_an_exif_time_without_a_zone_stays_a_wall_clock_time() -> None:
+    """Phones write local time, often with no offset tag: it is not taken to be UTC."""
     facts = inspect_image(exif_jpeg(original="2026:05:01 14:30:00"))
-    assert facts.exif_datetime == datetime(2026, 5, 1, 14, 30, tzinfo=UTC)
+    assert facts.exif_datetime == datetime(2026, 5, 1, 14, 30) and facts.exif_datetime.tzinfo is None
 
 
 def test_exif_datetime_falls_back_to_plain_datetime() -> None:
     facts = inspect_image(exif_jpeg(plain="2026:04:30 08:00:05"))
-    assert facts.exif_datetime == datetime(2026, 4, 30, 8, 0, 5, tzinfo=UTC)
+    assert facts.exif_datetime == datetime(2026, 4, 30, 8, 0, 5)
 
 
 def test_exif_on_png_is_read_too() -> None:
     exif = Image.Exif()
     exif.get_ifd(0x8769)[36867] = "2026:05:01 10:00:00"
     facts = inspect_image(encode(picture(), "PNG", exif=exif.tobytes()))
-    assert facts.exif_datetime == datetime(2026, 5, 1, 10, tzinfo=UTC)
+    assert facts.exif_datetime == datetime(2026, 5, 1, 10)
 
 
 @pytest.mark.parametrize("value", ["0000:00:00 00:00:00", "yesterday", "2026:13:45 99:00:00", ""])
@@ -305,13 +306,11 @@ def test_malformed_exif_time_is_ignored(value: str) -> None:
 
 
 def test_parse_exif_datetime_edge_cases() -> None:
-    assert parse_exif_datetime(b"2026:05:01 10:00:00\x00") == datetime(2026, 5, 1, 10, tzinfo=UTC)
+    assert parse_exif_datetime(b"2026:05:01 10:00:00\x00") == datetime(2026, 5, 1, 10)
     assert parse_exif_datetime("2026:05:01 10:00:00", "-05:30") == datetime(
         2026, 5, 1, 15, 30, tzinfo=UTC
     )
-    assert parse_exif_datetime("2026:05:01 10:00:00", "+99:99") == datetime(
-        2026, 5, 1, 10, tzinfo=UTC
-    )
+    assert parse_exif_datetime("2026:05:01 10:00:00", "+99:99") == datetime(2026, 5, 1, 10)  # no real zone
     assert parse_exif_datetime(12345) is None
     assert parse_exif_datetime(None) is None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -446,6 +446,34 @@ def test_exif_time_between_claim_and_submission_passes(client, standin, app):
     done = submission(client, token, response.get_json()["id"])
     assert checks_by_name(done)["timestamp"]["outcome"] == "pass", done["checks"]
     assert done["status"] == "needs_review"
+
+
+@pytest.mark.parametrize("hours", [3, -5, 14])
+def test_a_phone_photo_in_local_time_without_a_zone_is_not_rejected(client, standin, app, hours):
+    """Taken just now at UTC+3 (or -5, +14), EXIF in local time with no offset tag: it may not be
+    judged as UTC (hours in the future or before the claim); a person looks instead."""
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    local_now = datetime.now(UTC).astimezone(timezone(timedelta(hours=hours)))
+    response = submit(client, token, held["task"]["id"], screenshot=jpeg_with_exif(local_now, seed=23, zone=False))
+    run_validation_jobs(app)
+
+    done = submission(client, token, response.get_json()["id"])
+    assert done["status"] == "needs_review", done["checks"]
+    assert checks_by_name(done)["timestamp"]["outcome"] == "warn"
+    assert "no time zone" in checks_by_name(done)["timestamp"]["detail"]
+
+
+def test_a_zoneless_photo_days_old_is_still_rejected(client, standin, app):
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    old = datetime.now(UTC) - timedelta(days=2)
+    response = submit(client, token, held["task"]["id"], screenshot=jpeg_with_exif(old, seed=24, zone=False))
+    run_validation_jobs(app)
+
+    done = submission(client, token, response.get_json()["id"])
+    assert done["status"] == "auto_rejected"
+    assert "(any zone) is before the task was claimed" in checks_by_name(done)["timestamp"]["detail"]
 
 
 # --- links against a local server ------------------------------------------------------------------------

@@ -164,8 +164,10 @@ def _store_facts(snap: _Snapshot) -> None:
     values: dict[str, Any] = {}
     if snap.phash is not None:
         c0, c1, c2, c3 = phash_chunks(snap.phash)
+        # A capture time with no zone is no instant: it is kept in the check's data, not here.
+        exif_at = snap.exif_at if snap.exif_at is not None and snap.exif_at.tzinfo is not None else None
         values.update(phash=to_signed64(snap.phash), phash_c0=c0, phash_c1=c1, phash_c2=c2, phash_c3=c3,
-                      exif_at=snap.exif_at)
+                      exif_at=exif_at)
     if snap.shingles:
         values["text_shingles"] = sorted(snap.shingles)
     if values:

@@ -62,7 +62,7 @@ class ImageFacts:
     height: int
     phash: int  # unsigned 64-bit; use to_signed64() for a PostgreSQL BIGINT column
     phash_hex: str  # 16 lower-case hex digits, same bit order as str(imagehash.phash(...))
-    exif_datetime: datetime | None  # timezone-aware UTC, or None
+    exif_datetime: datetime | None  # aware UTC; naive when the image gives no zone; None
 
     @property
     def content_type(self) -> str:
@@ -388,16 +388,16 @@ _EXIF_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
 
 
 def parse_exif_datetime(value: object, offset: object = None) -> datetime | None:
-    """An EXIF "YYYY:MM:DD HH:MM:SS" (+ optional "+HH:MM" offset) as aware UTC, else None.
-
-    Naive EXIF times are taken as UTC: the device's zone is unknown, and the timestamp
-    check's window/skew tolerance is where that uncertainty is paid for.
+    """An EXIF "YYYY:MM:DD HH:MM:SS" as aware UTC when its "+HH:MM" offset is given, else as a
+    naive wall-clock time: phones write local time, often without the offset tag, and reading
+    that as UTC put a photo taken a minute ago hours into the past or future. The timestamp check
+    treats a naive time as lying anywhere from UTC-12 to UTC+14. None when unreadable.
     """
     text = _exif_text(value)
     match = _EXIF_DATETIME.match(text) if text else None
     if match is None:
         return None
-    tz = UTC
+    tz = None
     offset_match = _EXIF_OFFSET.fullmatch(_exif_text(offset) or "")
     if offset_match is not None:
         sign = -1 if offset_match[1] == "-" else 1
@@ -406,7 +406,7 @@ def parse_exif_datetime(value: object, offset: object = None) -> datetime | None
             tz = timezone(sign * delta)
     try:
         local = datetime(*(int(part) for part in match.groups()), tzinfo=tz)
-        return local.astimezone(UTC)
+        return local.astimezone(UTC) if tz is not None else local
     except (ValueError, OverflowError):  # "0000:00:00 00:00:00" and friends
         return None
 
@@ -500,11 +500,13 @@ def screenshot_check(facts: ImageFacts) -> CheckResult:
             "height": facts.height,
             # Hex, not int: JSON consumers (JavaScript) lose precision above 2**53.
             "phash": facts.phash_hex,
+            # RFC 3339 UTC when the image gives its zone; a bare local time when it does not.
             "exif_datetime": (
                 facts.exif_datetime.isoformat().replace("+00:00", "Z")
                 if facts.exif_datetime
                 else None
             ),
+            "exif_zone_known": facts.exif_datetime.tzinfo is not None if facts.exif_datetime else None,
         },
     )
 
