@@ -10,9 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from tests.factories import auth, make_admin, sign_up_brand, sign_up_worker
+from tests.factories import auth, claim, make_admin, sign_up_brand, sign_up_worker
 from tests.factories_proofs import (
     NOT_AN_IMAGE,
+    SCREENSHOT_GROUP,
     checks_by_name,
     claimed_task,
     decompression_bomb,
@@ -403,24 +404,76 @@ def test_good_caption_passes_and_a_near_copy_in_the_same_brief_is_rejected(clien
     assert near["outcome"] == "fail" and original["id"] in near["detail"]
 
 
-def test_a_copy_validated_before_its_original_is_still_caught(client, standin, app):
+def _validate_all_at_once(app, submission_ids: list[str]) -> None:
+    """Run each submission's validation job in a thread of its own, all started together."""
     from workers.validation import validate_submission
 
-    _, brief = proof_brief(client, standin, groups=[CAPTION_GROUP])
-    caption = "Lighter shoe, same grip: my morning run felt easy today #ad"
+    barrier, errors = threading.Barrier(len(submission_ids)), []
+
+    def run(sub_id: str) -> None:
+        from marketplace.extensions import db
+
+        with app.app_context():
+            try:
+                barrier.wait()
+                validate_submission(sub_id)
+            except Exception as exc:  # surfaced below: a thread's exception would vanish
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(sub_id,)) for sub_id in submission_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+
+
+@pytest.mark.parametrize("proof", ["text", "screenshot"])
+def test_two_copies_validated_at_once_exactly_one_is_caught(client, standin, app, proof):
+    """Pairs of workers send the same caption (or picture); every job runs at the same moment.
+    Whatever the interleaving, exactly one of each pair is the copy: the other was stored first.
+    (Compared by submission time, each job could miss the other and both were paid.)"""
+    group = CAPTION_GROUP if proof == "text" else SCREENSHOT_GROUP
+    _, brief = proof_brief(client, standin, groups=[{**group, "quantity": 10}])
+    pairs = []
+    for n in range(4):
+        fields = ({"text": f"Lighter shoe number {n}, same grip: my morning run felt easy today #ad"}
+                  if proof == "text" else {"screenshot": png(seed=60 + n)})
+        made = []
+        for _ in range(2):
+            token, held = claimed_task(client, brief)
+            made.append((token, submit(client, token, held["task"]["id"], **fields).get_json()["id"]))
+        pairs.append(made)
+
+    _validate_all_at_once(app, [sub_id for pair in pairs for _, sub_id in pair])
+
+    check = "near_copy" if proof == "text" else "duplicate"
+    for (token_a, a), (token_b, b) in pairs:
+        done = {a: submission(client, token_a, a), b: submission(client, token_b, b)}
+        assert sorted(d["status"] for d in done.values()) == ["auto_rejected", "needs_review"], done
+        copy, original = (a, b) if done[a]["status"] == "auto_rejected" else (b, a)
+        caught = checks_by_name(done[copy])[check]
+        assert caught["outcome"] == "fail" and original in caught["detail"]
+        assert checks_by_name(done[original])[check]["outcome"] == "pass"
+
+
+def test_proof_resubmitted_after_its_rejection_is_no_copy_of_itself(client, standin, app, db_session):
+    """A worker whose submission was rejected (here for its caption) sends the same picture with a
+    better caption on a new claim: their own rejected work is not an original it copies."""
+    group = {"kind": "clip", "quantity": 10, "unit_price_cents": 100,
+             "proof": {"screenshot": "required", "text": {"min_length": 5, "max_length": 200}}}
+    _, brief = proof_brief(client, standin, groups=[group])
     token, held = claimed_task(client, brief)
-    original = submit(client, token, held["task"]["id"], text=caption).get_json()
-    copier, copied = claimed_task(client, brief)
-    copy = submit(client, copier, copied["task"]["id"], text=caption.lower()).get_json()
-
-    # The copy's job runs first, while the original's still waits in the queue, unshingled.
-    with app.app_context():
-        assert validate_submission(copy["id"]) == "auto_rejected"
+    first = submit(client, token, held["task"]["id"], screenshot=png(seed=70), text="no disclosure here").get_json()
     run_validation_jobs(app)
-
-    assert submission(client, token, original["id"])["status"] == "needs_review"
-    near = checks_by_name(submission(client, copier, copy["id"]))["near_copy"]
-    assert near["outcome"] == "fail" and original["id"] in near["detail"]
+    assert submission(client, token, first["id"])["status"] == "auto_rejected"
+    again = claim(client, token, brief["task_groups"][0]["id"])
+    second = submit(client, token, again["task"]["id"], screenshot=png(seed=70), text="now with it #ad").get_json()
+    run_validation_jobs(app)
+    done = submission(client, token, second["id"])
+    assert checks_by_name(done)["duplicate"]["outcome"] == "pass" and done["status"] == "needs_review", done
 
 
 def test_captured_at_in_the_future_fails_the_timestamp_check(client, standin, app):

@@ -46,6 +46,9 @@ class Submission(db.Model):
     phash_c3: Mapped[int | None] = mapped_column(sa.Integer)
     exif_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     text_shingles: Mapped[list | None] = mapped_column(sa.JSON)
+    # 1, 2, 3, … in the order facts were stored (see validation._store_facts): a submission is
+    # compared with those stored before it, so of two that match, the later-stored one is the copy.
+    facts_seq: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     submitted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     auto_approve_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
@@ -74,6 +77,7 @@ class Submission(db.Model):
         sa.Index("ix_submissions_phash_c1", "phash_c1"),
         sa.Index("ix_submissions_phash_c2", "phash_c2"),
         sa.Index("ix_submissions_phash_c3", "phash_c3"),
+        sa.Index("uq_submissions_facts_seq", "facts_seq", unique=True),
         # One submission per claim can be in play at a time; a revision request frees the claim.
         sa.Index("uq_submissions_claim_in_play", "claim_id", unique=True,
                  postgresql_where=sa.text("status IN ('validating', 'needs_review', 'approved', 'paid')"),

@@ -4,11 +4,12 @@ Shape of one run (``validate_submission``), each step its own short transaction:
 
 1. start: lock the row; unless it is still `validating`, stop; count the attempt.
 2. facts: decode the screenshot (perceptual hash, EXIF time) and shingle the text, and
-   commit those facts at once, so concurrent validations of later submissions already
-   see this one's hash and shingles.
-3. checks: duplicate and near-copy lookups, timestamp, link (network), text. No lock is
-   held meanwhile; a check that raises becomes a `warn` result (a person looks), except
-   for database/connection errors, which propagate so RQ retries the job.
+   commit those facts at once, numbered in the order facts are stored (facts_seq).
+3. checks: duplicate and near-copy lookups among submissions numbered before this one (so
+   of two that match, exactly one is the copy, however their jobs interleave), timestamp,
+   link (network), text. No lock is held meanwhile; a check that raises becomes a `warn`
+   result (a person looks), except for database/connection errors, which propagate so RQ
+   retries the job.
 4. finish: lock the row again; if another run finished first, change nothing; else
    upsert every check row, delete stale ones, and move to `needs_review` or, when a
    check failed, `auto_rejected` (the claim ends as rejected and the task reopens).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +30,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from marketplace.briefs.models import Brief, TaskGroup
@@ -58,6 +61,8 @@ log = logging.getLogger(__name__)
 # The near-copy comparison reads at most this many earlier texts of the brief (newest first):
 # one bounded query, compared in memory.
 NEAR_COPY_CANDIDATES = 2000
+# Facts are numbered one submission at a time under this transaction-level advisory lock.
+FACTS_LOCK = zlib.crc32(b"marketplace:submission-facts")
 GAVE_UP_DETAIL = "validation did not complete; review by hand"
 
 
@@ -68,6 +73,7 @@ class _Snapshot:
     submission_id: str
     claim_id: str
     brief_id: str
+    worker_id: str
     created_at: datetime
     submitted_at: datetime
     captured_at: datetime | None
@@ -84,6 +90,7 @@ class _Snapshot:
     exif_at: datetime | None = None
     phash: int | None = None
     shingles: frozenset[int] = field(default_factory=frozenset)
+    facts_seq: int | None = None  # set when the facts are stored
 
 
 def _must_propagate(exc: BaseException) -> bool:
@@ -131,7 +138,7 @@ def _start(submission_id: str) -> _Snapshot | None:
     brief = db.session.get(Brief, row.brief_id)
     group = db.session.get(TaskGroup, row.group_id)
     snapshot = _Snapshot(
-        submission_id=row.id, claim_id=row.claim_id, brief_id=row.brief_id,
+        submission_id=row.id, claim_id=row.claim_id, brief_id=row.brief_id, worker_id=row.worker_id,
         created_at=as_utc(row.created_at), submitted_at=as_utc(row.submitted_at),
         captured_at=as_utc(row.captured_at), screenshot_key=row.screenshot_key,
         link=row.link, text=row.text, claimed_at=as_utc(claim.claimed_at), tracked_code=claim.tracked_code,
@@ -161,6 +168,13 @@ def _screenshot_facts(snap: _Snapshot) -> list[CheckResult]:
 
 
 def _store_facts(snap: _Snapshot) -> None:
+    """Save the hash and shingles, numbered in the order facts are stored (facts_seq).
+
+    One submission at a time takes the next number, under a transaction-level lock held to its
+    commit (SQLite's single writer does the same there), so every submission numbered before
+    this one is committed and visible to its checks, and every one numbered after will see it.
+    A rerun keeps its first number.
+    """
     values: dict[str, Any] = {}
     if snap.phash is not None:
         c0, c1, c2, c3 = phash_chunks(snap.phash)
@@ -171,80 +185,64 @@ def _store_facts(snap: _Snapshot) -> None:
     if snap.shingles:
         values["text_shingles"] = sorted(snap.shingles)
     if values:
-        db.session.execute(sa.update(Submission).where(Submission.id == snap.submission_id).values(**values))
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": FACTS_LOCK})
+        numbered = sa.select(sa.func.coalesce(sa.func.max(Submission.facts_seq), 0) + 1).scalar_subquery()
+        snap.facts_seq = db.session.execute(
+            sa.update(Submission).where(Submission.id == snap.submission_id)
+            .values(**values, facts_seq=sa.func.coalesce(Submission.facts_seq, numbered))
+            .returning(Submission.facts_seq)
+        ).scalar_one()
     db.session.commit()
+
+
+def _compared_with(snap: _Snapshot) -> sa.ColumnElement[bool]:
+    """The submissions a check compares this one with: stored before it, of other claims, and
+    not this worker's own rejected work (proof resubmitted after a rejection is no copy)."""
+    own_rejected = sa.and_(Submission.worker_id == snap.worker_id,
+                           Submission.status.in_(["rejected", "auto_rejected"]))
+    return sa.and_(Submission.facts_seq < snap.facts_seq, Submission.claim_id != snap.claim_id,
+                   sa.not_(own_rejected))
 
 
 # --- 3. checks -------------------------------------------------------------------------------
 
 
 def find_near_duplicates(
-    phash: int, *, threshold: int, before: tuple[datetime, str] | None = None,
-    exclude_claim_id: str | None = None, limit: int = 20,
+    phash: int, *, threshold: int, among: sa.ColumnElement[bool] | None = None, limit: int = 20,
 ) -> list[tuple[str, int]]:
-    """(submission id, Hamming distance) of stored hashes within ``threshold``, closest and oldest first.
+    """(submission id, Hamming distance) of stored hashes within ``threshold``, closest and
+    first-stored first, among the submissions ``among`` selects (default: all).
 
     Multi-index lookup: the four 16-bit chunks of the hash, each with its 16 one-bit
     neighbours, probe the four chunk indexes (a BitmapOr of 68 index values); only those
-    candidates get the exact distance. Pigeonhole makes this complete up to distance 7, so
-    a threshold above 7 would need two-bit neighbours as well. ``before`` = (created_at, id)
-    restricts the search to earlier submissions.
+    candidates get the exact distance. Pigeonhole makes this complete up to distance 7, the
+    most the configuration allows (config.MAX_DUPLICATE_HAMMING_THRESHOLD).
     """
-    chunks = phash_chunks(phash)
-    neighbours = [chunk_neighbours(c) for c in chunks]
-    signed = to_signed64(phash)
-    conditions = []
-    params: dict[str, Any] = {"h": signed, "threshold": threshold, "limit": limit}
-    if before is not None:
-        conditions.append("(created_at, id) < (:before_at, :before_id)")
-        params.update(before_at=before[0], before_id=before[1])
-    if exclude_claim_id is not None:
-        conditions.append("claim_id <> :claim_id")
-        params["claim_id"] = exclude_claim_id
-    extra = "".join(f" AND {c}" for c in conditions)
+    neighbours = [chunk_neighbours(c) for c in phash_chunks(phash)]
+    probe = sa.or_(*(getattr(Submission, f"phash_c{i}").in_(neighbours[i]) for i in range(4)))
+    where = probe if among is None else sa.and_(probe, among)
     if db.engine.dialect.name == "postgresql":
-        params.update(n0=neighbours[0], n1=neighbours[1], n2=neighbours[2], n3=neighbours[3])
-        rows = db.session.execute(sa.text(
-            "SELECT id, bit_count((phash # CAST(:h AS bigint))::bit(64)) AS distance FROM submissions "
-            "WHERE (phash_c0 = ANY(CAST(:n0 AS integer[])) OR phash_c1 = ANY(CAST(:n1 AS integer[])) "
-            "OR phash_c2 = ANY(CAST(:n2 AS integer[])) OR phash_c3 = ANY(CAST(:n3 AS integer[])))"
-            f"{extra} AND bit_count((phash # CAST(:h AS bigint))::bit(64)) <= :threshold "
-            "ORDER BY distance, created_at, id LIMIT :limit"
-        ), params).all()
+        distance = sa.func.bit_count(sa.cast(
+            Submission.phash.op("#")(sa.cast(sa.literal(to_signed64(phash)), sa.BigInteger)),
+            postgresql.BIT(64)))
+        rows = db.session.execute(
+            sa.select(Submission.id, distance.label("distance")).where(where, distance <= threshold)
+            .order_by(distance, Submission.facts_seq, Submission.id).limit(limit)
+        ).all()
         return [(row.id, int(row.distance)) for row in rows]
     # Other databases (the embedded SQLite default): the same index probe, distance in Python.
-    probe = sa.or_(*(getattr(Submission, f"phash_c{i}").in_(neighbours[i]) for i in range(4)))
-    query = sa.select(Submission.id, Submission.phash, Submission.created_at).where(probe)
-    if before is not None:
-        query = query.where(sa.tuple_(Submission.created_at, Submission.id) < sa.tuple_(
-            sa.literal(before[0]), sa.literal(before[1])))
-    if exclude_claim_id is not None:
-        query = query.where(Submission.claim_id != exclude_claim_id)
-    found = [(row.id, hamming(row.phash, phash), as_utc(row.created_at)) for row in db.session.execute(query)]
+    query = sa.select(Submission.id, Submission.phash, Submission.facts_seq).where(where)
+    found = [(row.id, hamming(row.phash, phash), row.facts_seq or 0) for row in db.session.execute(query)]
     found = sorted((m for m in found if m[1] <= threshold), key=lambda m: (m[1], m[2], m[0]))
     return [(sub_id, distance) for sub_id, distance, _ in found[:limit]]
 
 
 def _duplicate_result(snap: _Snapshot) -> CheckResult:
+    """Near-duplicates among the pictures whose facts were stored before this one's."""
     threshold = current_app.config["DUPLICATE_HAMMING_THRESHOLD"]
-    matches = find_near_duplicates(snap.phash, threshold=threshold,
-                                   before=(snap.created_at, snap.submission_id), exclude_claim_id=snap.claim_id)
-    result = duplicate_check(matches, threshold)
-    if result.outcome != FAIL:
-        # An earlier submission whose job has not hashed it yet cannot be compared: say so
-        # rather than pass silently (the status/created_at index keeps this probe small).
-        pending = db.session.scalar(
-            sa.select(Submission.id).where(
-                Submission.status == "validating", Submission.screenshot_key.is_not(None),
-                Submission.phash.is_(None), Submission.claim_id != snap.claim_id,
-                sa.tuple_(Submission.created_at, Submission.id)
-                < sa.tuple_(sa.literal(snap.created_at), sa.literal(snap.submission_id)),
-            ).limit(1)
-        )
-        if pending is not None:
-            return CheckResult("duplicate", WARN, f"earlier submission {pending} was not hashed yet, so it could "
-                               "not be compared; a reviewer should look", {**result.data, "pending": pending})
-    return result
+    return duplicate_check(find_near_duplicates(snap.phash, threshold=threshold, among=_compared_with(snap)),
+                           threshold)
 
 
 def _timestamp_result(snap: _Snapshot) -> CheckResult:
@@ -288,24 +286,15 @@ def _text_results(snap: _Snapshot) -> list[CheckResult]:
 
 
 def _near_copy_result(snap: _Snapshot) -> CheckResult:
-    """Compare with the brief's earlier texts from other claims. An earlier one whose own job has
-    not stored its shingles yet is shingled here from its text (a pure function of it): else a
-    copy validated before its original would pass, and the original, comparing only with what
-    came before it, would never see the copy."""
+    """Near-copies among the brief's texts whose facts were stored before this one's, newest
+    NEAR_COPY_CANDIDATES of them."""
     candidates = db.session.execute(
-        sa.select(Submission.id, Submission.text_shingles, Submission.text).where(
-            Submission.brief_id == snap.brief_id, Submission.claim_id != snap.claim_id,
-            sa.or_(Submission.text_shingles.is_not(None),
-                   sa.and_(Submission.status == "validating", Submission.text.is_not(None))),
-            sa.tuple_(Submission.created_at, Submission.id)
-            < sa.tuple_(sa.literal(snap.created_at), sa.literal(snap.submission_id)),
-        ).order_by(Submission.created_at.desc(), Submission.id.desc()).limit(NEAR_COPY_CANDIDATES)
+        sa.select(Submission.id, Submission.text_shingles)
+        .where(Submission.brief_id == snap.brief_id, Submission.text_shingles.is_not(None), _compared_with(snap))
+        .order_by(Submission.facts_seq.desc()).limit(NEAR_COPY_CANDIDATES)
     ).all()
-    # Oldest first, so a tie blames the original rather than an earlier copy of it.
-    return near_copy_check(snap.text or "", [
-        (row.id, row.text_shingles if row.text_shingles is not None else shingles(row.text))
-        for row in reversed(candidates)
-    ])
+    # First stored first, so a tie blames the original rather than an earlier copy of it.
+    return near_copy_check(snap.text or "", [(row.id, row.text_shingles) for row in reversed(candidates)])
 
 
 def run_checks(snap: _Snapshot, *, resolver: Resolver | None = None) -> list[CheckResult]:
