@@ -304,6 +304,35 @@ def test_a_lapsed_revision_request_ends_the_claim_and_reopens_the_task(client, d
     assert service.close_lapsed_revisions() == 0
 
 
+def test_lapsed_revisions_are_closed_even_when_auto_approval_fails(client, db_session, setup, app):
+    """One scheduled job does both; the database refusing every approval must not keep the
+    lapsed revisions' tasks from reopening."""
+    from workers.reviews import auto_approve_due
+
+    ids = fr.submissions(client, db_session, setup["brief"], 2, setup["tokens"])
+    decide(client, setup["admin"], submission_ids=[ids[0]], decision="request_revision", reason_code="other")
+    db_session.execute(sa.text("UPDATE submissions SET revision_deadline = now() - interval '1 minute' WHERE id = :id"),
+                       {"id": ids[0]})
+    db_session.execute(sa.text("UPDATE submissions SET auto_approve_at = now() - interval '1 minute' WHERE id = :id"),
+                       {"id": ids[1]})
+    db_session.execute(sa.text("""
+        CREATE FUNCTION refuse_approval() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'approvals refused for the test'; END $$;
+        CREATE TRIGGER refuse_approval BEFORE UPDATE ON submissions FOR EACH ROW
+        WHEN (NEW.status = 'approved') EXECUTE FUNCTION refuse_approval();"""))
+    db_session.commit()
+    try:
+        with app.app_context(), pytest.raises(RuntimeError, match="auto-approval failed"):
+            auto_approve_due()
+    finally:
+        db_session.execute(sa.text("DROP TRIGGER refuse_approval ON submissions; DROP FUNCTION refuse_approval()"))
+        db_session.commit()
+    statuses = dict(db_session.execute(sa.text(
+        "SELECT s.id, c.status FROM submissions s JOIN claims c ON c.id = s.claim_id WHERE s.id = ANY(:ids)"),
+        {"ids": ids}).all())
+    assert statuses == {ids[0]: "expired", ids[1]: "submitted"}
+
+
 def test_a_lapsed_revision_being_resubmitted_right_now_is_left_alone(client, db_session, setup, app):
     """The worker's revised proof is going in (its claim locked, as submitting locks it) when the job
     runs: the job skips that claim instead of waiting and then ending it under the new proof."""
