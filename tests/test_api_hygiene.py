@@ -130,6 +130,7 @@ def test_health_readiness_and_metrics(client, app):
     client.get("/v1/nope")
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and b"http_requests_total" in metrics.data
+    assert metrics.headers["Content-Type"].count("charset=") == 1  # strict scrapers refuse a repeated one
 
 
 def test_readyz_is_503_when_redis_is_down(app):

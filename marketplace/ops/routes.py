@@ -46,7 +46,8 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
-    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: Flask would append a second charset to one that has it.
+    return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/docs")
