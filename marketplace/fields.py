@@ -47,10 +47,24 @@ class UTCDateTime(fields.AwareDateTime):
             raise ValidationError("Must be a time that, in UTC, lies between the years 1 and 9999.") from None
 
 
+# ISO 4217 codes of the currencies Stripe charges in (https://docs.stripe.com/currencies), lower case.
+CURRENCIES = frozenset("""
+    aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob brl bsd bwp byn bzd cad cdf chf
+    clp cny cop crc cve czk djf dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gnf gtq gyd hkd hnl htg huf idr
+    ils inr isk jmd jod jpy kes kgs khr kmf krw kwd kyd kzt lak lbp lkr lrd lsl mad mdl mga mkd mmk mnt mop mur
+    mvr mwk mxn myr mzn nad ngn nio nok npr nzd omr pab pen pgk php pkr pln pyg qar ron rsd rub rwf sar sbd scr
+    sek sgd shp sle sos srd std szl thb tjs tnd top try ttd twd tzs uah ugx usd uyu uzs vnd vuv wst xaf xcd xof
+    xpf yer zar zmw
+""".split())
+
+
 class Currency(fields.String):
+    """A lower-case ISO 4217 code Stripe can charge in (default usd)."""
+
     def __init__(self, **kwargs):
         kwargs.setdefault("load_default", "usd")
         super().__init__(
-            validate=validate.Regexp(r"^[a-z]{3}$", error="Must be a lower-case ISO 4217 code such as usd."),
+            validate=validate.OneOf(CURRENCIES, error="Must be a lower-case ISO 4217 code Stripe supports, such as usd."),
+            metadata={"description": "Lower-case ISO 4217 code (one Stripe supports)", "example": "usd"},
             **kwargs,
         )

@@ -74,7 +74,7 @@ def test_bad_fields_get_field_level_errors_and_change_nothing(client, db_session
     before = table_counts(db_session)
     cases = {
         "budget_cents": [-100, 10.5, "500", True, None],
-        "currency": ["USD", "dollars"],
+        "currency": ["USD", "dollars", "zzz"],
         "landing_url": ["javascript:alert(1)", "not a url"],
         "starts_at": ["2026-12-01", "yesterday", "2026-12-01T00:00:00"],
         "task_groups": [[], "many", [{"kind": "poem", "quantity": 1, "unit_price_cents": 1}]],

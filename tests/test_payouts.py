@@ -416,6 +416,7 @@ def test_bad_batch_requests_are_refused_and_change_nothing(app, client, runner, 
         assert client.post("/v1/payout-batches", json={"currency": "usd"}, headers=auth(key)).status_code == 403
         assert client.get("/v1/payout-batches", headers=auth(key)).status_code == 403
     for body, field in [({"currency": "USD"}, "currency"), ({"currency": "dollars"}, "currency"),
+                        ({"currency": "zzz"}, "currency"),
                         ({"currency": 5}, "currency"), ({"min_amount_cents": -1}, "min_amount_cents"),
                         ({"min_amount_cents": "100"}, "min_amount_cents"),
                         ({"min_amount_cents": 1.5}, "min_amount_cents"), ({"surprise": 1}, "surprise")]:
