@@ -29,6 +29,7 @@ PERIODIC: list[Periodic] = [
     Periodic("expire-claims", "workers.claims.expire_claims", 60),
     Periodic("sweep-validations", "workers.validation.sweep_stuck_validations", 120),
     Periodic("auto-approve", "workers.reviews.auto_approve_due", 300),
+    Periodic("complete-briefs", "workers.payments.complete_ended_briefs", 300),
     Periodic("settle-refunds", "workers.payments.settle_pending_refunds", 300),
     Periodic("resume-payouts", "workers.payouts.resume_stalled_batches", 300),
     Periodic("stop-rule", "workers.tracking.sweep_stop_rule", 300),

@@ -453,3 +453,47 @@ def test_a_brief_paid_twice_is_refunded_from_both_payments(client, standin, db_s
     db_session.rollback()
     rows = db_session.execute(sa.text("SELECT status, amount_cents FROM refunds ORDER BY created_at")).all()
     assert [tuple(r) for r in rows] == [("succeeded", 30800), ("succeeded", 30800)]
+
+
+def test_a_brief_whose_window_closed_is_completed_and_what_it_did_not_spend_comes_back(
+        client, standin, db_session, app):
+    from rq import Queue, SimpleWorker
+
+    from marketplace.jobs import enqueue, queue_name, redis_connection
+    from tests.factories import claim, sign_up_worker
+
+    _, key = sign_up_brand(client)
+    brief = live_brief(client, key, standin, task_groups=[
+        {"kind": "caption", "quantity": 10, "unit_price_cents": 100}], budget_cents=1100)
+    _, token = sign_up_worker(client)
+    held = claim(client, token, brief["task_groups"][0]["id"])
+    db_session.execute(sa.text("UPDATE briefs SET ends_at = now() - interval '1 minute' WHERE id = :id"),
+                       {"id": brief["id"]})
+    db_session.commit()
+
+    def run_default_queue(*jobs: str) -> None:
+        with app.app_context():
+            for name in jobs:
+                enqueue(name)
+            redis = redis_connection()
+            SimpleWorker([Queue(queue_name("default"), connection=redis)], connection=redis).work(burst=True)
+
+    run_default_queue("workers.payments.complete_ended_briefs")
+    body = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()
+    assert body["status"] == "completed" and body["closed_at"]
+    assert body["money"]["refunded_cents"] == 9 * 110 and body["money"]["remaining_cents"] == 110  # the claimed one
+    assert client.post(f"/v1/briefs/{brief['id']}/resume", headers=auth(key)).status_code == 409
+    _, late = sign_up_worker(client)
+    assert client.post(f"/v1/task-groups/{brief['task_groups'][0]['id']}/claim", headers=auth(late)).status_code == 409
+
+    # The claimed task ends unpaid: it closes rather than reopening, and the rest is refunded.
+    db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '1 minute'"))
+    db_session.commit()
+    run_default_queue("workers.claims.expire_claims", "workers.payments.settle_pending_refunds")
+    db_session.rollback()
+    task = db_session.execute(sa.text("SELECT status FROM tasks WHERE id = :t"), {"t": held["task"]["id"]}).scalar_one()
+    assert task == "cancelled"
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["remaining_cents"] == 0 and money["refunded_cents"] == 1100
+    run_default_queue("workers.payments.complete_ended_briefs")  # again: nothing more happens
+    assert db_session.execute(sa.text("SELECT count(*) FROM refunds")).scalar_one() == 2

@@ -1,4 +1,5 @@
-"""Jobs for brief payments: refunds whose outcome was unknown are asked again with the same key."""
+"""Jobs for brief payments: completing briefs whose window closed, and refunds (those whose outcome
+was unknown are looked up and, if Stripe has none, asked again)."""
 
 from __future__ import annotations
 
@@ -14,3 +15,10 @@ def settle_pending_refunds() -> dict:
         outcome = service.settle_refund(refund_id)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
+
+
+@job
+def complete_ended_briefs() -> dict:
+    from marketplace.payments import service
+
+    return {"completed": service.complete_ended_briefs()}

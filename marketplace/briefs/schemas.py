@@ -146,7 +146,11 @@ class BriefOut(Schema):
     auto_approve_after_hours = fields.Integer()
     disclosure_required = fields.Boolean()
     fee_bps = fields.Integer()
-    status = fields.String()
+    status = fields.String(metadata={"description": (
+        "draft → funded → live ⇄ paused → completed | cancelled. A live or paused brief completes by itself "
+        "once ends_at has passed (a scheduled job, within minutes): its open tasks close and what is neither "
+        "spent nor owed to work already claimed or submitted is refunded; that work can still be submitted, "
+        "reviewed and paid, and what of it ends unpaid is refunded too.")})
     status_reason = fields.String(allow_none=True)
     created_at = UTCDateTime()
     funded_at = UTCDateTime(allow_none=True)

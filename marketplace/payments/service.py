@@ -1,9 +1,10 @@
-"""Funding briefs through Stripe, refunding what a cancelled brief did not spend, and Stripe's webhooks."""
+"""Funding briefs through Stripe, refunding what a cancelled or completed brief did not spend, and Stripe's webhooks."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -175,8 +176,34 @@ def owed_cents(brief: Brief) -> int:
 
 def cancel(principal: Principal, brief_id: str) -> Brief:
     """Cancel a brief, close its open tasks, and refund what is neither spent nor owed."""
-    brief = briefs.get_brief(principal, brief_id, lock=True)
-    briefs.transition(brief, "cancel")
+    return _close(briefs.get_brief(principal, brief_id, lock=True), "cancel")
+
+
+def complete_ended_briefs(now: datetime | None = None, limit: int = 100) -> list[str]:
+    """Complete live and paused briefs whose window has closed, as cancelling does: open tasks
+    close and what is neither spent nor owed is refunded. Work claimed or submitted before the
+    end can still be submitted, reviewed and paid; what of it ends unpaid is refunded later by
+    the refund sweep. A brief locked by someone else right now waits for the next run."""
+    ended = db.session.scalars(
+        sa.select(Brief).where(Brief.status.in_(["live", "paused"]), Brief.ends_at <= (now or utcnow()))
+        .order_by(Brief.ends_at, Brief.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    ids = [brief.id for brief in ended]
+    db.session.rollback()
+    completed = []
+    for brief_id in ids:
+        brief = db.session.get(Brief, brief_id, with_for_update=True, populate_existing=True)
+        if brief.status in ("live", "paused"):  # (not completed or cancelled meanwhile)
+            _close(brief, "complete", reason="The brief's window closed.")
+            completed.append(brief_id)
+        else:
+            db.session.rollback()
+    return completed
+
+
+def _close(brief: Brief, action: str, reason: str | None = None) -> Brief:
+    """End a locked brief (cancel or complete): its open tasks close and unowed escrow is refunded."""
+    briefs.transition(brief, action, reason)
     db.session.execute(sa.update(Task).where(Task.brief_id == brief.id, Task.status == "open").values(status="cancelled"))
     refunds = [refund.id for refund in reserve_refunds(brief)]
     db.session.commit()
@@ -284,15 +311,15 @@ def _book_refund(refund: Refund, *, stripe_refund_id: str | None = None, failed:
 
 
 def refund_released_escrow() -> int:
-    """Cancelled briefs keep escrow for claimed and submitted work; when that work ends without
-    being paid (expired, released, rejected), the money is no longer owed and goes back."""
+    """Cancelled and completed briefs keep escrow for claimed and submitted work; when that work
+    ends without being paid (expired, released, rejected), the money is no longer owed and goes back."""
     owed_nothing_more = 0
-    # Only cancelled briefs that still hold escrow, and none with a refund still in flight.
+    # Only closed briefs that still hold escrow, and none with a refund still in flight.
     candidates = db.session.scalars(
         sa.select(LedgerAccount.owner_id)
         .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
         .join(Brief, Brief.id == LedgerAccount.owner_id)
-        .where(LedgerAccount.kind == "escrow", Brief.status == "cancelled")
+        .where(LedgerAccount.kind == "escrow", Brief.status.in_(["cancelled", "completed"]))
         .where(~sa.select(Refund.id).where(Refund.brief_id == Brief.id, Refund.status == "pending").exists())
         .group_by(LedgerAccount.owner_id)
         .having(sa.func.sum(LedgerLine.amount_cents) < 0)  # credit-normal: negative sum = money held

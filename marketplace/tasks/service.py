@@ -111,12 +111,13 @@ def end_claims(claim_ids: sa.Select, status: str) -> int:
         .returning(Claim.task_id)
     ).scalars().all()
     if ended:
-        # A task of a cancelled brief does not reopen: it closes, and what it would have cost
-        # is no longer owed, so the refund sweep gives it back to the brand.
-        cancelled = sa.select(Brief.id).where(Brief.id == Task.brief_id, Brief.status == "cancelled").exists()
+        # A task of a cancelled or completed brief does not reopen: it closes, and what it would
+        # have cost is no longer owed, so the refund sweep gives it back to the brand.
+        closed = sa.select(Brief.id).where(Brief.id == Task.brief_id,
+                                           Brief.status.in_(["cancelled", "completed"])).exists()
         db.session.execute(
             sa.update(Task).where(Task.id.in_(ended), Task.status.in_(["claimed", "submitted"]))
-            .values(status=sa.case((cancelled, "cancelled"), else_="open"), worker_id=None, updated_at=now)
+            .values(status=sa.case((closed, "cancelled"), else_="open"), worker_id=None, updated_at=now)
         )
     return len(ended)
 
