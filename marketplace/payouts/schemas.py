@@ -44,8 +44,11 @@ class BatchItemOut(Schema):
     currency = fields.String()
     stripe_account_id = fields.String()
     stripe_transfer_id = fields.String(allow_none=True)
-    status = fields.String(metadata={"description": "pending | sending | paid | failed | reversed "
+    status = fields.String(metadata={"description": "pending | paid | failed | reversed "
                                               "(wholly or in part: see reversed_cents)"})
+    transfer_requested = fields.Boolean(metadata={"description": (
+        "For a pending item: its transfer was asked of Stripe and the answer is being confirmed (looked up "
+        "at Stripe before anything is sent again); failure_reason says when it waits for a person.")})
     reversed_cents = fields.Integer(metadata={"description": "Taken back from the worker's Stripe account by "
                                                              "transfer reversals, and returned to their available balance."})
     failure_reason = fields.String(allow_none=True)

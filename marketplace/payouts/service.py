@@ -346,7 +346,11 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
             body["items"] = [
                 {"id": i.id, "worker_id": i.worker_id, "amount_cents": i.amount_cents, "currency": i.currency,
                  "stripe_account_id": i.stripe_account_id, "stripe_transfer_id": i.stripe_transfer_id,
-                 "status": i.status, "reversed_cents": reversed_cents.get(i.id, 0),
+                 # The contract's statuses: `sending` (asked of Stripe, outcome being confirmed) is
+                 # still pending to a client, with transfer_requested saying which it is.
+                 "status": "pending" if i.status == "sending" else i.status,
+                 "transfer_requested": i.status == "sending",
+                 "reversed_cents": reversed_cents.get(i.id, 0),
                  "failure_reason": i.failure_reason, "attempts": i.attempts,
                  "settled_at": i.settled_at}
                 for i in db.session.scalars(
