@@ -52,7 +52,9 @@ def test_plans_never_exceed_the_budget_and_leave_less_than_any_unit():
         groups = plan(budget, mix, fee_bps)
         total = sum(g.quantity * g.unit_cost_cents for g in groups)
         assert total <= budget
-        assert budget - total < min(g.unit_cost_cents for g in groups)
+        assert all(g.quantity <= 100_000 for g in groups)
+        open_groups = [g.unit_cost_cents for g in groups if g.quantity < 100_000]
+        assert not open_groups or budget - total < min(open_groups)
 
 
 def test_plan_rejects_bad_mixes(client):
@@ -62,3 +64,28 @@ def test_plan_rejects_bad_mixes(client):
     assert response.status_code == 422
     errors = response.get_json()["errors"]
     assert {"budget_cents", "mix[0].kind", "mix[0].unit_price_cents", "mix[0].share"} <= set(errors)
+
+
+def test_a_plan_is_a_brief_post_accepts_as_it_is(client, standin):
+    """No group over 100,000 tasks (the rest of the budget stays unspent), and a mix item that
+    cannot buy one task comes back under left_out rather than as a group of none."""
+    from tests.factories import brief_payload
+
+    _, key = sign_up_brand(client)
+    capped = client.post("/v1/briefs/plan", json={"budget_cents": 10_000_000, "mix": [
+        {"kind": "caption", "unit_price_cents": 10, "share": 1}]}, headers=auth(key)).get_json()
+    assert [(g["kind"], g["quantity"]) for g in capped["task_groups"]] == [("caption", 100_000)]
+    assert capped["unspent_cents"] == 10_000_000 - 100_000 * 11 and capped["left_out"] == []
+
+    small = client.post("/v1/briefs/plan", json={"budget_cents": 1000, "mix": [
+        {"kind": "caption", "unit_price_cents": 60, "share": 1},
+        {"kind": "clip", "unit_price_cents": 5000, "share": 1}]}, headers=auth(key)).get_json()
+    assert [(g["kind"], g["quantity"]) for g in small["task_groups"]] == [("caption", 15)]
+    assert [item["kind"] for item in small["left_out"]] == ["clip"] and "5500 cents" in small["left_out"][0]["reason"]
+
+    for body in (capped, small):
+        groups = [{"kind": g["kind"], "quantity": g["quantity"], "unit_price_cents": g["unit_price_cents"],
+                   "instructions": "Write it"} for g in body["task_groups"]]
+        created = client.post("/v1/briefs", json=brief_payload(budget_cents=body["budget_cents"], task_groups=groups),
+                              headers=auth(key))
+        assert created.status_code == 201, created.get_json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from marketplace.briefs.models import fee_for
+from marketplace.briefs.models import MAX_GROUP_QUANTITY, fee_for
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,13 @@ def plan(budget_cents: int, mix: list[MixItem], fee_bps: int) -> list[PlannedGro
     divided by the unit's full cost (price + fee). Everyone gets the floor; what is left
     goes one unit at a time to the largest fractional remainders (Hamilton's method), and
     the passes repeat while any unit still fits, so the plan is the largest that fits and
-    never costs more than the budget. Exact rational arithmetic throughout.
+    never costs more than the budget. Exact rational arithmetic throughout. No group gets more
+    than a brief accepts (MAX_GROUP_QUANTITY); what that leaves of the budget stays unspent.
     """
     total_shares = sum(item.share for item in mix)
     unit_costs = [item.unit_price_cents + fee_for(item.unit_price_cents, fee_bps) for item in mix]
     ideal = [Fraction(budget_cents * item.share, total_shares) / cost for item, cost in zip(mix, unit_costs, strict=True)]
-    quantities = [int(q) for q in ideal]  # floor: ideal quantities are non-negative
+    quantities = [min(int(q), MAX_GROUP_QUANTITY) for q in ideal]  # floor: ideal quantities are non-negative
     left = budget_cents - sum(q * c for q, c in zip(quantities, unit_costs, strict=True))
 
     # Largest remainder first; ties go to the item listed first.
@@ -57,7 +58,7 @@ def plan(budget_cents: int, mix: list[MixItem], fee_bps: int) -> list[PlannedGro
     while True:
         added = False
         for i in order:
-            if unit_costs[i] <= left:
+            if unit_costs[i] <= left and quantities[i] < MAX_GROUP_QUANTITY:
                 quantities[i] += 1
                 left -= unit_costs[i]
                 added = True

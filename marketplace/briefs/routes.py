@@ -56,10 +56,17 @@ def plan_budget(data):
     fees = sum(g.fee_cents for g in groups)
     return {
         "budget_cents": data["budget_cents"], "currency": data["currency"], "fee_bps": fee_bps,
+        # A group of no tasks is no group a brief can have: those come back apart, with why.
         "task_groups": [
             {"kind": g.kind, "name": g.name, "unit_price_cents": g.unit_price_cents, "quantity": g.quantity,
              "fee_per_task_cents": g.fee_per_task_cents, "cost_cents": g.cost_cents, "fee_cents": g.fee_cents}
-            for g in groups
+            for g in groups if g.quantity > 0
+        ],
+        "left_out": [
+            {"kind": g.kind, "name": g.name, "unit_price_cents": g.unit_price_cents,
+             "fee_per_task_cents": g.fee_per_task_cents,
+             "reason": f"Its share of the budget does not buy one task at {g.unit_cost_cents} cents with the fee."}
+            for g in groups if g.quantity == 0
         ],
         "cost_cents": cost, "fee_cents": fees, "total_cents": cost + fees,
         "unspent_cents": data["budget_cents"] - cost - fees,

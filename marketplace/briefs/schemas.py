@@ -6,7 +6,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from marketplace.briefs.models import KINDS, OBJECTIVES
+from marketplace.briefs.models import KINDS, MAX_GROUP_QUANTITY, OBJECTIVES
 from marketplace.fields import Cents, Currency, StrictInteger, UTCDateTime
 from marketplace.pagination import ListArgs
 
@@ -58,7 +58,8 @@ class TaskGroupIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS, error="Must be one of: {choices}."))
     name = fields.String(validate=validate.Length(max=100), load_default=None,
                          metadata={"description": "A label for the group, e.g. the caption variant 'A'."})
-    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=100_000, error="Must be a positive integer up to 100000."))
+    quantity = StrictInteger(required=True, validate=validate.Range(
+        min=1, max=MAX_GROUP_QUANTITY, error=f"Must be a positive integer up to {MAX_GROUP_QUANTITY}."))
     unit_price_cents = Cents(required=True, minimum=1)
     instructions = fields.String(validate=validate.Length(max=5000), load_default=None)
     max_per_worker = StrictInteger(validate=validate.Range(min=1, max=100_000), load_default=None)
@@ -196,11 +197,22 @@ class PlannedGroup(Schema):
     fee_cents = fields.Integer()
 
 
+class LeftOut(Schema):
+    kind = fields.String()
+    name = fields.String(allow_none=True)
+    unit_price_cents = fields.Integer()
+    fee_per_task_cents = fields.Integer()
+    reason = fields.String()
+
+
 class PlanOut(Schema):
     budget_cents = fields.Integer()
     currency = fields.String()
     fee_bps = fields.Integer()
-    task_groups = fields.List(fields.Nested(PlannedGroup))
+    task_groups = fields.List(fields.Nested(PlannedGroup), metadata={
+        "description": "Groups of at least one task, each as POST /v1/briefs takes it (at most 100,000 tasks)."})
+    left_out = fields.List(fields.Nested(LeftOut), metadata={
+        "description": "Mix items whose share of the budget does not buy one task at their price plus fee."})
     cost_cents = fields.Integer()
     fee_cents = fields.Integer()
     total_cents = fields.Integer()
