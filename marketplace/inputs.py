@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Request as FlaskRequest
 from flask.json.provider import DefaultJSONProvider
+from marshmallow import RAISE
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import BadRequest
@@ -99,7 +100,11 @@ class Request(FlaskRequest):
 
 
 class ArgumentsParser(FlaskParser):
-    """flask-smorest's argument parser, reading JSON bodies with `load_json`."""
+    """flask-smorest's argument parser, reading JSON bodies with `load_json`. An unknown query
+    parameter is a 422, as an unknown body field is: `?stauts=live` silently ignored would hand
+    back every brief as if filtered."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
 
     def _raw_load_json(self, req) -> Any:
         if not is_json_request(req):

@@ -378,3 +378,13 @@ def test_text_the_database_cannot_store_is_a_4xx_everywhere_and_changes_nothing(
     assert row_counts(app) == before
     stored = [p for p in (tmp_path / "storage").rglob("*") if p.is_file()]
     assert stored == []  # the refused upload left no file behind
+
+
+def test_an_unknown_query_parameter_is_422_not_silently_ignored(client, runner):
+    _, key = sign_up_brand(client)
+    admin = auth(make_admin(runner))
+    for path, headers in [("/v1/briefs?stauts=live", auth(key)), ("/v1/review/submissions?breif=x", admin),
+                          ("/v1/payout-batches?limt=5", admin)]:
+        body = assert_problem(client.get(path, headers=headers), 422)
+        assert path.split("?")[1].split("=")[0] in body["errors"], body
+    assert client.get("/v1/briefs?status=live&limit=5", headers=auth(key)).status_code == 200
