@@ -501,13 +501,13 @@ def test_listing_shows_claimable_groups_with_counts_filters_and_pages(app, clien
 
     client.post(claim_url(caption_a), headers=auth(token))
     mine = {r["id"]: r for r in client.get("/v1/tasks", headers=auth(token)).get_json()["data"]}
-    assert mine[caption_a]["held_by_you"] == 2 and mine[caption_a]["can_claim"] is False
-    assert mine[caption_a]["remaining_count"] == 1
+    assert caption_a not in mine  # at its max_per_worker: not a group this worker may take
     theirs = {r["id"]: r for r in client.get("/v1/tasks", headers=auth(rival)).get_json()["data"]}
     assert theirs[caption_a]["held_by_you"] == 0 and theirs[caption_a]["can_claim"] is True
+    assert theirs[caption_a]["remaining_count"] == 1
 
-    def ids(query: str) -> list[str]:
-        response = client.get(f"/v1/tasks?{query}", headers=auth(token))
+    def ids(query: str) -> list[str]:  # as the rival sees them: every group but the sold-out one
+        response = client.get(f"/v1/tasks?{query}", headers=auth(rival))
         assert response.status_code == 200, response.get_json()
         return [r["id"] for r in response.get_json()["data"]]
 
@@ -519,7 +519,7 @@ def test_listing_shows_claimable_groups_with_counts_filters_and_pages(app, clien
 
     walked, cursor = [], None
     while True:
-        page = client.get("/v1/tasks?limit=1" + (f"&cursor={cursor}" if cursor else ""), headers=auth(token))
+        page = client.get("/v1/tasks?limit=1" + (f"&cursor={cursor}" if cursor else ""), headers=auth(rival))
         walked += [r["id"] for r in page.get_json()["data"]]
         cursor = page.get_json()["next_cursor"]
         if cursor is None:

@@ -42,7 +42,9 @@ class OpenGroup(Schema):
     proof = fields.Dict(metadata={"description": "The proof rules: screenshot, link and text requirements."})
     max_per_worker = fields.Integer(allow_none=True)
     held_by_you = fields.Integer(metadata={"description": "Tasks of this group you hold (claimed or submitted)."})
-    can_claim = fields.Boolean(metadata={"description": "False when you already hold max_per_worker tasks."})
+    can_claim = fields.Boolean(metadata={"description": (
+        "True: the listing holds only groups you may take now (a group where you hold max_per_worker "
+        "tasks is left out). Kept for clients that show it.")})
     ends_at = UTCDateTime()
     brief = fields.Nested(BriefSummary)
 

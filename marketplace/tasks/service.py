@@ -159,16 +159,22 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
                      cursor: str | None) -> tuple[list[dict], str | None]:
     """Groups a worker may claim from now, newest brief first, with open and held counts.
 
-    Live brief, inside its window, group not paused, at least one open task. The counts of
-    the whole page come from two statements however many groups, each open count bounded.
+    Live brief, inside its window, group not paused, at least one open task, and the worker
+    below its max_per_worker (the contract lists the groups the worker may take; the ones they
+    hold are at /v1/me/claims). The counts of the whole page come from two statements however
+    many groups, each open count bounded.
     """
     now = utcnow()
     has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
+    held = (sa.select(sa.func.count()).select_from(Claim)
+            .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, Claim.status.in_(HOLDING))
+            .scalar_subquery())
     query = (
         sa.select(TaskGroup, Brief)
         .join(Brief, Brief.id == TaskGroup.brief_id)
         .where(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
-               TaskGroup.paused_reason.is_(None), has_open_task)
+               TaskGroup.paused_reason.is_(None), has_open_task,
+               sa.or_(TaskGroup.max_per_worker.is_(None), held < TaskGroup.max_per_worker))
     )
     if kind:
         query = query.where(TaskGroup.kind == kind)
