@@ -12,14 +12,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict | None = None) -> Flask:
     """The application factory: settings from the environment, overridden by `config`."""
-    from flask_smorest import Api
-
     from marketplace import cli, errors, idempotency, models  # noqa: F401 - models registers every table
     from marketplace.auth import forget_principal
     from marketplace.config import check as check_config
     from marketplace.config import from_environment
     from marketplace.extensions import db, migrate
     from marketplace.inputs import JSONProvider, Request
+    from marketplace.openapi import ErrorResponses, MarketplaceApi
     from marketplace.ops import guards, observability
     from marketplace.ops.routes import bp as ops_bp
     from marketplace.routes import register_blueprints
@@ -36,7 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"))
-    api = Api(app, spec_kwargs={"servers": [{"url": "/"}]})
+    api = MarketplaceApi(app, spec_kwargs={"servers": [{"url": "/"}], "extra_plugins": [ErrorResponses()]})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Brand/admin API key or worker token"}
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import sqlalchemy as sa
@@ -388,3 +389,21 @@ def test_an_unknown_query_parameter_is_422_not_silently_ignored(client, runner):
         body = assert_problem(client.get(path, headers=headers), 422)
         assert path.split("?")[1].split("=")[0] in body["errors"], body
     assert client.get("/v1/briefs?status=live&limit=5", headers=auth(key)).status_code == 200
+
+
+def test_the_spec_documents_errors_as_problem_documents_and_the_idempotency_key(client):
+    spec = client.get("/openapi.json").get_json()
+    problem = spec["components"]["schemas"]["Problem"]["properties"]
+    assert {"type", "title", "status", "detail", "errors"} <= set(problem) and problem["status"]["type"] == "integer"
+    for name, response in spec["components"]["responses"].items():
+        if "content" in response:
+            assert list(response["content"]) == ["application/problem+json"], name
+    create = spec["paths"]["/v1/briefs"]["post"]
+    assert {"201", "400", "401", "403", "409", "413", "415", "422"} <= set(create["responses"])
+    assert {"$ref": "#/components/parameters/Idempotency-Key"} in create["parameters"]
+    assert "Idempotency-Key" not in json.dumps(spec["paths"]["/v1/brands"]["post"].get("parameters", []))
+    assert {"401", "403", "404"} <= set(spec["paths"]["/v1/briefs/{brief_id}"]["get"]["responses"])
+    assert "429" in spec["paths"]["/v1/task-groups/{group_id}/claim"]["post"]["responses"]
+    webhook = spec["paths"]["/v1/webhooks/stripe"]["post"]
+    assert {"200", "400"} <= set(webhook["responses"])
+    assert any(p.get("name") == "Stripe-Signature" for p in webhook["parameters"])

@@ -85,8 +85,12 @@ def get_brief(brief_id):
 @blp.route("/v1/briefs/<string:brief_id>/fund", methods=["POST"])
 @role_required("brand")
 @blp.response(201, schemas.FundOut)
-@blp.doc(security=BEARER, description="Create (or reuse) a Stripe PaymentIntent for the brief's tasks plus fees. "
-         "The brief becomes funded only when Stripe's signed webhook reports the payment succeeded.")
+@blp.doc(security=BEARER, description="Create (or reuse) a Stripe PaymentIntent for the brief's tasks plus fees "
+         "(committed_cents). The fee counts against the budget, so this is the most the brief can spend, never "
+         "more than budget_cents; charging the whole budget would hold money no task can spend. A declined card "
+         "leaves the same PaymentIntent to pay again: asking again returns it. 422 when Stripe will not charge the "
+         "amount or currency (e.g. under its minimum charge). The brief becomes funded only when Stripe's signed "
+         "webhook reports the payment succeeded.")
 def fund(brief_id):
     return payments.start_funding(current_principal(), brief_id)
 
