@@ -41,10 +41,22 @@ class IdempotencyRecord(db.Model):
 
 
 def _fingerprint() -> str:
+    """What makes two requests the same one. A multipart body is compared by its fields and its
+    files' contents, not its bytes: clients draw a new boundary for every retry of an upload."""
     digest = hashlib.sha256()
     digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
     digest.update((request.mimetype or "").encode() + b"\n")
-    digest.update(request.get_data(cache=True))
+    if request.mimetype == "multipart/form-data":
+        for name, value in sorted(request.form.items(multi=True)):
+            digest.update(b"field %r=%r\n" % (name.encode(), value.encode()))
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            content = hashlib.sha256()
+            while chunk := upload.stream.read(1 << 16):
+                content.update(chunk)
+            upload.stream.seek(0)  # the view reads it again
+            digest.update(b"file %r=%s\n" % (name.encode(), content.hexdigest().encode()))
+    else:
+        digest.update(request.get_data(cache=True))
     return digest.hexdigest()
 
 

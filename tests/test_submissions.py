@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -699,11 +700,11 @@ def test_a_retried_multipart_submission_with_the_same_idempotency_key_is_one_sub
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
-    # A client's retry resends the very same bytes (same multipart boundary).
-    boundary, body = encode_multipart({"screenshot": FileStorage(io.BytesIO(shot), "a.png", content_type="image/png"),
-                                       "captured_at": "2026-06-01T00:00:00Z"})
-
-    def post():
+    def post(picture: bytes = shot):
+        # Each retry draws a new multipart boundary, as clients such as requests do: the bytes differ.
+        boundary, body = encode_multipart(
+            {"screenshot": FileStorage(io.BytesIO(picture), "a.png", content_type="image/png"),
+             "captured_at": "2026-06-01T00:00:00Z"}, boundary=f"----retry-{uuid.uuid4().hex}")
         return client.post(f"/v1/tasks/{held['task']['id']}/submissions", data=body,
                            content_type=f"multipart/form-data; boundary={boundary}",
                            headers={**auth(token), "Idempotency-Key": "upload-1"})
@@ -714,6 +715,7 @@ def test_a_retried_multipart_submission_with_the_same_idempotency_key_is_one_sub
     assert again.get_json()["id"] == first.get_json()["id"]
     assert counts(db_session)["submissions"] == 1
     assert queued_validation_jobs(app) == 1
+    assert post(png(seed=51)).status_code == 409  # the same key with another picture
 
 
 def test_a_submission_the_database_refuses_leaves_no_stored_screenshot(app, client, standin, tmp_path, monkeypatch):
