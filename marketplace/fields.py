@@ -21,6 +21,18 @@ class StrictInteger(fields.Integer):
         return super()._validated(value)
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false, nothing else: "yes", 1 or "false" (truthy in Python!) are refused."""
+
+    truthy = frozenset({True})
+    falsy = frozenset({False})
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
 def Cents(*, minimum: int = 0, **kwargs) -> StrictInteger:  # noqa: N802 - reads like a type
     """Money in integer minor units; at most ~$92 quadrillion fits a BIGINT, we cap far lower."""
     return StrictInteger(

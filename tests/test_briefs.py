@@ -80,6 +80,7 @@ def test_bad_fields_get_field_level_errors_and_change_nothing(client, db_session
         "task_groups": [[], "many", [{"kind": "poem", "quantity": 1, "unit_price_cents": 1}]],
         "objective": ["fame"],
         "auto_approve_after_hours": [0, 1.5],
+        "disclosure_required": ["yes", 1, "false", None],
     }
     for field, values in cases.items():
         for value in values:

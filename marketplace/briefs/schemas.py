@@ -7,7 +7,7 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from marketplace.briefs.models import KINDS, MAX_GROUP_QUANTITY, OBJECTIVES
-from marketplace.fields import Cents, Currency, StrictInteger, UTCDateTime
+from marketplace.fields import Cents, Currency, StrictBoolean, StrictInteger, UTCDateTime
 from marketplace.pagination import ListArgs
 
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -19,7 +19,7 @@ def _url(**kwargs):
 
 
 class TextProof(Schema):
-    required = fields.Boolean(load_default=True)
+    required = StrictBoolean(load_default=True)
     min_length = StrictInteger(validate=validate.Range(min=0, max=10_000), load_default=None)
     max_length = StrictInteger(validate=validate.Range(min=1, max=10_000), load_default=None)
 
@@ -31,7 +31,7 @@ class TextProof(Schema):
 
 
 class LinkProof(Schema):
-    required = fields.Boolean(load_default=True)
+    required = StrictBoolean(load_default=True)
     allowed_domains = fields.List(fields.String(), validate=validate.Length(min=1, max=50), required=True)
     required_utm = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^utm_[a-z_]{1,30}$", error="UTM parameter names start with utm_.")),
@@ -83,7 +83,7 @@ class BriefIn(Schema):
     starts_at = UTCDateTime(required=True)
     ends_at = UTCDateTime(required=True)
     auto_approve_after_hours = StrictInteger(validate=validate.Range(min=1, max=24 * 90), load_default=72)
-    disclosure_required = fields.Boolean(load_default=True)
+    disclosure_required = StrictBoolean(load_default=True)
     task_groups = fields.List(fields.Nested(TaskGroupIn), required=True, validate=validate.Length(min=1, max=50))
 
     @validates_schema
