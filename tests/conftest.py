@@ -168,7 +168,9 @@ def ledger_problems(engine) -> list[str]:
             HAVING array_agg(e.kind ORDER BY e.kind) <> CASE r.status
                 WHEN 'pending' THEN ARRAY['refund']::varchar[]
                 WHEN 'succeeded' THEN ARRAY['refund', 'refund_paid']::varchar[]
-                ELSE ARRAY['refund', 'refund_failed']::varchar[] END""",
+                -- failed: refused when asked, or failed later (made, then given back)
+                ELSE CASE WHEN r.stripe_refund_id IS NULL THEN ARRAY['refund', 'refund_failed']::varchar[]
+                          ELSE ARRAY['refund', 'refund_paid', 'refund_reversed']::varchar[] END END""",
     }
     checks.update(PAYOUT_CHECKS)
     checks.update(REVIEW_CHECKS)

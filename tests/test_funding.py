@@ -497,3 +497,48 @@ def test_a_brief_whose_window_closed_is_completed_and_what_it_did_not_spend_come
     assert money["remaining_cents"] == 0 and money["refunded_cents"] == 1100
     run_default_queue("workers.payments.complete_ended_briefs")  # again: nothing more happens
     assert db_session.execute(sa.text("SELECT count(*) FROM refunds")).scalar_one() == 2
+
+
+def test_a_refund_stripe_refuses_is_not_counted_refunded_and_is_not_tried_again_and_again(
+        client, standin, db_session, app):
+    """Someone refunded the charge at Stripe by hand, so ours is refused: the money is back in
+    escrow (not counted as refunded), and the sweep leaves that brief to a person."""
+    from marketplace.payments import service
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    funded = fund_brief(client, key, brief["id"], standin)
+    stripe.StripeClient("sk_test_x", base_addresses={"api": standin.url}).v1.refunds.create(
+        params={"payment_intent": funded["payment_intent_id"]})
+    body = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()
+    assert body["money"]["refunded_cents"] == 0 and body["money"]["remaining_cents"] == 30800
+    with app.app_context():
+        assert service.refund_released_escrow() == 0
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT string_agg(status, ',') FROM refunds")).scalar_one() == "failed"
+
+
+def test_a_refund_that_fails_later_at_the_bank_comes_back_to_escrow_once(client, standin, db_session, app):
+    from marketplace.payments import service
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    fund_brief(client, key, brief["id"], standin)
+    assert client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()["money"]["refunded_cents"] \
+        == 30800
+    db_session.rollback()
+    stripe_refund_id = db_session.execute(sa.text("SELECT stripe_refund_id FROM refunds")).scalar_one()
+    standin.fail_refund(stripe_refund_id)
+    assert standin.wait_for_webhooks(10)
+    for event in standin.events("refund.failed"):
+        standin.resend_event(event["id"])
+    assert standin.wait_for_webhooks(10)
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["refunded_cents"] == 0 and money["remaining_cents"] == 30800
+    db_session.rollback()
+    row = db_session.execute(sa.text("SELECT status, failure_reason FROM refunds")).one()
+    assert row.status == "failed" and "failed later" in row.failure_reason
+    assert db_session.execute(sa.text(
+        "SELECT count(*) FROM ledger_entries WHERE kind = 'refund_reversed'")).scalar_one() == 1
+    with app.app_context():
+        assert service.refund_released_escrow() == 0  # the same card would fail again: a person's call

@@ -25,6 +25,8 @@ from marketplace.fields import UTCDateTime
 from marketplace.ledger.service import escrow_code
 from marketplace.timefmt import rfc3339
 
+# Escrow movements that are refunds: set aside, and given back when Stripe refused or failed one.
+REFUND_KINDS = ("refund", "refund_failed", "refund_reversed")
 COUNT_KEYS = ("open", "claimed", "submitted", "approved", "rejected", "paid")
 # Task statuses counted as they are; 'rejected' is a property of submissions (the task goes back to open).
 TASK_COUNTS = ("open", "claimed", "submitted", "approved", "paid")
@@ -49,7 +51,8 @@ def money(brief: Mapping[str, Any], groups: list, moved: Mapping[str, int]) -> d
         "committed_cents": cost + fees,
         "funded_cents": moved.get("funding", 0),
         "spent_cents": -moved.get("approval", 0),
-        "refunded_cents": -moved.get("refund", 0),
+        # Net of refunds Stripe refused or later failed, whose money came back to the escrow.
+        "refunded_cents": -sum(moved.get(kind, 0) for kind in REFUND_KINDS),
         "remaining_cents": sum(moved.values()),
     }
 
@@ -92,7 +95,8 @@ WITH cred AS ({CREDENTIAL_CHECK}), brief AS (
     SELECT
         -sum(CASE WHEN e.kind = 'funding' THEN l.amount_cents ELSE 0 END) AS m_funding,
         -sum(CASE WHEN e.kind = 'approval' THEN l.amount_cents ELSE 0 END) AS m_approval,
-        -sum(CASE WHEN e.kind = 'refund' THEN l.amount_cents ELSE 0 END) AS m_refund,
+        -sum(CASE WHEN e.kind IN ('refund', 'refund_failed', 'refund_reversed') THEN l.amount_cents ELSE 0 END)
+            AS m_refund,
         -sum(l.amount_cents) AS m_total
     FROM ledger_lines l
     JOIN ledger_entries e ON e.id = l.entry_id

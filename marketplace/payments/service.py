@@ -310,6 +310,27 @@ def _book_refund(refund: Refund, *, stripe_refund_id: str | None = None, failed:
     db.session.commit()
 
 
+def _refund_failed(event: gateway.WebhookEvent) -> None:
+    """A refund Stripe made failed later (the card closed, say): its money is back in our Stripe
+    balance, so it goes back into the brief's escrow, and the refund is failed. The sweep does not
+    refund that brief again by itself: the same card would fail again, and a person must find
+    another way to pay the brand back."""
+    obj = event.object
+    if obj.get("status") not in ("failed", "canceled"):
+        return  # refund.updated for some other change
+    refund = record_for_event(event, Refund, Refund.stripe_refund_id, "refund_id")
+    if refund is None or refund.status != "succeeded":
+        return  # not ours, or booked already (a replay, or refund.failed after refund.updated)
+    refund.status = "failed"
+    refund.failure_reason = f"Stripe refund {obj.get('id')} failed later: {obj.get('failure_reason') or 'no reason'}"
+    ledger.post("refund_reversed", refund.id,
+                [(ledger.stripe_clearing(refund.currency), refund.amount_cents),
+                 (ledger.escrow(refund.brief_id, refund.currency), -refund.amount_cents)],
+                memo=refund.failure_reason[:200])
+    log.error("refund %s of brief %s failed at Stripe; the money is back in escrow for a person to return",
+              refund.id, refund.brief_id)
+
+
 def refund_released_escrow() -> int:
     """Cancelled and completed briefs keep escrow for claimed and submitted work; when that work
     ends without being paid (expired, released, rejected), the money is no longer owed and goes back."""
@@ -321,6 +342,9 @@ def refund_released_escrow() -> int:
         .join(Brief, Brief.id == LedgerAccount.owner_id)
         .where(LedgerAccount.kind == "escrow", Brief.status.in_(["cancelled", "completed"]))
         .where(~sa.select(Refund.id).where(Refund.brief_id == Brief.id, Refund.status == "pending").exists())
+        # Nor one whose refund Stripe refused or failed: trying the same card every run would
+        # fail the same way; that brief waits for a person.
+        .where(~sa.select(Refund.id).where(Refund.brief_id == Brief.id, Refund.status == "failed").exists())
         .group_by(LedgerAccount.owner_id)
         .having(sa.func.sum(LedgerLine.amount_cents) < 0)  # credit-normal: negative sum = money held
     ).all()
@@ -348,6 +372,9 @@ Handler = Callable[[gateway.WebhookEvent], None]
 HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": _payment_succeeded,
     "payment_intent.payment_failed": _payment_failed,
+    "refund.failed": _refund_failed,
+    "refund.updated": _refund_failed,
+    "charge.refund.updated": _refund_failed,
 }
 
 

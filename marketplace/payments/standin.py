@@ -682,6 +682,21 @@ class _Engine:
                   previous={"amount_refunded": charge["amount_refunded"] - amount})
         return refund
 
+    def fail_refund(self, re_id: str, reason: str = "expired_or_canceled_card") -> dict:
+        """What a bank does days later: the refund fails and its money returns to the balance."""
+        with self.lock:
+            refund = self._get("refund", re_id)
+            if refund["status"] != "succeeded":
+                raise StripeError(400, f"Refund {re_id} is {refund['status']}.", code="refund_unexpected_state")
+            refund.update(status="failed", failure_reason=reason)
+            charge = self.stores["charge"][refund["charge"]]
+            charge["amount_refunded"] -= refund["amount"]
+            charge["refunded"] = False
+            self._credit(refund["currency"], refund["amount"])
+            self.emit("refund.failed", refund)
+            self.emit("charge.refund.updated", refund)
+            return refund
+
     def refund_retrieve(self, ctx: _Ctx, p: dict, re_id: str) -> dict:
         return self._expand(self._get("refund", re_id), p)
 
@@ -1212,6 +1227,8 @@ _CONTROLS: list[tuple[str, str, Any]] = [
      lambda e, p, q, i: e.succeed_payment_intent(i)),
     (r"/_standin/payment_intents/([^/]+)/fail", "POST",
      lambda e, p, q, i: e.fail_payment_intent(i, p.get("code", "card_declined"))),
+    (r"/_standin/refunds/([^/]+)/fail", "POST",
+     lambda e, p, q, i: e.fail_refund(i, p.get("reason", "expired_or_canceled_card"))),
     (r"/_standin/checkout/sessions/([^/]+)/complete", "POST",
      lambda e, p, q, i: e.complete_and_redirect(i, bool(q.get("redirect")))),
     (r"/_standin/checkout/sessions/([^/]+)/expire", "POST",
@@ -1393,6 +1410,9 @@ class StripeStandIn:
 
     def fail_payment_intent(self, pi_id: str, code: str = "card_declined") -> dict:
         return _copy(self.engine.fail_payment_intent(pi_id, code))
+
+    def fail_refund(self, re_id: str, reason: str = "expired_or_canceled_card") -> dict:
+        return _copy(self.engine.fail_refund(re_id, reason))
 
     def complete_checkout_session(self, cs_id: str) -> dict:
         return _copy(self.engine.complete_checkout_session(cs_id))
