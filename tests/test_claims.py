@@ -213,6 +213,20 @@ def test_claim_returns_the_task_the_countdown_and_a_tracked_link(app, client, st
         client.post(claim_url(brief["task_groups"][0]["id"]), headers=auth(token)), 409)["detail"]
 
 
+def test_a_claim_past_its_expiry_no_longer_counts_against_the_limit(app, client, standin, db_session):
+    """The expiry job runs each minute; until it does, an expired claim must not keep the worker
+    out of a group (nor out of the listing) as if they still held it."""
+    brief, _ = live_groups(client, standin, [group(quantity=3, max_per_worker=1)])
+    group_id = brief["task_groups"][0]["id"]
+    _, token = sign_up_worker(client)
+    assert client.post(claim_url(group_id), headers=auth(token)).status_code == 201
+    assert client.post(claim_url(group_id), headers=auth(token)).status_code == 409
+    db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '1 second'"))
+    db_session.commit()
+    assert group_id in [g["id"] for g in client.get("/v1/tasks", headers=auth(token)).get_json()["data"]]
+    assert client.post(claim_url(group_id), headers=auth(token)).status_code == 201
+
+
 def test_claim_ttl_comes_from_config(app, client, standin):
     brief, _ = live_groups(client, standin, [group(quantity=2)])
     _, token = sign_up_worker(client)

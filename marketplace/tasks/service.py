@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -39,6 +39,12 @@ def claimable_group(group_id: str) -> tuple[TaskGroup, Brief]:
     return group, brief
 
 
+def counts_against_limit(now: datetime) -> sa.ColumnElement[bool]:
+    """A claim that counts toward max_per_worker: submitted work, or a claim still running. One
+    past its expiry counts no more, though the expiry job (each minute) has not ended it yet."""
+    return sa.or_(Claim.status == "submitted", sa.and_(Claim.status == "active", Claim.expires_at > now))
+
+
 def claim(worker_id: str, group_id: str) -> Claim:
     """Reserve one open task of the group for the worker, or 409.
 
@@ -51,7 +57,7 @@ def claim(worker_id: str, group_id: str) -> Claim:
     if group.max_per_worker is not None:
         held = db.session.scalar(
             sa.select(sa.func.count()).select_from(Claim)
-            .where(Claim.worker_id == worker_id, Claim.group_id == group.id, Claim.status.in_(HOLDING))
+            .where(Claim.worker_id == worker_id, Claim.group_id == group.id, counts_against_limit(utcnow()))
         )
         if held >= group.max_per_worker:
             db.session.rollback()
@@ -167,7 +173,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     now = utcnow()
     has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
     held = (sa.select(sa.func.count()).select_from(Claim)
-            .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, Claim.status.in_(HOLDING))
+            .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, counts_against_limit(now))
             .scalar_subquery())
     query = (
         sa.select(TaskGroup, Brief)
@@ -232,7 +238,7 @@ def _open_and_held_counts(group_ids: list[str], worker_id: str) -> dict[str, dic
     counts["open"] = dict(db.session.execute(_OPEN_COUNTS, {"ids": group_ids, "cap": REMAINING_COUNT_CAP + 1}).all())
     held_claims = (
         sa.select(Claim.group_id, sa.func.count())
-        .where(Claim.group_id.in_(group_ids), Claim.worker_id == worker_id, Claim.status.in_(HOLDING))
+        .where(Claim.group_id.in_(group_ids), Claim.worker_id == worker_id, counts_against_limit(utcnow()))
         .group_by(Claim.group_id)
     )
     counts["held"] = dict(db.session.execute(held_claims).all())
