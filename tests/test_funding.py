@@ -542,3 +542,38 @@ def test_a_refund_that_fails_later_at_the_bank_comes_back_to_escrow_once(client,
         "SELECT count(*) FROM ledger_entries WHERE kind = 'refund_reversed'")).scalar_one() == 1
     with app.app_context():
         assert service.refund_released_escrow() == 0  # the same card would fail again: a person's call
+
+
+def test_funding_again_days_later_hands_back_the_same_intent(client, standin, db_session):
+    """Stripe forgets idempotency keys after a day: asking again with the key would make a second
+    intent the brand could also pay. The one we recorded is fetched instead."""
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    first = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    standin.fail_payment_intent(first["payment_intent_id"])
+    assert standin.wait_for_webhooks(10)
+    standin.expire_idempotency_keys()
+    again = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    assert (again["payment_intent_id"], again["client_secret"]) == (first["payment_intent_id"], first["client_secret"])
+    intents = stripe.StripeClient("sk_test_x", base_addresses={"api": standin.url}).v1.payment_intents.list().data
+    assert len(intents) == 1
+
+
+def test_money_received_on_another_intent_naming_our_payment_is_booked_and_refunded(client, standin, db_session):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    ours = fund_brief(client, key, brief["id"], standin)
+    stray = stripe.StripeClient("sk_test_x", base_addresses={"api": standin.url}).v1.payment_intents.create(
+        params={"amount": 30800, "currency": "usd", "metadata": {"payment_id": ours["payment_id"]}})
+    standin.succeed_payment_intent(stray.id)
+    assert standin.wait_for_webhooks(10)
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["funded_cents"] == 61600
+
+    body = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()
+    assert body["money"]["refunded_cents"] == 61600 and body["money"]["remaining_cents"] == 0
+    db_session.rollback()
+    refunded = db_session.execute(sa.text(
+        "SELECT p.stripe_payment_intent_id, r.status FROM refunds r JOIN payments p ON p.id = r.payment_id "
+        "ORDER BY p.stripe_payment_intent_id")).all()
+    assert sorted(refunded) == sorted([(ours["payment_intent_id"], "succeeded"), (stray.id, "succeeded")])

@@ -74,6 +74,13 @@ def create_payment_intent(*, amount_cents: int, currency: str, idempotency_key: 
         raise BadGateway("The payment provider did not answer; try again.") from exc
 
 
+def retrieve_payment_intent(payment_intent_id: str):
+    try:
+        return _call(_client().v1.payment_intents.retrieve, payment_intent_id)
+    except OutcomeUnknown as exc:
+        raise BadGateway("The payment provider did not answer; try again.") from exc
+
+
 def list_refunds(payment_intent_id: str) -> list:
     """Every refund of a PaymentIntent, all pages."""
     client, found, after = _client(), [], None

@@ -43,6 +43,16 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
     # a crash sends the same key and gets the same PaymentIntent back.
     db.session.commit()
 
+    if payment.stripe_payment_intent_id is not None:
+        # The intent made before is the one to pay, however long ago (Stripe's key lasts a day: asked
+        # again with it after that, Stripe would make a second intent the brand could pay as well).
+        intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
+        if intent.status != "canceled":
+            return _funding_out(payment, intent)
+        payment.status = "superseded"  # canceled at Stripe: a new payment, a new intent
+        payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency)
+        db.session.add(payment)
+        db.session.commit()
     try:
         intent = gateway.create_payment_intent(
             amount_cents=payment.amount_cents,
@@ -54,17 +64,20 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
     except (gateway.InvalidRequestError, gateway.CardError) as exc:
         # What Stripe will not charge (an amount under its minimum, a currency it does not take)
         # is the brief's to change: 422 with Stripe's reason, and no payment left behind.
-        if payment.stripe_payment_intent_id is None:
-            db.session.delete(payment)
-            db.session.commit()
+        db.session.execute(sa.delete(Payment).where(Payment.id == payment.id,
+                                                    Payment.stripe_payment_intent_id.is_(None)))
+        db.session.commit()
         raise InvalidInput(f"Stripe refused the payment: {_stripe_message(exc)}",
                            errors={_refused_field(exc): [_stripe_message(exc)]}) from None
     except gateway.StripeError as exc:
         raise BadGateway(f"The payment provider refused the request: {_stripe_message(exc)}") from None
-    if payment.stripe_payment_intent_id is None:
-        payment.stripe_payment_intent_id = intent.id
-        payment.status = "requires_payment"
-        db.session.commit()
+    payment.stripe_payment_intent_id = intent.id
+    payment.status = "requires_payment"
+    db.session.commit()
+    return _funding_out(payment, intent)
+
+
+def _funding_out(payment: Payment, intent) -> dict:
     return {
         "payment_id": payment.id,
         "payment_intent_id": intent.id,
@@ -107,6 +120,16 @@ def _payment_succeeded(event: gateway.WebhookEvent) -> None:
     if obj.get("currency") != payment.currency:
         log.error("payment %s succeeded in an unexpected currency; left for a person", payment.id)
         return
+    if payment.stripe_payment_intent_id not in (None, obj.get("id")):
+        # Money came in on another intent naming our payment (one made before ours was recorded,
+        # say): it is money received all the same, booked as a payment of its own, so that it is
+        # in the escrow and a refund can find the charge it came from.
+        log.warning("payment %s: intent %s succeeded beside %s; booked as its own payment", payment.id,
+                    obj.get("id"), payment.stripe_payment_intent_id)
+        payment = Payment(brief_id=payment.brief_id, amount_cents=int(obj.get("amount") or 0),
+                          currency=payment.currency, stripe_payment_intent_id=obj.get("id"), status="requires_payment")
+        db.session.add(payment)
+        db.session.flush()
     payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or obj.get("id")
     record_funding(payment, int(obj.get("amount_received") or obj.get("amount") or 0))
 
