@@ -389,3 +389,50 @@ def test_the_sweep_gives_up_on_twelve_thousand_at_once(client, standin, app, db_
         "SELECT count(*) FROM submissions WHERE status = 'needs_review'")).scalar_one() == n
     assert db_session.execute(sa.text(
         "SELECT count(*) FROM submission_checks WHERE name = 'validation' AND outcome = 'warn'")).scalar_one() == n
+
+
+def test_a_submission_row_held_by_someone_else_does_not_hold_up_other_validations(client, standin, app, db_session):
+    """A's facts wait for A's row (a review decision holds it); B's validation must not wait with
+    them behind the platform-wide lock that numbers facts."""
+    from marketplace.extensions import db
+    from marketplace.proofs import validation
+    from workers.validation import validate_submission
+
+    _, brief = proof_brief(client, standin)
+    token_a, held_a = claimed_task(client, brief)
+    a = submit(client, token_a, held_a["task"]["id"], screenshot=png(seed=81)).get_json()["id"]
+    token_b, held_b = claimed_task(client, brief)
+    b = submit(client, token_b, held_b["task"]["id"], screenshot=png(seed=82)).get_json()["id"]
+    with app.app_context():
+        snap_a = validation._start(a)
+        validation._screenshot_facts(snap_a)
+        db.session.remove()
+
+    done = {}
+
+    def store_a():
+        with app.app_context():
+            validation._store_facts(snap_a)
+            done["a"] = True
+            db.session.remove()
+
+    def validate_b():
+        with app.app_context():
+            done["b"] = validate_submission(b)
+            db.session.remove()
+
+    with db.engine.connect() as other:  # (db_session's engine: its own connection)
+        other.execute(sa.text("SELECT id FROM submissions WHERE id = :id FOR UPDATE"), {"id": a})
+        waiting_a = threading.Thread(target=store_a)
+        waiting_a.start()
+        wait_for(lambda: db_session.execute(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )).scalar_one() >= 1)
+        running_b = threading.Thread(target=validate_b)
+        running_b.start()
+        running_b.join(timeout=15)
+        finished_while_a_waits = not running_b.is_alive() and "a" not in done
+        other.rollback()
+    waiting_a.join(timeout=15)
+    running_b.join(timeout=15)
+    assert finished_while_a_waits and done == {"a": True, "b": "needs_review"}

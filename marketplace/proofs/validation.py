@@ -186,6 +186,9 @@ def _store_facts(snap: _Snapshot) -> None:
         values["text_shingles"] = sorted(snap.shingles)
     if values:
         if db.session.get_bind().dialect.name == "postgresql":
+            # The row first: waiting on it (a review decision holding it) while holding the
+            # platform-wide lock would hold up every other validation meanwhile.
+            db.session.execute(sa.select(Submission.id).where(Submission.id == snap.submission_id).with_for_update())
             db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": FACTS_LOCK})
         numbered = sa.select(sa.func.coalesce(sa.func.max(Submission.facts_seq), 0) + 1).scalar_subquery()
         snap.facts_seq = db.session.execute(
