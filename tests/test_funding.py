@@ -577,3 +577,22 @@ def test_money_received_on_another_intent_naming_our_payment_is_booked_and_refun
         "SELECT p.stripe_payment_intent_id, r.status FROM refunds r JOIN payments p ON p.id = r.payment_id "
         "ORDER BY p.stripe_payment_intent_id")).all()
     assert sorted(refunded) == sorted([(ours["payment_intent_id"], "succeeded"), (stray.id, "succeeded")])
+
+
+def test_completing_briefs_without_stripe_reachable_leaves_their_refunds_pending(
+        client, standin, db_session, app, monkeypatch):
+    from marketplace.payments import service
+
+    _, key = sign_up_brand(client)
+    ids = [live_brief(client, key, standin, task_groups=[
+        {"kind": "caption", "quantity": 2, "unit_price_cents": 100}], budget_cents=220)["id"] for _ in range(2)]
+    db_session.execute(sa.text("UPDATE briefs SET ends_at = now() - interval '1 minute'"))
+    db_session.commit()
+    monkeypatch.setitem(app.config, "STRIPE_API_KEY", None)  # misconfigured: every call to Stripe is refused here
+    with app.app_context():
+        assert sorted(service.complete_ended_briefs()) == sorted(ids)  # every one, not just the first
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT string_agg(status, ',') FROM refunds")).scalar_one() == "pending,pending"
+    monkeypatch.undo()
+    with app.app_context():
+        assert [service.settle_refund(r) for r in service.pending_refund_ids()] == ["succeeded", "succeeded"]

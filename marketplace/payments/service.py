@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.auth.service import Principal
 from marketplace.briefs import service as briefs
 from marketplace.briefs.models import Brief, Task, fee_for
-from marketplace.errors import BadGateway, Conflict, InvalidInput
+from marketplace.errors import BadGateway, Conflict, InvalidInput, ServiceUnavailable
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import LedgerAccount, LedgerLine
@@ -309,6 +309,10 @@ def settle_refund(refund_id: str) -> str:
         db.session.rollback()
         log.warning("refund %s: outcome unknown; it is looked up again before any resend", refund.id)
         return "pending"
+    except ServiceUnavailable:  # Stripe not configured here, or our key refused: nothing was sent
+        db.session.rollback()
+        log.error("refund %s: Stripe cannot be reached with our configuration; it stays pending", refund.id)
+        return "pending"
     except gateway.StripeError as exc:
         _book_refund(refund, failed=_stripe_message(exc))
         return "failed"
@@ -373,6 +377,10 @@ def refund_released_escrow() -> int:
     ).all()
     for brief_id in candidates:
         brief = db.session.get(Brief, brief_id, with_for_update=True)
+        refused = sa.select(Refund.id).where(Refund.brief_id == brief_id, Refund.status.in_(["pending", "failed"]))
+        if db.session.scalar(refused.limit(1)) is not None:  # one failed or started since it was picked
+            db.session.rollback()
+            continue
         refunds = [refund.id for refund in reserve_refunds(brief)]
         db.session.commit()
         if refunds:
