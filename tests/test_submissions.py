@@ -434,8 +434,8 @@ def _validate_all_at_once(app, submission_ids: list[str]) -> None:
 @pytest.mark.parametrize("proof", ["text", "screenshot"])
 def test_two_copies_validated_at_once_exactly_one_is_caught(client, standin, app, proof):
     """Pairs of workers send the same caption (or picture); every job runs at the same moment.
-    Whatever the interleaving, exactly one of each pair is the copy: the other was stored first.
-    (Compared by submission time, each job could miss the other and both were paid.)"""
+    Whatever the interleaving, exactly one of each pair is the copy, and it is the one submitted
+    second. (Before, each job could miss the other and both were paid.)"""
     group = CAPTION_GROUP if proof == "text" else SCREENSHOT_GROUP
     _, brief = proof_brief(client, standin, groups=[{**group, "quantity": 10}])
     pairs = []
@@ -452,12 +452,36 @@ def test_two_copies_validated_at_once_exactly_one_is_caught(client, standin, app
 
     check = "near_copy" if proof == "text" else "duplicate"
     for (token_a, a), (token_b, b) in pairs:
-        done = {a: submission(client, token_a, a), b: submission(client, token_b, b)}
-        assert sorted(d["status"] for d in done.values()) == ["auto_rejected", "needs_review"], done
-        copy, original = (a, b) if done[a]["status"] == "auto_rejected" else (b, a)
-        caught = checks_by_name(done[copy])[check]
-        assert caught["outcome"] == "fail" and original in caught["detail"]
-        assert checks_by_name(done[original])[check]["outcome"] == "pass"
+        original, copy = submission(client, token_a, a), submission(client, token_b, b)
+        assert (original["status"], copy["status"]) == ("needs_review", "auto_rejected"), (original, copy)
+        caught = checks_by_name(copy)[check]
+        assert caught["outcome"] == "fail" and a in caught["detail"]
+        assert checks_by_name(original)[check]["outcome"] == "pass"
+
+
+@pytest.mark.parametrize("proof", ["text", "screenshot"])
+def test_the_first_submitted_is_the_original_though_its_job_runs_last(client, standin, app, proof):
+    """B copies A, and B's job runs first (A's was slow, or retried): B passes for the moment.
+    When A's job runs, it finds B submitted after it: B is the copy, and is rejected then."""
+    from workers.validation import validate_submission
+
+    group = CAPTION_GROUP if proof == "text" else SCREENSHOT_GROUP
+    _, brief = proof_brief(client, standin, groups=[group])
+    fields = ({"text": "Lighter shoe, same grip: my morning run felt easy today #ad"}
+              if proof == "text" else {"screenshot": png(seed=77)})
+    token_a, held_a = claimed_task(client, brief)
+    a = submit(client, token_a, held_a["task"]["id"], **fields).get_json()["id"]
+    token_b, held_b = claimed_task(client, brief)
+    b = submit(client, token_b, held_b["task"]["id"], **fields).get_json()["id"]
+    with app.app_context():
+        assert validate_submission(b) == "needs_review"
+        assert validate_submission(a) == "needs_review"
+    check = "near_copy" if proof == "text" else "duplicate"
+    copy = submission(client, token_b, b)
+    assert copy["status"] == "auto_rejected" and a in checks_by_name(copy)[check]["detail"]
+    assert checks_by_name(submission(client, token_a, a))[check]["outcome"] == "pass"
+    reopened = client.get("/v1/me/claims", headers=auth(token_b)).get_json()["data"]
+    assert reopened == []  # B's claim ended with its rejection
 
 
 def test_proof_resubmitted_after_its_rejection_is_no_copy_of_itself(client, standin, app, db_session):
@@ -739,3 +763,24 @@ def test_a_submission_the_database_refuses_leaves_no_stored_screenshot(app, clie
             conn.execute(sa.text("DROP TRIGGER refuse_submission ON submissions; DROP FUNCTION refuse_submission()"))
     assert [p for p in (tmp_path / "storage").rglob("*") if p.is_file()] == []
     assert submit(client, token, held["task"]["id"], screenshot=png(seed=5)).status_code == 202
+
+
+def test_a_later_copy_already_approved_is_left_to_a_person_and_the_original_warns(client, standin, app, runner):
+    from workers.validation import validate_submission
+
+    _, brief = proof_brief(client, standin)
+    token_a, held_a = claimed_task(client, brief)
+    a = submit(client, token_a, held_a["task"]["id"], screenshot=png(seed=78)).get_json()["id"]
+    token_b, held_b = claimed_task(client, brief)
+    b = submit(client, token_b, held_b["task"]["id"], screenshot=png(seed=78)).get_json()["id"]
+    with app.app_context():
+        assert validate_submission(b) == "needs_review"
+    admin = make_admin(runner)
+    decided = client.post("/v1/review/decisions", json={"submission_ids": [b], "decision": "approve"},
+                          headers=auth(admin))
+    assert decided.get_json()["approved"] == 1
+    with app.app_context():
+        assert validate_submission(a) == "needs_review"
+    warned = checks_by_name(submission(client, token_a, a))["duplicate"]
+    assert warned["outcome"] == "warn" and b in warned["detail"] and "already decided" in warned["detail"]
+    assert submission(client, token_b, b)["status"] == "approved"  # a person's decision is not undone

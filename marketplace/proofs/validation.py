@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.errors import database_unavailable
 from marketplace.extensions import db, upsert_insert
-from marketplace.proofs.checks import FAIL, WARN, CheckResult
+from marketplace.proofs.checks import FAIL, PASS, WARN, CheckResult
 from marketplace.proofs.checks.link import Resolver, link_check
 from marketplace.proofs.checks.screenshot import (
     ImageRejected,
@@ -242,10 +242,61 @@ def find_near_duplicates(
 
 
 def _duplicate_result(snap: _Snapshot) -> CheckResult:
-    """Near-duplicates among the pictures whose facts were stored before this one's."""
+    """Near-duplicates among the pictures whose facts were stored before this one's. A match
+    submitted before this one is its original (this fails); one submitted after it but validated
+    first is a copy of it, and is failed in its stead (see _fail_later_copies)."""
     threshold = current_app.config["DUPLICATE_HAMMING_THRESHOLD"]
-    return duplicate_check(find_near_duplicates(snap.phash, threshold=threshold, among=_compared_with(snap)),
-                           threshold)
+    matches = find_near_duplicates(snap.phash, threshold=threshold, among=_compared_with(snap))
+    earlier, later = _by_submission_time(snap, matches)
+    result = duplicate_check(earlier, threshold)
+    if result.outcome == FAIL or not later:
+        return result
+    distance = dict(later)
+    return _fail_later_copies(snap, result, {sub_id: CheckResult(
+        "duplicate", FAIL, f"near-duplicate of {snap.submission_id} (distance {distance[sub_id]}), "
+        "which was submitted before it", {"matched_submission_id": snap.submission_id,
+                                          "distance": distance[sub_id], "threshold": threshold},
+    ) for sub_id, _ in later})
+
+
+def _by_submission_time(snap: _Snapshot, matches: list[tuple[str, Any]]) -> tuple[list, list]:
+    """Matches submitted before this submission, and after it (in the order given)."""
+    if not matches:
+        return [], []
+    created = dict(db.session.execute(
+        sa.select(Submission.id, Submission.created_at).where(Submission.id.in_([m[0] for m in matches]))).all())
+    mine = (snap.created_at, snap.submission_id)
+    earlier = [m for m in matches if (as_utc(created[m[0]]), m[0]) < mine]
+    return earlier, [m for m in matches if (as_utc(created[m[0]]), m[0]) > mine]
+
+
+def _fail_later_copies(snap: _Snapshot, result: CheckResult, copies: dict[str, CheckResult]) -> CheckResult:
+    """Copies of this submission submitted after it whose jobs ran first (so they could not see it)
+    are failed now with the given results, as their own job would have: auto_rejected, claim
+    ended, task reopened. Ones a person already approved are left to a person, and this
+    submission's result becomes a warn that says so. Rows are locked in id order, as a review
+    decision locks them, and a copy's own job finishing meanwhile waits and then changes nothing."""
+    from marketplace.tasks.service import end_claims
+
+    decided = []
+    rows = db.session.scalars(
+        sa.select(Submission).where(Submission.id.in_(list(copies))).order_by(Submission.id).with_for_update()
+    ).all()
+    for row in rows:
+        if row.status in ("approved", "paid", "revision_requested"):
+            decided.append(row.id)
+        elif row.status in ("validating", "needs_review"):
+            found = copies[row.id]
+            upsert_checks([(row.id, found)])
+            row.status, row.validated_at = "auto_rejected", row.validated_at or utcnow()
+            row.rejection_reasons = [*(row.rejection_reasons or []), {"check": found.name, "detail": found.detail}]
+            end_claims(sa.select(Claim.id).where(Claim.id == row.claim_id), "rejected")
+    db.session.commit()
+    data = {**result.data, "later_copies": sorted(copies)}
+    if decided:
+        return CheckResult(result.name, WARN, f"{', '.join(decided)}, submitted after this one, match it and were "
+                           "already decided by a person; a reviewer should look", data)
+    return CheckResult(result.name, result.outcome, result.detail, data)
 
 
 def _timestamp_result(snap: _Snapshot) -> CheckResult:
@@ -290,14 +341,26 @@ def _text_results(snap: _Snapshot) -> list[CheckResult]:
 
 def _near_copy_result(snap: _Snapshot) -> CheckResult:
     """Near-copies among the brief's texts whose facts were stored before this one's, newest
-    NEAR_COPY_CANDIDATES of them."""
+    NEAR_COPY_CANDIDATES of them: an earlier-submitted match is the original (this fails), a
+    later-submitted one is a copy of this and is failed instead, as with duplicate pictures."""
     candidates = db.session.execute(
         sa.select(Submission.id, Submission.text_shingles)
         .where(Submission.brief_id == snap.brief_id, Submission.text_shingles.is_not(None), _compared_with(snap))
         .order_by(Submission.facts_seq.desc()).limit(NEAR_COPY_CANDIDATES)
     ).all()
     # First stored first, so a tie blames the original rather than an earlier copy of it.
-    return near_copy_check(snap.text or "", [(row.id, row.text_shingles) for row in reversed(candidates)])
+    earlier, later = _by_submission_time(snap, [(row.id, row.text_shingles) for row in reversed(candidates)])
+    result = near_copy_check(snap.text or "", earlier)
+    if result.outcome != PASS or not later:
+        return result
+    copies = {}
+    for sub_id, theirs in later:
+        found = near_copy_check(snap.text or "", [(sub_id, theirs)])
+        if found.outcome == FAIL:
+            copies[sub_id] = CheckResult("near_copy", FAIL, f"near-copy of {snap.submission_id} "
+                                         f"(similarity {found.data['similarity']:.2f}), which was submitted before it",
+                                         {**found.data, "matched_submission_id": snap.submission_id})
+    return _fail_later_copies(snap, result, copies) if copies else result
 
 
 def run_checks(snap: _Snapshot, *, resolver: Resolver | None = None) -> list[CheckResult]:
