@@ -17,6 +17,7 @@ from marketplace.ids import new_id
 from marketplace.timefmt import as_utc, utcnow
 
 HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
 # A request that has not finished after this long died with its process; let a retry run.
 ABANDONED_AFTER = timedelta(minutes=2)
 KEPT_FOR = timedelta(hours=24)
@@ -29,7 +30,7 @@ class IdempotencyRecord(db.Model):
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("idem"))
     principal: Mapped[str] = mapped_column(sa.String(60))
-    key: Mapped[str] = mapped_column(sa.String(255))
+    key: Mapped[str] = mapped_column(sa.String(MAX_KEY_LENGTH))
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     status_code: Mapped[int | None] = mapped_column(sa.Integer)
     content_type: Mapped[str | None] = mapped_column(sa.String(100))
@@ -80,8 +81,8 @@ def before_request():
     if not request.headers.get("Authorization"):
         return None  # the route will answer 401
     key = key.strip()
-    if not key or len(key) > 255:
-        raise InvalidInput.field(HEADER, "Must be 1 to 255 characters.")
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput.field(HEADER, f"Must be 1 to {MAX_KEY_LENGTH} characters.")
     principal = authenticated_principal()
     scope = f"{principal.role}:{principal.id}"
     fingerprint = _fingerprint()

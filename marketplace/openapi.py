@@ -4,8 +4,9 @@ flask-smorest documents errors with a schema of its own (`code`, `status` as a s
 `message`) as application/json; every error here is an RFC 9457 problem document. So the Api
 registers its shared error responses with `Problem` as application/problem+json, and a small
 apispec plugin lists on each operation the errors it can answer: 401 and 403 where it needs
-credentials, 404 where its path names an object, 413 and 415 where it takes a body, 409 and the
-Idempotency-Key header on POSTs that create something, 429 where a rate limit applies.
+credentials, 404 where its path names an object, 400, 413, 415 and 422 where it takes a body, 409
+on POSTs and the Idempotency-Key header on those that create something, 429 where a rate limit
+applies, 502 where it calls Stripe, and 503 everywhere (the database unreachable).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 
 from marketplace.errors import PROBLEM_JSON
-from marketplace.idempotency import EXEMPT_PATHS, HEADER
+from marketplace.idempotency import EXEMPT_PATHS, HEADER, MAX_KEY_LENGTH
 
 RATE_LIMITED = ("/v1/task-groups/{group_id}/claim", "/v1/tasks/{task_id}/submissions")
+# Operations that call Stripe while the client waits: 502 when it refuses or does not answer,
+# 503 when it is not configured here.
+CALLS_STRIPE = ("/v1/briefs/{brief_id}/fund", "/v1/me/payout-account")
 
 
 class Problem(Schema):
@@ -57,7 +61,7 @@ class ErrorResponses(BasePlugin):
     def init_spec(self, spec):
         super().init_spec(spec)
         spec.components.parameter(HEADER, "header", {
-            "name": HEADER, "required": False, "schema": {"type": "string", "maxLength": 200},
+            "name": HEADER, "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
             "description": ("Any unique string. The same key with the same body, from the same caller within 24 "
                             "hours, gets the first response back instead of creating again; with another body, "
                             "409. Not stored for sign-up and login, whose responses carry secrets.")})
@@ -82,5 +86,10 @@ class ErrorResponses(BasePlugin):
                 operation.setdefault("parameters", []).append(HEADER)
             if path in RATE_LIMITED:
                 wanted.append(http.HTTPStatus.TOO_MANY_REQUESTS)
+            if method == "post":
+                wanted.append(http.HTTPStatus.UNPROCESSABLE_ENTITY)  # (bodies some views read by hand)
+            if method == "post" and path in CALLS_STRIPE:
+                wanted.append(http.HTTPStatus.BAD_GATEWAY)
+            wanted.append(http.HTTPStatus.SERVICE_UNAVAILABLE)  # the database (or Stripe) unreachable
             for status in wanted:
                 responses.setdefault(str(status.value), status.name)
