@@ -200,7 +200,7 @@ def test_work_that_ends_unpaid_after_cancelling_is_refunded_by_the_sweep(client,
     body = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()
     assert body["money"]["remaining_cents"] == 110  # kept for the claimed task
 
-    db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '1 minute'"))
+    db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '3 minutes'"))
     db_session.commit()
     from rq import Queue, SimpleWorker
 
@@ -487,7 +487,7 @@ def test_a_brief_whose_window_closed_is_completed_and_what_it_did_not_spend_come
     assert client.post(f"/v1/task-groups/{brief['task_groups'][0]['id']}/claim", headers=auth(late)).status_code == 409
 
     # The claimed task ends unpaid: it closes rather than reopening, and the rest is refunded.
-    db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '1 minute'"))
+    db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '3 minutes'"))
     db_session.commit()
     run_default_queue("workers.claims.expire_claims", "workers.payments.settle_pending_refunds")
     db_session.rollback()

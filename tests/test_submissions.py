@@ -166,6 +166,28 @@ def test_expired_claim_is_409_and_changes_nothing(client, standin, db_session):
     assert statuses(db_session, held) == ("active", "claimed")
 
 
+def test_proof_whose_upload_began_before_the_expiry_is_on_time(client, standin, db_session, app):
+    """A 10 MB screenshot over a slow phone connection: the request began a minute before the claim
+    expired and finished 30 s after. The expiry job, run meanwhile, left the claim alone."""
+    from marketplace.proofs import service
+    from marketplace.tasks.service import expire_due_claims
+    from marketplace.timefmt import utcnow
+
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '30 seconds' WHERE id = :id"),
+                       {"id": held["claim_id"]})
+    db_session.commit()
+    with app.test_request_context():
+        assert expire_due_claims() == 0
+        worker_id = db_session.execute(sa.text("SELECT worker_id FROM claims WHERE id = :id"),
+                                       {"id": held["claim_id"]}).scalar_one()
+        made = service.submit(worker_id, held["task"]["id"], {}, service.Upload(png(seed=90)),
+                              received_at=utcnow() - timedelta(seconds=90))
+        assert made.status == "validating"
+    assert statuses(db_session, held) == ("submitted", "submitted")
+
+
 def test_released_claim_is_409(client, standin, db_session):
     _, brief = proof_brief(client, standin)
     token, held = claimed_task(client, brief)

@@ -12,6 +12,7 @@ from marketplace.inputs import UNSTORABLE, storable
 from marketplace.ops.guards import accepts_upload
 from marketplace.proofs import schemas, service
 from marketplace.routes import Blueprint
+from marketplace.timefmt import utcnow
 
 blp = Blueprint("proofs", __name__, description="Proof submissions and their checks")
 
@@ -76,8 +77,9 @@ def _read_proof() -> tuple[dict, service.Upload | None]:
     "released, already submitted), 413 over MAX_UPLOAD_BYTES, 422 when a required part is missing."))
 @accepts_upload
 def submit_proof(task_id):
+    received_at = utcnow()  # before the body is read: a slow upload begun in time is on time
     proof, upload = _read_proof()
-    submission = service.submit(current_principal().id, task_id, proof, upload)
+    submission = service.submit(current_principal().id, task_id, proof, upload, received_at=received_at)
     return service.present([submission])[0]
 
 

@@ -128,19 +128,22 @@ def _required_parts(rules: dict, proof: dict, upload: Upload | None) -> None:
         raise InvalidInput(f"{name}: {messages[0]}{more}", errors=errors)
 
 
-def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None) -> Submission:
+def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
+           received_at: datetime | None = None) -> Submission:
     """Record proof for the worker's claimed task as `validating` and enqueue its validation.
 
     ``proof`` holds link/text/captured_at as parsed by SubmissionIn. The claim row is locked
     for the whole transaction, so a concurrent second submission or the claim-expiry job
-    waits and then sees the claim as submitted.
+    waits and then sees the claim as submitted. ``received_at`` is when the request began:
+    proof whose upload began before the claim expired is on time, however slow the phone's
+    connection (the expiry job leaves a claim alone for UPLOAD_GRACE past its expiry).
     """
     check_submission(worker_id)  # SUBMISSION_RATE_LIMIT per worker: 429 with Retry-After
     if upload is not None and len(upload.data) > current_app.config["MAX_UPLOAD_BYTES"]:
         raise RequestEntityTooLarge()
     now = utcnow()
     held = _held_claim(worker_id, task_id)
-    _may_submit_on(held, now)
+    _may_submit_on(held, min(received_at or now, now))
     group = db.session.get(TaskGroup, held.group_id)
     brief = db.session.get(Brief, held.brief_id)
     _required_parts(group.proof, proof, upload)

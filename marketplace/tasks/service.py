@@ -128,8 +128,13 @@ def end_claims(claim_ids: sa.Select, status: str) -> int:
     return len(ended)
 
 
+# An expired claim is ended this long after its expiry, not at once: proof whose upload began
+# before the expiry (a slow phone, a 10 MB screenshot) is still taken when it arrives.
+UPLOAD_GRACE = timedelta(minutes=2)
+
+
 def expire_due_claims(batch_size: int = 1000) -> int:
-    """End every active claim past its expiry as 'expired' and reopen its task, in batches.
+    """End every active claim past its expiry (and UPLOAD_GRACE) as 'expired' and reopen its task, in batches.
 
     A claim whose row is locked (its proof being submitted right now) is skipped rather than
     waited on: the submission either lands in time or the next run expires it. Batches keep
@@ -139,7 +144,7 @@ def expire_due_claims(batch_size: int = 1000) -> int:
     while True:
         due = (
             sa.select(Claim.id)
-            .where(Claim.status == "active", Claim.expires_at <= utcnow())
+            .where(Claim.status == "active", Claim.expires_at <= utcnow() - UPLOAD_GRACE)
             .order_by(Claim.expires_at)
             .limit(batch_size)
             .with_for_update(skip_locked=True)
