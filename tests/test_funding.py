@@ -596,3 +596,32 @@ def test_completing_briefs_without_stripe_reachable_leaves_their_refunds_pending
     monkeypatch.undo()
     with app.app_context():
         assert [service.settle_refund(r) for r in service.pending_refund_ids()] == ["succeeded", "succeeded"]
+
+
+def test_two_requests_replacing_a_canceled_intent_make_one_new_intent(client, standin, db_session, app):
+    import threading
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    first = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    stripe_client = stripe.StripeClient("sk_test_x", base_addresses={"api": standin.url})
+    stripe_client.v1.payment_intents.cancel(first["payment_intent_id"])
+    barrier, answers = threading.Barrier(4), []
+
+    def fund():
+        with app.test_client() as c:
+            barrier.wait()
+            answers.append(c.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json())
+
+    threads = [threading.Thread(target=fund) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len({a["payment_intent_id"] for a in answers}) == 1 and answers[0]["payment_intent_id"] != \
+        first["payment_intent_id"]
+    payable = [pi for pi in stripe_client.v1.payment_intents.list().data if pi.status != "canceled"]
+    assert len(payable) == 1
+    db_session.rollback()
+    assert db_session.execute(sa.text(
+        "SELECT count(*) FROM payments WHERE status IN ('created', 'requires_payment')")).scalar_one() == 1

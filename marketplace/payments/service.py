@@ -49,7 +49,16 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
         intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
         if intent.status != "canceled":
             return _funding_out(payment, intent)
-        payment.status = "superseded"  # canceled at Stripe: a new payment, a new intent
+        # Canceled at Stripe: a new payment, a new intent. Under the brief's lock again, and only
+        # if no concurrent request replaced it first (else two intents could both be paid).
+        brief = briefs.get_brief(principal, brief_id, lock=True)
+        replaced = db.session.execute(
+            sa.update(Payment).where(Payment.id == payment.id, Payment.status.in_(["created", "requires_payment"]))
+            .values(status="superseded")
+        ).rowcount
+        if not replaced:
+            db.session.rollback()
+            return start_funding(principal, brief_id)  # hand out the one the other request made
         payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency)
         db.session.add(payment)
         db.session.commit()
@@ -71,8 +80,11 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
                            errors={_refused_field(exc): [_stripe_message(exc)]}) from None
     except gateway.StripeError as exc:
         raise BadGateway(f"The payment provider refused the request: {_stripe_message(exc)}") from None
-    payment.stripe_payment_intent_id = intent.id
-    payment.status = "requires_payment"
+    # Only if still as we left it: the success webhook may have come first and booked it.
+    db.session.execute(
+        sa.update(Payment).where(Payment.id == payment.id, Payment.status == "created")
+        .values(stripe_payment_intent_id=intent.id, status="requires_payment")
+    )
     db.session.commit()
     return _funding_out(payment, intent)
 
@@ -348,6 +360,8 @@ def _refund_failed(event: gateway.WebhookEvent) -> None:
     refund = record_for_event(event, Refund, Refund.stripe_refund_id, "refund_id")
     if refund is None or refund.status != "succeeded":
         return  # not ours, or booked already (a replay, or refund.failed after refund.updated)
+    # The brief's lock, as the refund sweep takes it: the sweep either sees this failure or runs first.
+    db.session.get(Brief, refund.brief_id, with_for_update=True)
     refund.status = "failed"
     refund.failure_reason = f"Stripe refund {obj.get('id')} failed later: {obj.get('failure_reason') or 'no reason'}"
     ledger.post("refund_reversed", refund.id,
