@@ -214,14 +214,18 @@ def test_claim_returns_the_task_the_countdown_and_a_tracked_link(app, client, st
 
 
 def test_a_claim_past_its_expiry_no_longer_counts_against_the_limit(app, client, standin, db_session):
-    """The expiry job runs each minute; until it does, an expired claim must not keep the worker
-    out of a group (nor out of the listing) as if they still held it."""
+    """The expiry job runs each minute; once a claim is past its expiry and its upload grace, it
+    must not keep the worker out of a group (nor out of the listing) until the job ends it."""
     brief, _ = live_groups(client, standin, [group(quantity=3, max_per_worker=1)])
     group_id = brief["task_groups"][0]["id"]
     _, token = sign_up_worker(client)
     assert client.post(claim_url(group_id), headers=auth(token)).status_code == 201
     assert client.post(claim_url(group_id), headers=auth(token)).status_code == 409
     db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '1 second'"))
+    db_session.commit()
+    # Within the upload grace it may still take proof (begun in time), so it still counts.
+    assert client.post(claim_url(group_id), headers=auth(token)).status_code == 409
+    db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '3 minutes'"))
     db_session.commit()
     assert group_id in [g["id"] for g in client.get("/v1/tasks", headers=auth(token)).get_json()["data"]]
     assert client.post(claim_url(group_id), headers=auth(token)).status_code == 201

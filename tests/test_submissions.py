@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 import uuid
@@ -806,3 +807,50 @@ def test_a_later_copy_already_approved_is_left_to_a_person_and_the_original_warn
     warned = checks_by_name(submission(client, token_a, a))["duplicate"]
     assert warned["outcome"] == "warn" and b in warned["detail"] and "already decided" in warned["detail"]
     assert submission(client, token_b, b)["status"] == "approved"  # a person's decision is not undone
+
+
+class _SlowBody(io.RawIOBase):
+    """A request body that arrives slowly, 64 bytes at a time, as an upload over a poor phone
+    connection does."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:  # (the test client measures the body by seeking)
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._data.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._data.tell()
+
+    def readinto(self, buffer) -> int:
+        time.sleep(0.05)
+        chunk = self._data.read(min(len(buffer), 64))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_a_slow_upload_begun_before_the_expiry_is_on_time_with_an_idempotency_key(client, standin, db_session):
+    """The idempotency hook reads the whole upload before the view runs: the request's arrival,
+    not the end of that read, is what is compared with the claim's expiry."""
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    db_session.execute(sa.text("UPDATE claims SET expires_at = now() + interval '1 second' WHERE id = :id"),
+                       {"id": held["claim_id"]})
+    db_session.commit()
+    boundary, body = encode_multipart({"screenshot": FileStorage(io.BytesIO(png(seed=91, size=(640, 480))), "a.png",
+                                                                 content_type="image/png")})
+    started = time.monotonic()
+    response = client.post(f"/v1/tasks/{held['task']['id']}/submissions", input_stream=_SlowBody(body),
+                           content_length=len(body), content_type=f"multipart/form-data; boundary={boundary}",
+                           headers={**auth(token), "Idempotency-Key": "slow-1"})
+    assert time.monotonic() - started > 1.5  # (the upload did outlast the claim)
+    assert response.status_code == 202, response.get_json()

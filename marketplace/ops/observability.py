@@ -13,6 +13,8 @@ import uuid
 from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 
+from marketplace.timefmt import utcnow
+
 _REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"], registry=_REGISTRY)
 LATENCY = Histogram(
@@ -67,6 +69,7 @@ access_log = logging.getLogger("marketplace.access")
 
 def _start():
     g.started = time.perf_counter()
+    g.received_at = utcnow()  # before any hook reads the body (idempotency reads uploads whole)
     g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
 
 

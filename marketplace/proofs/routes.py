@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -77,7 +77,8 @@ def _read_proof() -> tuple[dict, service.Upload | None]:
     "released, already submitted), 413 over MAX_UPLOAD_BYTES, 422 when a required part is missing."))
 @accepts_upload
 def submit_proof(task_id):
-    received_at = utcnow()  # before the body is read: a slow upload begun in time is on time
+    # When the request arrived, before any hook read its body: an upload begun in time is on time.
+    received_at = g.get("received_at") or utcnow()
     proof, upload = _read_proof()
     submission = service.submit(current_principal().id, task_id, proof, upload, received_at=received_at)
     return service.present([submission])[0]

@@ -39,10 +39,17 @@ def claimable_group(group_id: str) -> tuple[TaskGroup, Brief]:
     return group, brief
 
 
+# An expired claim is ended this long after its expiry, not at once: proof whose upload began
+# before the expiry (a slow phone, a 10 MB screenshot) is still taken when it arrives.
+UPLOAD_GRACE = timedelta(minutes=2)
+
+
 def counts_against_limit(now: datetime) -> sa.ColumnElement[bool]:
-    """A claim that counts toward max_per_worker: submitted work, or a claim still running. One
-    past its expiry counts no more, though the expiry job (each minute) has not ended it yet."""
-    return sa.or_(Claim.status == "submitted", sa.and_(Claim.status == "active", Claim.expires_at > now))
+    """A claim that counts toward max_per_worker: submitted work, or a claim that can still take
+    proof (until its expiry and the UPLOAD_GRACE after it). Past that it counts no more, though
+    the expiry job (each minute) has not ended it yet."""
+    return sa.or_(Claim.status == "submitted",
+                  sa.and_(Claim.status == "active", Claim.expires_at > now - UPLOAD_GRACE))
 
 
 def claim(worker_id: str, group_id: str) -> Claim:
@@ -126,11 +133,6 @@ def end_claims(claim_ids: sa.Select, status: str) -> int:
             .values(status=sa.case((closed, "cancelled"), else_="open"), worker_id=None, updated_at=now)
         )
     return len(ended)
-
-
-# An expired claim is ended this long after its expiry, not at once: proof whose upload began
-# before the expiry (a slow phone, a 10 MB screenshot) is still taken when it arrives.
-UPLOAD_GRACE = timedelta(minutes=2)
 
 
 def expire_due_claims(batch_size: int = 1000) -> int:
