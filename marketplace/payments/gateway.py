@@ -82,17 +82,8 @@ def retrieve_payment_intent(payment_intent_id: str):
 
 
 def list_refunds(payment_intent_id: str) -> list:
-    """Every refund of a PaymentIntent, all pages."""
-    client, found, after = _client(), [], None
-    while True:
-        params: dict = {"payment_intent": payment_intent_id, "limit": 100}
-        if after:
-            params["starting_after"] = after
-        page = _call(client.v1.refunds.list, params=params)
-        found.extend(page.data)
-        if not page.has_more or not page.data:
-            return found
-        after = page.data[-1].id
+    """Every refund of a PaymentIntent."""
+    return _every(_client().v1.refunds.list, {"payment_intent": payment_intent_id})
 
 
 def create_refund(*, payment_intent_id: str, amount_cents: int, idempotency_key: str, metadata: dict):
@@ -186,17 +177,32 @@ def create_transfer(*, amount_cents: int, currency: str, destination: str, trans
 
 
 def list_transfers(transfer_group: str) -> list:
-    """Every transfer in a group, all pages (Stripe answers at most 100 at a time)."""
-    client, found, after = _client(), [], None
+    """Every transfer in a group."""
+    return _every(_client().v1.transfers.list, {"transfer_group": transfer_group})
+
+
+def _every(list_method, filters: dict) -> list:
+    """Every object a Stripe list call finds, all pages (Stripe answers at most 100 at a time)."""
+    found, after = [], None
     while True:
-        params: dict = {"transfer_group": transfer_group, "limit": 100}
-        if after:
-            params["starting_after"] = after
-        page = _call(client.v1.transfers.list, params=params)
+        params = {**filters, "limit": 100, **({"starting_after": after} if after else {})}
+        page = _call(list_method, params=params)
         found.extend(page.data)
         if not page.has_more or not page.data:
             return found
         after = page.data[-1].id
+
+
+def our_id(stripe_object, key: str) -> str | None:
+    """Our own id in a Stripe object's metadata (payout_item_id, refund_id), if it carries one."""
+    return stripe_object.metadata.to_dict().get(key) if stripe_object.metadata else None
+
+
+def refusal(exc: Exception) -> str:
+    """Why Stripe said no, for a person: its error code and message."""
+    code = getattr(exc, "code", None)
+    message = getattr(exc, "user_message", None) or str(exc)
+    return f"{code}: {message}" if code else str(message)
 
 
 def create_transfer_reversal(*, transfer_id: str, idempotency_key: str, metadata: dict):

@@ -76,10 +76,10 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
         db.session.execute(sa.delete(Payment).where(Payment.id == payment.id,
                                                     Payment.stripe_payment_intent_id.is_(None)))
         db.session.commit()
-        raise InvalidInput(f"Stripe refused the payment: {_stripe_message(exc)}",
-                           errors={_refused_field(exc): [_stripe_message(exc)]}) from None
+        raise InvalidInput(f"Stripe refused the payment: {gateway.refusal(exc)}",
+                           errors={_refused_field(exc): [gateway.refusal(exc)]}) from None
     except gateway.StripeError as exc:
-        raise BadGateway(f"The payment provider refused the request: {_stripe_message(exc)}") from None
+        raise BadGateway(f"The payment provider refused the request: {gateway.refusal(exc)}") from None
     # Only if still as we left it: the success webhook may have come first and booked it.
     db.session.execute(
         sa.update(Payment).where(Payment.id == payment.id, Payment.status == "created")
@@ -97,10 +97,6 @@ def _funding_out(payment: Payment, intent) -> dict:
         "amount_cents": payment.amount_cents,
         "currency": payment.currency,
     }
-
-
-def _stripe_message(exc: Exception) -> str:
-    return str(getattr(exc, "user_message", None) or exc)[:300]
 
 
 def _refused_field(exc: Exception) -> str:
@@ -309,7 +305,7 @@ def settle_refund(refund_id: str) -> str:
     payment = db.session.get(Payment, refund.payment_id)
     try:
         stripe_refund = next((r for r in gateway.list_refunds(payment.stripe_payment_intent_id)
-                              if r.metadata and r.metadata.to_dict().get("refund_id") == refund.id), None)
+                              if gateway.our_id(r, "refund_id") == refund.id), None)
         if stripe_refund is None:
             stripe_refund = gateway.create_refund(
                 payment_intent_id=payment.stripe_payment_intent_id,
@@ -326,7 +322,7 @@ def settle_refund(refund_id: str) -> str:
         log.error("refund %s: Stripe cannot be reached with our configuration; it stays pending", refund.id)
         return "pending"
     except gateway.StripeError as exc:
-        _book_refund(refund, failed=_stripe_message(exc))
+        _book_refund(refund, failed=gateway.refusal(exc))
         return "failed"
     if stripe_refund.status in ("failed", "canceled"):
         _book_refund(refund, failed=f"Stripe refund {stripe_refund.id} is {stripe_refund.status}")

@@ -73,7 +73,7 @@ def set_up_payout_account(worker_id: str, *, return_url: str, refresh_url: str) 
         except gateway.OutcomeUnknown as exc:
             raise BadGateway("The payment provider did not answer; try again.") from exc
         except gateway.StripeError as exc:
-            raise BadGateway(f"The payment provider refused the account: {_stripe_reason(exc)}") from exc
+            raise BadGateway(f"The payment provider refused the account: {gateway.refusal(exc)}") from exc
         db.session.execute(
             upsert_insert(PayoutAccount.__table__)
             .values(worker_id=worker.id, stripe_account_id=stripe_account.id, payouts_enabled=False,
@@ -89,7 +89,7 @@ def set_up_payout_account(worker_id: str, *, return_url: str, refresh_url: str) 
     except gateway.OutcomeUnknown as exc:
         raise BadGateway("The payment provider did not answer; try again.") from exc
     except gateway.StripeError as exc:
-        raise BadGateway(f"The payment provider refused the onboarding link: {_stripe_reason(exc)}") from exc
+        raise BadGateway(f"The payment provider refused the onboarding link: {gateway.refusal(exc)}") from exc
     return _account_out(account, link.url), created
 
 
@@ -363,12 +363,6 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
 # Processing: one Stripe transfer per item ----------------------------------------------------
 
 
-def _stripe_reason(exc: Exception) -> str:
-    code = getattr(exc, "code", None)
-    message = getattr(exc, "user_message", None) or str(exc)
-    return f"{code}: {message}" if code else str(message)
-
-
 def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, str]]) -> None:
     """Settle locked items in the caller's transaction: ("paid", transfer id) moves the money
     from in transit to our cash at Stripe; ("failed", reason) back to the worker's available balance."""
@@ -426,7 +420,7 @@ def _send(item: dict, batch_id: str) -> tuple[str, str | None]:
         log.error("payout item %s: idempotency error %s", item["id"], exc)
         return "unknown", None
     except gateway.StripeError as exc:
-        return "failed", _stripe_reason(exc)
+        return "failed", gateway.refusal(exc)
     return "paid", transfer.id
 
 
@@ -484,11 +478,7 @@ def _reconcile_sending(batch_id: str, on_done: Callable[[int], None]) -> int:
     if not sending:
         return 0
     try:
-        at_stripe = {}
-        for transfer in gateway.list_transfers(batch_id):
-            item_id = (transfer.metadata.to_dict() if transfer.metadata else {}).get("payout_item_id")
-            if item_id:
-                at_stripe[item_id] = transfer
+        at_stripe = {gateway.our_id(t, "payout_item_id"): t for t in gateway.list_transfers(batch_id)}
     except gateway.OutcomeUnknown:
         log.warning("batch %s: cannot list transfers now; %d items stay unknown", batch_id, len(sending))
         return len(sending)
