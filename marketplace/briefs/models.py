@@ -14,6 +14,7 @@ from marketplace.timefmt import utcnow
 KINDS = ("caption", "clip", "review", "translation", "keyword_tags", "survey")
 OBJECTIVES = ("awareness", "traffic", "engagement", "conversions", "content")
 STATUSES = ("draft", "funded", "live", "paused", "completed", "cancelled")
+CLOSED = ("completed", "cancelled")  # ended: no task reopens, unowed escrow goes back
 MAX_GROUP_QUANTITY = 100_000  # tasks in one group (one publish inserts them all)
 
 # Which action takes a brief from which status to which. Anything else is a 409.

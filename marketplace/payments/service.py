@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace.auth.service import Principal
 from marketplace.briefs import service as briefs
-from marketplace.briefs.models import Brief, Task, fee_for
+from marketplace.briefs.models import CLOSED, Brief, Task, fee_for
 from marketplace.errors import BadGateway, Conflict, InvalidInput, ServiceUnavailable
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
@@ -169,14 +169,11 @@ def record_funding(payment: Payment, received_cents: int) -> None:
 def _payment_failed(event: gateway.WebhookEvent) -> None:
     """An attempt to pay failed (a declined card). Stripe puts the PaymentIntent back to
     requires_payment_method, and the brand's client may try again with the same client secret, so
-    the payment stays payable and POST /fund hands out the same intent. (Ending it here would
-    make /fund create a second intent while the first could still be paid: the brand charged twice.)"""
-    obj = event.object
-    payment = record_for_event(event, Payment, Payment.stripe_payment_intent_id, "payment_id")
-    if payment is not None:
-        error = obj.get("last_payment_error") or {}
-        log.info("payment %s: an attempt failed (%s); the intent stays payable", payment.id,
-                 error.get("code") or error.get("decline_code") or "no reason given")
+    nothing of ours changes: the payment stays payable and POST /fund hands out the same intent.
+    (Ending it here would make /fund create a second intent while the first could still be paid.)"""
+    error = event.object.get("last_payment_error") or {}
+    log.info("payment intent %s: an attempt failed (%s); it stays payable", event.object.get("id"),
+             error.get("code") or error.get("decline_code") or "no reason given")
 
 
 def fund_offline(brief: Brief, reference: str = "offline") -> Payment:
@@ -214,15 +211,14 @@ def complete_ended_briefs(now: datetime | None = None, limit: int = 100) -> list
     """Complete live and paused briefs whose window has closed, as cancelling does: open tasks
     close and what is neither spent nor owed is refunded. Work claimed or submitted before the
     end can still be submitted, reviewed and paid; what of it ends unpaid is refunded later by
-    the refund sweep. A brief locked by someone else right now waits for the next run."""
-    ended = db.session.scalars(
-        sa.select(Brief).where(Brief.status.in_(["live", "paused"]), Brief.ends_at <= (now or utcnow()))
-        .order_by(Brief.ends_at, Brief.id).limit(limit).with_for_update(skip_locked=True)
+    the refund sweep."""
+    ids = db.session.scalars(
+        sa.select(Brief.id).where(Brief.status.in_(["live", "paused"]), Brief.ends_at <= (now or utcnow()))
+        .order_by(Brief.ends_at, Brief.id).limit(limit)
     ).all()
-    ids = [brief.id for brief in ended]
     db.session.rollback()
     completed = []
-    for brief_id in ids:
+    for brief_id in ids:  # one at a time, each under its own lock, re-read
         brief = db.session.get(Brief, brief_id, with_for_update=True, populate_existing=True)
         if brief.status in ("live", "paused"):  # (not completed or cancelled meanwhile)
             _close(brief, "complete", reason="The brief's window closed.")
@@ -236,11 +232,18 @@ def _close(brief: Brief, action: str, reason: str | None = None) -> Brief:
     """End a locked brief (cancel or complete): its open tasks close and unowed escrow is refunded."""
     briefs.transition(brief, action, reason)
     db.session.execute(sa.update(Task).where(Task.brief_id == brief.id, Task.status == "open").values(status="cancelled"))
+    _refund_unowed(brief)
+    return brief
+
+
+def _refund_unowed(brief: Brief) -> int:
+    """Reserve what the (locked) brief's escrow holds beyond what it owes, commit, and ask Stripe
+    for it. The number of refunds made."""
     refunds = [refund.id for refund in reserve_refunds(brief)]
     db.session.commit()
     for refund_id in refunds:
         settle_refund(refund_id)
-    return brief
+    return len(refunds)
 
 
 def reserve_refunds(brief: Brief) -> list[Refund]:
@@ -371,32 +374,27 @@ def _refund_failed(event: gateway.WebhookEvent) -> None:
 def refund_released_escrow() -> int:
     """Cancelled and completed briefs keep escrow for claimed and submitted work; when that work
     ends without being paid (expired, released, rejected), the money is no longer owed and goes back."""
-    owed_nothing_more = 0
-    # Only closed briefs that still hold escrow, and none with a refund still in flight.
+    # Not a brief with a refund in flight, nor one whose refund Stripe refused or failed: the same
+    # card would fail the same way every run; that brief waits for a person.
+    def unsettled(brief_id) -> sa.Exists:
+        return sa.select(Refund.id).where(Refund.brief_id == brief_id, Refund.status.in_(["pending", "failed"])).exists()
+
+    # Closed briefs that still hold escrow.
     candidates = db.session.scalars(
         sa.select(LedgerAccount.owner_id)
         .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
         .join(Brief, Brief.id == LedgerAccount.owner_id)
-        .where(LedgerAccount.kind == "escrow", Brief.status.in_(["cancelled", "completed"]))
-        .where(~sa.select(Refund.id).where(Refund.brief_id == Brief.id, Refund.status == "pending").exists())
-        # Nor one whose refund Stripe refused or failed: trying the same card every run would
-        # fail the same way; that brief waits for a person.
-        .where(~sa.select(Refund.id).where(Refund.brief_id == Brief.id, Refund.status == "failed").exists())
+        .where(LedgerAccount.kind == "escrow", Brief.status.in_(CLOSED), ~unsettled(Brief.id))
         .group_by(LedgerAccount.owner_id)
         .having(sa.func.sum(LedgerLine.amount_cents) < 0)  # credit-normal: negative sum = money held
     ).all()
+    owed_nothing_more = 0
     for brief_id in candidates:
         brief = db.session.get(Brief, brief_id, with_for_update=True)
-        refused = sa.select(Refund.id).where(Refund.brief_id == brief_id, Refund.status.in_(["pending", "failed"]))
-        if db.session.scalar(refused.limit(1)) is not None:  # one failed or started since it was picked
+        if db.session.scalar(sa.select(unsettled(brief_id))):  # one failed or started since it was picked
             db.session.rollback()
             continue
-        refunds = [refund.id for refund in reserve_refunds(brief)]
-        db.session.commit()
-        if refunds:
-            owed_nothing_more += 1
-        for refund_id in refunds:
-            settle_refund(refund_id)
+        owed_nothing_more += bool(_refund_unowed(brief))
     return owed_nothing_more
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from marketplace.auth.models import Worker
-from marketplace.briefs.models import Brief, Task, TaskGroup
+from marketplace.briefs.models import CLOSED, Brief, Task, TaskGroup
 from marketplace.errors import Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.pagination import decode_cursor, encode_cursor
@@ -126,8 +126,7 @@ def end_claims(claim_ids: sa.Select, status: str) -> int:
     if ended:
         # A task of a cancelled or completed brief does not reopen: it closes, and what it would
         # have cost is no longer owed, so the refund sweep gives it back to the brand.
-        closed = sa.select(Brief.id).where(Brief.id == Task.brief_id,
-                                           Brief.status.in_(["cancelled", "completed"])).exists()
+        closed = sa.select(Brief.id).where(Brief.id == Task.brief_id, Brief.status.in_(CLOSED)).exists()
         db.session.execute(
             sa.update(Task).where(Task.id.in_(ended), Task.status.in_(["claimed", "submitted"]))
             .values(status=sa.case((closed, "cancelled"), else_="open"), worker_id=None, updated_at=now)
