@@ -191,14 +191,8 @@ def _transfer_reversed(event: gateway.WebhookEvent) -> None:
 
 
 def _reversed_so_far(item: PayoutItem) -> int:
-    total = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerLine.amount_cents), 0))
-        .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerLine.account_id)
-        .where(LedgerEntry.kind == "payout_reversed", LedgerEntry.ref_id.like(f"{item.id}:%"),
-               LedgerAccount.kind == "worker_available")
-    )
-    return -int(total)
+    row = db.session.execute(_reversed(PayoutItem.id == item.id)).first()
+    return int(row[2]) if row else 0
 
 
 payments.register_handler("account.updated", _account_updated)
@@ -287,8 +281,9 @@ def list_batches(*, limit: int, cursor: str | None) -> tuple[list[PayoutBatch], 
 
 
 def _reversed(where) -> sa.Select:
-    """(batch id, item id, cents reversed) of reversed items matching `where`, from the ledger: a
-    reversal may be partial, and its entries (ref "item:cumulative") are the only record of how much."""
+    """(batch id, item id, cents reversed) of the items matching `where` that reversals reached,
+    from the ledger: a reversal may be partial, and its entries (ref "item:cumulative") are the
+    only record of how much."""
     return (
         sa.select(PayoutItem.batch_id, PayoutItem.id, -sa.func.sum(LedgerLine.amount_cents))
         .join(LedgerEntry, sa.and_(LedgerEntry.kind == "payout_reversed",
@@ -296,12 +291,18 @@ def _reversed(where) -> sa.Select:
         .join(LedgerLine, LedgerLine.entry_id == LedgerEntry.id)
         .join(LedgerAccount, sa.and_(LedgerAccount.id == LedgerLine.account_id,
                                      LedgerAccount.kind == "worker_available"))
-        .where(PayoutItem.status == "reversed", where)
+        .where(where)
         .group_by(PayoutItem.batch_id, PayoutItem.id)
     )
 
 
-def summaries(batch_ids: list[str]) -> dict[str, dict]:
+def _reversed_in(batch_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """item id → (batch id, cents reversed) for the batches' reversed items."""
+    rows = db.session.execute(_reversed(sa.and_(PayoutItem.batch_id.in_(batch_ids), PayoutItem.status == "reversed")))
+    return {item_id: (batch_id, int(cents)) for batch_id, item_id, cents in rows}
+
+
+def summaries(batch_ids: list[str], reversed_items: dict[str, tuple[str, int]] | None = None) -> dict[str, dict]:
     """Progress and totals per batch, from item statuses and the ledger's reversals, in two queries.
 
     paid_cents is what stayed with the workers: a partly reversed item counts its reversed part
@@ -324,14 +325,15 @@ def summaries(batch_ids: list[str]) -> dict[str, dict]:
             summary["progress"]["done"] += count
         key = {"paid": "paid_cents", "failed": "failed_cents", "reversed": "paid_cents"}.get(status, "pending_cents")
         summary["totals"][key] += amount
-    for batch_id, _, cents in db.session.execute(_reversed(PayoutItem.batch_id.in_(batch_ids))):
-        out[batch_id]["totals"]["paid_cents"] -= int(cents)
-        out[batch_id]["totals"]["reversed_cents"] += int(cents)
+    for batch_id, cents in (_reversed_in(batch_ids) if reversed_items is None else reversed_items).values():
+        out[batch_id]["totals"]["paid_cents"] -= cents
+        out[batch_id]["totals"]["reversed_cents"] += cents
     return out
 
 
 def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dict]:
-    sums = summaries([b.id for b in batches])
+    reversed_items = _reversed_in([b.id for b in batches])
+    sums = summaries([b.id for b in batches], reversed_items)
     out = []
     for batch in batches:
         body = {
@@ -341,8 +343,6 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
             **sums[batch.id],
         }
         if with_items:
-            reversed_cents = {item_id: int(cents) for _, item_id, cents in
-                              db.session.execute(_reversed(PayoutItem.batch_id == batch.id))}
             body["items"] = [
                 {"id": i.id, "worker_id": i.worker_id, "amount_cents": i.amount_cents, "currency": i.currency,
                  "stripe_account_id": i.stripe_account_id, "stripe_transfer_id": i.stripe_transfer_id,
@@ -350,7 +350,7 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
                  # still pending to a client, with transfer_requested saying which it is.
                  "status": "pending" if i.status == "sending" else i.status,
                  "transfer_requested": i.status == "sending",
-                 "reversed_cents": reversed_cents.get(i.id, 0),
+                 "reversed_cents": reversed_items.get(i.id, (batch.id, 0))[1],
                  "failure_reason": i.failure_reason, "attempts": i.attempts,
                  "settled_at": i.settled_at}
                 for i in db.session.scalars(
