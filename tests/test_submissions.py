@@ -854,3 +854,25 @@ def test_a_slow_upload_begun_before_the_expiry_is_on_time_with_an_idempotency_ke
                            headers={**auth(token), "Idempotency-Key": "slow-1"})
     assert time.monotonic() - started > 1.5  # (the upload did outlast the claim)
     assert response.status_code == 202, response.get_json()
+
+
+def test_a_chain_of_copies_validated_before_the_original_all_end_rejected(client, standin, app):
+    from workers.validation import validate_submission
+
+    _, brief = proof_brief(client, standin)
+    made = []
+    for _ in range(3):  # the original, then two copies of it
+        token, held = claimed_task(client, brief)
+        made.append((token, submit(client, token, held["task"]["id"], screenshot=png(seed=79)).get_json()["id"]))
+    (token_a, a), *copies = made
+    with app.app_context():
+        assert [validate_submission(c) for _, c in copies] == ["needs_review", "auto_rejected"]  # the 2nd sees the 1st
+        assert validate_submission(a) == "needs_review"
+    (token_1, copy_1), (token_2, copy_2) = copies
+    first, second = submission(client, token_1, copy_1), submission(client, token_2, copy_2)
+    assert first["status"] == second["status"] == "auto_rejected"
+    assert a in checks_by_name(first)["duplicate"]["detail"]  # found when the original's job ran
+    assert copy_1 in checks_by_name(second)["duplicate"]["detail"]  # a copy of the copy before it
+    for token in (token_1, token_2):
+        assert client.get("/v1/me/claims", headers=auth(token)).get_json()["data"] == []
+    assert checks_by_name(submission(client, token_a, a))["duplicate"]["outcome"] == "pass"

@@ -276,21 +276,13 @@ def _fail_later_copies(snap: _Snapshot, result: CheckResult, copies: dict[str, C
     ended, task reopened. Ones a person already approved are left to a person, and this
     submission's result becomes a warn that says so. Rows are locked in id order, as a review
     decision locks them, and a copy's own job finishing meanwhile waits and then changes nothing."""
-    from marketplace.tasks.service import end_claims
-
-    decided = []
     rows = db.session.scalars(
         sa.select(Submission).where(Submission.id.in_(list(copies))).order_by(Submission.id).with_for_update()
     ).all()
-    for row in rows:
-        if row.status in ("approved", "paid", "revision_requested"):
-            decided.append(row.id)
-        elif row.status in ("validating", "needs_review"):
-            found = copies[row.id]
-            upsert_checks([(row.id, found)])
-            row.status, row.validated_at = "auto_rejected", row.validated_at or utcnow()
-            row.rejection_reasons = [*(row.rejection_reasons or []), {"check": found.name, "detail": found.detail}]
-            end_claims(sa.select(Claim.id).where(Claim.id == row.claim_id), "rejected")
+    decided = [row.id for row in rows if row.status in ("approved", "paid", "revision_requested")]
+    undecided = [row for row in rows if row.status in ("validating", "needs_review")]
+    upsert_checks([(row.id, copies[row.id]) for row in undecided])
+    _auto_reject(undecided, {row.id: [copies[row.id]] for row in undecided})
     db.session.commit()
     data = {**result.data, "later_copies": sorted(copies)}
     if decided:
@@ -408,9 +400,22 @@ def upsert_checks(results: list[tuple[str, CheckResult]]) -> None:
         ))
 
 
-def _finish(snap: _Snapshot, results: list[CheckResult]) -> str:
+def _auto_reject(rows: list[Submission], failures: dict[str, list[CheckResult]]) -> None:
+    """Reject (locked) submissions for the checks that failed: their claims end as rejected and
+    their tasks reopen, in one statement for all of them."""
     from marketplace.tasks.service import end_claims
 
+    if not rows:
+        return
+    now = utcnow()
+    for row in rows:
+        row.status, row.validated_at = "auto_rejected", row.validated_at or now
+        row.rejection_reasons = [*(row.rejection_reasons or []),
+                                 *({"check": r.name, "detail": r.detail} for r in failures[row.id])]
+    end_claims(sa.select(Claim.id).where(Claim.id.in_([row.claim_id for row in rows])), "rejected")
+
+
+def _finish(snap: _Snapshot, results: list[CheckResult]) -> str:
     row = db.session.execute(
         sa.select(Submission).where(Submission.id == snap.submission_id).with_for_update()
     ).scalar_one()
@@ -426,9 +431,7 @@ def _finish(snap: _Snapshot, results: list[CheckResult]) -> str:
     failures = [r for r in latest if r.outcome == FAIL]
     row.validated_at = utcnow()
     if failures:
-        row.status = "auto_rejected"
-        row.rejection_reasons = [{"check": r.name, "detail": r.detail} for r in failures]
-        end_claims(sa.select(Claim.id).where(Claim.id == row.claim_id), "rejected")
+        _auto_reject([row], {row.id: failures})
     else:
         row.status = "needs_review"
         row.rejection_reasons = None
