@@ -174,7 +174,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     Live brief, inside its window, group not paused, at least one open task, and the worker
     below its max_per_worker (the contract lists the groups the worker may take; the ones they
     hold are at /v1/me/claims). The counts of the whole page come from two statements however
-    many groups, each open count bounded.
+    many groups: the page with the caller's held claims per group, then the open counts, each bounded.
     """
     now = utcnow()
     has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
@@ -182,7 +182,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
             .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, counts_against_limit(now))
             .scalar_subquery())
     query = (
-        sa.select(TaskGroup, Brief)
+        sa.select(TaskGroup, Brief, held.label("held"))
         .join(Brief, Brief.id == TaskGroup.brief_id)
         .where(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
                TaskGroup.paused_reason.is_(None), has_open_task,
@@ -205,17 +205,16 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last_group, last_brief = rows[-1]
+        last_group, last_brief, _ = rows[-1]
         next_cursor = encode_cursor(last_brief.published_at, last_brief.id, last_group.position)
-    counts = _open_and_held_counts([group.id for group, _ in rows], worker_id)
+    open_counts = _open_counts([group.id for group, _, _ in rows])
     out = []
-    for group, brief in rows:
-        held = counts["held"].get(group.id, 0)
+    for group, brief, held in rows:
         out.append({
             "id": group.id, "brief_id": brief.id, "kind": group.kind, "name": group.name,
             "unit_price_cents": group.unit_price_cents, "currency": brief.currency,
-            "remaining_count": min(counts["open"].get(group.id, 0), REMAINING_COUNT_CAP),
-            "remaining_count_capped": counts["open"].get(group.id, 0) > REMAINING_COUNT_CAP,
+            "remaining_count": min(open_counts.get(group.id, 0), REMAINING_COUNT_CAP),
+            "remaining_count_capped": open_counts.get(group.id, 0) > REMAINING_COUNT_CAP,
             "instructions": group.instructions, "proof": group.proof or {},
             "max_per_worker": group.max_per_worker, "held_by_you": held,
             "can_claim": group.max_per_worker is None or held < group.max_per_worker,
@@ -236,19 +235,11 @@ _OPEN_COUNTS = sa.text("""
 """).bindparams(sa.bindparam("ids", expanding=True))
 
 
-def _open_and_held_counts(group_ids: list[str], worker_id: str) -> dict[str, dict[str, int]]:
-    """Open tasks per group (counted up to REMAINING_COUNT_CAP + 1) and the caller's held claims."""
-    counts: dict[str, dict[str, int]] = {"open": {}, "held": {}}
+def _open_counts(group_ids: list[str]) -> dict[str, int]:
+    """Open tasks per group, counted up to REMAINING_COUNT_CAP + 1, in one statement."""
     if not group_ids:
-        return counts
-    counts["open"] = dict(db.session.execute(_OPEN_COUNTS, {"ids": group_ids, "cap": REMAINING_COUNT_CAP + 1}).all())
-    held_claims = (
-        sa.select(Claim.group_id, sa.func.count())
-        .where(Claim.group_id.in_(group_ids), Claim.worker_id == worker_id, counts_against_limit(utcnow()))
-        .group_by(Claim.group_id)
-    )
-    counts["held"] = dict(db.session.execute(held_claims).all())
-    return counts
+        return {}
+    return dict(db.session.execute(_OPEN_COUNTS, {"ids": group_ids, "cap": REMAINING_COUNT_CAP + 1}).all())
 
 
 def claim_view(claim: Claim, group: TaskGroup, brief: Brief, base_url: str) -> dict:
