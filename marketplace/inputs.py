@@ -13,6 +13,7 @@ and form fields are checked by `marketplace.ops.guards` and the upload route.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Request as FlaskRequest
@@ -39,6 +40,14 @@ def storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def refuse_unstorable(pairs: Iterable[tuple[str, str]], what: str, where: str) -> None:
+    """422 for the first name or value of `pairs` (a query string's, a form's) that cannot be
+    stored, naming it (or `where` when the name itself is the culprit)."""
+    for name, value in pairs:
+        if not storable(name) or not storable(value):
+            raise InvalidInput.field(name if storable(name) else where, f"{what} {UNSTORABLE}")
 
 
 def unstorable_at(value: Any) -> str | None:

@@ -372,6 +372,8 @@ def test_text_the_database_cannot_store_is_a_4xx_everywhere_and_changes_nothing(
     expect(client.post("/v1/briefs", json=brief_payload(ends_at="9999-12-31T23:59:59-01:00"), headers=brand),
            422, "ends_at")
 
+    expect(client.post("/v1/briefs", json=brief_payload(), headers={**brand, "Idempotency-Key": "k\x00"}),
+           422, "Idempotency-Key")
     # Refused where the body is read, so a bad key still hears 401 first, as on every route.
     assert client.post("/v1/briefs", json=brief_payload(title="\x00"), headers=auth("mk_nope")).status_code == 401
     assert client.post("/v1/conversions", json={"external_id": "\x00"}, headers=auth("mk_nope")).status_code == 401

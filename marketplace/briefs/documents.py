@@ -95,7 +95,7 @@ WITH cred AS ({CREDENTIAL_CHECK}), brief AS (
     SELECT
         -sum(CASE WHEN e.kind = 'funding' THEN l.amount_cents ELSE 0 END) AS m_funding,
         -sum(CASE WHEN e.kind = 'approval' THEN l.amount_cents ELSE 0 END) AS m_approval,
-        -sum(CASE WHEN e.kind IN ('refund', 'refund_failed', 'refund_reversed') THEN l.amount_cents ELSE 0 END)
+        -sum(CASE WHEN e.kind IN ({", ".join(f"'{k}'" for k in REFUND_KINDS)}) THEN l.amount_cents ELSE 0 END)
             AS m_refund,
         -sum(l.amount_cents) AS m_total
     FROM ledger_lines l

@@ -187,21 +187,20 @@ class PlanIn(Schema):
     mix = fields.List(fields.Nested(PlanMixIn), required=True, validate=validate.Length(min=1, max=50))
 
 
-class PlannedGroup(Schema):
+class _PlanItem(Schema):
     kind = fields.String()
     name = fields.String(allow_none=True)
     unit_price_cents = fields.Integer()
-    quantity = fields.Integer()
     fee_per_task_cents = fields.Integer()
+
+
+class PlannedGroup(_PlanItem):
+    quantity = fields.Integer()
     cost_cents = fields.Integer()
     fee_cents = fields.Integer()
 
 
-class LeftOut(Schema):
-    kind = fields.String()
-    name = fields.String(allow_none=True)
-    unit_price_cents = fields.Integer()
-    fee_per_task_cents = fields.Integer()
+class LeftOut(_PlanItem):
     reason = fields.String()
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from marketplace.errors import InvalidInput, NotFound
-from marketplace.inputs import UNSTORABLE, storable
+from marketplace.errors import NotFound
+from marketplace.inputs import refuse_unstorable, storable
 
 # Views that accept multipart uploads mark themselves with this attribute.
 UPLOAD_ATTR = "_accepts_upload"
@@ -43,12 +43,9 @@ def _guard():
 def _refuse_unstorable_text():
     if not storable(request.path):
         raise NotFound("Nothing is found at a path with such characters.")
-    for name, value in request.args.items(multi=True):
-        if not storable(name) or not storable(value):
-            raise InvalidInput.field(name if storable(name) else "query", "The query string " + UNSTORABLE)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not storable(key):
-        raise InvalidInput.field("Idempotency-Key", "The header " + UNSTORABLE)
+    refuse_unstorable(request.args.items(multi=True), "The query string", "query")
+    if "Idempotency-Key" in request.headers:
+        refuse_unstorable([("Idempotency-Key", request.headers["Idempotency-Key"])], "The header", "Idempotency-Key")
 
 
 def register(app: Flask) -> None:

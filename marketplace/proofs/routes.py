@@ -8,7 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.errors import InvalidInput, _flatten_webargs_messages
-from marketplace.inputs import UNSTORABLE, storable
+from marketplace.inputs import refuse_unstorable
 from marketplace.ops.guards import accepts_upload
 from marketplace.proofs import schemas, service
 from marketplace.routes import Blueprint
@@ -36,9 +36,7 @@ def _read_proof() -> tuple[dict, service.Upload | None]:
     upload = None
     if request.mimetype == "multipart/form-data":
         fields = request.form.to_dict()
-        for name, value in request.form.items(multi=True):
-            if not storable(name) or not storable(value):
-                raise InvalidInput.field(name if storable(name) else "form", "Text " + UNSTORABLE)
+        refuse_unstorable(request.form.items(multi=True), "Text", "form")
         if "screenshot" in fields:
             raise InvalidInput.field("screenshot", "Send the screenshot as a file part, not a text field.")
         files = request.files.getlist("screenshot")
