@@ -120,6 +120,14 @@ def submit(client, token: str, task_id: str, *, screenshot: bytes | None = None,
     return client.post(f"/v1/tasks/{task_id}/submissions", json=fields, headers=auth(token))
 
 
+def submitted(client, brief: dict, **proof) -> tuple[str, str]:
+    """A new worker claims a task of the brief and submits `proof`: (their token, the submission id)."""
+    token, held = claimed_task(client, brief)
+    response = submit(client, token, held["task"]["id"], **proof)
+    assert response.status_code == 202, response.get_json()
+    return token, response.get_json()["id"]
+
+
 def submission(client, token: str, submission_id: str) -> dict:
     response = client.get(f"/v1/submissions/{submission_id}", headers=auth(token))
     assert response.status_code == 200, response.get_json()

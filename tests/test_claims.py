@@ -20,6 +20,7 @@ from tests.factories import (
     fund_brief,
     hours_from_now,
     live_brief,
+    row_locked,
     sign_up_brand,
     sign_up_worker,
 )
@@ -304,13 +305,10 @@ def test_expiry_skips_a_claim_whose_proof_is_being_submitted(app, client, standi
     db_session.execute(sa.text("UPDATE claims SET expires_at = now() - interval '3 minutes'"))
     db_session.commit()
     with app.app_context():
-        from marketplace.extensions import db
         from marketplace.tasks import service
 
-        with db.engine.connect() as submitting:
-            submitting.execute(sa.text("SELECT 1 FROM claims WHERE id = :c FOR UPDATE"), {"c": locked["claim_id"]})
+        with row_locked(app, "claims", locked["claim_id"]):  # its proof being submitted
             assert run_expiry_job(app) == 1
-            submitting.rollback()
         statuses = dict(db_session.execute(sa.text("SELECT id, status FROM claims")).all())
         assert statuses == {locked["claim_id"]: "active", free["claim_id"]: "expired"}
         assert service.expire_due_claims() == 1

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.ledger import service as ledger
+from tests.factories import row_locked
 
 
 def fund(brief_id: str, amount: int, ref: str):
@@ -153,12 +154,10 @@ def test_paying_out_of_our_stripe_cash_does_not_lock_it(db_session, app):
             done.append(True)
             db.session.remove()
 
-    with db.engine.connect() as other:
-        other.execute(sa.text("SELECT id FROM ledger_accounts WHERE id = :id FOR UPDATE"), {"id": clearing_id})
+    with row_locked(app, "ledger_accounts", clearing_id):
         worker = threading.Thread(target=pay_out)
         worker.start()
         worker.join(timeout=10)
-        other.rollback()
     assert done == [True]
     assert ledger.balance(ledger.stripe_clearing("usd")) == 700
     with pytest.raises(ledger.InsufficientFunds):  # the worker's balance is still guarded

@@ -35,6 +35,18 @@ def get_batch(client, admin_key: str, batch_id: str) -> dict:
     return response.get_json()
 
 
+def run_batch_now(app, batch_id: str, **options) -> dict:
+    """The payout job's work for one batch, run in this process (not through the queue)."""
+    from marketplace.extensions import db
+    from marketplace.payouts.service import process_batch
+
+    with app.app_context():
+        try:
+            return process_batch(batch_id, **options)
+        finally:
+            db.session.remove()
+
+
 def transfers_in(batch_id: str) -> list:
     return list(stripe_client().v1.transfers.list(params={"transfer_group": batch_id, "limit": 100}).data)
 
@@ -236,17 +248,13 @@ def test_transfer_reversed_webhook_replayed_three_times_returns_the_money_once(a
 
 
 def test_a_reversal_reported_before_the_transfer_was_recorded_books_both_once(app, client, runner, standin):
-    from marketplace.extensions import db
-    from marketplace.payouts.service import process_batch
 
     admin = make_admin(runner)
     worker, token, _ = ready_worker(client, standin)
     approved_work(app, client, standin, [(worker["id"], token)], 250)
     batch = start_batch(client, admin)
     standin.set_faults(drop_after_commit=1, path_prefix="/v1/transfers")
-    with app.app_context():  # Stripe made the transfer but its answer was lost: the item stays `sending`
-        process_batch(batch["id"], unknown_retries=0)
-        db.session.remove()
+    run_batch_now(app, batch["id"], unknown_retries=0)  # Stripe's answer lost: the item stays `sending`
     item = get_batch(client, admin, batch["id"])["items"][0]
     assert (item["status"], item["transfer_requested"]) == ("pending", True)
 
@@ -256,9 +264,7 @@ def test_a_reversal_reported_before_the_transfer_was_recorded_books_both_once(ap
     item = get_batch(client, admin, batch["id"])["items"][0]
     assert (item["status"], item["stripe_transfer_id"], item["reversed_cents"]) == ("reversed", transfer.id, 250)
 
-    with app.app_context():  # the rerun finds the item settled and sends nothing
-        process_batch(batch["id"])
-        db.session.remove()
+    run_batch_now(app, batch["id"])  # the rerun finds the item settled and sends nothing
     done = get_batch(client, admin, batch["id"])
     assert done["status"] == "completed" and done["totals"]["reversed_cents"] == 250
     assert standin.transfer_counts()["total"] == 1
@@ -268,7 +274,6 @@ def test_a_reversal_reported_before_the_transfer_was_recorded_books_both_once(ap
 
 def test_a_transfer_at_stripe_that_differs_from_its_item_is_left_for_a_person(app, client, runner, standin):
     from marketplace.extensions import db
-    from marketplace.payouts.service import process_batch
 
     admin = make_admin(runner)
     worker, token, account_id = ready_worker(client, standin)
@@ -284,9 +289,7 @@ def test_a_transfer_at_stripe_that_differs_from_its_item_is_left_for_a_person(ap
         "amount": 999, "currency": "usd", "destination": account_id, "transfer_group": batch["id"],
         "metadata": {"payout_item_id": item_id}})
 
-    with app.app_context():
-        process_batch(batch["id"], unknown_retries=0)
-        db.session.remove()
+    run_batch_now(app, batch["id"], unknown_retries=0)
     body = get_batch(client, admin, batch["id"])
     item = body["items"][0]
     assert body["status"] == "processing" and item["stripe_transfer_id"] is None

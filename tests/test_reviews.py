@@ -315,18 +315,11 @@ def test_lapsed_revisions_are_closed_even_when_auto_approval_fails(client, db_se
                        {"id": ids[0]})
     db_session.execute(sa.text("UPDATE submissions SET auto_approve_at = now() - interval '1 minute' WHERE id = :id"),
                        {"id": ids[1]})
-    db_session.execute(sa.text("""
-        CREATE FUNCTION refuse_approval() RETURNS trigger LANGUAGE plpgsql AS
-        $$ BEGIN RAISE EXCEPTION 'approvals refused for the test'; END $$;
-        CREATE TRIGGER refuse_approval BEFORE UPDATE ON submissions FOR EACH ROW
-        WHEN (NEW.status = 'approved') EXECUTE FUNCTION refuse_approval();"""))
     db_session.commit()
-    try:
-        with app.app_context(), pytest.raises(RuntimeError, match="auto-approval failed"):
-            auto_approve_due()
-    finally:
-        db_session.execute(sa.text("DROP TRIGGER refuse_approval ON submissions; DROP FUNCTION refuse_approval()"))
-        db_session.commit()
+    with f.database_refuses(app, "submissions", "UPDATE", when="NEW.status = 'approved'"), app.app_context(), \
+            pytest.raises(RuntimeError, match="auto-approval failed"):
+        auto_approve_due()
+    db_session.rollback()
     statuses = dict(db_session.execute(sa.text(
         "SELECT s.id, c.status FROM submissions s JOIN claims c ON c.id = s.claim_id WHERE s.id = ANY(:ids)"),
         {"ids": ids}).all())
@@ -353,13 +346,11 @@ def test_a_lapsed_revision_being_resubmitted_right_now_is_left_alone(client, db_
             results.append(service.close_lapsed_revisions())
             db.session.remove()
 
-    with db.engine.connect() as submitting:
-        submitting.execute(sa.text("SELECT id FROM claims WHERE id = :id FOR UPDATE"), {"id": claim_id})
+    with f.row_locked(app, "claims", claim_id):  # the revised proof going in
         job = threading.Thread(target=run_job)
         job.start()
         job.join(timeout=10)
         assert not job.is_alive() and results == [0]  # skipped, not waited on
-        submitting.rollback()
     assert db_session.execute(sa.text("SELECT status FROM claims")).scalar_one() == "submitted"
     assert service.close_lapsed_revisions() == 1  # the next run, with no new proof after all
 

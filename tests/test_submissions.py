@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from tests.factories import auth, claim, make_admin, sign_up_brand, sign_up_worker
+from tests.factories import auth, claim, database_refuses, make_admin, sign_up_brand, sign_up_worker
 from tests.factories_proofs import (
     NOT_AN_IMAGE,
     SCREENSHOT_GROUP,
@@ -27,6 +27,7 @@ from tests.factories_proofs import (
     run_validation_jobs,
     submission,
     submit,
+    submitted,
     truncated_png,
 )
 
@@ -465,11 +466,7 @@ def test_two_copies_validated_at_once_exactly_one_is_caught(client, standin, app
     for n in range(4):
         fields = ({"text": f"Lighter shoe number {n}, same grip: my morning run felt easy today #ad"}
                   if proof == "text" else {"screenshot": png(seed=60 + n)})
-        made = []
-        for _ in range(2):
-            token, held = claimed_task(client, brief)
-            made.append((token, submit(client, token, held["task"]["id"], **fields).get_json()["id"]))
-        pairs.append(made)
+        pairs.append([submitted(client, brief, **fields) for _ in range(2)])
 
     _validate_all_at_once(app, [sub_id for pair in pairs for _, sub_id in pair])
 
@@ -492,10 +489,8 @@ def test_the_first_submitted_is_the_original_though_its_job_runs_last(client, st
     _, brief = proof_brief(client, standin, groups=[group])
     fields = ({"text": "Lighter shoe, same grip: my morning run felt easy today #ad"}
               if proof == "text" else {"screenshot": png(seed=77)})
-    token_a, held_a = claimed_task(client, brief)
-    a = submit(client, token_a, held_a["task"]["id"], **fields).get_json()["id"]
-    token_b, held_b = claimed_task(client, brief)
-    b = submit(client, token_b, held_b["task"]["id"], **fields).get_json()["id"]
+    token_a, a = submitted(client, brief, **fields)
+    token_b, b = submitted(client, brief, **fields)
     with app.app_context():
         assert validate_submission(b) == "needs_review"
         assert validate_submission(a) == "needs_review"
@@ -767,23 +762,12 @@ def test_a_retried_multipart_submission_with_the_same_idempotency_key_is_one_sub
 
 def test_a_submission_the_database_refuses_leaves_no_stored_screenshot(app, client, standin, tmp_path, monkeypatch):
     """The file is stored before the row; when the commit fails for any reason, the file goes too."""
-    from marketplace.extensions import db
-
     _, brief = proof_brief(client, standin)
     token, held = claimed_task(client, brief)
-    with app.app_context(), db.engine.begin() as conn:  # the database itself refuses this one insert
-        conn.execute(sa.text("""
-            CREATE FUNCTION refuse_submission() RETURNS trigger LANGUAGE plpgsql AS
-            $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
-            CREATE TRIGGER refuse_submission BEFORE INSERT ON submissions
-            FOR EACH ROW EXECUTE FUNCTION refuse_submission();"""))
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # answer the 500 as production would
-    try:
+    with database_refuses(app, "submissions", "INSERT"):
         response = submit(client, token, held["task"]["id"], screenshot=png(seed=5))
         assert response.status_code == 500  # a fault of ours, not of the request
-    finally:
-        with app.app_context(), db.engine.begin() as conn:
-            conn.execute(sa.text("DROP TRIGGER refuse_submission ON submissions; DROP FUNCTION refuse_submission()"))
     assert [p for p in (tmp_path / "storage").rglob("*") if p.is_file()] == []
     assert submit(client, token, held["task"]["id"], screenshot=png(seed=5)).status_code == 202
 
@@ -792,10 +776,8 @@ def test_a_later_copy_already_approved_is_left_to_a_person_and_the_original_warn
     from workers.validation import validate_submission
 
     _, brief = proof_brief(client, standin)
-    token_a, held_a = claimed_task(client, brief)
-    a = submit(client, token_a, held_a["task"]["id"], screenshot=png(seed=78)).get_json()["id"]
-    token_b, held_b = claimed_task(client, brief)
-    b = submit(client, token_b, held_b["task"]["id"], screenshot=png(seed=78)).get_json()["id"]
+    token_a, a = submitted(client, brief, screenshot=png(seed=78))
+    token_b, b = submitted(client, brief, screenshot=png(seed=78))
     with app.app_context():
         assert validate_submission(b) == "needs_review"
     admin = make_admin(runner)
@@ -860,10 +842,7 @@ def test_a_chain_of_copies_validated_before_the_original_all_end_rejected(client
     from workers.validation import validate_submission
 
     _, brief = proof_brief(client, standin)
-    made = []
-    for _ in range(3):  # the original, then two copies of it
-        token, held = claimed_task(client, brief)
-        made.append((token, submit(client, token, held["task"]["id"], screenshot=png(seed=79)).get_json()["id"]))
+    made = [submitted(client, brief, screenshot=png(seed=79)) for _ in range(3)]  # the original, two copies
     (token_a, a), *copies = made
     with app.app_context():
         assert [validate_submission(c) for _, c in copies] == ["needs_review", "auto_rejected"]  # the 2nd sees the 1st

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace import REPO_ROOT
-from tests.factories import wait_for
+from tests.factories import row_locked, wait_for
 from tests.factories_proofs import (
     NOT_AN_IMAGE,
     checks_by_name,
@@ -421,8 +421,7 @@ def test_a_submission_row_held_by_someone_else_does_not_hold_up_other_validation
             done["b"] = validate_submission(b)
             db.session.remove()
 
-    with db.engine.connect() as other:  # (db_session's engine: its own connection)
-        other.execute(sa.text("SELECT id FROM submissions WHERE id = :id FOR UPDATE"), {"id": a})
+    with row_locked(app, "submissions", a):  # a review decision holds A's row
         waiting_a = threading.Thread(target=store_a)
         waiting_a.start()
         wait_for(lambda: db_session.execute(sa.text(
@@ -432,7 +431,6 @@ def test_a_submission_row_held_by_someone_else_does_not_hold_up_other_validation
         running_b.start()
         running_b.join(timeout=15)
         finished_while_a_waits = not running_b.is_alive() and "a" not in done
-        other.rollback()
     waiting_a.join(timeout=15)
     running_b.join(timeout=15)
     assert finished_while_a_waits and done == {"a": True, "b": "needs_review"}
