@@ -599,3 +599,70 @@ def test_two_requests_replacing_a_canceled_intent_make_one_new_intent(client, st
     db_session.rollback()
     assert db_session.execute(sa.text(
         "SELECT count(*) FROM payments WHERE status IN ('created', 'requires_payment')")).scalar_one() == 1
+
+
+def _at_once(app, *calls) -> list:
+    """Run each call in a thread of its own, started together; their results (or exceptions) in order."""
+    import threading
+
+    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        try:
+            results[i] = call()
+        except Exception as exc:  # returned for the test to look at
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
+def test_a_double_click_on_fund_makes_one_payment_and_one_intent(client, standin, db_session, app):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+
+    def fund():
+        with app.test_client() as c:
+            return c.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+
+    first, second = _at_once(app, fund, fund)
+    assert first["payment_intent_id"] == second["payment_intent_id"] and first["payment_id"] == second["payment_id"]
+    assert len(stripe.StripeClient("sk_test_x", base_addresses={"api": standin.url}).v1.payment_intents.list().data) == 1
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT count(*) FROM payments")).scalar_one() == 1
+
+
+def test_the_brand_cancelling_as_the_window_closes_refunds_once(client, standin, db_session, app):
+    """The completion job and the brand's cancel reach the same ended brief at once: one of them
+    closes it, the other is a no-op (the job) or a 409 (the cancel); one refund of the escrow."""
+    from marketplace.extensions import db
+    from marketplace.payments import service
+
+    _, key = sign_up_brand(client)
+    brief = live_brief(client, key, standin, task_groups=[
+        {"kind": "caption", "quantity": 10, "unit_price_cents": 100}], budget_cents=1100)
+    db_session.execute(sa.text("UPDATE briefs SET ends_at = now() - interval '1 minute'"))
+    db_session.commit()
+
+    def complete():
+        with app.app_context():
+            try:
+                return service.complete_ended_briefs()
+            finally:
+                db.session.remove()
+
+    def cancel():
+        with app.test_client() as c:
+            return c.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).status_code
+
+    completed, cancelled = _at_once(app, complete, cancel)
+    body = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()
+    assert (completed, cancelled, body["status"]) in (([brief["id"]], 409, "completed"), ([], 200, "cancelled"))
+    assert body["money"]["refunded_cents"] == 1100 and body["money"]["remaining_cents"] == 0
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT count(*) FROM refunds")).scalar_one() == 1
