@@ -28,7 +28,7 @@ TASKS = 50_000  # more than 16 clients can claim in the run, so no claim meets a
 def seed(app) -> tuple[str, list[str]]:
     """A live brief with one big group, and one worker token per client; returns (group id, tokens)."""
     from marketplace.auth import service as accounts
-    from marketplace.timefmt import utcnow
+    from marketplace.db.clock import utcnow
 
     with app.app_context():
         brand, _ = accounts.sign_up_brand("Bench Co", "brand@bench.example")

@@ -40,9 +40,9 @@ def seed(app) -> tuple[str, str, list[str]]:
     conversions on their tracked links, all set-based; returns (brief id, brand key, tracked codes)."""
     from marketplace.auth import service as accounts
     from marketplace.briefs.models import fee_for
+    from marketplace.db.clock import utcnow
     from marketplace.extensions import db
     from marketplace.ledger import service as ledger
-    from marketplace.timefmt import utcnow
 
     with app.app_context():
         brand, key = accounts.sign_up_brand("Bench Co", "brand@bench.example")

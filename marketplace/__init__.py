@@ -12,14 +12,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict | None = None) -> Flask:
     """The application factory: settings from the environment, overridden by `config`."""
-    from marketplace import cli, errors, idempotency, models  # noqa: F401 - models registers every table
+    from marketplace import cli, models  # noqa: F401 - models registers every table
     from marketplace.auth import forget_principal
     from marketplace.config import check as check_config
     from marketplace.config import from_environment
     from marketplace.extensions import db, migrate
-    from marketplace.inputs import JSONProvider, Request
-    from marketplace.openapi import ErrorResponses, MarketplaceApi
-    from marketplace.ops import guards, observability
+    from marketplace.http import guards, idempotency, problems
+    from marketplace.http.inputs import JSONProvider, Request
+    from marketplace.http.openapi import ErrorResponses, MarketplaceApi
+    from marketplace.ops import observability
     from marketplace.ops.routes import bp as ops_bp
     from marketplace.routes import register_blueprints
     from marketplace.web.routes import bp as web_bp
@@ -47,6 +48,6 @@ def create_app(config: dict | None = None) -> Flask:
     observability.register(app)
     guards.register(app)
     idempotency.register(app)
-    errors.register(app)
+    problems.register(app)
     cli.register(app)
     return app

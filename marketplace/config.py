@@ -53,7 +53,7 @@ MAX_DUPLICATE_HAMMING_THRESHOLD = 7
 
 def check(config: dict) -> None:
     """Refuse, at start-up, settings the code cannot honour (rather than misbehave quietly later)."""
-    from marketplace.ratelimit import parse_rate
+    from marketplace.http.ratelimit import parse_rate
 
     threshold = config["DUPLICATE_HAMMING_THRESHOLD"]
     if not 0 <= threshold <= MAX_DUPLICATE_HAMMING_THRESHOLD:

@@ -10,10 +10,10 @@ from marketplace.auth import service as accounts
 from marketplace.auth.service import Principal
 from marketplace.briefs import service as briefs
 from marketplace.briefs.models import Brief
+from marketplace.db.clock import utcnow
 from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.payments.service import fund_offline
-from marketplace.timefmt import utcnow
 
 
 def seed() -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 
 # Deterministic constraint names keep Alembic migrations stable across databases.
@@ -24,10 +23,3 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-
-
-def upsert_insert(table):
-    """INSERT for `table` on the session's database, with its ON CONFLICT clauses (PostgreSQL in
-    production, SQLite in the embedded default: both spell them the same way)."""
-    module = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    return module.insert(table)

@@ -2,7 +2,7 @@
 
 from marketplace.auth.models import Admin, Brand, Credential, Worker  # noqa: F401
 from marketplace.briefs.models import Brief, Task, TaskGroup  # noqa: F401
-from marketplace.idempotency import IdempotencyRecord  # noqa: F401
+from marketplace.http.idempotency import IdempotencyRecord  # noqa: F401
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine  # noqa: F401
 from marketplace.payments.models import Payment, Refund, StripeEvent  # noqa: F401
 from marketplace.payouts.models import PayoutAccount, PayoutBatch, PayoutItem  # noqa: F401

@@ -95,7 +95,7 @@ def app(test_environment, stripe_standin):
         upgrade(revision="heads")  # the schema comes from the migrations, as in production
     yield app
     with app.app_context():
-        from marketplace import direct
+        from marketplace.db import direct
         from marketplace.extensions import db
 
         direct.dispose()

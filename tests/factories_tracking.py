@@ -18,10 +18,10 @@ def approve(app, held: list[dict], texts: list[str] | None = None, links: list[s
     approved, claim submitted) and ONE "approval" ledger entry each, ref = the submission id: escrow
     debited price + fee, the worker's available balance credited the price, platform fees the fee."""
     from marketplace.briefs.models import fee_for
+    from marketplace.db.clock import utcnow
+    from marketplace.db.ids import new_id
     from marketplace.extensions import db
-    from marketplace.ids import new_id
     from marketplace.ledger import service as ledger
-    from marketplace.timefmt import utcnow
 
     now = utcnow()
     submission_ids = []

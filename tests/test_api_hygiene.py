@@ -276,7 +276,7 @@ def test_a_create_whose_answer_was_lost_is_not_made_twice_by_its_retry(client, d
     (201, same id), not write a second one."""
     import psycopg
 
-    from marketplace import direct
+    from marketplace.db import direct
 
     _, key = sign_up_brand(client)
     headers = {**auth(key), "Idempotency-Key": "lost-answer-1"}

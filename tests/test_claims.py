@@ -433,7 +433,7 @@ def test_a_redis_outage_fails_open_with_a_warning(app, client, standin, caplog):
     brief, _ = live_groups(client, standin, [group(quantity=10)])
     _, token = sign_up_worker(client)
     broken = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0", "CLAIM_RATE_LIMIT": "1/minute"})
-    caplog.set_level(logging.WARNING, logger="marketplace.ratelimit")
+    caplog.set_level(logging.WARNING, logger="marketplace.http.ratelimit")
     try:
         c = broken.test_client()
         for _ in range(3):  # the limit (1/minute) cannot be enforced, and no claim becomes a 500
@@ -447,7 +447,7 @@ def test_a_redis_outage_fails_open_with_a_warning(app, client, standin, caplog):
 
 
 def test_rates_are_read_from_config_strings():
-    from marketplace.ratelimit import Rate, parse_rate
+    from marketplace.http.ratelimit import Rate, parse_rate
 
     assert parse_rate("30/minute") == Rate(30, 60)
     assert parse_rate("20/min") == Rate(20, 60)
@@ -469,8 +469,8 @@ def test_settings_the_code_cannot_honour_stop_the_app_at_start_up():
 
 
 def test_submission_limit_is_per_worker_and_separate_from_claims(app):
-    from marketplace import ratelimit
     from marketplace.errors import RateLimited
+    from marketplace.http import ratelimit
 
     with app.test_request_context():
         saved = app.config["SUBMISSION_RATE_LIMIT"], app.config["CLAIM_RATE_LIMIT"]

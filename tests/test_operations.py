@@ -159,7 +159,7 @@ def test_only_transient_database_errors_are_503():
 
     import psycopg
 
-    from marketplace.errors import database_unavailable
+    from marketplace.db.failures import database_unavailable
 
     def wrapped(driver_error):
         return sa.exc.OperationalError("SELECT 1", {}, driver_error)

@@ -171,9 +171,9 @@ def test_expired_claim_is_409_and_changes_nothing(client, standin, db_session):
 def test_proof_whose_upload_began_before_the_expiry_is_on_time(client, standin, db_session, app):
     """A 10 MB screenshot over a slow phone connection: the request began a minute before the claim
     expired and finished 30 s after. The expiry job, run meanwhile, left the claim alone."""
+    from marketplace.db.clock import utcnow
     from marketplace.proofs import service
     from marketplace.tasks.service import expire_due_claims
-    from marketplace.timefmt import utcnow
 
     _, brief = proof_brief(client, standin)
     token, held = claimed_task(client, brief)

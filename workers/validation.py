@@ -25,8 +25,8 @@ def sweep_stuck_validations() -> dict:
     """
     from flask import current_app
 
+    from marketplace.db.clock import utcnow
     from marketplace.proofs import service, validation
-    from marketplace.timefmt import utcnow
 
     age = timedelta(seconds=current_app.config["VALIDATION_STUCK_AFTER_SECONDS"])
     rerun, given_up = validation.stuck_submissions(utcnow() - age, current_app.config["VALIDATION_MAX_ATTEMPTS"])

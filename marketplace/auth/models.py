@@ -7,9 +7,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from marketplace.db.clock import utcnow
+from marketplace.db.ids import new_id
 from marketplace.extensions import db
-from marketplace.ids import new_id
-from marketplace.timefmt import utcnow
 
 ROLES = ("brand", "worker", "admin")
 

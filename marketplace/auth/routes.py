@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from marketplace.auth import BEARER, current_principal, role_required, schemas, service
-from marketplace.routes import Blueprint
+from marketplace.http.blueprint import Blueprint
 
 blp = Blueprint("accounts", __name__, description="Accounts and authentication")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from marketplace.fields import UTCDateTime
+from marketplace.http.fields import UTCDateTime
 
 EMAIL = [validate.Length(max=320), validate.Email(error="Must be a valid email address.")]
 

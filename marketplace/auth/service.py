@@ -15,12 +15,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from marketplace import direct
 from marketplace.auth.models import Admin, Brand, Credential, Worker
+from marketplace.db import direct
+from marketplace.db.clock import as_utc, utcnow
+from marketplace.db.ids import new_id
 from marketplace.errors import Conflict, Unauthorized
 from marketplace.extensions import db
-from marketplace.ids import new_id
-from marketplace.timefmt import as_utc, utcnow
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a miss costs the same time as a hit.

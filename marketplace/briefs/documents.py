@@ -15,15 +15,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from marketplace import direct
 from marketplace.auth import require_role
 from marketplace.auth.service import CREDENTIAL_CHECK, Principal, hash_secret, principal_from
 from marketplace.briefs.models import Brief, TaskGroup, fee_for, groups_cost, groups_fee
 from marketplace.briefs.schemas import BriefOut, TaskGroupOut
+from marketplace.db import direct
+from marketplace.db.clock import rfc3339
 from marketplace.errors import NotFound
-from marketplace.fields import UTCDateTime
+from marketplace.http.fields import UTCDateTime
 from marketplace.ledger.service import escrow_code
-from marketplace.timefmt import rfc3339
 
 # Escrow movements that are refunds: set aside, and given back when Stripe refused or failed one.
 REFUND_KINDS = ("refund", "refund_failed", "refund_reversed")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import current_app, g, jsonify
 from flask.views import MethodView
 
-from marketplace import idempotency
 from marketplace.auth import (
     BEARER,
     authenticated_before_refusal,
@@ -15,8 +14,9 @@ from marketplace.auth import (
 )
 from marketplace.briefs import documents, schemas, service
 from marketplace.briefs.planning import MixItem, plan
+from marketplace.http import idempotency
+from marketplace.http.blueprint import Blueprint
 from marketplace.payments import service as payments
-from marketplace.routes import Blueprint
 
 blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their task groups")
 

@@ -7,8 +7,8 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from marketplace.briefs.models import KINDS, MAX_GROUP_QUANTITY, OBJECTIVES
-from marketplace.fields import Cents, Currency, StrictBoolean, StrictInteger, UTCDateTime
-from marketplace.pagination import ListArgs
+from marketplace.http.fields import Cents, Currency, StrictBoolean, StrictInteger, UTCDateTime
+from marketplace.http.pagination import ListArgs
 
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 HTTP_URL = fields.Url(schemes={"http", "https"}, require_tld=False)

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload, selectinload
 
-from marketplace import direct
 from marketplace.auth import require_role
 from marketplace.auth.service import (
     CREDENTIAL_CHECK,
@@ -23,13 +22,14 @@ from marketplace.auth.service import (
 )
 from marketplace.briefs import documents
 from marketplace.briefs.models import TRANSITIONS, Brief, Task, TaskGroup, groups_cost, groups_fee
+from marketplace.db import direct
+from marketplace.db.clock import utcnow
+from marketplace.db.ids import new_id, sql_new_id
 from marketplace.errors import Conflict, Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
-from marketplace.ids import new_id, sql_new_id
+from marketplace.http.pagination import page
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
-from marketplace.pagination import page
-from marketplace.timefmt import utcnow
 
 
 def create_brief(brand_id: str, data: dict) -> str:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from marketplace.db.clock import utcnow
+from marketplace.db.ids import new_id
+from marketplace.db.upsert import upsert_insert
 from marketplace.errors import Conflict
-from marketplace.extensions import db, upsert_insert
-from marketplace.ids import new_id
+from marketplace.extensions import db
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
-from marketplace.timefmt import utcnow
 
 try:  # COPY goes straight to the driver, so its errors arrive unwrapped by SQLAlchemy
     from psycopg import IntegrityError as _DriverIntegrityError

@@ -13,7 +13,7 @@ import uuid
 from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 
-from marketplace.timefmt import utcnow
+from marketplace.db.clock import utcnow
 
 _REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"], registry=_REGISTRY)

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, render_template
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from marketplace.errors import problem
 from marketplace.extensions import db
+from marketplace.http.problems import problem
 from marketplace.jobs import redis_connection
 from marketplace.ops.observability import registry
 

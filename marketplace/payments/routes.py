@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import request
 from marshmallow import Schema, fields
 
-from marketplace.errors import problem
+from marketplace.http.blueprint import Blueprint
+from marketplace.http.problems import problem
 from marketplace.payments import gateway, service
-from marketplace.routes import Blueprint
 
 blp = Blueprint("stripe_webhooks", __name__, description="Stripe webhooks")
 

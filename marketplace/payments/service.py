@@ -12,13 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.auth.service import Principal
 from marketplace.briefs import service as briefs
 from marketplace.briefs.models import CLOSED, Brief, Task, fee_for
+from marketplace.db.clock import utcnow
 from marketplace.errors import BadGateway, Conflict, InvalidInput, ServiceUnavailable
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import LedgerAccount, LedgerLine
 from marketplace.payments import gateway
 from marketplace.payments.models import Payment, Refund, StripeEvent
-from marketplace.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import request
 
 from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.http.blueprint import Blueprint
 from marketplace.payouts import schemas, service
-from marketplace.routes import Blueprint
 
 blp = Blueprint("payouts", __name__, description="Payout accounts, payout batches and earnings")
 

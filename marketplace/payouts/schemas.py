@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from marketplace.fields import Cents, Currency, UTCDateTime
-from marketplace.pagination import ListArgs  # noqa: F401 - routes refer to schemas.ListArgs
+from marketplace.http.fields import Cents, Currency, UTCDateTime
+from marketplace.http.pagination import ListArgs  # noqa: F401 - routes refer to schemas.ListArgs
 
 
 class PayoutAccountOut(Schema):

@@ -13,17 +13,18 @@ import sqlalchemy as sa
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.db.clock import utcnow
+from marketplace.db.ids import sql_new_id
+from marketplace.db.upsert import upsert_insert
 from marketplace.errors import BadGateway, NotFound
-from marketplace.extensions import db, upsert_insert
-from marketplace.ids import sql_new_id
+from marketplace.extensions import db
+from marketplace.http.pagination import page
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
-from marketplace.pagination import page
 from marketplace.payments import gateway
 from marketplace.payments import service as payments
 from marketplace.payouts.models import PayoutAccount, PayoutBatch, PayoutItem
 from marketplace.proofs.models import Submission
-from marketplace.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,13 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from marketplace.auth import BEARER, current_principal, role_required
-from marketplace.errors import InvalidInput, _flatten_webargs_messages
-from marketplace.inputs import refuse_unstorable
-from marketplace.ops.guards import accepts_upload
+from marketplace.db.clock import utcnow
+from marketplace.errors import InvalidInput
+from marketplace.http.blueprint import Blueprint
+from marketplace.http.guards import accepts_upload
+from marketplace.http.inputs import refuse_unstorable
+from marketplace.http.problems import field_errors
 from marketplace.proofs import schemas, service
-from marketplace.routes import Blueprint
-from marketplace.timefmt import utcnow
 
 blp = Blueprint("proofs", __name__, description="Proof submissions and their checks")
 
@@ -60,7 +61,7 @@ def _read_proof() -> tuple[dict, service.Upload | None]:
     try:
         return schemas.SubmissionIn().load(fields), upload
     except ValidationError as err:
-        errors = _flatten_webargs_messages(err.messages)
+        errors = field_errors(err.messages)
         name, messages = next(iter(errors.items()))
         raise InvalidInput(f"{name}: {messages[0]}", errors=errors) from None
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from marketplace.fields import UTCDateTime
-from marketplace.pagination import ListArgs
+from marketplace.http.fields import UTCDateTime
+from marketplace.http.pagination import ListArgs
 
 MAX_TEXT_CHARS = 20_000  # a hard cap on what we store; the brief's own bounds are a check
 

@@ -20,15 +20,15 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from marketplace.auth.service import Principal
 from marketplace.briefs.models import Brief, Task, TaskGroup
+from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
+from marketplace.http.pagination import page
+from marketplace.http.ratelimit import check_submission
 from marketplace.jobs import enqueue
-from marketplace.pagination import page
 from marketplace.proofs.models import Submission, SubmissionCheck
 from marketplace.proofs.storage import storage
-from marketplace.ratelimit import check_submission
 from marketplace.tasks.models import Claim
-from marketplace.timefmt import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 

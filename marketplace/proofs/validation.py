@@ -34,8 +34,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from marketplace.briefs.models import Brief, TaskGroup
-from marketplace.errors import database_unavailable
-from marketplace.extensions import db, upsert_insert
+from marketplace.db.clock import as_utc, utcnow
+from marketplace.db.failures import database_unavailable
+from marketplace.db.upsert import upsert_insert
+from marketplace.extensions import db
 from marketplace.proofs.checks import FAIL, PASS, WARN, CheckResult
 from marketplace.proofs.checks.link import Resolver, link_check
 from marketplace.proofs.checks.screenshot import (
@@ -54,7 +56,6 @@ from marketplace.proofs.checks.timestamp import timestamp_check
 from marketplace.proofs.models import Submission, SubmissionCheck
 from marketplace.proofs.storage import StorageKeyError, storage
 from marketplace.tasks.models import Claim
-from marketplace.timefmt import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.http.blueprint import Blueprint
 from marketplace.reviews import schemas, service
-from marketplace.routes import Blueprint
 
 blp = Blueprint("reviews", __name__, description="Reviewing submissions: the queue and bulk decisions")
 

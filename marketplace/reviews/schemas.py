@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from marketplace.fields import StrictInteger, UTCDateTime
-from marketplace.pagination import ListArgs
+from marketplace.http.fields import StrictInteger, UTCDateTime
+from marketplace.http.pagination import ListArgs
 from marketplace.proofs.models import REASON_CODES, SUBMISSION_STATUSES
 from marketplace.reviews.service import CHECK_SYNTAX, DECISIONS, MAX_PER_CALL
 

@@ -15,15 +15,15 @@ from sqlalchemy.orm import aliased
 from marketplace.auth.models import Worker
 from marketplace.auth.service import Principal
 from marketplace.briefs.models import Brief, Task, TaskGroup, fee_for
+from marketplace.db.clock import utcnow
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.extensions import db
+from marketplace.http.pagination import decode_cursor, encode_cursor
 from marketplace.ledger import service as ledger
-from marketplace.pagination import decode_cursor, encode_cursor
 from marketplace.proofs.checks import CHECK_NAMES, OUTCOMES
 from marketplace.proofs.models import REASON_CODES, Submission, SubmissionCheck
 from marketplace.tasks.models import HOLDING, Claim
 from marketplace.tasks.service import end_claims
-from marketplace.timefmt import utcnow
 
 DECISIONS = ("approve", "reject", "request_revision")
 MAX_PER_CALL = 10_000

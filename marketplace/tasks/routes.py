@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import request
 
-from marketplace import ratelimit
 from marketplace.auth import BEARER, current_principal, role_required
-from marketplace.routes import Blueprint
+from marketplace.http import ratelimit
+from marketplace.http.blueprint import Blueprint
 from marketplace.tasks import schemas, service
 
 blp = Blueprint("tasks", __name__, description="Finding and claiming tasks (workers)")

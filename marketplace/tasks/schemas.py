@@ -5,8 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from marketplace.briefs.models import KINDS
-from marketplace.fields import UTCDateTime
-from marketplace.pagination import ListArgs  # noqa: F401 - routes refer to schemas.ListArgs
+from marketplace.http.fields import UTCDateTime
+from marketplace.http.pagination import ListArgs  # noqa: F401 - routes refer to schemas.ListArgs
 
 
 class TaskListArgs(ListArgs):

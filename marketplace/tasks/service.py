@@ -10,11 +10,11 @@ from flask import current_app
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import CLOSED, Brief, Task, TaskGroup
+from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, NotFound
 from marketplace.extensions import db
-from marketplace.pagination import decode_cursor, encode_cursor
+from marketplace.http.pagination import decode_cursor, encode_cursor
 from marketplace.tasks.models import HOLDING, Claim
-from marketplace.timefmt import as_utc, utcnow
 
 
 def new_tracked_code() -> str:

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.db.clock import rfc3339
 from marketplace.extensions import db
-from marketplace.pagination import page
+from marketplace.http.pagination import page
 from marketplace.proofs.models import Submission
 from marketplace.tasks.models import Claim
-from marketplace.timefmt import rfc3339
 from marketplace.tracking.models import Click, Conversion
 from marketplace.tracking.reports import APPROVED
 

@@ -7,8 +7,9 @@ from marshmallow import ValidationError
 
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.briefs import service as briefs
-from marketplace.errors import InvalidInput, _flatten_webargs_messages
-from marketplace.routes import Blueprint
+from marketplace.errors import InvalidInput
+from marketplace.http.blueprint import Blueprint
+from marketplace.http.problems import field_errors
 from marketplace.tracking import assets, reports, schemas, service
 
 blp = Blueprint("tracking", __name__, description="Tracked links, conversions, reports and the content bank")
@@ -51,7 +52,7 @@ def _parse_conversions() -> tuple[list[dict], bool]:
             return schemas.ConversionBatchIn().load(body)["conversions"], True
         return [schemas.ConversionIn().load(body)], False
     except ValidationError as err:
-        errors = _flatten_webargs_messages(err.messages)
+        errors = field_errors(err.messages)
         name, messages = next(iter(errors.items()))
         raise InvalidInput(f"{name}: {messages[0]}", errors=errors) from None
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from marketplace.fields import Cents, UTCDateTime
-from marketplace.pagination import ListArgs
-from marketplace.timefmt import utcnow
+from marketplace.db.clock import utcnow
+from marketplace.http.fields import Cents, UTCDateTime
+from marketplace.http.pagination import ListArgs
 
 MAX_BULK = 1000
 # Clocks disagree a little; a conversion further in the future than this is a bug on the sender's side.

@@ -11,13 +11,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import sqlalchemy as sa
 from flask import current_app
 
-from marketplace import direct
 from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.db import direct
+from marketplace.db.clock import as_utc, rfc3339, utcnow
+from marketplace.db.ids import new_id
+from marketplace.db.upsert import upsert_insert
 from marketplace.errors import Conflict, InvalidInput, NotFound
-from marketplace.extensions import db, upsert_insert
-from marketplace.ids import new_id
+from marketplace.extensions import db
 from marketplace.tasks.models import Claim
-from marketplace.timefmt import as_utc, rfc3339, utcnow
 from marketplace.tracking import reports
 from marketplace.tracking.models import Click, Conversion
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from marketplace.timefmt import rfc3339
+from marketplace.db.clock import rfc3339
 
 from . import FAIL, PASS, WARN, CheckResult
 

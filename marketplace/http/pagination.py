@@ -9,10 +9,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from marshmallow import Schema, fields, validate
 
+from marketplace.db.clock import as_utc
 from marketplace.errors import InvalidInput
 from marketplace.extensions import db
-from marketplace.inputs import storable
-from marketplace.timefmt import as_utc
+from marketplace.http.inputs import storable
 
 
 class ListArgs(Schema):

@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.auth import authenticated_principal
+from marketplace.db.clock import as_utc, utcnow
+from marketplace.db.ids import new_id
 from marketplace.errors import Conflict, InvalidInput
 from marketplace.extensions import db
-from marketplace.ids import new_id
-from marketplace.timefmt import as_utc, utcnow
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

@@ -1,5 +1,5 @@
 """Request guards that run before any view: body size limits, media types, and text in the path,
-query string and Idempotency-Key that the database could not store (see marketplace.inputs).
+query string and Idempotency-Key that the database could not store (see marketplace.http.inputs).
 A path with such text names nothing (404); a query string or key with it is a 422."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from marketplace.errors import NotFound
-from marketplace.inputs import refuse_unstorable, storable
+from marketplace.http.inputs import refuse_unstorable, storable
 
 # Views that accept multipart uploads mark themselves with this attribute.
 UPLOAD_ATTR = "_accepts_upload"

@@ -6,7 +6,7 @@ import datetime as dt
 
 from marshmallow import ValidationError, fields, validate
 
-from marketplace.timefmt import rfc3339
+from marketplace.db.clock import rfc3339
 
 
 class StrictInteger(fields.Integer):

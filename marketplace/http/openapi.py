@@ -18,8 +18,8 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 
-from marketplace.errors import PROBLEM_JSON
-from marketplace.idempotency import EXEMPT_PATHS, HEADER, MAX_KEY_LENGTH
+from marketplace.http.idempotency import EXEMPT_PATHS, HEADER, MAX_KEY_LENGTH
+from marketplace.http.problems import PROBLEM_JSON
 
 RATE_LIMITED = ("/v1/task-groups/{group_id}/claim", "/v1/tasks/{task_id}/submissions")
 # Operations that call Stripe while the client waits: 502 when it refuses or does not answer,

@@ -7,7 +7,7 @@ a body that is not UTF-8 JSON, or that Python cannot parse safely (nesting past 
 limit, an integer of thousands of digits), is a 400 like any malformed JSON; a string anywhere in
 it that cannot be stored is a 422 naming where. Both are raised where the view parses its body,
 so a route that authenticates first still answers 401/403 first. Paths, query strings, headers
-and form fields are checked by `marketplace.ops.guards` and the upload route.
+and form fields are checked by `marketplace.http.guards` and the upload route.
 """
 
 from __future__ import annotations

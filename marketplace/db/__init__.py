@@ -1,0 +1,1 @@
+"""Database plumbing: the one-statement engine, the upsert builder, ids, time, transient failures."""
