@@ -50,7 +50,7 @@ def _ten_thousand_task_brief() -> dict:
 
 def _book_funding(brief) -> None:
     """Fund a draft brief as the Stripe webhook would, so the bench needs no Stripe (inside an app context)."""
-    from marketplace.payments.service import fund_offline
+    from marketplace.briefs.lifecycle import fund_offline
 
     fund_offline(brief, "bench")
     assert brief.status == "funded", brief.status
@@ -89,7 +89,7 @@ RAW_INSERT = sa.text("""
 
 def bench_publish(app, brand_id: str) -> None:
     from marketplace.auth.service import Principal
-    from marketplace.briefs import service as briefs
+    from marketplace.briefs import lifecycle
     from marketplace.extensions import db
 
     make = _make_funded(app, brand_id)
@@ -97,7 +97,7 @@ def bench_publish(app, brand_id: str) -> None:
 
     def ours(made: tuple[str, list[str]]) -> None:
         with app.app_context():
-            brief = briefs.publish(principal, made[0])
+            brief = lifecycle.publish(principal, made[0])
             assert brief.status == "live"
             db.session.remove()
 
@@ -173,13 +173,13 @@ def main() -> None:
 
 def _fund_and_publish(app, brand_id: str, brief_id: str) -> None:
     from marketplace.auth.service import Principal
-    from marketplace.briefs import service as briefs
+    from marketplace.briefs import lifecycle
     from marketplace.briefs.models import Brief
     from marketplace.extensions import db
 
     with app.app_context():
         _book_funding(db.session.get(Brief, brief_id))
-        briefs.publish(Principal("brand", brand_id), brief_id)
+        lifecycle.publish(Principal("brand", brand_id), brief_id)
         db.session.remove()
 
 

@@ -93,14 +93,15 @@ def live_brief(brand_id: str, data: dict):
     """Create, fund and publish a brief from loaded BriefIn data, inside an app context; the Brief.
     Funding is booked as the Stripe webhook would book it (as `flask demo` does), so no Stripe is needed."""
     from marketplace.auth.service import Principal
+    from marketplace.briefs import lifecycle
     from marketplace.briefs import service as briefs
+    from marketplace.briefs.lifecycle import fund_offline
     from marketplace.briefs.models import Brief
     from marketplace.extensions import db
-    from marketplace.payments.service import fund_offline
 
     brief = db.session.get(Brief, briefs.create_brief(brand_id, data))
     fund_offline(brief, "bench")
-    briefs.publish(Principal("brand", brand_id), brief.id)
+    lifecycle.publish(Principal("brand", brand_id), brief.id)
     return brief
 
 

@@ -8,12 +8,13 @@ import sqlalchemy as sa
 
 from marketplace.auth import service as accounts
 from marketplace.auth.service import Principal
+from marketplace.briefs import lifecycle
 from marketplace.briefs import service as briefs
+from marketplace.briefs.lifecycle import fund_offline
 from marketplace.briefs.models import Brief
 from marketplace.db.clock import utcnow
 from marketplace.errors import Conflict
 from marketplace.extensions import db
-from marketplace.payments.service import fund_offline
 
 
 def seed() -> list[str]:
@@ -53,7 +54,7 @@ def seed() -> list[str]:
     brief = db.session.get(Brief, brief_id)
     # Demo funding is booked as if Stripe had confirmed it, so the demo needs no Stripe at all.
     fund_offline(brief, "demo")
-    briefs.publish(Principal("brand", brand.id), brief.id)
+    lifecycle.publish(Principal("brand", brand.id), brief.id)
     worker = accounts.sign_up_worker("worker@demo.example", "demo-password-123", "Demo Worker", "GB")
     token, _ = accounts.log_in_worker("worker@demo.example", "demo-password-123")
     admin, admin_key = accounts.create_admin("admin@demo.example")

@@ -54,12 +54,12 @@ def approved_work(app, client, standin, workers: list[tuple[str, str]], price_ce
 
     status="needs_review" makes submissions awaiting review instead (no money moves).
     """
-    from marketplace.briefs.models import Brief, Task, fee_for
+    from marketplace.briefs.models import Brief, fee_for
     from marketplace.db.clock import utcnow
     from marketplace.extensions import db
     from marketplace.ledger import service as ledger
     from marketplace.proofs.models import Submission
-    from marketplace.tasks.models import Claim
+    from marketplace.tasks.models import Claim, Task
 
     _, key = sign_up_brand(client)
     quantity = len(workers)

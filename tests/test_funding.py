@@ -285,9 +285,9 @@ def test_the_refund_sweep_reads_escrow_and_what_is_owed_at_one_moment(client, st
     escrow's lock first, so it sees the approval whole or not at all."""
     import threading
 
+    from marketplace.briefs import lifecycle
     from marketplace.extensions import db
     from marketplace.ledger import service as ledger
-    from marketplace.payments import service as payments
     from tests.factories import claim, sign_up_worker
 
     _, key = sign_up_brand(client)
@@ -300,19 +300,19 @@ def test_the_refund_sweep_reads_escrow_and_what_is_owed_at_one_moment(client, st
     # Escrow 330 (three claimed tasks at 110), of which 220 is still owed: the sweep should give back 110.
 
     reached_owed, approved = threading.Event(), threading.Event()
-    real_owed = payments.owed_cents
+    real_owed = lifecycle.owed_cents
 
     def owed_after_the_approval(brief_row):
         reached_owed.set()
         approved.wait(timeout=20)
         return real_owed(brief_row)
 
-    monkeypatch.setattr(payments, "owed_cents", owed_after_the_approval)
+    monkeypatch.setattr(lifecycle, "owed_cents", owed_after_the_approval)
     swept = []
 
     def sweep():
         with app.app_context():
-            swept.append(payments.refund_released_escrow())
+            swept.append(lifecycle.refund_released_escrow())
             db.session.remove()
 
     def sweep_waits_on_a_lock() -> bool:
@@ -402,8 +402,8 @@ def test_a_refund_whose_answer_was_lost_is_looked_up_not_made_again_after_stripe
 
 
 def test_a_brief_paid_twice_is_refunded_from_both_payments(client, standin, db_session, app):
+    from marketplace.briefs import lifecycle
     from marketplace.extensions import db
-    from marketplace.payments import service
     from marketplace.payments.models import Payment
 
     _, key = sign_up_brand(client)
@@ -418,7 +418,7 @@ def test_a_brief_paid_twice_is_refunded_from_both_payments(client, standin, db_s
                           stripe_payment_intent_id=second.id, status="requires_payment")
         db.session.add(payment)
         db.session.flush()
-        service.record_funding(payment, 30800)
+        lifecycle.record_funding(payment, 30800)
         db.session.commit()
     assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]["funded_cents"] == 61600
 
@@ -477,7 +477,7 @@ def test_a_refund_stripe_refuses_is_not_counted_refunded_and_is_not_tried_again_
         client, standin, db_session, app):
     """Someone refunded the charge at Stripe by hand, so ours is refused: the money is back in
     escrow (not counted as refunded), and the sweep leaves that brief to a person."""
-    from marketplace.payments import service
+    from marketplace.briefs import lifecycle
 
     _, key = sign_up_brand(client)
     brief = create_brief(client, key)
@@ -487,13 +487,13 @@ def test_a_refund_stripe_refuses_is_not_counted_refunded_and_is_not_tried_again_
     body = client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()
     assert body["money"]["refunded_cents"] == 0 and body["money"]["remaining_cents"] == 30800
     with app.app_context():
-        assert service.refund_released_escrow() == 0
+        assert lifecycle.refund_released_escrow() == 0
     db_session.rollback()
     assert db_session.execute(sa.text("SELECT string_agg(status, ',') FROM refunds")).scalar_one() == "failed"
 
 
 def test_a_refund_that_fails_later_at_the_bank_comes_back_to_escrow_once(client, standin, db_session, app):
-    from marketplace.payments import service
+    from marketplace.briefs import lifecycle
 
     _, key = sign_up_brand(client)
     brief = create_brief(client, key)
@@ -515,7 +515,7 @@ def test_a_refund_that_fails_later_at_the_bank_comes_back_to_escrow_once(client,
     assert db_session.execute(sa.text(
         "SELECT count(*) FROM ledger_entries WHERE kind = 'refund_reversed'")).scalar_one() == 1
     with app.app_context():
-        assert service.refund_released_escrow() == 0  # the same card would fail again: a person's call
+        assert lifecycle.refund_released_escrow() == 0  # the same card would fail again: a person's call
 
 
 def test_funding_again_days_later_hands_back_the_same_intent(client, standin, db_session):
@@ -555,6 +555,7 @@ def test_money_received_on_another_intent_naming_our_payment_is_booked_and_refun
 
 def test_completing_briefs_without_stripe_reachable_leaves_their_refunds_pending(
         client, standin, db_session, app, monkeypatch):
+    from marketplace.briefs import lifecycle
     from marketplace.payments import service
 
     _, key = sign_up_brand(client)
@@ -564,7 +565,7 @@ def test_completing_briefs_without_stripe_reachable_leaves_their_refunds_pending
     db_session.commit()
     monkeypatch.setitem(app.config, "STRIPE_API_KEY", None)  # misconfigured: every call to Stripe is refused here
     with app.app_context():
-        assert sorted(service.complete_ended_briefs()) == sorted(ids)  # every one, not just the first
+        assert sorted(lifecycle.complete_ended_briefs()) == sorted(ids)  # every one, not just the first
     db_session.rollback()
     assert db_session.execute(sa.text("SELECT string_agg(status, ',') FROM refunds")).scalar_one() == "pending,pending"
     monkeypatch.undo()
@@ -640,8 +641,8 @@ def test_a_double_click_on_fund_makes_one_payment_and_one_intent(client, standin
 def test_the_brand_cancelling_as_the_window_closes_refunds_once(client, standin, db_session, app):
     """The completion job and the brand's cancel reach the same ended brief at once: one of them
     closes it, the other is a no-op (the job) or a 409 (the cancel); one refund of the escrow."""
+    from marketplace.briefs import lifecycle
     from marketplace.extensions import db
-    from marketplace.payments import service
 
     _, key = sign_up_brand(client)
     brief = live_brief(client, key, standin, task_groups=[
@@ -652,7 +653,7 @@ def test_the_brand_cancelling_as_the_window_closes_refunds_once(client, standin,
     def complete():
         with app.app_context():
             try:
-                return service.complete_ended_briefs()
+                return lifecycle.complete_ended_briefs()
             finally:
                 db.session.remove()
 

@@ -8,9 +8,10 @@ from workers import job
 
 @job
 def settle_pending_refunds() -> dict:
+    from marketplace.briefs import lifecycle
     from marketplace.payments import service
 
-    outcomes: dict[str, int] = {"released_escrow_refunds": service.refund_released_escrow()}
+    outcomes: dict[str, int] = {"released_escrow_refunds": lifecycle.refund_released_escrow()}
     for refund_id in service.pending_refund_ids():
         outcome = service.settle_refund(refund_id)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -19,6 +20,6 @@ def settle_pending_refunds() -> dict:
 
 @job
 def complete_ended_briefs() -> dict:
-    from marketplace.payments import service
+    from marketplace.briefs import lifecycle
 
-    return {"completed": service.complete_ended_briefs()}
+    return {"completed": lifecycle.complete_ended_briefs()}

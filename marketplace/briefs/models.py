@@ -1,4 +1,4 @@
-"""Briefs (campaigns), their pay-per-action task groups, and the tasks a group expands into."""
+"""Briefs (campaigns) and their pay-per-action task groups (the tasks a group expands into are tasks/')."""
 
 from __future__ import annotations
 
@@ -123,29 +123,5 @@ class TaskGroup(db.Model):
         sa.CheckConstraint("unit_price_cents > 0", name="price_positive"),
         sa.CheckConstraint(
             "kind IN ('caption', 'clip', 'review', 'translation', 'keyword_tags', 'survey')", name="kind_known"
-        ),
-    )
-
-
-class Task(db.Model):
-    """One paid action. Rows are made in bulk when the brief is published."""
-
-    __tablename__ = "tasks"
-
-    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("task"))
-    group_id: Mapped[str] = mapped_column(sa.ForeignKey("task_groups.id"))
-    brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"), index=True)
-    seq: Mapped[int] = mapped_column(sa.Integer)
-    # open → claimed → submitted → approved → paid; cancelled when the brief is cancelled unclaimed.
-    status: Mapped[str] = mapped_column(sa.String(16), default="open")
-    worker_id: Mapped[str | None] = mapped_column(sa.ForeignKey("workers.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-
-    __table_args__ = (
-        sa.UniqueConstraint("group_id", "seq", name="uq_tasks_group_seq"),
-        sa.Index("ix_tasks_group_status_seq", "group_id", "status", "seq"),
-        sa.CheckConstraint(
-            "status IN ('open', 'claimed', 'submitted', 'approved', 'paid', 'cancelled')", name="status_known"
         ),
     )

@@ -12,11 +12,10 @@ from marketplace.auth import (
     current_principal,
     role_required,
 )
-from marketplace.briefs import documents, schemas, service
+from marketplace.briefs import documents, lifecycle, schemas, service
 from marketplace.briefs.planning import MixItem, plan
 from marketplace.http import idempotency
 from marketplace.http.blueprint import Blueprint
-from marketplace.payments import service as payments
 
 blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their task groups")
 
@@ -92,18 +91,18 @@ def get_brief(brief_id):
          "amount or currency (e.g. under its minimum charge). The brief becomes funded only when Stripe's signed "
          "webhook reports the payment succeeded.")
 def fund(brief_id):
-    return payments.start_funding(current_principal(), brief_id)
+    return lifecycle.fund(current_principal(), brief_id)
 
 
 def _lifecycle(action: str):
     def view(brief_id):
         principal = current_principal()
         if action == "publish":
-            brief = service.publish(principal, brief_id)
+            brief = lifecycle.publish(principal, brief_id)
         elif action in ("pause", "resume"):
-            brief = service.set_paused(principal, brief_id, action == "pause")
+            brief = lifecycle.set_paused(principal, brief_id, action == "pause")
         else:
-            brief = payments.cancel(principal, brief_id)
+            brief = lifecycle.cancel(principal, brief_id)
         return service.present([brief])[0]
 
     view.__name__ = f"{action}_brief"

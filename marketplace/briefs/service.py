@@ -21,15 +21,16 @@ from marketplace.auth.service import (
     principal_from,
 )
 from marketplace.briefs import documents
-from marketplace.briefs.models import TRANSITIONS, Brief, Task, TaskGroup, groups_cost, groups_fee
+from marketplace.briefs.models import Brief, TaskGroup, groups_cost, groups_fee
 from marketplace.db import direct
 from marketplace.db.clock import utcnow
-from marketplace.db.ids import new_id, sql_new_id
-from marketplace.errors import Conflict, Forbidden, InvalidInput, NotFound
+from marketplace.db.ids import new_id
+from marketplace.errors import Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
+from marketplace.tasks.models import Task
 
 
 def create_brief(brand_id: str, data: dict) -> str:
@@ -173,60 +174,14 @@ def list_briefs(principal: Principal, *, limit: int, cursor: str | None, status:
     return page(query, Brief, limit=limit, cursor=cursor)
 
 
-def transition(brief: Brief, action: str, reason: str | None = None) -> Brief:
-    """Move a (locked) brief along its lifecycle, or 409 if the move is not allowed from here."""
-    allowed_from, to = TRANSITIONS[action]
-    if brief.status not in allowed_from:
-        raise Conflict(f"Cannot {action} a brief that is {brief.status}.")
-    brief.status = to
-    brief.status_reason = reason
-    now = utcnow()
-    if to == "funded":
-        brief.funded_at = now
-    elif to == "live" and brief.published_at is None:
-        brief.published_at = now
-    elif to in ("completed", "cancelled"):
-        brief.closed_at = now
-    return brief
-
-
-def publish(principal: Principal, brief_id: str) -> Brief:
-    brief = get_brief(principal, brief_id, lock=True)
-    first_time = brief.published_at is None
-    transition(brief, "publish")
-    if first_time:
-        expand_tasks(brief.id)
-    db.session.commit()
-    return brief
-
-
-def set_paused(principal: Principal, brief_id: str, paused: bool) -> Brief:
-    brief = get_brief(principal, brief_id, lock=True)
-    transition(brief, "pause" if paused else "resume")
-    db.session.commit()
-    return brief
-
-
-def expand_tasks(brief_id: str) -> int:
-    """One task row per paid action, for every group of the brief, in one INSERT … SELECT."""
-    bind = db.session.get_bind()
-    task_id = sql_new_id("task", bind.dialect.name)
-    groups = TaskGroup.__table__
-    if bind.dialect.name == "postgresql":
-        n = sa.func.generate_series(1, groups.c.quantity).table_valued("value").render_derived(name="n").lateral()
-        source = sa.select(task_id, groups.c.id, groups.c.brief_id, n.c.value, sa.literal("open"), sa.func.now()).select_from(
-            groups.join(n, sa.true())
-        )
-    else:
-        top = sa.select(sa.func.max(groups.c.quantity)).where(groups.c.brief_id == brief_id).scalar_subquery()
-        seq = sa.select(sa.literal(1).label("i")).cte("seq", recursive=True)
-        seq = seq.union_all(sa.select(seq.c.i + 1).where(seq.c.i < top))
-        source = sa.select(task_id, groups.c.id, groups.c.brief_id, seq.c.i, sa.literal("open"), sa.func.current_timestamp()).select_from(
-            groups.join(seq, seq.c.i <= groups.c.quantity)
-        )
-    source = source.where(groups.c.brief_id == brief_id)
-    insert = sa.insert(Task.__table__).from_select(["id", "group_id", "brief_id", "seq", "status", "created_at"], source)
-    return db.session.execute(insert).rowcount
+def pause_group(group_id: str, reason: str) -> bool:
+    """Pause one running group (the stop rule): no new claims from it. Conditional, so two runs
+    pause it once; False when it was paused already."""
+    table = TaskGroup.__table__
+    return bool(db.session.execute(
+        sa.update(table).where(table.c.id == group_id, table.c.paused_reason.is_(None))
+        .values(paused_reason=reason[:300])
+    ).rowcount)
 
 
 def group_counts(brief_ids: Sequence[str]) -> dict[str, dict[str, int]]:

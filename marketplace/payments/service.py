@@ -1,22 +1,18 @@
-"""Funding briefs through Stripe, refunding what a cancelled or completed brief did not spend, and Stripe's webhooks."""
+"""The Stripe side of a brief's money: payments and their PaymentIntents, refunds to the card, and
+Stripe's webhooks. The brief's lifecycle (what a payment or a refund does to it) is marketplace.briefs'."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.auth.service import Principal
-from marketplace.briefs import service as briefs
-from marketplace.briefs.models import CLOSED, Brief, Task, fee_for
 from marketplace.db.clock import utcnow
-from marketplace.errors import BadGateway, Conflict, InvalidInput, ServiceUnavailable
+from marketplace.errors import BadGateway, InvalidInput, ServiceUnavailable
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import LedgerAccount, LedgerLine
 from marketplace.payments import gateway
 from marketplace.payments.models import Payment, Refund, StripeEvent
 
@@ -26,18 +22,20 @@ log = logging.getLogger(__name__)
 # Funding ----------------------------------------------------------------------------------
 
 
-def start_funding(principal: Principal, brief_id: str) -> dict:
-    """A PaymentIntent for what the brief can spend (tasks + fees). Asking again reuses it."""
-    brief = briefs.get_brief(principal, brief_id, lock=True)
-    if brief.status != "draft":
-        raise Conflict(f"Only a draft brief can be funded; this one is {brief.status}.")
+def funding_intent(brief_id: str, amount_cents: int, currency: str, description: str, *,
+                   relock: Callable[[], object]) -> dict | None:
+    """A PaymentIntent for `amount_cents` of the brief (locked by the caller). Asking again reuses it.
+
+    None when a concurrent request replaced a canceled intent first: the caller starts over (and
+    gets the one that request made). `relock` takes the brief's lock again after a commit.
+    """
     payment = db.session.scalar(
-        sa.select(Payment).where(Payment.brief_id == brief.id, Payment.status.in_(["created", "requires_payment"]))
+        sa.select(Payment).where(Payment.brief_id == brief_id, Payment.status.in_(["created", "requires_payment"]))
     )
-    if payment is None or payment.amount_cents != brief.committed_cents:
+    if payment is None or payment.amount_cents != amount_cents:
         if payment is not None:
             payment.status = "superseded"
-        payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency)
+        payment = Payment(brief_id=brief_id, amount_cents=amount_cents, currency=currency)
         db.session.add(payment)
     # The row (and so the idempotency key) is saved before Stripe is called: a retry after
     # a crash sends the same key and gets the same PaymentIntent back.
@@ -51,15 +49,15 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
             return _funding_out(payment, intent)
         # Canceled at Stripe: a new payment, a new intent. Under the brief's lock again, and only
         # if no concurrent request replaced it first (else two intents could both be paid).
-        brief = briefs.get_brief(principal, brief_id, lock=True)
+        relock()
         replaced = db.session.execute(
             sa.update(Payment).where(Payment.id == payment.id, Payment.status.in_(["created", "requires_payment"]))
             .values(status="superseded")
         ).rowcount
         if not replaced:
             db.session.rollback()
-            return start_funding(principal, brief_id)  # hand out the one the other request made
-        payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency)
+            return None  # hand out the one the other request made
+        payment = Payment(brief_id=brief_id, amount_cents=amount_cents, currency=currency)
         db.session.add(payment)
         db.session.commit()
     try:
@@ -67,8 +65,8 @@ def start_funding(principal: Principal, brief_id: str) -> dict:
             amount_cents=payment.amount_cents,
             currency=payment.currency,
             idempotency_key=f"fund-{payment.id}",
-            metadata={"payment_id": payment.id, "brief_id": brief.id},
-            description=f"Brief {brief.id}: {brief.title[:100]}",
+            metadata={"payment_id": payment.id, "brief_id": brief_id},
+            description=description,
         )
     except (gateway.InvalidRequestError, gateway.CardError) as exc:
         # What Stripe will not charge (an amount under its minimum, a currency it does not take)
@@ -119,15 +117,17 @@ def record_for_event(event: gateway.WebhookEvent, model, stripe_id, metadata_key
     return row
 
 
-def _payment_succeeded(event: gateway.WebhookEvent) -> None:
+def payment_succeeded(event: gateway.WebhookEvent) -> tuple[Payment, int] | None:
+    """payment_intent.succeeded: our payment it is for (locked) and what it received, for the
+    brief to book; None when it is not ours to book."""
     obj = event.object
     payment = record_for_event(event, Payment, Payment.stripe_payment_intent_id, "payment_id")
     if payment is None:
         log.warning("payment_intent.succeeded for an intent we did not make: %s", obj.get("id"))
-        return
+        return None
     if obj.get("currency") != payment.currency:
         log.error("payment %s succeeded in an unexpected currency; left for a person", payment.id)
-        return
+        return None
     if payment.stripe_payment_intent_id not in (None, obj.get("id")):
         # Money came in on another intent naming our payment (one made before ours was recorded,
         # say): it is money received all the same, booked as a payment of its own, so that it is
@@ -139,31 +139,16 @@ def _payment_succeeded(event: gateway.WebhookEvent) -> None:
         db.session.add(payment)
         db.session.flush()
     payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or obj.get("id")
-    record_funding(payment, int(obj.get("amount_received") or obj.get("amount") or 0))
+    return payment, int(obj.get("amount_received") or obj.get("amount") or 0)
 
 
-def record_funding(payment: Payment, received_cents: int) -> None:
-    """Book a succeeded payment into the brief's escrow once, and fund the brief if it covers it."""
-    if payment.status == "succeeded" or received_cents <= 0:
-        return
-    brief = db.session.get(Brief, payment.brief_id, with_for_update=True)
+def mark_succeeded(payment: Payment) -> bool:
+    """The (locked) payment's money arrived; False when it was booked already."""
+    if payment.status == "succeeded":
+        return False
     payment.status = "succeeded"
     payment.succeeded_at = utcnow()
-    ledger.post(
-        "funding",
-        payment.id,
-        [(ledger.stripe_clearing(payment.currency), received_cents),
-         (ledger.escrow(brief.id, payment.currency), -received_cents)],
-        memo=f"PaymentIntent {payment.stripe_payment_intent_id}",
-    )
-    if brief.status == "draft" and received_cents >= brief.committed_cents:
-        briefs.transition(brief, "fund")
-    elif brief.status == "draft":
-        brief.status_reason = f"Payment of {received_cents} cents is less than the {brief.committed_cents} needed."
-    else:
-        # Paid after it was cancelled (or twice): the money sits in escrow, and cancelling
-        # again or the refund sweep gives it back; nothing is lost.
-        log.warning("brief %s was %s when payment %s succeeded", brief.id, brief.status, payment.id)
+    return True
 
 
 def _payment_failed(event: gateway.WebhookEvent) -> None:
@@ -176,92 +161,27 @@ def _payment_failed(event: gateway.WebhookEvent) -> None:
              error.get("code") or error.get("decline_code") or "no reason given")
 
 
-def fund_offline(brief: Brief, reference: str = "offline") -> Payment:
-    """Fund a draft brief as Stripe's webhook would, with no Stripe at all: for `flask demo` and
-    the benchmarks. The payment and its ledger entry are the same records a real one leaves."""
-    payment = Payment(brief_id=brief.id, amount_cents=brief.committed_cents, currency=brief.currency,
-                      stripe_payment_intent_id=f"pi_{reference}_{brief.id[-12:]}", status="requires_payment")
+def offline_payment(brief_id: str, amount_cents: int, currency: str, reference: str = "offline") -> Payment:
+    """A payment as Stripe's webhook would leave it before booking, with no Stripe at all (for
+    `flask demo` and the benchmarks)."""
+    payment = Payment(brief_id=brief_id, amount_cents=amount_cents, currency=currency,
+                      stripe_payment_intent_id=f"pi_{reference}_{brief_id[-12:]}", status="requires_payment")
     db.session.add(payment)
     db.session.flush()
-    record_funding(payment, payment.amount_cents)
-    db.session.commit()
     return payment
 
 
-# Cancelling and refunds --------------------------------------------------------------------
+# Refunds --------------------------------------------------------------------------------------
 
 
-def owed_cents(brief: Brief) -> int:
-    """What the brief may still have to pay: claimed and submitted work, with fees."""
-    fee_by_group = {g.id: g.unit_price_cents + fee_for(g.unit_price_cents, brief.fee_bps) for g in brief.task_groups}
-    rows = db.session.execute(
-        sa.select(Task.group_id, sa.func.count())
-        .where(Task.brief_id == brief.id, Task.status.in_(["claimed", "submitted"]))
-        .group_by(Task.group_id)
-    )
-    return sum(fee_by_group[group_id] * n for group_id, n in rows)
-
-
-def cancel(principal: Principal, brief_id: str) -> Brief:
-    """Cancel a brief, close its open tasks, and refund what is neither spent nor owed."""
-    return _close(briefs.get_brief(principal, brief_id, lock=True), "cancel")
-
-
-def complete_ended_briefs(now: datetime | None = None, limit: int = 100) -> list[str]:
-    """Complete live and paused briefs whose window has closed, as cancelling does: open tasks
-    close and what is neither spent nor owed is refunded. Work claimed or submitted before the
-    end can still be submitted, reviewed and paid; what of it ends unpaid is refunded later by
-    the refund sweep."""
-    ids = db.session.scalars(
-        sa.select(Brief.id).where(Brief.status.in_(["live", "paused"]), Brief.ends_at <= (now or utcnow()))
-        .order_by(Brief.ends_at, Brief.id).limit(limit)
-    ).all()
-    db.session.rollback()
-    completed = []
-    for brief_id in ids:  # one at a time, each under its own lock, re-read
-        brief = db.session.get(Brief, brief_id, with_for_update=True, populate_existing=True)
-        if brief.status in ("live", "paused"):  # (not completed or cancelled meanwhile)
-            _close(brief, "complete", reason="The brief's window closed.")
-            completed.append(brief_id)
-        else:
-            db.session.rollback()
-    return completed
-
-
-def _close(brief: Brief, action: str, reason: str | None = None) -> Brief:
-    """End a locked brief (cancel or complete): its open tasks close and unowed escrow is refunded."""
-    briefs.transition(brief, action, reason)
-    db.session.execute(sa.update(Task).where(Task.brief_id == brief.id, Task.status == "open").values(status="cancelled"))
-    _refund_unowed(brief)
-    return brief
-
-
-def _refund_unowed(brief: Brief) -> int:
-    """Reserve what the (locked) brief's escrow holds beyond what it owes, commit, and ask Stripe
-    for it. The number of refunds made."""
-    refunds = [refund.id for refund in reserve_refunds(brief)]
-    db.session.commit()
-    for refund_id in refunds:
-        settle_refund(refund_id)
-    return len(refunds)
-
-
-def reserve_refunds(brief: Brief) -> list[Refund]:
-    """Set aside escrow that is not owed as pending refunds, in the caller's transaction.
-
-    The escrow is locked before anything is read: an approval locks it too and commits its task
-    updates with its ledger lines, so the balance and what is still owed are read from the same
-    moment. (Read unlocked, an approval committing between the two reads left its cost in the
-    balance but out of what is owed, and refunded it.) A refund goes back to the card it came
-    from and Stripe refunds no more than a charge took, so a brief paid more than once (a second
-    payment after it was cancelled, say) gets one refund per payment, oldest first, each at most
-    what that payment has left after its earlier refunds.
+def reserve_refunds(brief_id: str, currency: str, refundable: int, *, escrow: ledger.Account,
+                    locked: dict[str, int]) -> list[Refund]:
+    """Set aside `refundable` cents of the brief's (locked) escrow as pending refunds, in the
+    caller's transaction. A refund goes back to the card it came from and Stripe refunds no more
+    than a charge took, so a brief paid more than once (a second payment after it was cancelled,
+    say) gets one refund per payment, oldest first, each at most what that payment has left after
+    its earlier refunds.
     """
-    escrow = ledger.escrow(brief.id, brief.currency)
-    held = ledger.locked_balances([escrow])
-    refundable = held[escrow.code] - owed_cents(brief)
-    if refundable <= 0:
-        return []
     refunded = (
         sa.select(sa.func.coalesce(sa.func.sum(Refund.amount_cents), 0))
         .where(Refund.payment_id == Payment.id, Refund.status.in_(["pending", "succeeded"]))
@@ -269,7 +189,7 @@ def reserve_refunds(brief: Brief) -> list[Refund]:
     )
     payments = db.session.execute(
         sa.select(Payment.id, Payment.amount_cents - refunded)
-        .where(Payment.brief_id == brief.id, Payment.status == "succeeded")
+        .where(Payment.brief_id == brief_id, Payment.status == "succeeded")
         .order_by(Payment.created_at, Payment.id)
     ).all()
     refunds = []
@@ -277,19 +197,19 @@ def reserve_refunds(brief: Brief) -> list[Refund]:
         amount = min(refundable, int(left))
         if amount <= 0:
             continue
-        refunds.append(Refund(brief_id=brief.id, payment_id=payment_id, amount_cents=amount, currency=brief.currency))
+        refunds.append(Refund(brief_id=brief_id, payment_id=payment_id, amount_cents=amount, currency=currency))
         refundable -= amount
     if refundable > 0:  # more in escrow than every payment brought in: not ours to guess at
-        log.error("brief %s: %d cents refundable beyond its payments; left for a person", brief.id, refundable)
+        log.error("brief %s: %d cents refundable beyond its payments; left for a person", brief_id, refundable)
     if not refunds:
         return []
     db.session.add_all(refunds)
     db.session.flush()
     ledger.post_many([ledger.Posting(
         "refund", refund.id,
-        ((escrow, refund.amount_cents), (ledger.refund_pending(brief.id, brief.currency), -refund.amount_cents)),
+        ((escrow, refund.amount_cents), (ledger.refund_pending(brief_id, currency), -refund.amount_cents)),
         memo="set aside for refund",
-    ) for refund in refunds], locked=held)
+    ) for refund in refunds], locked=locked)
     return refunds
 
 
@@ -348,19 +268,22 @@ def _book_refund(refund: Refund, *, stripe_refund_id: str | None = None, failed:
     db.session.commit()
 
 
-def _refund_failed(event: gateway.WebhookEvent) -> None:
-    """A refund Stripe made failed later (the card closed, say): its money is back in our Stripe
-    balance, so it goes back into the brief's escrow, and the refund is failed. The sweep does not
-    refund that brief again by itself: the same card would fail again, and a person must find
-    another way to pay the brand back."""
-    obj = event.object
-    if obj.get("status") not in ("failed", "canceled"):
-        return  # refund.updated for some other change
+def refund_failed_later(event: gateway.WebhookEvent) -> Refund | None:
+    """refund.failed (and refund.updated to failed): our refund it is about, locked, when we had
+    booked it as paid; None for any other change, a refund not ours, or one booked already (a
+    replay, or refund.failed after refund.updated)."""
+    if event.object.get("status") not in ("failed", "canceled"):
+        return None  # refund.updated for some other change
     refund = record_for_event(event, Refund, Refund.stripe_refund_id, "refund_id")
     if refund is None or refund.status != "succeeded":
-        return  # not ours, or booked already (a replay, or refund.failed after refund.updated)
-    # The brief's lock, as the refund sweep takes it: the sweep either sees this failure or runs first.
-    db.session.get(Brief, refund.brief_id, with_for_update=True)
+        return None
+    return refund
+
+
+def book_refund_reversed(refund: Refund, event: gateway.WebhookEvent) -> None:
+    """A refund Stripe made failed later (the card closed, say): its money is back in our Stripe
+    balance, so it goes back into the brief's escrow, and the refund is failed."""
+    obj = event.object
     refund.status = "failed"
     refund.failure_reason = f"Stripe refund {obj.get('id')} failed later: {obj.get('failure_reason') or 'no reason'}"
     ledger.post("refund_reversed", refund.id,
@@ -371,31 +294,10 @@ def _refund_failed(event: gateway.WebhookEvent) -> None:
               refund.id, refund.brief_id)
 
 
-def refund_released_escrow() -> int:
-    """Cancelled and completed briefs keep escrow for claimed and submitted work; when that work
-    ends without being paid (expired, released, rejected), the money is no longer owed and goes back."""
-    # Not a brief with a refund in flight, nor one whose refund Stripe refused or failed: the same
-    # card would fail the same way every run; that brief waits for a person.
-    def unsettled(brief_id) -> sa.Exists:
-        return sa.select(Refund.id).where(Refund.brief_id == brief_id, Refund.status.in_(["pending", "failed"])).exists()
-
-    # Closed briefs that still hold escrow.
-    candidates = db.session.scalars(
-        sa.select(LedgerAccount.owner_id)
-        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
-        .join(Brief, Brief.id == LedgerAccount.owner_id)
-        .where(LedgerAccount.kind == "escrow", Brief.status.in_(CLOSED), ~unsettled(Brief.id))
-        .group_by(LedgerAccount.owner_id)
-        .having(sa.func.sum(LedgerLine.amount_cents) < 0)  # credit-normal: negative sum = money held
-    ).all()
-    owed_nothing_more = 0
-    for brief_id in candidates:
-        brief = db.session.get(Brief, brief_id, with_for_update=True)
-        if db.session.scalar(sa.select(unsettled(brief_id))):  # one failed or started since it was picked
-            db.session.rollback()
-            continue
-        owed_nothing_more += bool(_refund_unowed(brief))
-    return owed_nothing_more
+def unsettled_refund(brief_id) -> sa.Exists:
+    """The brief has a refund in flight, or one Stripe refused or failed: the same card would fail
+    the same way every run, so that brief waits for a person."""
+    return sa.select(Refund.id).where(Refund.brief_id == brief_id, Refund.status.in_(["pending", "failed"])).exists()
 
 
 def pending_refund_ids() -> list[str]:
@@ -409,11 +311,7 @@ Handler = Callable[[gateway.WebhookEvent], None]
 # Event type → what to do. A handler gets the verified event (its object, and for Connect
 # events the account) and runs in the transaction that records the event id.
 HANDLERS: dict[str, Handler] = {
-    "payment_intent.succeeded": _payment_succeeded,
     "payment_intent.payment_failed": _payment_failed,
-    "refund.failed": _refund_failed,
-    "refund.updated": _refund_failed,
-    "charge.refund.updated": _refund_failed,
 }
 
 

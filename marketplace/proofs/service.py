@@ -19,16 +19,18 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from marketplace.auth.service import Principal
-from marketplace.briefs.models import Brief, Task, TaskGroup
+from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.http.ratelimit import check_submission
 from marketplace.jobs import enqueue
+from marketplace.proofs import lifecycle
 from marketplace.proofs.models import Submission, SubmissionCheck
 from marketplace.proofs.storage import storage
-from marketplace.tasks.models import Claim
+from marketplace.tasks import lifecycle as tasks
+from marketplace.tasks.models import Claim, Task
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +150,8 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
     brief = db.session.get(Brief, held.brief_id)
     _required_parts(group.proof, proof, upload)
 
-    submission = Submission(
+    submission = lifecycle.start_validating(
         task_id=task_id, claim_id=held.id, group_id=group.id, brief_id=brief.id, worker_id=worker_id,
-        status="validating",
         text=(proof.get("text") or None), link=((proof.get("link") or "").strip() or None),
         captured_at=proof.get("captured_at"),
         submitted_at=now, created_at=now,
@@ -162,13 +163,7 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
         submission.screenshot_bytes = len(upload.data)
         submission.screenshot_sha256 = hashlib.sha256(upload.data).hexdigest()
     try:
-        db.session.add(submission)
-        if held.status == "active":
-            held.status = "submitted"
-        db.session.execute(
-            sa.update(Task).where(Task.id == task_id, Task.status.in_(["claimed", "submitted"]))
-            .values(status="submitted", updated_at=now)
-        )
+        tasks.submit(held, now)
         db.session.commit()
     except BaseException as exc:  # nothing recorded: the stored file goes too
         db.session.rollback()

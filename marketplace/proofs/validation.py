@@ -38,6 +38,7 @@ from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.failures import database_unavailable
 from marketplace.db.upsert import upsert_insert
 from marketplace.extensions import db
+from marketplace.proofs import lifecycle
 from marketplace.proofs.checks import FAIL, PASS, WARN, CheckResult
 from marketplace.proofs.checks.link import Resolver, link_check
 from marketplace.proofs.checks.screenshot import (
@@ -404,16 +405,8 @@ def upsert_checks(results: list[tuple[str, CheckResult]]) -> None:
 def _auto_reject(rows: list[Submission], failures: dict[str, list[CheckResult]]) -> None:
     """Reject (locked) submissions for the checks that failed: their claims end as rejected and
     their tasks reopen, in one statement for all of them."""
-    from marketplace.tasks.service import end_claims
-
-    if not rows:
-        return
-    now = utcnow()
-    for row in rows:
-        row.status, row.validated_at = "auto_rejected", row.validated_at or now
-        row.rejection_reasons = [*(row.rejection_reasons or []),
-                                 *({"check": r.name, "detail": r.detail} for r in failures[row.id])]
-    end_claims(sa.select(Claim.id).where(Claim.id.in_([row.claim_id for row in rows])), "rejected")
+    lifecycle.auto_reject(rows, {row.id: [{"check": r.name, "detail": r.detail} for r in failures[row.id]]
+                                 for row in rows})
 
 
 def _finish(snap: _Snapshot, results: list[CheckResult]) -> str:
@@ -434,8 +427,7 @@ def _finish(snap: _Snapshot, results: list[CheckResult]) -> str:
     if failures:
         _auto_reject([row], {row.id: failures})
     else:
-        row.status = "needs_review"
-        row.rejection_reasons = None
+        lifecycle.pass_checks(row, row.validated_at)
     status = row.status
     db.session.commit()
     return status
@@ -462,10 +454,7 @@ def stuck_submissions(older_than: datetime, max_attempts: int) -> tuple[list[tup
     last_activity = sa.func.coalesce(Submission.validation_started_at, Submission.submitted_at)
     stuck = sa.and_(Submission.status == "validating", last_activity < older_than)
     now = utcnow()
-    given_up = db.session.execute(
-        sa.update(Submission).where(stuck, Submission.validation_attempts >= max_attempts)
-        .values(status="needs_review", validated_at=now).returning(Submission.id)
-    ).scalars().all()
+    given_up = lifecycle.give_up_validating(sa.and_(stuck, Submission.validation_attempts >= max_attempts), now)
     gave_up = CheckResult("validation", WARN, GAVE_UP_DETAIL, {"max_attempts": max_attempts})
     upsert_checks([(sub_id, gave_up) for sub_id in given_up])
     rerun = db.session.execute(

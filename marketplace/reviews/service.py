@@ -14,16 +14,17 @@ from sqlalchemy.orm import aliased
 
 from marketplace.auth.models import Worker
 from marketplace.auth.service import Principal
-from marketplace.briefs.models import Brief, Task, TaskGroup, fee_for
+from marketplace.briefs.models import Brief, TaskGroup, fee_for
 from marketplace.db.clock import utcnow
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import decode_cursor, encode_cursor
 from marketplace.ledger import service as ledger
+from marketplace.proofs import lifecycle as proofs
 from marketplace.proofs.checks import CHECK_NAMES, OUTCOMES
 from marketplace.proofs.models import REASON_CODES, Submission, SubmissionCheck
+from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.models import HOLDING, Claim
-from marketplace.tasks.service import end_claims
 
 DECISIONS = ("approve", "reject", "request_revision")
 MAX_PER_CALL = 10_000
@@ -308,29 +309,13 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
     if decision == "approve":
         decidable = _approve(decidable, outcome)
     if decidable:
-        status = {"approve": "approved", "reject": "rejected", "request_revision": "revision_requested"}[decision]
-        # synchronize_session=False: no decided row is loaded as an object in this session, and
-        # the ORM's default would fetch every updated id back to look for one (10,000 per call).
-        db.session.execute(
-            sa.update(Submission)
-            .where(_among(Submission.id, [r.id for r in decidable]))
-            .values(status=status, decided_at=now, decided_by=actor, reason_code=reason_code, reason=reason,
-                    revision_deadline=now + revision_deadline if decision == "request_revision" else None)
-            .execution_options(synchronize_session=False)
-        )
+        proofs.decide(decidable, decision, among=_among, now=now, actor=actor, reason_code=reason_code,
+                      reason=reason, revision_deadline=revision_deadline)
         if decision == "approve":
-            db.session.execute(
-                sa.update(Task).where(_among(Task.id, [r.task_id for r in decidable]))
-                .values(status="approved", updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
             outcome.approved = len(decidable)
         elif decision == "reject":
-            # The claim ends and the task reopens for another worker.
-            end_claims(sa.select(Claim.id).where(_among(Claim.id, [r.claim_id for r in decidable])), "rejected")
             outcome.rejected = len(decidable)
         else:
-            # The claim stays held (submitted), so the worker can submit again on it.
             outcome.revision_requested = len(decidable)
     db.session.commit()
     return outcome
@@ -435,6 +420,6 @@ def close_lapsed_revisions(now: datetime | None = None) -> int:
         sa.select(Claim.id).where(Claim.id.in_(lapsed), Claim.status.in_(HOLDING))
         .order_by(Claim.id).with_for_update(skip_locked=True)
     ).all()
-    ended = end_claims(lapsed.where(Submission.claim_id.in_(locked)), "expired") if locked else 0
+    ended = tasks.expire(lapsed.where(Submission.claim_id.in_(locked))) if locked else 0
     db.session.commit()
     return ended

@@ -1,4 +1,5 @@
-"""A claim is one worker's hold on one task; its tracked-link code exists from the moment of claiming."""
+"""Tasks (one paid action each) and claims (one worker's hold on one task; its tracked-link code exists from
+the moment of claiming). Their statuses move only through marketplace.tasks.lifecycle."""
 
 from __future__ import annotations
 
@@ -15,6 +16,30 @@ from marketplace.extensions import db
 # released / expired: given back; rejected: its submission was rejected and the task reopened.
 CLAIM_STATUSES = ("active", "submitted", "released", "expired", "rejected")
 HOLDING = ("active", "submitted")
+
+
+class Task(db.Model):
+    """One paid action. Rows are made in bulk when the brief is published."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("task"))
+    group_id: Mapped[str] = mapped_column(sa.ForeignKey("task_groups.id"))
+    brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"), index=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    # open → claimed → submitted → approved → paid; cancelled when the brief is cancelled unclaimed.
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    worker_id: Mapped[str | None] = mapped_column(sa.ForeignKey("workers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("group_id", "seq", name="uq_tasks_group_seq"),
+        sa.Index("ix_tasks_group_status_seq", "group_id", "status", "seq"),
+        sa.CheckConstraint(
+            "status IN ('open', 'claimed', 'submitted', 'approved', 'paid', 'cancelled')", name="status_known"
+        ),
+    )
 
 
 class Claim(db.Model):

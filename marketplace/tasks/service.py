@@ -9,12 +9,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from marketplace.auth.models import Worker
-from marketplace.briefs.models import CLOSED, Brief, Task, TaskGroup
+from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import decode_cursor, encode_cursor
-from marketplace.tasks.models import HOLDING, Claim
+from marketplace.tasks import lifecycle
+from marketplace.tasks.models import HOLDING, Claim, Task
 
 
 def new_tracked_code() -> str:
@@ -80,17 +81,21 @@ def claim(worker_id: str, group_id: str) -> Claim:
         db.session.rollback()
         raise Conflict("No open task is left in this group.")
     now = utcnow()
-    db.session.execute(
-        sa.update(Task).where(Task.id == task_id).values(status="claimed", worker_id=worker_id, updated_at=now)
+    new_claim = lifecycle.claim(
+        task_id, worker_id=worker_id, group_id=group.id, brief_id=brief.id, tracked_code=new_tracked_code(),
+        now=now, expires_at=now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
     )
-    new_claim = Claim(
-        task_id=task_id, group_id=group.id, brief_id=brief.id, worker_id=worker_id,
-        tracked_code=new_tracked_code(), status="active", claimed_at=now,
-        expires_at=now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
-    )
-    db.session.add(new_claim)
     db.session.commit()
     return new_claim
+
+
+def held_task_counts(brief_id: str) -> dict[str, int]:
+    """group id → the brief's tasks held by a worker now (claimed, or proof in and not yet decided)."""
+    return dict(db.session.execute(
+        sa.select(Task.group_id, sa.func.count())
+        .where(Task.brief_id == brief_id, Task.status.in_(["claimed", "submitted"]))
+        .group_by(Task.group_id)
+    ).all())
 
 
 def active_claim(worker_id: str, task_id: str, *, lock: bool = False) -> Claim:
@@ -109,29 +114,9 @@ def release(worker_id: str, task_id: str) -> Claim:
     held = active_claim(worker_id, task_id, lock=True)
     if held.status != "active":
         raise Conflict("Proof is already in for this task; it can no longer be released.")
-    end_claims(sa.select(Claim.id).where(Claim.id == held.id), "released")
+    lifecycle.release(sa.select(Claim.id).where(Claim.id == held.id))
     db.session.commit()
     return held
-
-
-def end_claims(claim_ids: sa.Select, status: str) -> int:
-    """End active claims (released/expired/rejected) and reopen their tasks, set-based."""
-    now = utcnow()
-    ended = db.session.execute(
-        sa.update(Claim)
-        .where(Claim.id.in_(claim_ids), Claim.status.in_(HOLDING))
-        .values(status=status, ended_at=now)
-        .returning(Claim.task_id)
-    ).scalars().all()
-    if ended:
-        # A task of a cancelled or completed brief does not reopen: it closes, and what it would
-        # have cost is no longer owed, so the refund sweep gives it back to the brand.
-        closed = sa.select(Brief.id).where(Brief.id == Task.brief_id, Brief.status.in_(CLOSED)).exists()
-        db.session.execute(
-            sa.update(Task).where(Task.id.in_(ended), Task.status.in_(["claimed", "submitted"]))
-            .values(status=sa.case((closed, "cancelled"), else_="open"), worker_id=None, updated_at=now)
-        )
-    return len(ended)
 
 
 def expire_due_claims(batch_size: int = 1000) -> int:
@@ -150,7 +135,7 @@ def expire_due_claims(batch_size: int = 1000) -> int:
             .limit(batch_size)
             .with_for_update(skip_locked=True)
         )
-        ended = end_claims(due, "expired")
+        ended = lifecycle.expire(due)
         db.session.commit()
         total += ended
         if ended < batch_size:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import sqlalchemy as sa
 from flask import current_app
 
+from marketplace.briefs import service as briefs_service
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db import direct
 from marketplace.db.clock import as_utc, rfc3339, utcnow
@@ -330,14 +331,7 @@ def apply_stop_rule(brief_ids: list[str]) -> list[str]:
     if not reasons:
         db.session.rollback()
         return []
-    table = TaskGroup.__table__
-    paused = []
-    for reason in reasons:  # a handful at most; each is conditional so a concurrent run pauses once
-        if db.session.execute(
-            sa.update(table).where(table.c.id == reason["gid"], table.c.paused_reason.is_(None))
-            .values(paused_reason=reason["reason"][:300])
-        ).rowcount:
-            paused.append(reason["gid"])
+    paused = [reason["gid"] for reason in reasons if briefs_service.pause_group(reason["gid"], reason["reason"])]
     db.session.commit()
     if paused:
         log.info("stop rule paused groups %s", ", ".join(paused))

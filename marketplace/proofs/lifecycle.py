@@ -1,0 +1,116 @@
+"""Where a submission's status changes: every move is a named function here, and the legal moves
+are written once, as data. Nothing else writes submissions.status.
+
+validating → needs_review (every check ran and none failed, or the validation was given up on)
+           → auto_rejected (a check failed; a copy found later is failed from needs_review too);
+needs_review → approved | rejected | revision_requested (a decision); approved → paid.
+
+The functions work in the caller's transaction and never commit. What a move does to the claim
+and the task (a rejection ends the claim and reopens the task) is asked of marketplace.tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from marketplace.db.clock import utcnow
+from marketplace.extensions import db
+from marketplace.proofs.models import Submission
+from marketplace.tasks import lifecycle as tasks
+from marketplace.tasks.lifecycle import Move
+from marketplace.tasks.models import Claim
+
+SUBMISSION_MOVES: dict[str, Move] = {
+    "pass_checks": Move(frozenset({"validating"}), "needs_review"),
+    "give_up": Move(frozenset({"validating"}), "needs_review"),
+    "auto_reject": Move(frozenset({"validating", "needs_review"}), "auto_rejected"),
+    "approve": Move(frozenset({"needs_review"}), "approved"),
+    "reject": Move(frozenset({"needs_review"}), "rejected"),
+    "request_revision": Move(frozenset({"needs_review"}), "revision_requested"),
+    "mark_paid": Move(frozenset({"approved"}), "paid"),
+}
+DECISIONS = {"approve": "approve", "reject": "reject", "request_revision": "request_revision"}
+
+
+class IllegalMove(RuntimeError):
+    """A move the table above does not allow: a bug of the caller's, never the client's."""
+
+
+def _target(action: str, row: Submission) -> str:
+    move = SUBMISSION_MOVES[action]
+    if row.status not in move.sources:
+        raise IllegalMove(f"cannot {action} submission {row.id}: it is {row.status}")
+    return move.target
+
+
+def start_validating(**columns) -> Submission:
+    """A new submission, waiting for its validation job (added to the session, not yet flushed)."""
+    submission = Submission(status="validating", **columns)
+    db.session.add(submission)
+    return submission
+
+
+def pass_checks(row: Submission, now: datetime) -> None:
+    """Every check of the (locked) submission ran and none failed: a person or auto-approval decides."""
+    row.status = _target("pass_checks", row)
+    row.validated_at = now
+    row.rejection_reasons = None
+
+
+def auto_reject(rows: list[Submission], reasons: dict[str, list[dict]]) -> None:
+    """Reject (locked) submissions for the checks that failed, each with its reasons: their claims
+    end as rejected and their tasks reopen, in one statement for all of them."""
+    if not rows:
+        return
+    now = utcnow()
+    for row in rows:
+        row.status, row.validated_at = _target("auto_reject", row), row.validated_at or now
+        row.rejection_reasons = [*(row.rejection_reasons or []), *reasons[row.id]]
+    tasks.reject(sa.select(Claim.id).where(Claim.id.in_([row.claim_id for row in rows])))
+
+
+def give_up_validating(stuck: sa.ColumnElement[bool], now: datetime) -> list[str]:
+    """Submissions (matching `stuck`) whose validation will not be tried again go to a person."""
+    move = SUBMISSION_MOVES["give_up"]
+    return list(db.session.execute(
+        sa.update(Submission).where(stuck, Submission.status.in_(sorted(move.sources)))
+        .values(status=move.target, validated_at=now).returning(Submission.id)
+    ).scalars().all())
+
+
+def decide(rows: list, decision: str, *, among, now: datetime, actor: str, reason_code: str | None,
+           reason: str | None, revision_deadline: timedelta) -> None:
+    """A person's (or auto-approval's) decision on locked needs_review submissions, set-based.
+
+    `rows` carry id, task_id and claim_id; `among(column, ids)` builds the id predicate. An
+    approval approves the tasks; a rejection ends the claims and reopens the tasks; a revision
+    request keeps the claim held (submitted), so the worker can submit again on it.
+    """
+    move = SUBMISSION_MOVES[DECISIONS[decision]]
+    # synchronize_session=False: no decided row is loaded as an object in this session, and
+    # the ORM's default would fetch every updated id back to look for one (10,000 per call).
+    db.session.execute(
+        sa.update(Submission)
+        .where(among(Submission.id, [r.id for r in rows]), Submission.status.in_(sorted(move.sources)))
+        .values(status=move.target, decided_at=now, decided_by=actor, reason_code=reason_code, reason=reason,
+                revision_deadline=now + revision_deadline if decision == "request_revision" else None)
+        .execution_options(synchronize_session=False)
+    )
+    if decision == "approve":
+        tasks.approve_tasks([r.task_id for r in rows], now, among=among)
+    elif decision == "reject":
+        tasks.reject(sa.select(Claim.id).where(among(Claim.id, [r.claim_id for r in rows])))
+
+
+def mark_paid(submission_ids: list[str]) -> int:
+    """Approved submissions whose money reached their worker (and their tasks with them)."""
+    move = SUBMISSION_MOVES["mark_paid"]
+    task_ids = db.session.execute(
+        sa.update(Submission).where(Submission.id.in_(submission_ids), Submission.status.in_(sorted(move.sources)))
+        .values(status=move.target).returning(Submission.task_id).execution_options(synchronize_session=False)
+    ).scalars().all()
+    if task_ids:
+        tasks.mark_paid(list(task_ids))
+    return len(task_ids)

@@ -1,0 +1,159 @@
+"""Where a task's or a claim's status changes: every move is a named function here, and the legal
+moves are written once, as data. Nothing else writes tasks.status or claims.status.
+
+The functions work in the caller's transaction (they never commit) and are set-based where the
+callers are bulk (approving 10,000 at once, expiring every due claim): each is one statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from marketplace.briefs.models import CLOSED, Brief, TaskGroup
+from marketplace.db.clock import utcnow
+from marketplace.db.ids import sql_new_id
+from marketplace.extensions import db
+from marketplace.tasks.models import HOLDING, Claim, Task
+
+
+@dataclass(frozen=True)
+class Move:
+    """From which statuses an action may move a row, and to which."""
+
+    sources: frozenset[str]
+    target: str
+
+
+def _move(sources: set[str] | tuple[str, ...], target: str) -> Move:
+    return Move(frozenset(sources), target)
+
+
+# open → claimed → submitted → approved → paid. A claim that ends (released, expired, rejected)
+# reopens its task, or closes it when its brief has ended; a closed brief closes its open tasks.
+TASK_MOVES: dict[str, Move] = {
+    "claim": _move({"open"}, "claimed"),
+    "submit": _move({"claimed", "submitted"}, "submitted"),  # (submitted again: a revision)
+    "approve": _move({"submitted"}, "approved"),
+    "reopen": _move({"claimed", "submitted"}, "open"),
+    "close": _move({"open", "claimed", "submitted"}, "cancelled"),
+    "mark_paid": _move({"approved"}, "paid"),
+}
+
+# active → submitted while proof is in (through review and payment); a holding claim ends as
+# released (given back), expired (its time or a revision's deadline ran out) or rejected.
+CLAIM_MOVES: dict[str, Move] = {
+    "submit": _move({"active"}, "submitted"),
+    "release": _move(HOLDING, "released"),
+    "expire": _move(HOLDING, "expired"),
+    "reject": _move(HOLDING, "rejected"),
+}
+
+
+def _task_update(action: str, where: sa.ColumnElement[bool], now: datetime) -> sa.Update:
+    move = TASK_MOVES[action]
+    return (sa.update(Task).where(where, Task.status.in_(sorted(move.sources)))
+            .values(status=move.target, updated_at=now))
+
+
+# --- tasks ----------------------------------------------------------------------------------
+
+
+def create_tasks(brief_id: str) -> int:
+    """One open task per paid action, for every group of the brief, in one INSERT … SELECT."""
+    bind = db.session.get_bind()
+    task_id = sql_new_id("task", bind.dialect.name)
+    groups = TaskGroup.__table__
+    if bind.dialect.name == "postgresql":
+        n = sa.func.generate_series(1, groups.c.quantity).table_valued("value").render_derived(name="n").lateral()
+        source = sa.select(task_id, groups.c.id, groups.c.brief_id, n.c.value, sa.literal("open"), sa.func.now()).select_from(
+            groups.join(n, sa.true())
+        )
+    else:
+        top = sa.select(sa.func.max(groups.c.quantity)).where(groups.c.brief_id == brief_id).scalar_subquery()
+        seq = sa.select(sa.literal(1).label("i")).cte("seq", recursive=True)
+        seq = seq.union_all(sa.select(seq.c.i + 1).where(seq.c.i < top))
+        source = sa.select(task_id, groups.c.id, groups.c.brief_id, seq.c.i, sa.literal("open"), sa.func.current_timestamp()).select_from(
+            groups.join(seq, seq.c.i <= groups.c.quantity)
+        )
+    source = source.where(groups.c.brief_id == brief_id)
+    insert = sa.insert(Task.__table__).from_select(["id", "group_id", "brief_id", "seq", "status", "created_at"], source)
+    return db.session.execute(insert).rowcount
+
+
+def close_open_tasks(brief_id: str) -> None:
+    """An ended brief's open tasks close: no one can claim them any more."""
+    db.session.execute(_task_update("close", sa.and_(Task.brief_id == brief_id, Task.status == "open"), utcnow()))
+
+
+def approve_tasks(task_ids: list[str], now: datetime, among=None) -> None:
+    """The tasks whose proof was approved. `among(column, ids)` builds the id predicate (the bulk
+    decision passes one that binds 10,000 ids as one array); IN by default."""
+    where = among(Task.id, task_ids) if among is not None else Task.id.in_(task_ids)
+    db.session.execute(_task_update("approve", where, now).execution_options(synchronize_session=False))
+
+
+def mark_paid(task_ids: list[str], now: datetime | None = None) -> int:
+    """Approved tasks whose money reached their worker."""
+    return db.session.execute(
+        _task_update("mark_paid", Task.id.in_(task_ids), now or utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
+
+
+# --- claims ---------------------------------------------------------------------------------
+
+
+def claim(task_id: str, *, worker_id: str, group_id: str, brief_id: str, tracked_code: str,
+          now: datetime, expires_at: datetime) -> Claim:
+    """The open task (locked by the caller) goes to the worker under a new active claim."""
+    db.session.execute(_task_update("claim", Task.id == task_id, now).values(worker_id=worker_id))
+    new_claim = Claim(
+        task_id=task_id, group_id=group_id, brief_id=brief_id, worker_id=worker_id,
+        tracked_code=tracked_code, status="active", claimed_at=now, expires_at=expires_at,
+    )
+    db.session.add(new_claim)
+    return new_claim
+
+
+def submit(held: Claim, now: datetime) -> None:
+    """Proof is in for the (locked) claim: the claim is submitted, and so is its task (again, for
+    a revision: the claim stays submitted)."""
+    if held.status in CLAIM_MOVES["submit"].sources:
+        held.status = CLAIM_MOVES["submit"].target
+    db.session.execute(_task_update("submit", Task.id == held.task_id, now))
+
+
+def release(claim_ids: sa.Select) -> int:
+    return _end(claim_ids, "release")
+
+
+def expire(claim_ids: sa.Select) -> int:
+    return _end(claim_ids, "expire")
+
+
+def reject(claim_ids: sa.Select) -> int:
+    return _end(claim_ids, "reject")
+
+
+def _end(claim_ids: sa.Select, action: str) -> int:
+    """End the holding claims among `claim_ids` and reopen their tasks, set-based; how many ended."""
+    now = utcnow()
+    move = CLAIM_MOVES[action]
+    ended = db.session.execute(
+        sa.update(Claim)
+        .where(Claim.id.in_(claim_ids), Claim.status.in_(sorted(move.sources)))
+        .values(status=move.target, ended_at=now)
+        .returning(Claim.task_id)
+    ).scalars().all()
+    if ended:
+        # A task of a cancelled or completed brief does not reopen: it closes, and what it would
+        # have cost is no longer owed, so the refund sweep gives it back to the brand.
+        closed = sa.select(Brief.id).where(Brief.id == Task.brief_id, Brief.status.in_(CLOSED)).exists()
+        reopen, close = TASK_MOVES["reopen"], TASK_MOVES["close"]
+        db.session.execute(
+            sa.update(Task).where(Task.id.in_(ended), Task.status.in_(sorted(reopen.sources)))
+            .values(status=sa.case((closed, close.target), else_=reopen.target), worker_id=None, updated_at=now)
+        )
+    return len(ended)
