@@ -1,0 +1,112 @@
+"""Who may write what: a status column is written only by its owner's transition functions.
+
+These read the source (as text and as Python syntax), not the running app: they keep true what
+the layout promises, so that "where does a task's status change?" has one answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent.parent / "marketplace"
+
+# Owned model → the module that alone writes its status.
+STATUS_OWNERS = {
+    "Task": "tasks/lifecycle.py",
+    "Claim": "tasks/lifecycle.py",
+    "Submission": "proofs/lifecycle.py",
+}
+TABLES = {"Task": "tasks", "Claim": "claims", "Submission": "submissions"}
+# Modules that set `.status` on rows of their own tables (payments, refunds, payout items and
+# batches, briefs); anywhere else an assignment to `.status` is a write nobody owns.
+OWN_STATUS_ASSIGNMENTS = {"payments/service.py", "payouts/service.py", "briefs/lifecycle.py",
+                          "tasks/lifecycle.py", "proofs/lifecycle.py"}
+
+
+def status_writes(root: Path) -> list[str]:
+    """Every place under `root` (an application package) that writes a task's, claim's or
+    submission's status outside its owner, as 'path:line: what'."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        source = path.read_text()
+        tree = ast.parse(source, str(path))
+        for node in ast.walk(tree):
+            found += [f"{rel}:{node.lineno}: {what}" for what in _writes(node, rel)]
+        for model, table in TABLES.items():
+            if rel == STATUS_OWNERS[model]:
+                continue
+            for match in re.finditer(rf"(UPDATE|INSERT INTO)\s+{table}\b[^;]*?\bstatus\b", source, re.I | re.S):
+                found.append(f"{rel}:{source.count(chr(10), 0, match.start()) + 1}: SQL text writes {table}.status")
+    return found
+
+
+def _writes(node: ast.AST, rel: str) -> list[str]:
+    out = []
+    if isinstance(node, ast.Call):
+        name = _called_name(node.func)
+        # Model(status=…): a row made with a status.
+        if name in STATUS_OWNERS and rel != STATUS_OWNERS[name] and any(k.arg == "status" for k in node.keywords):
+            out.append(f"{name}(status=…)")
+        # update(Model)….values(status=…), insert(Model)….values(status=…)
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "values" and any(
+                k.arg == "status" for k in node.keywords):
+            model = _statement_model(node.func.value)
+            if model in STATUS_OWNERS and rel != STATUS_OWNERS[model]:
+                out.append(f"{model} status written by .values(status=…)")
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and rel not in OWN_STATUS_ASSIGNMENTS:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            for element in (target.elts if isinstance(target, ast.Tuple) else [target]):
+                if isinstance(element, ast.Attribute) and element.attr == "status":
+                    out.append(f"{ast.unparse(element)} = … (a status assigned outside every owner)")
+    return out
+
+
+def _called_name(func: ast.AST) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def _statement_model(expr: ast.AST) -> str | None:
+    """The model an update()/insert() chain starts from (sa.update(Task).where(…) → 'Task')."""
+    while isinstance(expr, (ast.Call, ast.Attribute)):
+        if isinstance(expr, ast.Call):
+            if _called_name(expr.func) in ("update", "insert") and expr.args:
+                first = expr.args[0]
+                if isinstance(first, ast.Attribute) and first.attr == "__table__":
+                    first = first.value
+                return first.id if isinstance(first, ast.Name) else None
+            expr = expr.func
+        else:
+            expr = expr.value
+    return None
+
+
+def test_only_the_owners_write_task_claim_and_submission_status():
+    assert status_writes(APP) == []
+
+
+def test_the_status_check_finds_writes_outside_the_owners(tmp_path):
+    """The check above cannot pass by finding nothing: each kind of write it looks for is caught."""
+    (tmp_path / "reviews").mkdir()
+    (tmp_path / "reviews" / "service.py").write_text(
+        "import sqlalchemy as sa\n"
+        "def approve(ids, held):\n"
+        "    sa.update(Task).where(Task.id.in_(ids)).values(status='approved')\n"
+        "    held.status = 'submitted'\n"
+        "    db.session.add(Submission(status='validating'))\n"
+        "    db.session.execute(sa.text(\"UPDATE claims SET status = 'expired' WHERE id = :id\"))\n"
+    )
+    found = status_writes(tmp_path)
+    assert sorted(line.split(": ", 1)[1] for line in found) == sorted([
+        "Task status written by .values(status=…)",
+        "held.status = … (a status assigned outside every owner)",
+        "Submission(status=…)",
+        "SQL text writes claims.status",
+    ])
