@@ -235,7 +235,7 @@ def test_the_one_statement_read_equals_the_brief_in_the_list(client, standin, ru
     """GET /v1/briefs/{id} builds its document from one statement; the list goes through the ORM
     and the schema. Both must show the same brief in every state: counts of every kind, money
     approved, rejected and refunded, a draft with no ledger lines, a cancelled brief."""
-    from tests import factories_reviews as fr
+    from tests.factories import reviews as fr
 
     key, live = fr.review_brief(client, standin, quantity=12)
     tokens = [token for _, token in fr.workers(client, 3)]

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import factories as f
-from tests import factories_reviews as fr
+from tests.factories import reviews as fr
 
 REPO = Path(__file__).resolve().parent.parent
 PRICE = 100
