@@ -241,6 +241,34 @@ def runner(app):
     return app.test_cli_runner()
 
 
+class SqlStatements:
+    """The SQL text the app's engine sends to PostgreSQL inside each `with recorder as statements:`
+    block (a fresh list per block), to count statements or look for one."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _record(self, conn, cursor, statement: str, *args) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> list[str]:
+        self.statements = []
+        sa.event.listen(self.engine, "before_cursor_execute", self._record)
+        return self.statements
+
+    def __exit__(self, *exc) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+@pytest.fixture
+def sql_statements(app) -> SqlStatements:
+    from marketplace.extensions import db
+
+    with app.app_context():
+        return SqlStatements(db.engine)
+
+
 @pytest.fixture
 def db_session(app):
     from marketplace.extensions import db
