@@ -52,7 +52,7 @@ def main() -> None:
     from marketplace.extensions import db
     from marketplace.ledger import service as ledger
     from marketplace.reviews import service as reviews
-    from tests import factories_reviews as fr
+    from tests.factories import reviews as fr
 
     started = time.monotonic()
     with harness.scratch_database() as url:

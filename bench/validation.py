@@ -27,7 +27,7 @@ BRIEF = {
 
 
 def _screenshots() -> list[bytes]:
-    from tests.factories_proofs import encode, picture
+    from tests.factories.proofs import encode, picture
 
     return [encode(picture(seed, SIZE)) for seed in range(N)]
 

@@ -324,7 +324,7 @@ def test_text_the_database_cannot_store_is_a_4xx_everywhere_and_changes_nothing(
     import base64
     import io
 
-    from tests.factories_proofs import claimed_task, proof_brief
+    from tests.factories.proofs import claimed_task, proof_brief
 
     monkeypatch.setitem(app.config, "STORAGE_DIR", str(tmp_path / "storage"))
     _, brief = proof_brief(client, standin)

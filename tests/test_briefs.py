@@ -193,27 +193,16 @@ def test_publishing_expands_every_group_into_one_task_per_action(client, standin
     assert all(i.startswith("task_") and len(i) == 37 for i in ids)
 
 
-def test_publishing_ten_thousand_tasks_is_one_insert(client, standin, db_session, app):
+def test_publishing_ten_thousand_tasks_is_one_insert(client, standin, db_session, app, sql_statements):
     _, key = sign_up_brand(client)
     groups = [{"kind": k, "quantity": 2500, "unit_price_cents": 10}
               for k in ("caption", "review", "translation", "survey")]
     brief = create_brief(client, key, budget_cents=2_000_000, task_groups=groups)
     fund_brief(client, key, brief["id"], standin)
 
-    from marketplace.extensions import db
-
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        if "tasks" in statement and statement.lstrip().upper().startswith("INSERT"):
-            statements.append(statement)
-
-    with app.app_context():
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            response = client.post(f"/v1/briefs/{brief['id']}/publish", headers=auth(key))
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", record)
+    with app.app_context(), sql_statements as sent:  # its own context: not db_session's session
+        response = client.post(f"/v1/briefs/{brief['id']}/publish", headers=auth(key))
+    statements = [s for s in sent if "tasks" in s and s.lstrip().upper().startswith("INSERT")]
     assert response.status_code == 200
     assert len(statements) == 1 and "generate_series" in statements[0]
     assert db_session.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 10_000
@@ -235,7 +224,7 @@ def test_the_one_statement_read_equals_the_brief_in_the_list(client, standin, ru
     """GET /v1/briefs/{id} builds its document from one statement; the list goes through the ORM
     and the schema. Both must show the same brief in every state: counts of every kind, money
     approved, rejected and refunded, a draft with no ledger lines, a cancelled brief."""
-    from tests import factories_reviews as fr
+    from tests.factories import reviews as fr
 
     key, live = fr.review_brief(client, standin, quantity=12)
     tokens = [token for _, token in fr.workers(client, 3)]

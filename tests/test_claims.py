@@ -556,21 +556,12 @@ def test_listing_rejects_bad_filters_with_422(app, client):
         assert field in body["errors"], (query, body)
 
 
-def test_listing_counts_take_the_same_statements_however_many_groups(app, client, standin):
-    from marketplace.extensions import db
-
+def test_listing_counts_take_the_same_statements_however_many_groups(app, client, standin, sql_statements):
     _, token = sign_up_worker(client)
 
     def statements_for_listing() -> tuple[int, int]:
-        seen = []
-        with app.app_context():
-            engine = db.engine
-        listener = lambda *args: seen.append(args[2])  # noqa: E731 - the statement text
-        sa.event.listen(engine, "before_cursor_execute", listener)
-        try:
+        with sql_statements as seen:
             rows = client.get("/v1/tasks", headers=auth(token)).get_json()["data"]
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", listener)
         return len(rows), len(seen)
 
     live_groups(client, standin, [group("caption", 2)])

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import auth, make_admin, wait_for
-from tests.factories_payouts import (
+from tests.factories.payouts import (
     approved_work,
     create_and_pay_batch_in_process,
     earnings,

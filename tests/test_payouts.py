@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import stripe
 
 from tests.factories import auth, make_admin, sign_up_brand, sign_up_worker, wait_for
-from tests.factories_payouts import (
+from tests.factories.payouts import (
     approved_work,
     earnings,
     follow_onboarding_link,

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import auth, brief_payload, live_brief, make_admin, sign_up_brand
-from tests.factories_tracking import (
+from tests.factories.tracking import (
     approve,
     claims,
     click,

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import factories as f
-from tests import factories_reviews as fr
+from tests.factories import reviews as fr
 
 REPO = Path(__file__).resolve().parent.parent
 PRICE = 100
@@ -144,22 +144,12 @@ def test_queue_rejects_bad_filters_and_hides_other_brands_work(client, db_sessio
     assert client.get("/v1/review/submissions").status_code == 401
 
 
-def test_queue_reads_all_checks_of_a_page_in_one_query(client, db_session, setup, app):
-    from marketplace.extensions import db
-
+def test_queue_reads_all_checks_of_a_page_in_one_query(client, db_session, setup, app, sql_statements):
     fr.submissions(client, db_session, setup["brief"], 12, setup["tokens"])
-    statements: list[str] = []
 
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    def statements_for(limit: int) -> int:
-        statements.clear()
-        sa.event.listen(db.engine, "before_cursor_execute", count)
-        try:
+    def statements_for(limit: int) -> tuple[int, int]:
+        with sql_statements as statements:
             assert len(queue(client, setup["admin"], limit=limit).get_json()["data"]) == limit
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", count)
         return sum("submission_checks" in s for s in statements), len(statements)
 
     assert statements_for(2) == statements_for(12)

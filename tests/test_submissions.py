@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import auth, claim, database_refuses, make_admin, sign_up_brand, sign_up_worker
-from tests.factories_proofs import (
+from tests.factories.proofs import (
     NOT_AN_IMAGE,
     SCREENSHOT_GROUP,
     checks_by_name,

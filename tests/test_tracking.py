@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import auth, live_brief, sign_up_brand
-from tests.factories_tracking import click, conversion, workers
+from tests.factories.tracking import click, conversion, workers
 
 CAPTION = {"kind": "caption", "quantity": 10, "unit_price_cents": 100, "max_per_worker": 5,
            "proof": {"text": {"min_length": 5, "max_length": 300}}}

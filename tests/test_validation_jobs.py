@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from marketplace import REPO_ROOT
 from tests.factories import row_locked, wait_for
-from tests.factories_proofs import (
+from tests.factories.proofs import (
     NOT_AN_IMAGE,
     checks_by_name,
     claimed_task,

@@ -13,9 +13,9 @@ from playwright.sync_api import expect
 
 from tests.browser.browsing import DESKTOP, readme_screenshot
 from tests.factories import auth, hours_from_now, make_admin
-from tests.factories_payouts import earnings, ready_worker
-from tests.factories_proofs import png
-from tests.factories_reviews import bulk_submissions, review_brief
+from tests.factories.payouts import earnings, ready_worker
+from tests.factories.proofs import png
+from tests.factories.reviews import bulk_submissions, review_brief
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from tests.browser.browsing import PHONE, readme_screenshot
 from tests.factories import auth, live_brief, sign_up_brand, unique_email
-from tests.factories_proofs import png
+from tests.factories.proofs import png
 
 pytestmark = pytest.mark.browser
 

@@ -1,6 +1,6 @@
 """Submissions waiting for review, for the review tests and the approval bench.
 
-Brands, live briefs, workers and claims go through the HTTP API (tests/factories.py); the
+Brands, live briefs, workers and claims go through the HTTP API (tests/factories/); the
 submission rows and their check results are written with set-based SQL, as the proofs
 domain leaves them after validation (claim and task marked submitted, auto_approve_at from
 the brief). The bulk variant also makes the workers and claims in SQL, for thousands of rows.
