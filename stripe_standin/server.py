@@ -10,7 +10,7 @@ Covered: PaymentIntents, Checkout Sessions, Charges (read), Refunds, Connect Acc
 Account Links, Transfers (+ reversals), Balance, Events; Stripe's Idempotency-Key rules;
 signed webhooks sent from a background thread; and test controls under ``/_standin/…``
 (also available as methods on :class:`StripeStandIn`). Run standalone with
-``python -m marketplace.payments.standin --port 12111``.
+``python -m stripe_standin --port 12111``.
 """
 
 from __future__ import annotations
@@ -1472,7 +1472,7 @@ class StripeStandIn:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m marketplace.payments.standin",
+    parser = argparse.ArgumentParser(prog="python -m stripe_standin",
                                      description="Local Stripe stand-in (API subset + webhooks).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111)
