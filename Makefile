@@ -30,4 +30,4 @@ bench: install services
 	$(VENV)/bin/python -m bench
 
 lint: install
-	$(VENV)/bin/ruff check marketplace workers tests bench
+	$(VENV)/bin/ruff check marketplace workers tests bench stripe_standin

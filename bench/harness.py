@@ -129,7 +129,7 @@ def spare_redis() -> Iterator[str]:
 @contextmanager
 def stripe_standin(webhook_url: str | None = None) -> Iterator[tuple[Any, dict[str, str]]]:
     """The offline Stripe stand-in on a free port; yields it and the env (STRIPE_*) that points the app at it."""
-    from marketplace.payments.standin import StripeStandIn
+    from stripe_standin import StripeStandIn
 
     secret = "whsec_bench"
     standin = StripeStandIn("127.0.0.1", 0, webhook_url=webhook_url, webhook_secret=secret).start()

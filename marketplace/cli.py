@@ -49,7 +49,7 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
     app = current_app._get_current_object()
     upgrade(revision="heads")
     if not app.config.get("STRIPE_API_KEY"):
-        from marketplace.payments.standin import StripeStandIn
+        from stripe_standin import StripeStandIn
 
         webhook_secret = "whsec_" + secrets.token_hex(16)
         standin = StripeStandIn(

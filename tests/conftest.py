@@ -74,7 +74,7 @@ def test_environment():
 
 @pytest.fixture(scope="session")
 def stripe_standin(test_environment):
-    from marketplace.payments.standin import StripeStandIn
+    from stripe_standin import StripeStandIn
 
     standin = StripeStandIn("127.0.0.1", 0, webhook_url=None, webhook_secret=WEBHOOK_SECRET).start()
     os.environ["STRIPE_API_KEY"] = "sk_test_marketplace"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import stripe
 
-from marketplace.payments.standin import StripeStandIn, parse_form, sign_payload
+from stripe_standin import StripeStandIn, parse_form, sign_payload
 
 SECRET = "whsec_test_standin"
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -470,7 +470,7 @@ def test_parse_form_and_signature_helper():
 def test_cli_runs_in_foreground_and_never_logs_secrets(tmp_path: Path):
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "marketplace.payments.standin", "--port", "0",
+        [sys.executable, "-m", "stripe_standin", "--port", "0",
          "--webhook-secret", "whsec_supersecret"],
         cwd=root, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []

@@ -1,1 +1,1 @@
-"""Payments: Stripe integration (client wrappers, webhooks) and the local Stripe stand-in."""
+"""Payments: Stripe integration (client wrappers, webhooks); the offline stand-in is stripe_standin/."""
