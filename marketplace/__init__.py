@@ -36,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"))
-    api = MarketplaceApi(app, spec_kwargs={"servers": [{"url": "/"}], "extra_plugins": [ErrorResponses()]})
+    api = MarketplaceApi(app, spec_kwargs={"servers": [{"url": "/"}], "extra_plugins": [ErrorResponses(app)]})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Brand/admin API key or worker token"}
     )

@@ -16,6 +16,7 @@ from marketplace.briefs import documents, schemas, service
 from marketplace.briefs.planning import MixItem, plan
 from marketplace.http import idempotency
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.route_facts import calls_stripe
 from marketplace.payments import service as payments
 
 blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their task groups")
@@ -91,6 +92,7 @@ def get_brief(brief_id):
          "leaves the same PaymentIntent to pay again: asking again returns it. 422 when Stripe will not charge the "
          "amount or currency (e.g. under its minimum charge). The brief becomes funded only when Stripe's signed "
          "webhook reports the payment succeeded.")
+@calls_stripe
 def fund(brief_id):
     return payments.start_funding(current_principal(), brief_id)
 

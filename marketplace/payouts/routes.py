@@ -6,6 +6,7 @@ from flask import request
 
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.route_facts import calls_stripe
 from marketplace.payouts import schemas, service
 
 blp = Blueprint("payouts", __name__, description="Payout accounts, payout batches and earnings")
@@ -18,6 +19,7 @@ blp = Blueprint("payouts", __name__, description="Payout accounts, payout batche
 @blp.doc(security=BEARER, description="Create (first call, 201) or reuse (200) the worker's Stripe Connect "
          "Express account, and return a fresh onboarding link every call. Stripe's account.updated "
          "webhook records when transfers and payouts become enabled.")
+@calls_stripe
 def create_payout_account():
     root = request.url_root
     body, created = service.set_up_payout_account(
