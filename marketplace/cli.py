@@ -53,7 +53,7 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
 
         webhook_secret = "whsec_" + secrets.token_hex(16)
         standin = StripeStandIn(
-            "127.0.0.1", stripe_port, webhook_url=f"http://{_reachable(host)}:{port}/v1/webhooks/stripe",
+            "127.0.0.1", stripe_port, webhook_url=_webhook_url(app, host, port),
             webhook_secret=webhook_secret,
         ).start()
         app.config.update(STRIPE_API_KEY="sk_test_standin", STRIPE_API_BASE=standin.url,
@@ -74,6 +74,11 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
 
 def _reachable(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _webhook_url(app: Flask, host: str, port: int) -> str:
+    """Where the stand-in sends its events: the webhook route on the address being served."""
+    return app.url_map.bind(f"{_reachable(host)}:{port}").build("stripe_webhooks.stripe_webhook", force_external=True)
 
 
 @click.command("scheduler")

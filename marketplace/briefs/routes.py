@@ -97,27 +97,33 @@ def fund(brief_id):
     return payments.start_funding(current_principal(), brief_id)
 
 
-def _lifecycle(action: str):
-    def view(brief_id):
-        principal = current_principal()
-        if action == "publish":
-            brief = service.publish(principal, brief_id)
-        elif action in ("pause", "resume"):
-            brief = service.set_paused(principal, brief_id, action == "pause")
-        else:
-            brief = payments.cancel(principal, brief_id)
-        return service.present([brief])[0]
-
-    view.__name__ = f"{action}_brief"
-    return view
+@blp.route("/v1/briefs/<string:brief_id>/publish", methods=["POST"])
+@role_required("brand", "admin")
+@blp.response(200, schemas.BriefOut)
+@blp.doc(security=BEARER, description="funded → live: expands every group into its tasks.")
+def publish_brief(brief_id):
+    return service.present([service.publish(current_principal(), brief_id)])[0]
 
 
-for _action, _doc in [
-    ("publish", "funded → live: expands every group into its tasks."),
-    ("pause", "live → paused: no new claims."),
-    ("resume", "paused → live."),
-    ("cancel", "Cancel; open tasks close and what is neither spent nor owed is refunded."),
-]:
-    blp.route(f"/v1/briefs/<string:brief_id>/{_action}", methods=["POST"])(
-        role_required("brand", "admin")(blp.response(200, schemas.BriefOut)(blp.doc(security=BEARER, description=_doc)(_lifecycle(_action))))
-    )
+@blp.route("/v1/briefs/<string:brief_id>/pause", methods=["POST"])
+@role_required("brand", "admin")
+@blp.response(200, schemas.BriefOut)
+@blp.doc(security=BEARER, description="live → paused: no new claims.")
+def pause_brief(brief_id):
+    return service.present([service.set_paused(current_principal(), brief_id, True)])[0]
+
+
+@blp.route("/v1/briefs/<string:brief_id>/resume", methods=["POST"])
+@role_required("brand", "admin")
+@blp.response(200, schemas.BriefOut)
+@blp.doc(security=BEARER, description="paused → live.")
+def resume_brief(brief_id):
+    return service.present([service.set_paused(current_principal(), brief_id, False)])[0]
+
+
+@blp.route("/v1/briefs/<string:brief_id>/cancel", methods=["POST"])
+@role_required("brand", "admin")
+@blp.response(200, schemas.BriefOut)
+@blp.doc(security=BEARER, description="Cancel; open tasks close and what is neither spent nor owed is refunded.")
+def cancel_brief(brief_id):
+    return service.present([payments.cancel(current_principal(), brief_id)])[0]
