@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from marshmallow import Schema, fields
 
 from marketplace.http.blueprint import Blueprint
@@ -28,7 +28,8 @@ class WebhookOut(Schema):
 @ignores_idempotency_key
 def stripe_webhook():
     try:
-        handled = service.handle_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
+        handled = service.handle_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"),
+                                         current_app.extensions["stripe_events"])
     except gateway.SignatureVerificationError:
         return problem(400, "The Stripe-Signature header does not verify.", slug="bad-signature")
     return {"received": True, "handled": handled}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -119,7 +119,7 @@ def record_for_event(event: gateway.WebhookEvent, model, stripe_id, metadata_key
     return row
 
 
-def _payment_succeeded(event: gateway.WebhookEvent) -> None:
+def payment_succeeded(event: gateway.WebhookEvent) -> None:
     obj = event.object
     payment = record_for_event(event, Payment, Payment.stripe_payment_intent_id, "payment_id")
     if payment is None:
@@ -166,7 +166,7 @@ def record_funding(payment: Payment, received_cents: int) -> None:
         log.warning("brief %s was %s when payment %s succeeded", brief.id, brief.status, payment.id)
 
 
-def _payment_failed(event: gateway.WebhookEvent) -> None:
+def payment_failed(event: gateway.WebhookEvent) -> None:
     """An attempt to pay failed (a declined card). Stripe puts the PaymentIntent back to
     requires_payment_method, and the brand's client may try again with the same client secret, so
     nothing of ours changes: the payment stays payable and POST /fund hands out the same intent.
@@ -348,7 +348,7 @@ def _book_refund(refund: Refund, *, stripe_refund_id: str | None = None, failed:
     db.session.commit()
 
 
-def _refund_failed(event: gateway.WebhookEvent) -> None:
+def refund_failed(event: gateway.WebhookEvent) -> None:
     """A refund Stripe made failed later (the card closed, say): its money is back in our Stripe
     balance, so it goes back into the brief's escrow, and the refund is failed. The sweep does not
     refund that brief again by itself: the same card would fail again, and a person must find
@@ -404,26 +404,15 @@ def pending_refund_ids() -> list[str]:
 
 # Webhooks ----------------------------------------------------------------------------------
 
+# A handler gets the verified event (its object, and for Connect events the account) and runs in
+# the transaction that records the event id.
 Handler = Callable[[gateway.WebhookEvent], None]
 
-# Event type → what to do. A handler gets the verified event (its object, and for Connect
-# events the account) and runs in the transaction that records the event id.
-HANDLERS: dict[str, Handler] = {
-    "payment_intent.succeeded": _payment_succeeded,
-    "payment_intent.payment_failed": _payment_failed,
-    "refund.failed": _refund_failed,
-    "refund.updated": _refund_failed,
-    "charge.refund.updated": _refund_failed,
-}
 
-
-def register_handler(event_type: str, handler: Handler) -> None:
-    """Other domains (payouts, accounts) add the events they care about."""
-    HANDLERS[event_type] = handler
-
-
-def handle_webhook(payload: bytes, signature: str | None) -> bool:
-    """Verify, record once, and act on a Stripe event. False when it was a replay."""
+def handle_webhook(payload: bytes, signature: str | None, handlers: Mapping[str, Handler]) -> bool:
+    """Verify, record once, and act on a Stripe event with handlers[its type] (the table is
+    marketplace.stripe_events.HANDLERS; types it does not name are recorded and ignored).
+    False when it was a replay."""
     event = gateway.verify_webhook(payload, signature)
     try:
         with db.session.begin_nested():
@@ -432,7 +421,7 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
     except IntegrityError:
         db.session.rollback()
         return False
-    handler = HANDLERS.get(event.type)
+    handler = handlers.get(event.type)
     if handler is not None:
         handler(event)
     db.session.commit()
