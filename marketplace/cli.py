@@ -45,6 +45,7 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
     from flask_migrate import upgrade
 
     from marketplace.jobs import run_periodic_forever
+    from workers.schedule import PERIODIC
 
     app = current_app._get_current_object()
     upgrade(revision="heads")
@@ -62,7 +63,8 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
                    f"POST {standin.url}/_standin/payment_intents/<id>/succeed)")
     if not app.config.get("REDIS_URL"):
         stop = threading.Event()
-        threading.Thread(target=run_periodic_forever, args=(app, stop), daemon=True, name="scheduler").start()
+        threading.Thread(target=run_periodic_forever, args=(app, PERIODIC, stop), daemon=True,
+                         name="scheduler").start()
         click.echo("No REDIS_URL: background jobs and the schedule run in this process.")
     click.echo(f"Database: {db.engine.url.render_as_string(hide_password=True)}")
     click.echo(f"Serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
@@ -86,13 +88,14 @@ def _webhook_url(app: Flask, host: str, port: int) -> str:
 @click.option("--tick", default=1.0, show_default=True, help="Seconds between looks at the schedule.")
 def scheduler_command(tick: float) -> None:
     """Enqueue the periodic jobs (claim expiry, validation sweep, auto-approval) on their intervals."""
-    from marketplace.jobs import PERIODIC, run_periodic_forever
+    from marketplace.jobs import run_periodic_forever
+    from workers.schedule import PERIODIC
 
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         raise click.ClickException("The scheduler enqueues into Redis: set REDIS_URL (or use `flask serve`).")
     click.echo("Scheduling: " + ", ".join(f"{p.name} every {p.every_seconds}s" for p in PERIODIC))
-    run_periodic_forever(app, threading.Event(), tick)
+    run_periodic_forever(app, PERIODIC, threading.Event(), tick)
 
 
 @click.group("payouts")

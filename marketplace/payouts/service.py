@@ -140,9 +140,10 @@ def payout_failed(event: gateway.WebhookEvent) -> None:
     if item is None or item.status != "paid" or (account and item.stripe_account_id != account.stripe_account_id):
         return
     from marketplace.jobs import enqueue
+    from workers import payouts as payout_jobs
 
     # Runs after this commit or on its own; the reversal is idempotent on the item's id.
-    enqueue("workers.payouts.reverse_item", item.id,
+    enqueue(payout_jobs.reverse_item, item.id,
             f"bank payout {obj.get('id')} failed: {obj.get('failure_code') or 'unknown'}",
             queue_name_="payouts", job_id=f"reverse-{item.id}", retry_intervals=[10, 60, 300])
 
@@ -259,8 +260,9 @@ def start_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pay
     db.session.commit()
     if batch.status == "pending":
         from marketplace.jobs import enqueue
+        from workers import payouts as payout_jobs
 
-        enqueue("workers.payouts.process_batch", batch.id, queue_name_="payouts", job_id=f"payout-{batch.id}",
+        enqueue(payout_jobs.process_batch, batch.id, queue_name_="payouts", job_id=f"payout-{batch.id}",
                 timeout=3600, retry_intervals=[30, 120, 600])
     return batch
 
