@@ -12,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict | None = None) -> Flask:
     """The application factory: settings from the environment, overridden by `config`."""
-    from marketplace import cli, models  # noqa: F401 - models registers every table
+    from marketplace import cli, models, stripe_events  # noqa: F401 - models registers every table
     from marketplace.auth import forget_principal
     from marketplace.config import check as check_config
     from marketplace.config import from_environment
@@ -36,11 +36,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"))
-    api = MarketplaceApi(app, spec_kwargs={"servers": [{"url": "/"}], "extra_plugins": [ErrorResponses()]})
+    api = MarketplaceApi(app, spec_kwargs={"servers": [{"url": "/"}], "extra_plugins": [ErrorResponses(app)]})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Brand/admin API key or worker token"}
     )
     register_blueprints(api)
+    app.extensions["stripe_events"] = stripe_events.HANDLERS
     app.register_blueprint(ops_bp)
     app.register_blueprint(web_bp)
 

@@ -45,6 +45,7 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
     from flask_migrate import upgrade
 
     from marketplace.jobs import run_periodic_forever
+    from workers.schedule import PERIODIC
 
     app = current_app._get_current_object()
     upgrade(revision="heads")
@@ -53,7 +54,7 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
 
         webhook_secret = "whsec_" + secrets.token_hex(16)
         standin = StripeStandIn(
-            "127.0.0.1", stripe_port, webhook_url=f"http://{_reachable(host)}:{port}/v1/webhooks/stripe",
+            "127.0.0.1", stripe_port, webhook_url=_webhook_url(app, host, port),
             webhook_secret=webhook_secret,
         ).start()
         app.config.update(STRIPE_API_KEY="sk_test_standin", STRIPE_API_BASE=standin.url,
@@ -62,7 +63,8 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
                    f"POST {standin.url}/_standin/payment_intents/<id>/succeed)")
     if not app.config.get("REDIS_URL"):
         stop = threading.Event()
-        threading.Thread(target=run_periodic_forever, args=(app, stop), daemon=True, name="scheduler").start()
+        threading.Thread(target=run_periodic_forever, args=(app, PERIODIC, stop), daemon=True,
+                         name="scheduler").start()
         click.echo("No REDIS_URL: background jobs and the schedule run in this process.")
     click.echo(f"Database: {db.engine.url.render_as_string(hide_password=True)}")
     click.echo(f"Serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
@@ -76,18 +78,24 @@ def _reachable(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
+def _webhook_url(app: Flask, host: str, port: int) -> str:
+    """Where the stand-in sends its events: the webhook route on the address being served."""
+    return app.url_map.bind(f"{_reachable(host)}:{port}").build("stripe_webhooks.stripe_webhook", force_external=True)
+
+
 @click.command("scheduler")
 @with_appcontext
 @click.option("--tick", default=1.0, show_default=True, help="Seconds between looks at the schedule.")
 def scheduler_command(tick: float) -> None:
     """Enqueue the periodic jobs (claim expiry, validation sweep, auto-approval) on their intervals."""
-    from marketplace.jobs import PERIODIC, run_periodic_forever
+    from marketplace.jobs import run_periodic_forever
+    from workers.schedule import PERIODIC
 
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         raise click.ClickException("The scheduler enqueues into Redis: set REDIS_URL (or use `flask serve`).")
     click.echo("Scheduling: " + ", ".join(f"{p.name} every {p.every_seconds}s" for p in PERIODIC))
-    run_periodic_forever(app, threading.Event(), tick)
+    run_periodic_forever(app, PERIODIC, threading.Event(), tick)
 
 
 @click.group("payouts")

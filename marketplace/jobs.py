@@ -6,7 +6,7 @@ import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,28 +19,24 @@ QUEUES = ("validation", "payouts", "default")
 
 @dataclass(frozen=True)
 class Periodic:
+    """One entry of the schedule (workers.schedule.PERIODIC)."""
+
     name: str
-    func: str  # dotted path of a function in workers/
+    func: Callable  # a job function in workers/
     every_seconds: int
 
 
-# The schedule: what the scheduler process (or `flask serve`) enqueues, and how often.
-PERIODIC: list[Periodic] = [
-    Periodic("expire-claims", "workers.claims.expire_claims", 60),
-    Periodic("sweep-validations", "workers.validation.sweep_stuck_validations", 120),
-    Periodic("auto-approve", "workers.reviews.auto_approve_due", 300),
-    Periodic("complete-briefs", "workers.payments.complete_ended_briefs", 300),
-    Periodic("settle-refunds", "workers.payments.settle_pending_refunds", 300),
-    Periodic("resume-payouts", "workers.payouts.resume_stalled_batches", 300),
-    Periodic("stop-rule", "workers.tracking.sweep_stop_rule", 300),
-]
-
-
 def resolve(func: str | Callable) -> Callable:
+    """The job function; a dotted name ("workers.claims.expire_claims", as RQ stores it) is imported."""
     if callable(func):
         return func
     module, _, attr = func.rpartition(".")
     return getattr(importlib.import_module(module), attr)
+
+
+def job_name(func: str | Callable) -> str:
+    """The dotted name RQ stores for a job function (and logs show)."""
+    return func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
 
 
 def redis_connection(app: Flask | None = None):
@@ -106,15 +102,15 @@ def enqueue(func: str | Callable, *args, queue_name_: str = "default", job_id: s
                 with app.app_context():
                     return resolve(func)(*args, **kwargs)
             except Exception:
-                log.exception("in-process job %s failed (attempt %d of %d)", func, attempt + 1, attempts)
+                log.exception("in-process job %s failed (attempt %d of %d)", job_name(func), attempt + 1, attempts)
                 if attempt + 1 < attempts:
                     time.sleep(min((retry_intervals or [1])[attempt], 5))
 
     return pool.submit(run)
 
 
-def run_periodic_forever(app: Flask, stop: threading.Event, tick: float = 1.0) -> None:
-    """The scheduler loop: enqueue each periodic job once per interval.
+def run_periodic_forever(app: Flask, schedule: Sequence[Periodic], stop: threading.Event, tick: float = 1.0) -> None:
+    """The scheduler loop: enqueue each periodic job of the schedule once per interval.
 
     With Redis, a SET NX on the interval's slot makes sure that several schedulers
     running side by side (a deploy overlap) enqueue each slot once.
@@ -123,7 +119,7 @@ def run_periodic_forever(app: Flask, stop: threading.Event, tick: float = 1.0) -
         redis = redis_connection(app)
         while not stop.is_set():
             now = time.time()
-            for periodic in PERIODIC:
+            for periodic in schedule:
                 slot = int(now // periodic.every_seconds)
                 lock = f"{queue_name('scheduler:', app)}{periodic.name}:{slot}"
                 if redis is not None:

@@ -7,7 +7,7 @@ from workers import job
 
 @job
 def expire_claims() -> int:
-    """Scheduled every minute (marketplace.jobs.PERIODIC); safe to run twice or side by side."""
+    """Scheduled every minute (workers.schedule.PERIODIC); safe to run twice or side by side."""
     from marketplace.tasks import service
 
     return service.expire_due_claims()

@@ -19,11 +19,13 @@ def resume_stalled_batches() -> list[str]:
     """Periodic: batches whose runner died (or whose outcomes stayed unknown) get a new run."""
     from marketplace.jobs import enqueue
     from marketplace.payouts import service
+    from workers.schedule import every_seconds
 
     batch_ids = service.stalled_batch_ids()
-    slot = int(time.time() // 300)
+    # The job id carries the slot of this job's interval: one resumed run per batch per interval.
+    slot = int(time.time() // every_seconds(resume_stalled_batches))
     for batch_id in batch_ids:
-        enqueue("workers.payouts.process_batch", batch_id, queue_name_="payouts",
+        enqueue(process_batch, batch_id, queue_name_="payouts",
                 job_id=f"payout-{batch_id}-resume-{slot}", timeout=3600)
     return batch_ids
 

@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 @job
 def auto_approve_due() -> dict:
-    """Scheduled (marketplace.jobs.PERIODIC). Safe to run twice or beside a person's bulk approval:
+    """Scheduled (workers.schedule.PERIODIC). Safe to run twice or beside a person's bulk approval:
     every approval locks its submission and re-reads its status first."""
     from marketplace.extensions import db
     from marketplace.reviews import service

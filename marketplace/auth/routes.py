@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marketplace.auth import BEARER, current_principal, role_required, schemas, service
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.route_facts import ignores_idempotency_key
 
 blp = Blueprint("accounts", __name__, description="Accounts and authentication")
 
@@ -13,6 +14,7 @@ blp = Blueprint("accounts", __name__, description="Accounts and authentication")
 @blp.response(201, schemas.BrandCreated)
 @blp.doc(description="Create a brand. The API key is returned once and only its hash is kept. "
          "Signing up twice with one email answers 409.")
+@ignores_idempotency_key
 def sign_up_brand(data):
     brand, api_key = service.sign_up_brand(data["name"], data["email"])
     return {"brand": brand, "api_key": api_key}
@@ -21,6 +23,7 @@ def sign_up_brand(data):
 @blp.route("/v1/workers", methods=["POST"])
 @blp.arguments(schemas.WorkerSignUp())
 @blp.response(201, schemas.WorkerOut)
+@ignores_idempotency_key
 def sign_up_worker(data):
     return service.sign_up_worker(**data)
 
@@ -29,6 +32,7 @@ def sign_up_worker(data):
 @blp.arguments(schemas.TokenRequest())
 @blp.response(200, schemas.TokenOut)
 @blp.doc(description="Exchange a worker's email and password for a bearer token.")
+@ignores_idempotency_key
 def issue_token(data):
     token, credential = service.log_in_worker(data["email"], data["password"])
     return {"token": token, "expires_at": credential.expires_at}

@@ -226,9 +226,3 @@ def refund_released_escrow() -> int:
             continue
         owed_nothing_more += bool(_refund_unowed(brief))
     return owed_nothing_more
-
-
-# Until the one table of Stripe event handlers lands: the events the brief's lifecycle handles.
-for _event_type, _handler in (("payment_intent.succeeded", on_payment_succeeded), ("refund.failed", on_refund_failed),
-                              ("refund.updated", on_refund_failed), ("charge.refund.updated", on_refund_failed)):
-    payments.register_handler(_event_type, _handler)

@@ -16,6 +16,7 @@ from marketplace.briefs import documents, lifecycle, schemas, service
 from marketplace.briefs.planning import MixItem, plan
 from marketplace.http import idempotency
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.route_facts import calls_stripe
 
 blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their task groups")
 
@@ -90,31 +91,38 @@ def get_brief(brief_id):
          "leaves the same PaymentIntent to pay again: asking again returns it. 422 when Stripe will not charge the "
          "amount or currency (e.g. under its minimum charge). The brief becomes funded only when Stripe's signed "
          "webhook reports the payment succeeded.")
+@calls_stripe
 def fund(brief_id):
     return lifecycle.fund(current_principal(), brief_id)
 
 
-def _lifecycle(action: str):
-    def view(brief_id):
-        principal = current_principal()
-        if action == "publish":
-            brief = lifecycle.publish(principal, brief_id)
-        elif action in ("pause", "resume"):
-            brief = lifecycle.set_paused(principal, brief_id, action == "pause")
-        else:
-            brief = lifecycle.cancel(principal, brief_id)
-        return service.present([brief])[0]
-
-    view.__name__ = f"{action}_brief"
-    return view
+@blp.route("/v1/briefs/<string:brief_id>/publish", methods=["POST"])
+@role_required("brand", "admin")
+@blp.response(200, schemas.BriefOut)
+@blp.doc(security=BEARER, description="funded → live: expands every group into its tasks.")
+def publish_brief(brief_id):
+    return service.present([lifecycle.publish(current_principal(), brief_id)])[0]
 
 
-for _action, _doc in [
-    ("publish", "funded → live: expands every group into its tasks."),
-    ("pause", "live → paused: no new claims."),
-    ("resume", "paused → live."),
-    ("cancel", "Cancel; open tasks close and what is neither spent nor owed is refunded."),
-]:
-    blp.route(f"/v1/briefs/<string:brief_id>/{_action}", methods=["POST"])(
-        role_required("brand", "admin")(blp.response(200, schemas.BriefOut)(blp.doc(security=BEARER, description=_doc)(_lifecycle(_action))))
-    )
+@blp.route("/v1/briefs/<string:brief_id>/pause", methods=["POST"])
+@role_required("brand", "admin")
+@blp.response(200, schemas.BriefOut)
+@blp.doc(security=BEARER, description="live → paused: no new claims.")
+def pause_brief(brief_id):
+    return service.present([lifecycle.set_paused(current_principal(), brief_id, True)])[0]
+
+
+@blp.route("/v1/briefs/<string:brief_id>/resume", methods=["POST"])
+@role_required("brand", "admin")
+@blp.response(200, schemas.BriefOut)
+@blp.doc(security=BEARER, description="paused → live.")
+def resume_brief(brief_id):
+    return service.present([lifecycle.set_paused(current_principal(), brief_id, False)])[0]
+
+
+@blp.route("/v1/briefs/<string:brief_id>/cancel", methods=["POST"])
+@role_required("brand", "admin")
+@blp.response(200, schemas.BriefOut)
+@blp.doc(security=BEARER, description="Cancel; open tasks close and what is neither spent nor owed is refunded.")
+def cancel_brief(brief_id):
+    return service.present([lifecycle.cancel(current_principal(), brief_id)])[0]

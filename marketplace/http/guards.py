@@ -8,22 +8,14 @@ from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from marketplace.errors import NotFound
+from marketplace.http import route_facts
 from marketplace.http.inputs import refuse_unstorable, storable
-
-# Views that accept multipart uploads mark themselves with this attribute.
-UPLOAD_ATTR = "_accepts_upload"
-
-
-def accepts_upload(view):
-    setattr(view, UPLOAD_ATTR, True)
-    return view
 
 
 def _guard():
     if request.method not in ("POST", "PUT", "PATCH"):
         return
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-    upload = bool(view and getattr(view, UPLOAD_ATTR, False))
+    upload = route_facts.ACCEPTS_UPLOAD in route_facts.of_request()
     limit = current_app.config["MAX_UPLOAD_BYTES"] + 256 * 1024 if upload else current_app.config["MAX_JSON_BYTES"]
     # Applies to chunked bodies too: werkzeug stops reading past the limit.
     request.max_content_length = limit

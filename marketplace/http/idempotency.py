@@ -15,14 +15,13 @@ from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.ids import new_id
 from marketplace.errors import Conflict, InvalidInput
 from marketplace.extensions import db
+from marketplace.http import route_facts
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 # A request that has not finished after this long died with its process; let a retry run.
 ABANDONED_AFTER = timedelta(minutes=2)
 KEPT_FOR = timedelta(hours=24)
-# Anonymous endpoints (sign-up, login) hand out secrets; their responses are never stored.
-EXEMPT_PATHS = ("/v1/webhooks/", "/v1/brands", "/v1/workers", "/v1/auth/")
 
 
 class IdempotencyRecord(db.Model):
@@ -74,9 +73,16 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
+def applies() -> bool:
+    """Whether this request's Idempotency-Key is honoured: POSTs, but for views marked
+    route_facts.ignores_idempotency_key. A POST routed nowhere is not exempt (it is answered
+    404 or 405, stored like any other answer)."""
+    return request.method == "POST" and route_facts.IGNORES_IDEMPOTENCY_KEY not in route_facts.of_request()
+
+
 def before_request():
     key = request.headers.get(HEADER)
-    if request.method != "POST" or key is None or request.path.startswith(EXEMPT_PATHS):
+    if key is None or not applies():
         return None
     if not request.headers.get("Authorization"):
         return None  # the route will answer 401

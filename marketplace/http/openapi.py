@@ -5,8 +5,10 @@ flask-smorest documents errors with a schema of its own (`code`, `status` as a s
 registers its shared error responses with `Problem` as application/problem+json, and a small
 apispec plugin lists on each operation the errors it can answer: 401 and 403 where it needs
 credentials, 404 where its path names an object, 400, 413, 415 and 422 where it takes a body, 409
-on POSTs and the Idempotency-Key header on those that create something, 429 where a rate limit
-applies, 502 where it calls Stripe, and 503 everywhere (the database unreachable).
+on POSTs that honour the Idempotency-Key (a key reused, a state conflict) or create something (an
+email taken), the Idempotency-Key header on those that honour it and create something, 429 where
+a rate limit applies, 502 where it calls Stripe, and 503 everywhere (the database unreachable).
+What a route is comes from the marks on its view (marketplace.http.route_facts).
 """
 
 from __future__ import annotations
@@ -14,17 +16,14 @@ from __future__ import annotations
 import http
 
 from apispec import BasePlugin
+from flask import Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 
-from marketplace.http.idempotency import EXEMPT_PATHS, HEADER, MAX_KEY_LENGTH
+from marketplace.http import route_facts
+from marketplace.http.idempotency import HEADER, MAX_KEY_LENGTH
 from marketplace.http.problems import PROBLEM_JSON
-
-RATE_LIMITED = ("/v1/task-groups/{group_id}/claim", "/v1/tasks/{task_id}/submissions")
-# Operations that call Stripe while the client waits: 502 when it refuses or does not answer,
-# 503 when it is not configured here.
-CALLS_STRIPE = ("/v1/briefs/{brief_id}/fund", "/v1/me/payout-account")
 
 
 class Problem(Schema):
@@ -58,6 +57,10 @@ class MarketplaceApi(Api):
 class ErrorResponses(BasePlugin):
     """Lists on every /v1/ operation the errors it can answer (see the module's docstring)."""
 
+    def __init__(self, app: Flask) -> None:
+        super().__init__()
+        self.app = app  # whose view_functions hold each operation's view and its marks
+
     def init_spec(self, spec):
         super().init_spec(spec)
         spec.components.parameter(HEADER, "header", {
@@ -66,10 +69,13 @@ class ErrorResponses(BasePlugin):
                             "hours, gets the first response back instead of creating again; with another body, "
                             "409. Not stored for sign-up and login, whose responses carry secrets.")})
 
-    def operation_helper(self, path=None, operations=None, **kwargs):
+    def operation_helper(self, path=None, operations=None, rule=None, **kwargs):
         if not path or not path.startswith("/v1/") or not operations:
             return
+        view = self.app.view_functions.get(rule.endpoint) if rule is not None else None
         for method, operation in operations.items():
+            facts = route_facts.facts_of(view, method)
+            honours_key = method == "post" and route_facts.IGNORES_IDEMPOTENCY_KEY not in facts
             responses = operation.setdefault("responses", {})
             wanted = []
             if operation.get("security"):
@@ -79,16 +85,16 @@ class ErrorResponses(BasePlugin):
             if method in ("post", "put", "patch"):
                 wanted += [http.HTTPStatus.BAD_REQUEST, http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                            http.HTTPStatus.UNSUPPORTED_MEDIA_TYPE]
-            if method == "post" and not path.startswith(("/v1/webhooks/", "/v1/auth/")):
-                wanted.append(http.HTTPStatus.CONFLICT)  # a state conflict, an email taken, a key reused
             creates = method == "post" and any(str(code) in ("201", "202") for code in responses)
-            if creates and not path.startswith(EXEMPT_PATHS):
+            if honours_key or creates:
+                wanted.append(http.HTTPStatus.CONFLICT)  # a key reused, a state conflict, an email taken
+            if honours_key and creates:
                 operation.setdefault("parameters", []).append(HEADER)
-            if path in RATE_LIMITED:
+            if route_facts.RATE_LIMITED in facts:
                 wanted.append(http.HTTPStatus.TOO_MANY_REQUESTS)
             if method == "post":
                 wanted.append(http.HTTPStatus.UNPROCESSABLE_ENTITY)  # (bodies some views read by hand)
-            if method == "post" and path in CALLS_STRIPE:
+            if route_facts.CALLS_STRIPE in facts:
                 wanted.append(http.HTTPStatus.BAD_GATEWAY)
             wanted.append(http.HTTPStatus.SERVICE_UNAVAILABLE)  # the database (or Stripe) unreachable
             for status in wanted:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from marshmallow import Schema, fields
 
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.problems import problem
+from marketplace.http.route_facts import ignores_idempotency_key
 from marketplace.payments import gateway, service
 
 blp = Blueprint("stripe_webhooks", __name__, description="Stripe webhooks")
@@ -24,9 +25,11 @@ class WebhookOut(Schema):
          "a replay answers 200 with handled=false.",
          parameters=[{"in": "header", "name": "Stripe-Signature", "required": True, "schema": {"type": "string"},
                       "description": "Stripe's signature of the raw body with the webhook secret."}])
+@ignores_idempotency_key
 def stripe_webhook():
     try:
-        handled = service.handle_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
+        handled = service.handle_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"),
+                                         current_app.extensions["stripe_events"])
     except gateway.SignatureVerificationError:
         return problem(400, "The Stripe-Signature header does not verify.", slug="bad-signature")
     return {"received": True, "handled": handled}

@@ -4,7 +4,7 @@ Stripe's webhooks. The brief's lifecycle (what a payment or a refund does to it)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -151,7 +151,7 @@ def mark_succeeded(payment: Payment) -> bool:
     return True
 
 
-def _payment_failed(event: gateway.WebhookEvent) -> None:
+def payment_failed(event: gateway.WebhookEvent) -> None:
     """An attempt to pay failed (a declined card). Stripe puts the PaymentIntent back to
     requires_payment_method, and the brand's client may try again with the same client secret, so
     nothing of ours changes: the payment stays payable and POST /fund hands out the same intent.
@@ -306,22 +306,15 @@ def pending_refund_ids() -> list[str]:
 
 # Webhooks ----------------------------------------------------------------------------------
 
+# A handler gets the verified event (its object, and for Connect events the account) and runs in
+# the transaction that records the event id.
 Handler = Callable[[gateway.WebhookEvent], None]
 
-# Event type → what to do. A handler gets the verified event (its object, and for Connect
-# events the account) and runs in the transaction that records the event id.
-HANDLERS: dict[str, Handler] = {
-    "payment_intent.payment_failed": _payment_failed,
-}
 
-
-def register_handler(event_type: str, handler: Handler) -> None:
-    """Other domains (payouts, accounts) add the events they care about."""
-    HANDLERS[event_type] = handler
-
-
-def handle_webhook(payload: bytes, signature: str | None) -> bool:
-    """Verify, record once, and act on a Stripe event. False when it was a replay."""
+def handle_webhook(payload: bytes, signature: str | None, handlers: Mapping[str, Handler]) -> bool:
+    """Verify, record once, and act on a Stripe event with handlers[its type] (the table is
+    marketplace.stripe_events.HANDLERS; types it does not name are recorded and ignored).
+    False when it was a replay."""
     event = gateway.verify_webhook(payload, signature)
     try:
         with db.session.begin_nested():
@@ -330,7 +323,7 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
     except IntegrityError:
         db.session.rollback()
         return False
-    handler = HANDLERS.get(event.type)
+    handler = handlers.get(event.type)
     if handler is not None:
         handler(event)
     db.session.commit()

@@ -3,35 +3,38 @@
 from __future__ import annotations
 
 from flask import request
+from flask.views import MethodView
 
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.route_facts import calls_stripe
 from marketplace.payouts import schemas, service
 
 blp = Blueprint("payouts", __name__, description="Payout accounts, payout batches and earnings")
 
 
-@blp.route("/v1/me/payout-account", methods=["POST"])
-@role_required("worker")
-@blp.response(200, schemas.PayoutAccountOut)
-@blp.alt_response(201, schema=schemas.PayoutAccountOut, description="The account was just made.")
-@blp.doc(security=BEARER, description="Create (first call, 201) or reuse (200) the worker's Stripe Connect "
-         "Express account, and return a fresh onboarding link every call. Stripe's account.updated "
-         "webhook records when transfers and payouts become enabled.")
-def create_payout_account():
-    root = request.url_root
-    body, created = service.set_up_payout_account(
-        current_principal().id, return_url=f"{root}?payout_account=ready", refresh_url=f"{root}?payout_account=refresh")
-    return body, 201 if created else 200
+@blp.route("/v1/me/payout-account")
+class MyPayoutAccount(MethodView):
+    @role_required("worker")
+    @blp.response(200, schemas.PayoutAccountOut)
+    @blp.alt_response(201, schema=schemas.PayoutAccountOut, description="The account was just made.")
+    @blp.doc(security=BEARER, description="Create (first call, 201) or reuse (200) the worker's Stripe Connect "
+             "Express account, and return a fresh onboarding link every call. Stripe's account.updated "
+             "webhook records when transfers and payouts become enabled.")
+    @calls_stripe
+    def post(self):
+        root = request.url_root
+        body, created = service.set_up_payout_account(
+            current_principal().id, return_url=f"{root}?payout_account=ready",
+            refresh_url=f"{root}?payout_account=refresh")
+        return body, 201 if created else 200
 
-
-@blp.route("/v1/me/payout-account", methods=["GET"])
-@role_required("worker")
-@blp.response(200, schemas.PayoutAccountOut)
-@blp.doc(security=BEARER, description="The worker's payout account and whether Stripe lets it receive money "
-         "(404 before one is made).")
-def get_payout_account():
-    return service.get_payout_account(current_principal().id)
+    @role_required("worker")
+    @blp.response(200, schemas.PayoutAccountOut)
+    @blp.doc(security=BEARER, description="The worker's payout account and whether Stripe lets it receive money "
+             "(404 before one is made).")
+    def get(self):
+        return service.get_payout_account(current_principal().id)
 
 
 @blp.route("/v1/me/earnings", methods=["GET"])
@@ -45,28 +48,27 @@ def my_earnings():
     return {"by_currency": service.earnings(current_principal().id)}
 
 
-@blp.route("/v1/payout-batches", methods=["POST"])
-@role_required("admin")
-@blp.arguments(schemas.BatchIn())
-@blp.response(202, schemas.BatchOut)
-@blp.doc(security=BEARER, description="Snapshot, in one transaction, every worker whose available balance is at "
-         "least min_amount_cents and whose payout account can receive transfers, move those balances to "
-         "in transit, and pay them in the background: one Stripe Transfer per worker, idempotent on the "
-         "item id, transfer_group = the batch id. A batch with nobody to pay is completed at once.")
-def create_batch(data):
-    batch = service.start_batch(currency=data["currency"], min_amount_cents=data["min_amount_cents"],
-                                created_by=f"admin:{current_principal().id}")
-    return service.present([batch])[0]
+@blp.route("/v1/payout-batches")
+class PayoutBatches(MethodView):
+    @role_required("admin")
+    @blp.arguments(schemas.BatchIn())
+    @blp.response(202, schemas.BatchOut)
+    @blp.doc(security=BEARER, description="Snapshot, in one transaction, every worker whose available balance is "
+             "at least min_amount_cents and whose payout account can receive transfers, move those balances to "
+             "in transit, and pay them in the background: one Stripe Transfer per worker, idempotent on the "
+             "item id, transfer_group = the batch id. A batch with nobody to pay is completed at once.")
+    def post(self, data):
+        batch = service.start_batch(currency=data["currency"], min_amount_cents=data["min_amount_cents"],
+                                    created_by=f"admin:{current_principal().id}")
+        return service.present([batch])[0]
 
-
-@blp.route("/v1/payout-batches", methods=["GET"])
-@role_required("admin")
-@blp.arguments(schemas.ListArgs(), location="query")
-@blp.response(200, schemas.BatchPage)
-@blp.doc(security=BEARER, description="Payout batches, newest first, with progress and totals.")
-def list_batches(args):
-    rows, next_cursor = service.list_batches(**args)
-    return {"data": service.present(rows), "next_cursor": next_cursor}
+    @role_required("admin")
+    @blp.arguments(schemas.ListArgs(), location="query")
+    @blp.response(200, schemas.BatchPage)
+    @blp.doc(security=BEARER, description="Payout batches, newest first, with progress and totals.")
+    def get(self, args):
+        rows, next_cursor = service.list_batches(**args)
+        return {"data": service.present(rows), "next_cursor": next_cursor}
 
 
 @blp.route("/v1/payout-batches/<string:batch_id>", methods=["GET"])

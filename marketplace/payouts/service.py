@@ -101,7 +101,7 @@ def get_payout_account(worker_id: str) -> dict:
     return _account_out(account)
 
 
-def _account_updated(event: gateway.WebhookEvent) -> None:
+def account_updated(event: gateway.WebhookEvent) -> None:
     """Stripe's view of a connected account: the event object is the account as it now is."""
     obj = event.object
     account = db.session.scalar(
@@ -113,7 +113,7 @@ def _account_updated(event: gateway.WebhookEvent) -> None:
     _apply_account_state(account, obj)
 
 
-def _payout_failed(event: gateway.WebhookEvent) -> None:
+def payout_failed(event: gateway.WebhookEvent) -> None:
     """A connected account's payout to its bank failed.
 
     Our transfer had already reached the worker's Stripe balance, and Stripe puts a failed
@@ -140,9 +140,10 @@ def _payout_failed(event: gateway.WebhookEvent) -> None:
     if item is None or item.status != "paid" or (account and item.stripe_account_id != account.stripe_account_id):
         return
     from marketplace.jobs import enqueue
+    from workers import payouts as payout_jobs
 
     # Runs after this commit or on its own; the reversal is idempotent on the item's id.
-    enqueue("workers.payouts.reverse_item", item.id,
+    enqueue(payout_jobs.reverse_item, item.id,
             f"bank payout {obj.get('id')} failed: {obj.get('failure_code') or 'unknown'}",
             queue_name_="payouts", job_id=f"reverse-{item.id}", retry_intervals=[10, 60, 300])
 
@@ -159,7 +160,7 @@ def reverse_item(item_id: str, reason: str) -> str:
     return "reversal_requested"
 
 
-def _transfer_reversed(event: gateway.WebhookEvent) -> None:
+def transfer_reversed(event: gateway.WebhookEvent) -> None:
     """Money a transfer took back from the worker's Stripe account returns to their available balance."""
     obj = event.object
     item = payments.record_for_event(event, PayoutItem, PayoutItem.stripe_transfer_id, "payout_item_id")
@@ -194,11 +195,6 @@ def _transfer_reversed(event: gateway.WebhookEvent) -> None:
 def _reversed_so_far(item: PayoutItem) -> int:
     row = db.session.execute(_reversed(PayoutItem.id == item.id)).first()
     return int(row[2]) if row else 0
-
-
-payments.register_handler("account.updated", _account_updated)
-payments.register_handler("transfer.reversed", _transfer_reversed)
-payments.register_handler("payout.failed", _payout_failed)
 
 
 # Batches --------------------------------------------------------------------------------------
@@ -264,8 +260,9 @@ def start_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pay
     db.session.commit()
     if batch.status == "pending":
         from marketplace.jobs import enqueue
+        from workers import payouts as payout_jobs
 
-        enqueue("workers.payouts.process_batch", batch.id, queue_name_="payouts", job_id=f"payout-{batch.id}",
+        enqueue(payout_jobs.process_batch, batch.id, queue_name_="payouts", job_id=f"payout-{batch.id}",
                 timeout=3600, retry_intervals=[30, 120, 600])
     return batch
 

@@ -10,9 +10,9 @@ from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.db.clock import utcnow
 from marketplace.errors import InvalidInput
 from marketplace.http.blueprint import Blueprint
-from marketplace.http.guards import accepts_upload
 from marketplace.http.inputs import refuse_unstorable
 from marketplace.http.problems import field_errors
+from marketplace.http.route_facts import accepts_upload, rate_limited
 from marketplace.proofs import schemas, service
 
 blp = Blueprint("proofs", __name__, description="Proof submissions and their checks")
@@ -75,6 +75,7 @@ def _read_proof() -> tuple[dict, service.Upload | None]:
     "background job. 404 for a task that is not yours, 409 when the claim is not active (expired, "
     "released, already submitted), 413 over MAX_UPLOAD_BYTES, 422 when a required part is missing."))
 @accepts_upload
+@rate_limited
 def submit_proof(task_id):
     # When the request arrived, before any hook read its body: an upload begun in time is on time.
     received_at = g.get("received_at") or utcnow()

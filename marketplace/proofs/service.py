@@ -34,7 +34,6 @@ from marketplace.tasks.models import Claim, Task
 
 log = logging.getLogger(__name__)
 
-VALIDATION_JOB = "workers.validation.validate_submission"
 # RQ retries a job that raised (a transient database or Redis failure) after these pauses.
 VALIDATION_RETRY_INTERVALS = [10, 30, 120]
 # Decoding a 40 MP image and hashing it takes ~1 s; the link probe at most ~4 hops × (3 s
@@ -61,8 +60,10 @@ def enqueue_validation(submission_id: str, attempts: int = 0) -> bool:
     A Redis failure here is logged, not raised: the submission is committed as
     `validating` and the sweep (workers.validation.sweep_stuck_validations) picks it up.
     """
+    from workers.validation import validate_submission
+
     try:
-        job = enqueue(VALIDATION_JOB, submission_id, queue_name_="validation",
+        job = enqueue(validate_submission, submission_id, queue_name_="validation",
                       job_id=validation_job_id(submission_id, attempts), unique=True,
                       retry_intervals=VALIDATION_RETRY_INTERVALS, timeout=VALIDATION_TIMEOUT_SECONDS)
     except Exception:

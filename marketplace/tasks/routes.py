@@ -7,6 +7,7 @@ from flask import request
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http import ratelimit
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.route_facts import rate_limited
 from marketplace.tasks import schemas, service
 
 blp = Blueprint("tasks", __name__, description="Finding and claiming tasks (workers)")
@@ -30,6 +31,7 @@ def list_tasks(args):
 @blp.doc(security=BEARER, description="Reserve one open task of the group. 409 when none is left, when the "
          "brief is not live, or when you already hold the group's max_per_worker tasks; 429 (with Retry-After) "
          "past CLAIM_RATE_LIMIT. The claim expires at claim_expires_at unless proof is submitted.")
+@rate_limited
 def claim_task(group_id):
     worker_id = current_principal().id
     ratelimit.check_claim(worker_id)

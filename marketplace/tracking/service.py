@@ -281,10 +281,11 @@ def record_conversion(brand_id: str, item: dict) -> tuple[dict, bool]:
 
 def _enqueue_stop_rule(brief_ids: list[str]) -> None:
     from marketplace.jobs import enqueue
+    from workers.tracking import apply_stop_rule
 
     for brief_id in brief_ids:
         try:
-            enqueue("workers.tracking.apply_stop_rule", brief_id, retry_intervals=[10, 60])
+            enqueue(apply_stop_rule, brief_id, retry_intervals=[10, 60])
         except Exception:  # the periodic sweep catches up; the conversions are stored either way
             log.exception("could not enqueue the stop rule for %s", brief_id)
 
