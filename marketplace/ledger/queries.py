@@ -1,0 +1,70 @@
+"""The ledger as other domains read it: balances, escrow figures, fragments for one-statement reads.
+
+The sign rule lives here and in service.py only: lines are positive debits and negative credits,
+and a credit-normal account's balance is minus the sum of its lines. Callers get balances and
+movements as the account sees them (money it gained is +), never raw line sums.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+
+from marketplace.extensions import db
+from marketplace.ledger import service as ledger
+from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
+
+# Each kind of account is on one side, as service.py's constructors make it.
+_SIGN = {a.kind: a.sign for a in (
+    ledger.escrow("", ""), ledger.worker_available("", ""), ledger.worker_in_transit("", ""),
+    ledger.refund_pending("", ""), ledger.platform_fees(""), ledger.stripe_clearing(""),
+)}
+
+
+def _as_balance(kind: str, line_amounts: sa.ColumnElement) -> sa.ColumnElement:
+    """Line amounts (or their sum) as a change to the balance of an account of this kind."""
+    return -line_amounts if _SIGN[kind] < 0 else line_amounts
+
+
+# --- escrow -----------------------------------------------------------------------------------------
+
+
+def escrow_movements(brief_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """brief id → what moved through its escrow, by entry kind (credits +), for many briefs in one query."""
+    codes = {ledger.escrow_code(brief_id): brief_id for brief_id in brief_ids}
+    rows = db.session.execute(
+        sa.select(LedgerAccount.code, LedgerEntry.kind, _as_balance("escrow", sa.func.sum(LedgerLine.amount_cents)))
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
+        .where(LedgerAccount.code.in_(list(codes)))
+        .group_by(LedgerAccount.code, LedgerEntry.kind)
+    )
+    moved: dict[str, dict[str, int]] = defaultdict(dict)
+    for code, kind, total in rows:
+        moved[codes[code]][kind] = int(total)
+    return moved
+
+
+def escrow_movements_sql(columns: Mapping[str, Sequence[str]], *, total: str) -> str:
+    """Portable SQL for one row of what moved through the escrow whose code is bound as
+    `:escrow_code` (credits +): a column per name in `columns` summing its entry kinds, and
+    `total` over every kind. All NULL for an escrow never posted to. For a statement that reads
+    a brief's money together with the rest of it."""
+    sign = "-" if _SIGN["escrow"] < 0 else ""
+
+    def kind_is(kinds: Sequence[str]) -> str:
+        quoted = [f"""'{k.replace("'", "''")}'""" for k in kinds]
+        return f"e.kind = {quoted[0]}" if len(quoted) == 1 else f"e.kind IN ({', '.join(quoted)})"
+
+    sums = [f"{sign}sum(CASE WHEN {kind_is(kinds)} THEN l.amount_cents ELSE 0 END) AS {name}"
+            for name, kinds in columns.items()]
+    selected = ",\n        ".join([*sums, f"{sign}sum(l.amount_cents) AS {total}"])
+    return f"""
+    SELECT
+        {selected}
+    FROM ledger_lines l
+    JOIN ledger_entries e ON e.id = l.entry_id
+    WHERE l.account_id = (SELECT a.id FROM ledger_accounts a WHERE a.code = :escrow_code)
+"""
