@@ -68,3 +68,15 @@ def escrow_movements_sql(columns: Mapping[str, Sequence[str]], *, total: str) ->
     JOIN ledger_entries e ON e.id = l.entry_id
     WHERE l.account_id = (SELECT a.id FROM ledger_accounts a WHERE a.code = :escrow_code)
 """
+
+
+def held_escrow_owners(among: sa.Select) -> list[str]:
+    """The owners (brief ids) among `among`, a select of brief ids, whose escrow still holds money:
+    one statement."""
+    return list(db.session.scalars(
+        sa.select(LedgerAccount.owner_id)
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .where(LedgerAccount.kind == "escrow", LedgerAccount.owner_id.in_(among))
+        .group_by(LedgerAccount.owner_id)
+        .having(_as_balance("escrow", sa.func.sum(LedgerLine.amount_cents)) > 0)
+    ))
