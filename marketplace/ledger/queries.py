@@ -80,3 +80,62 @@ def held_escrow_owners(among: sa.Select) -> list[str]:
         .group_by(LedgerAccount.owner_id)
         .having(_as_balance("escrow", sa.func.sum(LedgerLine.amount_cents)) > 0)
     ))
+
+
+# --- balances and movements, as subqueries for a caller's statement --------------------------------
+
+
+def balances_of_kind(kind: str, currency: str, *, at_least: int) -> sa.Subquery:
+    """(owner_id, balance_cents) of every account of this kind and currency holding at least
+    `at_least` cents, to join in a set-based statement (a payout batch's INSERT … SELECT)."""
+    balance = _as_balance(kind, sa.func.sum(LedgerLine.amount_cents))
+    return (
+        sa.select(LedgerAccount.owner_id, balance.label("balance_cents"))
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .where(LedgerAccount.kind == kind, LedgerAccount.currency == currency)
+        .group_by(LedgerAccount.owner_id)
+        .having(balance >= at_least)
+        .subquery("balances")
+    )
+
+
+def balance_changes(entry_kind: str, account_kind: str) -> sa.Subquery:
+    """(ref_id, cents): what each entry of `entry_kind` did to the balance of the accounts of
+    `account_kind` it touched, one row per line, to join and sum in a caller's statement."""
+    return (
+        sa.select(LedgerEntry.ref_id, _as_balance(account_kind, LedgerLine.amount_cents).label("cents"))
+        .join(LedgerLine, LedgerLine.entry_id == LedgerEntry.id)
+        .join(LedgerAccount, sa.and_(LedgerAccount.id == LedgerLine.account_id, LedgerAccount.kind == account_kind))
+        .where(LedgerEntry.kind == entry_kind)
+        .subquery(f"{entry_kind}_changes")
+    )
+
+
+# --- workers ----------------------------------------------------------------------------------------
+
+
+def worker_earnings(worker_id: str) -> dict[str, dict[str, int]]:
+    """currency → the worker's available_cents, in_transit_cents and paid_cents (paid out, net of
+    what reversals took back), in one query; currencies the worker never had money in are absent."""
+    available = LedgerAccount.kind == "worker_available"
+    in_transit = LedgerAccount.kind == "worker_in_transit"
+    rows = db.session.execute(
+        sa.select(
+            LedgerAccount.currency,
+            sa.func.sum(sa.case((available, _as_balance("worker_available", LedgerLine.amount_cents)), else_=0)),
+            sa.func.sum(sa.case((in_transit, _as_balance("worker_in_transit", LedgerLine.amount_cents)), else_=0)),
+            # Paid: a transfer debits in transit (+), a reversal credits available back (-).
+            sa.func.sum(sa.case(
+                (in_transit & (LedgerEntry.kind == "payout_paid"), LedgerLine.amount_cents),
+                (available & (LedgerEntry.kind == "payout_reversed"), LedgerLine.amount_cents),
+                else_=0)),
+        )
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
+        .where(LedgerAccount.owner_id == worker_id,
+               LedgerAccount.kind.in_(["worker_available", "worker_in_transit"]))
+        .group_by(LedgerAccount.currency)
+    ).all()
+    return {currency: {"available_cents": int(available_cents or 0), "in_transit_cents": int(in_transit_cents or 0),
+                       "paid_cents": int(paid or 0)}
+            for currency, available_cents, in_transit_cents, paid in rows}
