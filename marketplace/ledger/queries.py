@@ -111,6 +111,17 @@ def balance_changes(entry_kind: str, account_kind: str) -> sa.Subquery:
     )
 
 
+def entry_debits(entry_kind: str) -> sa.Subquery:
+    """(ref_id, created_at, cents): the debit lines of the entries of `entry_kind`, whichever
+    accounts they debit, to join in a caller's statement (an approval's debit is what it cost)."""
+    return (
+        sa.select(LedgerEntry.ref_id, LedgerEntry.created_at, LedgerLine.amount_cents.label("cents"))
+        .join(LedgerLine, sa.and_(LedgerLine.entry_id == LedgerEntry.id, LedgerLine.amount_cents > 0))
+        .where(LedgerEntry.kind == entry_kind)
+        .subquery(f"{entry_kind}_debits")
+    )
+
+
 # --- workers ----------------------------------------------------------------------------------------
 
 
