@@ -23,6 +23,7 @@ from marketplace.db import direct
 from marketplace.db.clock import rfc3339
 from marketplace.errors import NotFound
 from marketplace.http.fields import UTCDateTime
+from marketplace.ledger.queries import escrow_movements_sql
 from marketplace.ledger.service import escrow_code
 
 # Escrow movements that are refunds: set aside, and given back when Stripe refused or failed one.
@@ -87,21 +88,13 @@ def render(document: dict) -> dict:
 # Portable SQL (the embedded SQLite default runs it too). One row per group, in position order; the
 # credential's columns on every row; no row at all when no credential matches. Counts are
 # index-only scans of ix_tasks_group_status_seq per group; the escrow's movements are summed once.
+_ESCROW_MOVED = escrow_movements_sql(
+    {"m_funding": ("funding",), "m_approval": ("approval",), "m_refund": REFUND_KINDS}, total="m_total")
 _READ = sa.text(f"""
 WITH cred AS ({CREDENTIAL_CHECK}), brief AS (
     SELECT b.* FROM briefs b JOIN cred ON cred.role = 'admin' OR b.brand_id = cred.principal_id
     WHERE b.id = :brief_id
-), moved AS (
-    SELECT
-        -sum(CASE WHEN e.kind = 'funding' THEN l.amount_cents ELSE 0 END) AS m_funding,
-        -sum(CASE WHEN e.kind = 'approval' THEN l.amount_cents ELSE 0 END) AS m_approval,
-        -sum(CASE WHEN e.kind IN ({", ".join(f"'{k}'" for k in REFUND_KINDS)}) THEN l.amount_cents ELSE 0 END)
-            AS m_refund,
-        -sum(l.amount_cents) AS m_total
-    FROM ledger_lines l
-    JOIN ledger_entries e ON e.id = l.entry_id
-    WHERE l.account_id = (SELECT a.id FROM ledger_accounts a WHERE a.code = :escrow_code)
-)
+), moved AS ({_ESCROW_MOVED})
 SELECT cred.role, cred.principal_id, cred.revoked_at, cred.expires_at,
        {", ".join(f"brief.{k}" for k in BRIEF_KEYS)},
        {", ".join(f"g.{k} AS g_{k}" for k in GROUP_KEYS)},

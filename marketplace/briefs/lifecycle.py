@@ -19,7 +19,7 @@ from marketplace.db.clock import utcnow
 from marketplace.errors import Conflict
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import LedgerAccount, LedgerLine
+from marketplace.ledger.queries import held_escrow_owners
 from marketplace.payments import gateway
 from marketplace.payments import service as payments
 from marketplace.payments.models import Payment
@@ -210,14 +210,7 @@ def refund_released_escrow() -> int:
     unsettled = payments.unsettled_refund
 
     # Closed briefs that still hold escrow.
-    candidates = db.session.scalars(
-        sa.select(LedgerAccount.owner_id)
-        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
-        .join(Brief, Brief.id == LedgerAccount.owner_id)
-        .where(LedgerAccount.kind == "escrow", Brief.status.in_(CLOSED), ~unsettled(Brief.id))
-        .group_by(LedgerAccount.owner_id)
-        .having(sa.func.sum(LedgerLine.amount_cents) < 0)  # credit-normal: negative sum = money held
-    ).all()
+    candidates = held_escrow_owners(sa.select(Brief.id).where(Brief.status.in_(CLOSED), ~unsettled(Brief.id)))
     owed_nothing_more = 0
     for brief_id in candidates:
         brief = db.session.get(Brief, brief_id, with_for_update=True)

@@ -28,8 +28,7 @@ from marketplace.db.ids import new_id
 from marketplace.errors import Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
-from marketplace.ledger import service as ledger
-from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
+from marketplace.ledger.queries import escrow_movements
 from marketplace.tasks.models import Task
 
 
@@ -209,29 +208,13 @@ def group_counts(brief_ids: Sequence[str]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def escrow_movements(briefs: Sequence[Brief]) -> dict[str, dict[str, int]]:
-    """brief id → what moved through its escrow, by entry kind (credits +), for many briefs in one query."""
-    codes = {ledger.escrow_code(b.id): b.id for b in briefs}
-    rows = db.session.execute(
-        sa.select(LedgerAccount.code, LedgerEntry.kind, sa.func.sum(LedgerLine.amount_cents))
-        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
-        .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
-        .where(LedgerAccount.code.in_(list(codes)))
-        .group_by(LedgerAccount.code, LedgerEntry.kind)
-    )
-    moved: dict[str, dict[str, int]] = defaultdict(dict)
-    for code, kind, total in rows:
-        moved[codes[code]][kind] = -int(total)  # escrow is credit-normal
-    return moved
-
-
 def present(briefs: Sequence[Brief]) -> list[dict]:
     """Briefs with their group counts and money, in a fixed number of queries however many."""
     if not briefs:
         return []
     # Tasks are made only when a brief is first published: a never-published brief has none to count.
     counts = group_counts([b.id for b in briefs if b.published_at is not None])
-    moved = escrow_movements(briefs)
+    moved = escrow_movements([b.id for b in briefs])
     columns = [c.key for c in Brief.__table__.columns]
     return [
         documents.shape({key: getattr(b, key) for key in columns}, b.task_groups, counts, moved.get(b.id, {}))

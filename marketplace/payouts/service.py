@@ -19,8 +19,8 @@ from marketplace.db.upsert import upsert_insert
 from marketplace.errors import BadGateway, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
+from marketplace.ledger import queries as ledger_queries
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
 from marketplace.payments import gateway
 from marketplace.payments import service as payments
 from marketplace.payouts.models import PayoutAccount, PayoutBatch, PayoutItem
@@ -213,24 +213,14 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
     db.session.add(batch)
     db.session.flush()
 
-    available = (
-        sa.select(
-            LedgerAccount.owner_id.label("worker_id"),
-            (-sa.func.sum(LedgerLine.amount_cents)).label("amount_cents"),
-        )
-        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
-        .where(LedgerAccount.kind == "worker_available", LedgerAccount.currency == currency)
-        .group_by(LedgerAccount.owner_id)
-        .having(-sa.func.sum(LedgerLine.amount_cents) >= max(min_amount_cents, 1))
-        .subquery()
-    )
+    available = ledger_queries.balances_of_kind("worker_available", currency, at_least=max(min_amount_cents, 1))
     eligible = (
         sa.select(
-            sql_new_id("pbi", _dialect()), sa.literal(batch.id), available.c.worker_id,
-            PayoutAccount.stripe_account_id, available.c.amount_cents, sa.literal(currency),
+            sql_new_id("pbi", _dialect()), sa.literal(batch.id), available.c.owner_id,
+            PayoutAccount.stripe_account_id, available.c.balance_cents, sa.literal(currency),
             sa.literal("pending"), sa.literal(0), sa.func.now(),
         )
-        .join(PayoutAccount, PayoutAccount.worker_id == available.c.worker_id)
+        .join(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id)
         .where(PayoutAccount.transfers_active.is_(True), PayoutAccount.payouts_enabled.is_(True))
     )
     items = db.session.execute(
@@ -282,13 +272,10 @@ def _reversed(where) -> sa.Select:
     """(batch id, item id, cents reversed) of the items matching `where` that reversals reached,
     from the ledger: a reversal may be partial, and its entries (ref "item:cumulative") are the
     only record of how much."""
+    reversals = ledger_queries.balance_changes("payout_reversed", "worker_available")
     return (
-        sa.select(PayoutItem.batch_id, PayoutItem.id, -sa.func.sum(LedgerLine.amount_cents))
-        .join(LedgerEntry, sa.and_(LedgerEntry.kind == "payout_reversed",
-                                   LedgerEntry.ref_id.like(PayoutItem.id + ":%")))
-        .join(LedgerLine, LedgerLine.entry_id == LedgerEntry.id)
-        .join(LedgerAccount, sa.and_(LedgerAccount.id == LedgerLine.account_id,
-                                     LedgerAccount.kind == "worker_available"))
+        sa.select(PayoutItem.batch_id, PayoutItem.id, sa.func.sum(reversals.c.cents))
+        .join(reversals, reversals.c.ref_id.like(PayoutItem.id + ":%"))
         .where(where)
         .group_by(PayoutItem.batch_id, PayoutItem.id)
     )
@@ -624,22 +611,7 @@ def stalled_batch_ids(older_than: timedelta = STALLED_AFTER) -> list[str]:
 
 def earnings(worker_id: str) -> list[dict]:
     """Per currency: pending review (not money yet), available, in transit, paid; the ledger decides the last three."""
-    ledger_rows = db.session.execute(
-        sa.select(
-            LedgerAccount.currency,
-            sa.func.sum(sa.case((LedgerAccount.kind == "worker_available", -LedgerLine.amount_cents), else_=0)),
-            sa.func.sum(sa.case((LedgerAccount.kind == "worker_in_transit", -LedgerLine.amount_cents), else_=0)),
-            sa.func.sum(sa.case(
-                ((LedgerAccount.kind == "worker_in_transit") & (LedgerEntry.kind == "payout_paid"), LedgerLine.amount_cents),
-                ((LedgerAccount.kind == "worker_available") & (LedgerEntry.kind == "payout_reversed"), LedgerLine.amount_cents),
-                else_=0)),
-        )
-        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
-        .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
-        .where(LedgerAccount.owner_id == worker_id,
-               LedgerAccount.kind.in_(["worker_available", "worker_in_transit"]))
-        .group_by(LedgerAccount.currency)
-    ).all()
+    from_ledger = ledger_queries.worker_earnings(worker_id)
     pending_rows = db.session.execute(
         sa.select(Brief.currency, sa.func.sum(TaskGroup.unit_price_cents))
         .select_from(Submission)
@@ -654,9 +626,8 @@ def earnings(worker_id: str) -> list[dict]:
         return out.setdefault(currency, {"currency": currency, "pending_review_cents": 0, "available_cents": 0,
                                          "in_transit_cents": 0, "paid_cents": 0})
 
-    for currency, available, in_transit, paid in ledger_rows:
-        r = row(currency)
-        r.update(available_cents=int(available or 0), in_transit_cents=int(in_transit or 0), paid_cents=int(paid or 0))
+    for currency, figures in from_ledger.items():
+        row(currency).update(figures)
     for currency, pending in pending_rows:
         row(currency)["pending_review_cents"] = int(pending or 0)
     if not out:

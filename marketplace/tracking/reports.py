@@ -26,7 +26,7 @@ from flask import current_app
 
 from marketplace.briefs.models import Brief
 from marketplace.extensions import db
-from marketplace.ledger.models import LedgerEntry, LedgerLine
+from marketplace.ledger.queries import entry_debits
 from marketplace.proofs.models import Submission
 from marketplace.tracking.models import Click, Conversion
 
@@ -151,7 +151,7 @@ def figures_by(dimensions: Sequence[str], brief_ids: Sequence[str]) -> dict[str,
     if not brief_ids or not dimensions:
         return out
     clicks_t, conversions_t = Click.__table__, Conversion.__table__
-    submissions, entries, lines = Submission.__table__, LedgerEntry.__table__, LedgerLine.__table__
+    submissions, approvals = Submission.__table__, entry_debits("approval")
 
     clicks = _by_dimensions(
         sa.select(sa.func.count().label("clicks")).where(clicks_t.c.brief_id.in_(brief_ids)),
@@ -163,14 +163,10 @@ def figures_by(dimensions: Sequence[str], brief_ids: Sequence[str]) -> dict[str,
     # The debit side of an approval entry is what the approval cost the brief: price plus fee.
     spend = _by_dimensions(
         sa.select(sa.func.count(sa.distinct(submissions.c.id)).label("approved"),
-                  sa.func.sum(lines.c.amount_cents).label("spend"))
-        .select_from(
-            submissions
-            .join(entries, sa.and_(entries.c.kind == "approval", entries.c.ref_id == submissions.c.id))
-            .join(lines, sa.and_(lines.c.entry_id == entries.c.id, lines.c.amount_cents > 0))
-        )
+                  sa.func.sum(approvals.c.cents).label("spend"))
+        .select_from(submissions.join(approvals, approvals.c.ref_id == submissions.c.id))
         .where(submissions.c.brief_id.in_(brief_ids), submissions.c.status.in_(APPROVED)),
-        _keys({**submissions.c, "at": entries.c.created_at}), dimensions, "spend_by_key")
+        _keys({**submissions.c, "at": approvals.c.created_at}), dimensions, "spend_by_key")
 
     keys = sa.union(*[sa.select(cte.c.dim, cte.c.k) for cte in (clicks, conversions, spend)]).subquery("all_keys")
 
