@@ -11,6 +11,7 @@ from marketplace.briefs import lifecycle as briefs
 from marketplace.payments import service as payments
 from marketplace.payments.service import Handler
 from marketplace.payouts import service as payouts
+from workers import payouts as payout_jobs
 
 HANDLERS: dict[str, Handler] = {
     # A brief's funding.
@@ -23,5 +24,5 @@ HANDLERS: dict[str, Handler] = {
     # Workers' Connect accounts and payouts.
     "account.updated": payouts.account_updated,
     "transfer.reversed": payouts.transfer_reversed,
-    "payout.failed": payouts.payout_failed,
+    "payout.failed": payout_jobs.payout_failed,  # (its reversal is a job's)
 }

@@ -124,7 +124,7 @@ def test_concurrent_runs_leave_one_decision_and_one_set_of_rows(client, standin,
 
 
 def test_enqueueing_twice_makes_one_job(client, standin, app):
-    from marketplace.proofs.service import enqueue_validation
+    from workers.validation import enqueue_validation
 
     _, brief = proof_brief(client, standin)
     token, held = claimed_task(client, brief)
@@ -338,8 +338,7 @@ def test_the_sweep_reruns_a_job_that_failed_before_it_could_start(client, standi
     from rq.job import Job, JobStatus
 
     from marketplace.jobs import queue_name, redis_connection
-    from marketplace.proofs.service import validation_job_id
-    from workers.validation import sweep_stuck_validations
+    from workers.validation import sweep_stuck_validations, validation_job_id
 
     _, brief = proof_brief(client, standin)
     token, held = claimed_task(client, brief)

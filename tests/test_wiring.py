@@ -75,14 +75,13 @@ def _is_job(func, where: str) -> None:
 
 
 def test_every_periodic_job_is_a_function_in_workers():
-    from workers.schedule import PERIODIC, every_seconds
+    from workers.schedule import PERIODIC
 
     assert PERIODIC
     assert len({p.name for p in PERIODIC}) == len(PERIODIC), "names make the scheduler's slot keys"
     for periodic in PERIODIC:
         _is_job(periodic.func, periodic.name)
         assert isinstance(periodic.every_seconds, int) and periodic.every_seconds > 0, periodic.name
-        assert every_seconds(periodic.func) == periodic.every_seconds
 
 
 def test_every_enqueued_job_is_a_function_in_workers():
@@ -153,3 +152,17 @@ def test_each_route_mark_is_on_the_views_that_have_it(app):
             ("accounts.issue_token", "POST"), ("stripe_webhooks.stripe_webhook", "POST")},
         route_facts.ACCEPTS_UPLOAD: {("proofs.submit_proof", "POST")},
     }
+
+
+def test_the_application_package_never_imports_the_job_layer_below_its_wiring():
+    """workers/ imports marketplace's services; a service importing a job back would be an import
+    circle. Only the wiring (routes, the Stripe event map, the CLI) hands work to the job layer."""
+    wiring = ("routes.py", "stripe_events.py", "cli.py")
+    for path in sorted((REPO / "marketplace").rglob("*.py")):
+        if path.name in wiring:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                assert not any(m == "workers" or m.startswith("workers.") for m in modules), \
+                    f"{path.relative_to(REPO)}:{node.lineno}"

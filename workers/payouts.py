@@ -4,7 +4,32 @@ from __future__ import annotations
 
 import time
 
+from marketplace.jobs import enqueue
 from workers import job
+
+# How often the schedule (workers.schedule) resumes stalled batches; the resumed runs' job ids
+# are slotted by it, so it is written once, here.
+RESUME_EVERY_SECONDS = 300
+
+
+def enqueue_batch(batch) -> None:
+    """After the commit that created it: pay a pending batch in the background."""
+    if batch.status == "pending":
+        enqueue(process_batch, batch.id, queue_name_="payouts", job_id=f"payout-{batch.id}",
+                timeout=3600, retry_intervals=[30, 120, 600])
+
+
+def payout_failed(event) -> None:
+    """Stripe's payout.failed (a connected account's bank payout): recorded by the payouts service;
+    the transfer it names, if any, is reversed by a job (after this commit or on its own: the
+    reversal is idempotent on the item's id)."""
+    from marketplace.payouts import service
+
+    reversal = service.payout_failed(event)
+    if reversal is not None:
+        item_id, reason = reversal
+        enqueue(reverse_item, item_id, reason, queue_name_="payouts", job_id=f"reverse-{item_id}",
+                retry_intervals=[10, 60, 300])
 
 
 @job
@@ -17,13 +42,11 @@ def process_batch(batch_id: str) -> dict:
 @job
 def resume_stalled_batches() -> list[str]:
     """Periodic: batches whose runner died (or whose outcomes stayed unknown) get a new run."""
-    from marketplace.jobs import enqueue
     from marketplace.payouts import service
-    from workers.schedule import every_seconds
 
     batch_ids = service.stalled_batch_ids()
     # The job id carries the slot of this job's interval: one resumed run per batch per interval.
-    slot = int(time.time() // every_seconds(resume_stalled_batches))
+    slot = int(time.time() // RESUME_EVERY_SECONDS)
     for batch_id in batch_ids:
         enqueue(process_batch, batch_id, queue_name_="payouts",
                 job_id=f"payout-{batch_id}-resume-{slot}", timeout=3600)

@@ -6,8 +6,6 @@ rather than in marketplace.jobs: the jobs call marketplace's services, which imp
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from marketplace.jobs import Periodic
 from workers import claims, payments, payouts, reviews, tracking, validation
 
@@ -17,11 +15,7 @@ PERIODIC: list[Periodic] = [
     Periodic("auto-approve", reviews.auto_approve_due, 300),
     Periodic("complete-briefs", payments.complete_ended_briefs, 300),
     Periodic("settle-refunds", payments.settle_pending_refunds, 300),
-    Periodic("resume-payouts", payouts.resume_stalled_batches, 300),
+    Periodic("resume-payouts", payouts.resume_stalled_batches, payouts.RESUME_EVERY_SECONDS),
     Periodic("stop-rule", tracking.sweep_stop_rule, 300),
 ]
 
-
-def every_seconds(func: Callable) -> int:
-    """How often the schedule runs func (for a job that slots its own work by its interval)."""
-    return next(periodic.every_seconds for periodic in PERIODIC if periodic.func is func)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+from marketplace.jobs import enqueue
 from workers import job
+
+log = logging.getLogger(__name__)
 
 
 @job
@@ -11,6 +16,15 @@ def apply_stop_rule(brief_id: str) -> list[str]:
     from marketplace.tracking import service
 
     return service.apply_stop_rule([brief_id])
+
+
+def enqueue_stop_rule(brief_ids: list[str]) -> None:
+    """After conversions are committed: judge their briefs again in the background."""
+    for brief_id in brief_ids:
+        try:
+            enqueue(apply_stop_rule, brief_id, retry_intervals=[10, 60])
+        except Exception:  # the periodic sweep catches up; the conversions are stored either way
+            log.exception("could not enqueue the stop rule for %s", brief_id)
 
 
 @job

@@ -9,6 +9,7 @@ from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.route_facts import calls_stripe
 from marketplace.payouts import schemas, service
+from workers import payouts as payout_jobs
 
 blp = Blueprint("payouts", __name__, description="Payout accounts, payout batches and earnings")
 
@@ -60,6 +61,7 @@ class PayoutBatches(MethodView):
     def post(self, data):
         batch = service.start_batch(currency=data["currency"], min_amount_cents=data["min_amount_cents"],
                                     created_by=f"admin:{current_principal().id}")
+        payout_jobs.enqueue_batch(batch)
         return service.present([batch])[0]
 
     @role_required("admin")

@@ -113,7 +113,7 @@ def account_updated(event: gateway.WebhookEvent) -> None:
     _apply_account_state(account, obj)
 
 
-def payout_failed(event: gateway.WebhookEvent) -> None:
+def payout_failed(event: gateway.WebhookEvent) -> tuple[str, str] | None:
     """A connected account's payout to its bank failed.
 
     Our transfer had already reached the worker's Stripe balance, and Stripe puts a failed
@@ -123,6 +123,7 @@ def payout_failed(event: gateway.WebhookEvent) -> None:
     and when the payout names one of our items (metadata payout_item_id, set on payouts we
     create manually), reverse that item's transfer at Stripe; Stripe's transfer.reversed
     webhook then returns the money to the worker's available balance like any reversal.
+    Returns (item id, reason) of the reversal to make, which the job layer enqueues.
     """
     obj = event.object
     account = None
@@ -138,14 +139,8 @@ def payout_failed(event: gateway.WebhookEvent) -> None:
     item_id = (obj.get("metadata") or {}).get("payout_item_id")
     item = db.session.get(PayoutItem, item_id) if item_id else None
     if item is None or item.status != "paid" or (account and item.stripe_account_id != account.stripe_account_id):
-        return
-    from marketplace.jobs import enqueue
-    from workers import payouts as payout_jobs
-
-    # Runs after this commit or on its own; the reversal is idempotent on the item's id.
-    enqueue(payout_jobs.reverse_item, item.id,
-            f"bank payout {obj.get('id')} failed: {obj.get('failure_code') or 'unknown'}",
-            queue_name_="payouts", job_id=f"reverse-{item.id}", retry_intervals=[10, 60, 300])
+        return None
+    return item.id, f"bank payout {obj.get('id')} failed: {obj.get('failure_code') or 'unknown'}"
 
 
 def reverse_item(item_id: str, reason: str) -> str:
@@ -243,17 +238,11 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
 
 
 def start_batch(*, currency: str, min_amount_cents: int, created_by: str) -> PayoutBatch:
-    """The endpoint's path: create and commit the batch, then hand it to the payouts queue.
+    """The endpoint's path: create and commit the batch (the caller hands it to the payouts queue).
     Without Stripe configured, 503 before anything is reserved (as funding answers)."""
     gateway.require_configured()
     batch = create_batch(currency=currency, min_amount_cents=min_amount_cents, created_by=created_by)
     db.session.commit()
-    if batch.status == "pending":
-        from marketplace.jobs import enqueue
-        from workers import payouts as payout_jobs
-
-        enqueue(payout_jobs.process_batch, batch.id, queue_name_="payouts", job_id=f"payout-{batch.id}",
-                timeout=3600, retry_intervals=[30, 120, 600])
     return batch
 
 

@@ -14,6 +14,7 @@ from marketplace.http.inputs import refuse_unstorable
 from marketplace.http.problems import field_errors
 from marketplace.http.route_facts import accepts_upload, rate_limited
 from marketplace.proofs import schemas, service
+from workers import validation as validation_jobs
 
 blp = Blueprint("proofs", __name__, description="Proof submissions and their checks")
 
@@ -81,6 +82,7 @@ def submit_proof(task_id):
     received_at = g.get("received_at") or utcnow()
     proof, upload = _read_proof()
     submission = service.submit(current_principal().id, task_id, proof, upload, received_at=received_at)
+    validation_jobs.enqueue_validation(submission.id)
     return service.present([submission])[0]
 
 

@@ -25,7 +25,6 @@ from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.http.ratelimit import check_submission
-from marketplace.jobs import enqueue
 from marketplace.proofs import lifecycle
 from marketplace.proofs.models import Submission, SubmissionCheck
 from marketplace.proofs.storage import storage
@@ -34,42 +33,11 @@ from marketplace.tasks.models import Claim, Task
 
 log = logging.getLogger(__name__)
 
-# RQ retries a job that raised (a transient database or Redis failure) after these pauses.
-VALIDATION_RETRY_INTERVALS = [10, 30, 120]
-# Decoding a 40 MP image and hashing it takes ~1 s; the link probe at most ~4 hops × (3 s
-# connect + 5 s per read); the rest is a few queries. Two minutes leaves a wide margin and
-# still lets RQ notice a dead worker's job quickly.
-VALIDATION_TIMEOUT_SECONDS = 120
-
-
 @dataclass(frozen=True)
 class Upload:
     """A screenshot as received: its bytes (read under the size limit) and nothing the client named."""
 
     data: bytes
-
-
-def validation_job_id(submission_id: str, attempts: int = 0) -> str:
-    """One job id per submission and started-attempt count, so enqueueing twice makes one job."""
-    return f"validate-{submission_id}-{attempts}"
-
-
-def enqueue_validation(submission_id: str, attempts: int = 0) -> bool:
-    """Enqueue the submission's validation once; False when that job is already there.
-
-    A Redis failure here is logged, not raised: the submission is committed as
-    `validating` and the sweep (workers.validation.sweep_stuck_validations) picks it up.
-    """
-    from workers.validation import validate_submission
-
-    try:
-        job = enqueue(validate_submission, submission_id, queue_name_="validation",
-                      job_id=validation_job_id(submission_id, attempts), unique=True,
-                      retry_intervals=VALIDATION_RETRY_INTERVALS, timeout=VALIDATION_TIMEOUT_SECONDS)
-    except Exception:
-        log.exception("could not enqueue validation of %s; the sweep will retry", submission_id)
-        return False
-    return job is not None
 
 
 # --- submitting -------------------------------------------------------------------------------
@@ -173,7 +141,6 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
         if isinstance(exc, IntegrityError):
             raise Conflict("Proof is already submitted for this task.") from None
         raise
-    enqueue_validation(submission.id)
     return submission
 
 

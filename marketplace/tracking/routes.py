@@ -11,6 +11,7 @@ from marketplace.errors import InvalidInput
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.problems import field_errors
 from marketplace.tracking import assets, reports, schemas, service
+from workers import tracking as tracking_jobs
 
 blp = Blueprint("tracking", __name__, description="Tracked links, conversions, reports and the content bank")
 
@@ -76,8 +77,11 @@ def post_conversions():
     brand_id = current_principal().id
     if not bulk:
         conversion, created = service.record_conversion(brand_id, items[0])
+        if created:
+            tracking_jobs.enqueue_stop_rule([conversion["brief_id"]])
         return conversion, 201 if created else 200
     results = service.record_conversions(brand_id, items)
+    tracking_jobs.enqueue_stop_rule(service.briefs_converted(results))
     return Response(
         schemas.ConversionBatchOut().dumps({
             "created": sum(r.outcome == service.CREATED for r in results),

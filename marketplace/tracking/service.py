@@ -261,9 +261,12 @@ def record_conversions(brand_id: str, items: list[dict]) -> list[ConversionResul
             result.outcome = CONFLICT
             result.detail = "This external_id appears earlier in the request with a different conversion."
 
-    if created:
-        _enqueue_stop_rule(sorted({wanted[e]["brief_id"] for e in created}))
     return results
+
+
+def briefs_converted(results: list) -> list[str]:
+    """The briefs that new conversions among these results count for (the stop rule judges them again)."""
+    return sorted({r.conversion["brief_id"] for r in results if r.outcome == CREATED and r.conversion})
 
 
 def record_conversion(brand_id: str, item: dict) -> tuple[dict, bool]:
@@ -277,17 +280,6 @@ def record_conversion(brand_id: str, item: dict) -> tuple[dict, bool]:
         field_name, _, message = result.detail.partition(": ")
         raise InvalidInput.field(field_name, message)
     return result.conversion, result.outcome == CREATED
-
-
-def _enqueue_stop_rule(brief_ids: list[str]) -> None:
-    from marketplace.jobs import enqueue
-    from workers.tracking import apply_stop_rule
-
-    for brief_id in brief_ids:
-        try:
-            enqueue(apply_stop_rule, brief_id, retry_intervals=[10, 60])
-        except Exception:  # the periodic sweep catches up; the conversions are stored either way
-            log.exception("could not enqueue the stop rule for %s", brief_id)
 
 
 # --- the stop rule ----------------------------------------------------------------------------------
