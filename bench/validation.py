@@ -54,6 +54,7 @@ def _submit_all(app, group_id: str, screenshots: list[bytes]) -> None:
     from marketplace.extensions import db
     from marketplace.proofs import service as proofs
     from marketplace.tasks import service as tasks
+    from workers.validation import enqueue_validation
 
     with app.app_context():
         for i, data in enumerate(screenshots):
@@ -61,7 +62,8 @@ def _submit_all(app, group_id: str, screenshots: list[bytes]) -> None:
             db.session.add(worker)
             db.session.commit()
             claim = tasks.claim(worker.id, group_id)
-            proofs.submit(worker.id, claim.task_id, {}, proofs.Upload(data))
+            submission = proofs.submit(worker.id, claim.task_id, {}, proofs.Upload(data))
+            enqueue_validation(submission.id)  # as the submission route does after the commit
         db.session.remove()
 
 

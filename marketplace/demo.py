@@ -83,8 +83,7 @@ CAPTIONS = {
 def _submissions_in_every_state(brief: Brief, admin: Principal) -> dict[str, str]:
     """One caption per submission state, through the same services the API calls.
 
-    Validation runs here directly (it is safe to run twice, so the job that submitting
-    enqueued changes nothing when it runs too).
+    Validation runs here directly, in the foreground (the API's route enqueues it as a job instead).
     """
     from marketplace.proofs import service as proofs
     from marketplace.proofs.validation import validate_submission

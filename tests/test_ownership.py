@@ -25,6 +25,7 @@ TABLES = {"Task": "tasks", "Claim": "claims", "Submission": "submissions"}
 # batches, briefs); anywhere else an assignment to `.status` is a write nobody owns.
 OWN_STATUS_ASSIGNMENTS = {"payments/service.py", "payouts/service.py", "briefs/lifecycle.py",
                           "tasks/lifecycle.py", "proofs/lifecycle.py"}
+OWNED_NAMES = re.compile(r"task|claim|held|submission|\bsub\b|\brow\b")
 
 
 def status_writes(root: Path) -> list[str]:
@@ -52,17 +53,29 @@ def _writes(node: ast.AST, rel: str) -> list[str]:
         # Model(status=…): a row made with a status.
         if name in STATUS_OWNERS and rel != STATUS_OWNERS[name] and any(k.arg == "status" for k in node.keywords):
             out.append(f"{name}(status=…)")
-        # update(Model)….values(status=…), insert(Model)….values(status=…)
-        if isinstance(node.func, ast.Attribute) and node.func.attr == "values" and any(
-                k.arg == "status" for k in node.keywords):
+        # update(Model)….values(status=…) or .values({"status": …}), insert likewise, also
+        # through Model.__table__.update()
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "values" and (
+                any(k.arg == "status" for k in node.keywords) or any(
+                    isinstance(a, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "status"
+                                                    for k in a.keys) for a in node.args)):
             model = _statement_model(node.func.value)
             if model in STATUS_OWNERS and rel != STATUS_OWNERS[model]:
                 out.append(f"{model} status written by .values(status=…)")
-    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and rel not in OWN_STATUS_ASSIGNMENTS:
+        # setattr(row, "status", …)
+        if name == "setattr" and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                and node.args[1].value == "status" and rel not in STATUS_OWNERS.values():
+            out.append("setattr(…, 'status', …) outside the owners")
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and rel not in STATUS_OWNERS.values():
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:
             for element in (target.elts if isinstance(target, ast.Tuple) else [target]):
-                if isinstance(element, ast.Attribute) and element.attr == "status":
+                if not (isinstance(element, ast.Attribute) and element.attr == "status"):
+                    continue
+                # The modules that set the status of rows of their own tables may, but never on
+                # something named like a task, a claim or a submission.
+                receiver = ast.unparse(element.value).lower()
+                if rel not in OWN_STATUS_ASSIGNMENTS or OWNED_NAMES.search(receiver):
                     out.append(f"{ast.unparse(element)} = … (a status assigned outside every owner)")
     return out
 
@@ -79,8 +92,10 @@ def _statement_model(expr: ast.AST) -> str | None:
     """The model an update()/insert() chain starts from (sa.update(Task).where(…) → 'Task')."""
     while isinstance(expr, (ast.Call, ast.Attribute)):
         if isinstance(expr, ast.Call):
-            if _called_name(expr.func) in ("update", "insert") and expr.args:
-                first = expr.args[0]
+            if _called_name(expr.func) in ("update", "insert"):
+                # sa.update(Task) / insert(Task.__table__), or Task.__table__.update()
+                first = expr.args[0] if expr.args else (
+                    expr.func.value if isinstance(expr.func, ast.Attribute) else None)
                 if isinstance(first, ast.Attribute) and first.attr == "__table__":
                     first = first.value
                 return first.id if isinstance(first, ast.Name) else None
@@ -104,13 +119,21 @@ def test_the_status_check_finds_writes_outside_the_owners(tmp_path):
         "    held.status = 'submitted'\n"
         "    db.session.add(Submission(status='validating'))\n"
         "    db.session.execute(sa.text(\"UPDATE claims SET status = 'expired' WHERE id = :id\"))\n"
+        "    db.session.execute(Submission.__table__.update().values({'status': 'paid'}))\n"
+        "    setattr(held, 'status', 'released')\n"
     )
+    (tmp_path / "payments").mkdir()
+    (tmp_path / "payments" / "service.py").write_text(
+        "def settle(refund, claim):\n    refund.status = 'succeeded'\n    claim.status = 'expired'\n")
     found = status_writes(tmp_path)
     assert sorted(line.split(": ", 1)[1] for line in found) == sorted([
         "Task status written by .values(status=…)",
         "held.status = … (a status assigned outside every owner)",
         "Submission(status=…)",
         "SQL text writes claims.status",
+        "Submission status written by .values(status=…)",
+        "setattr(…, 'status', …) outside the owners",
+        "claim.status = … (a status assigned outside every owner)",
     ])
 
 

@@ -9,7 +9,7 @@ atomic by itself and costs one round trip.
 There is no pre-ping either, because it would be another round trip. `read` retries once on a
 connection the server had dropped (a restart, an idle timeout), on a fresh pool. Writes are not
 retried unless the caller says a repeat is harmless, since a write may have committed before its
-connection dropped: the client gets a 503 (see errors.py) and may retry with its Idempotency-Key,
+connection dropped: the client gets a 503 (see marketplace/http/problems.py) and may retry with its Idempotency-Key,
 on a pool already renewed for it.
 """
 

@@ -74,10 +74,11 @@ def _replay(record: IdempotencyRecord) -> Response:
 
 
 def applies() -> bool:
-    """Whether this request's Idempotency-Key is honoured: POSTs, but for views marked
-    route_facts.ignores_idempotency_key. A POST routed nowhere is not exempt (it is answered
-    404 or 405, stored like any other answer)."""
-    return request.method == "POST" and route_facts.IGNORES_IDEMPOTENCY_KEY not in route_facts.of_request()
+    """Whether this request's Idempotency-Key is honoured: POSTs to a view, but for views marked
+    route_facts.ignores_idempotency_key. A POST routed nowhere creates nothing (it is a 404 or a
+    405 every time), so nothing is recorded for it."""
+    return (request.method == "POST" and request.endpoint is not None
+            and route_facts.IGNORES_IDEMPOTENCY_KEY not in route_facts.of_request())
 
 
 def before_request():

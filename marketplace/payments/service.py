@@ -142,13 +142,10 @@ def payment_succeeded(event: gateway.WebhookEvent) -> tuple[Payment, int] | None
     return payment, int(obj.get("amount_received") or obj.get("amount") or 0)
 
 
-def mark_succeeded(payment: Payment) -> bool:
-    """The (locked) payment's money arrived; False when it was booked already."""
-    if payment.status == "succeeded":
-        return False
+def mark_succeeded(payment: Payment) -> None:
+    """The (locked) payment's money arrived (the caller books it once: see briefs.lifecycle)."""
     payment.status = "succeeded"
     payment.succeeded_at = utcnow()
-    return True
 
 
 def payment_failed(event: gateway.WebhookEvent) -> None:

@@ -31,7 +31,6 @@ SUBMISSION_MOVES: dict[str, Move] = {
     "request_revision": Move(frozenset({"needs_review"}), "revision_requested"),
     "mark_paid": Move(frozenset({"approved"}), "paid"),
 }
-DECISIONS = {"approve": "approve", "reject": "reject", "request_revision": "request_revision"}
 
 
 class IllegalMove(RuntimeError):
@@ -88,7 +87,7 @@ def decide(rows: list, decision: str, *, among, now: datetime, actor: str, reaso
     approval approves the tasks; a rejection ends the claims and reopens the tasks; a revision
     request keeps the claim held (submitted), so the worker can submit again on it.
     """
-    move = SUBMISSION_MOVES[DECISIONS[decision]]
+    move = SUBMISSION_MOVES[decision]  # a decision is named as its move
     # synchronize_session=False: no decided row is loaded as an object in this session, and
     # the ORM's default would fetch every updated id back to look for one (10,000 per call).
     db.session.execute(

@@ -2,7 +2,7 @@
 
 The request side does no image decoding and no network work: it checks the claim and the
 group's proof rules, stores the file under a random key, records the submission as
-`validating` and enqueues one validation job after the commit. Everything else happens in
+`validating`; its route then enqueues one validation job (workers.validation). Everything else happens in
 `marketplace.proofs.validation`, run by `workers.validation`.
 """
 
@@ -101,7 +101,7 @@ def _required_parts(rules: dict, proof: dict, upload: Upload | None) -> None:
 
 def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
            received_at: datetime | None = None) -> Submission:
-    """Record proof for the worker's claimed task as `validating` and enqueue its validation.
+    """Record proof for the worker's claimed task as `validating` (the caller enqueues its validation).
 
     ``proof`` holds link/text/captured_at as parsed by SubmissionIn. The claim row is locked
     for the whole transaction, so a concurrent second submission or the claim-expiry job

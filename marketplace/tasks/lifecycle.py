@@ -2,7 +2,8 @@
 moves are written once, as data. Nothing else writes tasks.status or claims.status.
 
 The functions work in the caller's transaction (they never commit) and are set-based where the
-callers are bulk (approving 10,000 at once, expiring every due claim): each is one statement.
+callers are bulk (approving 10,000 at once, expiring every due claim): one statement per table
+they change, however many rows.
 """
 
 from __future__ import annotations
