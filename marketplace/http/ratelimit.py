@@ -1,5 +1,5 @@
-"""Rate limits (claims and submissions per worker): a sliding window in Redis, in-process without it
-or while it is down."""
+"""Rate limits (claims and submissions per worker, logins and sign-ups per e-mail and per client
+address): a sliding window in Redis, in-process without it or while it is down."""
 
 from __future__ import annotations
 
@@ -165,3 +165,14 @@ def check_claim(worker_id: str) -> None:
 def check_submission(worker_id: str) -> None:
     """SUBMISSION_RATE_LIMIT per worker (default 20/minute); raises RateLimited."""
     _check("SUBMISSION_RATE_LIMIT", "submission", worker_id)
+
+
+def check_account_attempt(action: str, email: str, address: str | None) -> None:
+    """LOGIN_RATE_LIMIT_PER_EMAIL per action ("login", "worker-sign-up", "brand-sign-up") and
+    LOGIN_RATE_LIMIT_PER_ADDRESS over all three together (each attempt costs an argon2 hash or a new
+    account, and the CPU is shared); raises RateLimited. Called before any
+    hashing, so a refused attempt costs a Redis round trip, not 150 ms of CPU. The address is
+    request.remote_addr: behind a proxy, set TRUSTED_PROXY_COUNT so it is the client's, not the
+    proxy's (else everyone shares one address's window)."""
+    _check("LOGIN_RATE_LIMIT_PER_ADDRESS", "account-address", address or "unknown")
+    _check("LOGIN_RATE_LIMIT_PER_EMAIL", f"{action}-email", email.strip().lower())
