@@ -32,6 +32,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(from_environment(Path(app.instance_path)))
     app.config.update(config or {})
     check_config(app.config)
+    if app.config.get("TRUSTED_PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # remote_addr becomes the address the last TRUSTED_PROXY_COUNT proxies were asked by.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"])
     observability.configure_logging(app.config["LOG_LEVEL"])
 
     db.init_app(app)

@@ -59,7 +59,8 @@ def check(config: dict) -> None:
     if not 0 <= threshold <= MAX_DUPLICATE_HAMMING_THRESHOLD:
         raise ValueError(f"DUPLICATE_HAMMING_THRESHOLD={threshold}: must be 0 to {MAX_DUPLICATE_HAMMING_THRESHOLD}, "
                          "the distances the duplicate lookup finds them all at.")
-    for name in ("CLAIM_RATE_LIMIT", "SUBMISSION_RATE_LIMIT"):
+    for name in ("CLAIM_RATE_LIMIT", "SUBMISSION_RATE_LIMIT", "LOGIN_RATE_LIMIT_PER_EMAIL",
+                 "LOGIN_RATE_LIMIT_PER_ADDRESS"):
         if name in config:
             parse_rate(config[name])  # ValueError naming the setting's text
 
@@ -93,6 +94,13 @@ def from_environment(instance_path: Path) -> dict:
         # Per-worker sliding windows, written like "30/minute", "5/10s" or "off".
         "CLAIM_RATE_LIMIT": os.environ.get("CLAIM_RATE_LIMIT", "30/minute"),
         "SUBMISSION_RATE_LIMIT": os.environ.get("SUBMISSION_RATE_LIMIT", "20/minute"),
+        # Logins and sign-ups: tight per e-mail (guessing one account's password), generous per
+        # client address (an office behind one NAT logs in together).
+        "LOGIN_RATE_LIMIT_PER_EMAIL": os.environ.get("LOGIN_RATE_LIMIT_PER_EMAIL", "10/10minutes"),
+        "LOGIN_RATE_LIMIT_PER_ADDRESS": os.environ.get("LOGIN_RATE_LIMIT_PER_ADDRESS", "100/minute"),
+        # How many proxies in front of the app append to X-Forwarded-For; 0 trusts none of it (a
+        # client could write anything there), and request.remote_addr is the peer's address.
+        "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
         "DUPLICATE_HAMMING_THRESHOLD": _int("DUPLICATE_HAMMING_THRESHOLD", 6),
         # Proof validation jobs: a submission still validating after this long is re-enqueued by
         # the sweep; after this many started attempts it goes to a person instead.

@@ -92,6 +92,9 @@ def app(test_environment, stripe_standin):
     app = create_app({
         "TESTING": True,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 5, "max_overflow": 70, "pool_pre_ping": True},
+        # Every test client is 127.0.0.1, and tests sign up and log in dozens of workers each; the
+        # real defaults are exercised in test_accounts.py.
+        "LOGIN_RATE_LIMIT_PER_ADDRESS": "10000/minute",
     })
     with app.app_context():
         upgrade(revision="heads")  # the schema comes from the migrations, as in production

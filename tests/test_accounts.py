@@ -89,3 +89,114 @@ def test_roles_are_enforced(client):
     response = client.post("/v1/briefs", json=brief_payload(), headers=auth(worker_token))
     assert response.status_code == 403
     assert client.get("/v1/briefs", headers=auth(worker_token)).status_code == 403
+
+
+# --- attempt limits (logins and sign-ups) --------------------------------------------------------------
+
+PASSWORD = "correct horse battery"
+
+
+def _login(client, email: str, password: str):
+    return client.post("/v1/auth/token", json={"email": email, "password": password})
+
+
+def _signed_up_email(client) -> str:
+    email = unique_email("worker")
+    assert client.post("/v1/workers", json={"email": email, "password": PASSWORD, "display_name": "Sam",
+                                            "country": "GB"}).status_code == 201
+    return email
+
+
+def _limited(response) -> dict:
+    assert response.status_code == 429, response.get_data(as_text=True)[:300]
+    assert response.content_type == "application/problem+json"
+    assert int(response.headers["Retry-After"]) >= 1
+    return response.get_json()
+
+
+def test_the_eleventh_login_for_one_account_is_429_even_with_the_right_password(app, client, monkeypatch):
+    """The real defaults (10 per 10 minutes per email, 100 per minute per address)."""
+    from pathlib import Path
+
+    from marketplace.config import from_environment
+
+    defaults = from_environment(Path(app.instance_path))
+    assert (defaults["LOGIN_RATE_LIMIT_PER_EMAIL"], defaults["LOGIN_RATE_LIMIT_PER_ADDRESS"]) == (
+        "10/10minutes", "100/minute")
+    for name in ("LOGIN_RATE_LIMIT_PER_EMAIL", "LOGIN_RATE_LIMIT_PER_ADDRESS"):
+        monkeypatch.setitem(app.config, name, defaults[name])
+    email = _signed_up_email(client)
+    for _ in range(10):
+        assert _login(client, email, "wrong password!").status_code == 401
+    body = _limited(_login(client, email, PASSWORD))
+    assert "10 per 600 seconds" in body["detail"]
+    assert 500 <= int(_login(client, email.upper(), PASSWORD).headers["Retry-After"]) <= 600
+    # Another account from the same address is not held back by this one's window.
+    other = _signed_up_email(client)
+    assert _login(client, other, PASSWORD).status_code == 200
+
+
+def test_a_refused_login_is_answered_before_the_account_is_read_or_any_password_hashed(
+        app, client, monkeypatch, sql_statements):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT_PER_EMAIL", "1/minute")
+    email = _signed_up_email(client)
+    assert _login(client, email, "wrong password!").status_code == 401
+    with sql_statements as statements:
+        _limited(_login(client, email, PASSWORD))  # the right password: the limit comes first
+    # No SQL at all: the worker's row (and so its hash) was never read, so nothing was verified.
+    assert statements == []
+
+
+def test_the_address_limit_holds_back_every_email_from_one_address(app, client, monkeypatch, db_session):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT_PER_ADDRESS", "3/minute")
+    emails = [unique_email("worker") for _ in range(3)]
+    assert [_login(client, e, PASSWORD).status_code for e in emails] == [401, 401, 401]
+    _limited(_login(client, unique_email("worker"), PASSWORD))
+    # Sign-ups share the address's window, and a refused one creates nothing.
+    _limited(client.post("/v1/workers", json={"email": unique_email(), "password": PASSWORD,
+                                              "display_name": "Sam", "country": "GB"}))
+    _limited(client.post("/v1/brands", json={"name": "Acme", "email": unique_email()}))
+    assert db_session.execute(sa.text("SELECT (SELECT count(*) FROM workers) + (SELECT count(*) FROM brands)")
+                              ).scalar_one() == 0
+    # Another client address has its own window.
+    other = client.post("/v1/auth/token", json={"email": emails[0], "password": PASSWORD},
+                        environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert other.status_code == 401
+
+
+def test_sign_ups_are_limited_per_email(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT_PER_EMAIL", "2/minute")
+    email = unique_email()
+    assert client.post("/v1/brands", json={"name": "A", "email": email}).status_code == 201
+    assert client.post("/v1/brands", json={"name": "A", "email": email}).status_code == 409
+    _limited(client.post("/v1/brands", json={"name": "A", "email": email}))
+    body = {"email": email, "password": PASSWORD, "display_name": "Sam", "country": "GB"}
+    assert client.post("/v1/workers", json=body).status_code == 201  # a worker sign-up is another window
+
+
+def test_behind_trusted_proxies_the_client_address_comes_from_x_forwarded_for(app, monkeypatch):
+    from marketplace import create_app
+
+    proxied = create_app({"TESTING": True, "TRUSTED_PROXY_COUNT": 1, "LOGIN_RATE_LIMIT_PER_ADDRESS": "1/minute"})
+    try:
+        c = proxied.test_client()
+        first = {"X-Forwarded-For": "203.0.113.1"}
+        assert c.post("/v1/auth/token", json={"email": unique_email(), "password": PASSWORD},
+                      headers=first).status_code == 401
+        _limited(c.post("/v1/auth/token", json={"email": unique_email(), "password": PASSWORD}, headers=first))
+        # A client cannot prepend its own entries: only the last proxy's is trusted.
+        spoofed = {"X-Forwarded-For": "198.51.100.9, 203.0.113.1"}
+        _limited(c.post("/v1/auth/token", json={"email": unique_email(), "password": PASSWORD}, headers=spoofed))
+        assert c.post("/v1/auth/token", json={"email": unique_email(), "password": PASSWORD},
+                      headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 401
+    finally:
+        with proxied.app_context():
+            from marketplace.extensions import db
+
+            db.engine.dispose()
+
+
+def test_login_and_sign_up_document_their_429(client):
+    paths = client.get("/openapi.json").get_json()["paths"]
+    for path in ("/v1/auth/token", "/v1/workers", "/v1/brands"):
+        assert "429" in paths[path]["post"]["responses"], path

@@ -127,7 +127,8 @@ def test_openapi_spec_lists_every_route_and_docs_render(client, app):
 def test_health_readiness_and_metrics(client, app):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert ready.status_code == 200 and ready.get_json()["checks"] == {
+        "database": "ok", "redis": "ok", "rate_limits": "ok (Redis, shared by every process)"}
     client.get("/v1/nope")
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and b"http_requests_total" in metrics.data

@@ -427,23 +427,29 @@ def test_without_redis_the_limit_is_kept_in_process(app, client, standin):
             db.engine.dispose()
 
 
-def test_a_redis_outage_fails_open_with_a_warning(app, client, standin, caplog):
+def test_a_redis_outage_keeps_the_limit_per_process_and_readyz_says_so(app, client, standin, caplog):
+    """35 claims against 30/minute while Redis is down: the 31st is refused, not let through."""
     from marketplace import create_app
 
-    brief, _ = live_groups(client, standin, [group(quantity=10)])
+    brief, _ = live_groups(client, standin, [group(quantity=40, max_per_worker=40)])
+    group_id = brief["task_groups"][0]["id"]
     _, token = sign_up_worker(client)
-    broken = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0", "CLAIM_RATE_LIMIT": "1/minute"})
+    broken = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0", "CLAIM_RATE_LIMIT": "30/minute"})
     caplog.set_level(logging.WARNING, logger="marketplace.http.ratelimit")
     try:
         c = broken.test_client()
-        for _ in range(3):  # the limit (1/minute) cannot be enforced, and no claim becomes a 500
-            assert c.post(claim_url(brief["task_groups"][0]["id"]), headers=auth(token)).status_code == 201
+        statuses = Counter(c.post(claim_url(group_id), headers=auth(token)).status_code for _ in range(35))
+        assert statuses == {201: 30, 429: 5}
+        ready = c.get("/readyz")
+        body = assert_problem(ready, 503)
+        assert body["checks"]["rate_limits"] == "per-process fallback: Redis unreachable"
+        assert "rate limits are kept per process" in body["detail"]
     finally:
         with broken.app_context():
             from marketplace.extensions import db
 
             db.engine.dispose()
-    assert any("not enforced" in r.getMessage() for r in caplog.records)
+    assert any("kept per process" in r.getMessage() for r in caplog.records)
 
 
 def test_rates_are_read_from_config_strings():

@@ -146,7 +146,9 @@ def test_each_route_mark_is_on_the_views_that_have_it(app):
                 marked.setdefault(fact, set()).add((rule.endpoint, method))
     assert marked == {
         route_facts.CALLS_STRIPE: {("briefs.fund", "POST"), ("payouts.MyPayoutAccount", "POST")},
-        route_facts.RATE_LIMITED: {("tasks.claim_task", "POST"), ("proofs.submit_proof", "POST")},
+        route_facts.RATE_LIMITED: {("tasks.claim_task", "POST"), ("proofs.submit_proof", "POST"),
+                                   ("accounts.sign_up_brand", "POST"), ("accounts.sign_up_worker", "POST"),
+                                   ("accounts.issue_token", "POST")},
         route_facts.IGNORES_IDEMPOTENCY_KEY: {
             ("accounts.sign_up_brand", "POST"), ("accounts.sign_up_worker", "POST"),
             ("accounts.issue_token", "POST"), ("stripe_webhooks.stripe_webhook", "POST")},

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from flask import request
+
 from marketplace.auth import BEARER, current_principal, role_required, schemas, service
+from marketplace.http import ratelimit
 from marketplace.http.blueprint import Blueprint
-from marketplace.http.route_facts import ignores_idempotency_key
+from marketplace.http.route_facts import ignores_idempotency_key, rate_limited
+
+# Every attempt counts, right or wrong, and a refused one is answered before any password is hashed.
+ATTEMPT_LIMITS = ("Attempts are limited per email (LOGIN_RATE_LIMIT_PER_EMAIL, default 10 per 10 minutes, for "
+                  "logins and for each kind of sign-up apart) and per client address (LOGIN_RATE_LIMIT_PER_ADDRESS, "
+                  "default 100 per minute, logins and sign-ups together): every attempt counts, right or wrong; "
+                  "past either limit, 429 with Retry-After, even with the right password.")
 
 blp = Blueprint("accounts", __name__, description="Accounts and authentication")
 
@@ -13,9 +22,11 @@ blp = Blueprint("accounts", __name__, description="Accounts and authentication")
 @blp.arguments(schemas.BrandSignUp())
 @blp.response(201, schemas.BrandCreated)
 @blp.doc(description="Create a brand. The API key is returned once and only its hash is kept. "
-         "Signing up twice with one email answers 409.")
+         "Signing up twice with one email answers 409. " + ATTEMPT_LIMITS)
 @ignores_idempotency_key
+@rate_limited
 def sign_up_brand(data):
+    ratelimit.check_account_attempt("brand-sign-up", data["email"], request.remote_addr)
     brand, api_key = service.sign_up_brand(data["name"], data["email"])
     return {"brand": brand, "api_key": api_key}
 
@@ -23,17 +34,22 @@ def sign_up_brand(data):
 @blp.route("/v1/workers", methods=["POST"])
 @blp.arguments(schemas.WorkerSignUp())
 @blp.response(201, schemas.WorkerOut)
+@blp.doc(description="Create a worker account; then log in with POST /v1/auth/token. " + ATTEMPT_LIMITS)
 @ignores_idempotency_key
+@rate_limited
 def sign_up_worker(data):
+    ratelimit.check_account_attempt("worker-sign-up", data["email"], request.remote_addr)
     return service.sign_up_worker(**data)
 
 
 @blp.route("/v1/auth/token", methods=["POST"])
 @blp.arguments(schemas.TokenRequest())
 @blp.response(200, schemas.TokenOut)
-@blp.doc(description="Exchange a worker's email and password for a bearer token.")
+@blp.doc(description="Exchange a worker's email and password for a bearer token. " + ATTEMPT_LIMITS)
 @ignores_idempotency_key
+@rate_limited
 def issue_token(data):
+    ratelimit.check_account_attempt("login", data["email"], request.remote_addr)
     token, credential = service.log_in_worker(data["email"], data["password"])
     return {"token": token, "expires_at": credential.expires_at}
 

@@ -27,6 +27,7 @@ def problem(
     slug: str | None = None,
     errors: dict | None = None,
     headers: dict | None = None,
+    extra: dict | None = None,
 ) -> Response:
     phrase = HTTPStatus(status).phrase
     body: dict = {
@@ -37,6 +38,7 @@ def problem(
     }
     if errors:
         body["errors"] = errors
+    body.update(extra or {})  # extension members (RFC 9457 §3.2)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -1,4 +1,5 @@
-"""Per-worker rate limits on claims and submissions: a sliding window in Redis, in-process without it."""
+"""Rate limits (claims and submissions per worker, logins and sign-ups per e-mail and per client
+address): a sliding window in Redis, in-process without it or while it is down."""
 
 from __future__ import annotations
 
@@ -114,32 +115,40 @@ def limit(key: str, max_calls: int, per_seconds: int) -> None:
     """Allow at most max_calls calls per sliding per_seconds for key, else raise RateLimited (429).
 
     With Redis the window is shared by every process; without it (the embedded default) it is
-    per process. When Redis is down the limit fails open: a limiter must never turn a request
-    that would succeed into a 500.
+    per process. While Redis is down the same window is kept per process: a limit never turns a
+    request that would succeed into a 500, and an outage loosens it (each process allows the full
+    rate) rather than lifting it.
     """
     app = current_app._get_current_object()
     state = _state(app)
-    if not app.config.get("REDIS_URL"):
+    if not app.config.get("REDIS_URL") or time.monotonic() < state["skip_redis_until"]:
         wait = state["local"].hit(key, max_calls, per_seconds)
-    elif time.monotonic() < state["skip_redis_until"]:
-        return  # failing open while Redis recovers
     else:
         from redis.exceptions import RedisError
 
         try:
             allowed, wait_us = _redis(app, state)(keys=[f"ratelimit:{key}"],
                                                   args=[max_calls, per_seconds * 1_000_000, uuid.uuid4().hex])
+            wait = 0.0 if allowed else int(wait_us) / 1_000_000
         except RedisError as exc:
             state["skip_redis_until"] = time.monotonic() + REDIS_RETRY_AFTER_FAILURE_SECONDS
-            log.warning("rate limit for %s not enforced, Redis failed: %s", key.split(":")[0], exc)
-            return
-        wait = 0.0 if allowed else int(wait_us) / 1_000_000
+            log.warning("rate limit for %s kept per process, Redis failed: %s", key.split(":")[0], exc)
+            wait = state["local"].hit(key, max_calls, per_seconds)
     if wait > 0:
         retry_after = max(1, math.ceil(wait))
         raise RateLimited(
             f"Too many requests: at most {max_calls} per {per_seconds} seconds. Retry in {retry_after} s.",
             retry_after,
         )
+
+
+def where_kept(app: Flask, redis_reachable: bool | None) -> str:
+    """For /readyz: where the rate-limit windows are kept now, given whether Redis answered."""
+    if not app.config.get("REDIS_URL"):
+        return "per-process (no Redis configured)"
+    if redis_reachable is False or time.monotonic() < _state(app)["skip_redis_until"]:
+        return "per-process fallback: Redis unreachable"
+    return "ok (Redis, shared by every process)"
 
 
 def _check(setting: str, action: str, worker_id: str) -> None:
@@ -156,3 +165,14 @@ def check_claim(worker_id: str) -> None:
 def check_submission(worker_id: str) -> None:
     """SUBMISSION_RATE_LIMIT per worker (default 20/minute); raises RateLimited."""
     _check("SUBMISSION_RATE_LIMIT", "submission", worker_id)
+
+
+def check_account_attempt(action: str, email: str, address: str | None) -> None:
+    """LOGIN_RATE_LIMIT_PER_EMAIL per action ("login", "worker-sign-up", "brand-sign-up") and
+    LOGIN_RATE_LIMIT_PER_ADDRESS over all three together (each attempt costs an argon2 hash or a new
+    account, and the CPU is shared); raises RateLimited. Called before any
+    hashing, so a refused attempt costs a Redis round trip, not 150 ms of CPU. The address is
+    request.remote_addr: behind a proxy, set TRUSTED_PROXY_COUNT so it is the client's, not the
+    proxy's (else everyone shares one address's window)."""
+    _check("LOGIN_RATE_LIMIT_PER_ADDRESS", "account-address", address or "unknown")
+    _check("LOGIN_RATE_LIMIT_PER_EMAIL", f"{action}-email", email.strip().lower())

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, render_template
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from marketplace.extensions import db
+from marketplace.http import ratelimit
 from marketplace.http.problems import problem
 from marketplace.jobs import redis_connection
 from marketplace.ops.observability import registry
@@ -29,18 +30,24 @@ def readyz():
         db.session.rollback()
         checks["database"] = f"unreachable: {type(exc).__name__}"
     redis = redis_connection()
+    redis_reachable = None
     if redis is None:
         checks["redis"] = "not configured (jobs run in-process)"
     else:
         try:
             redis.ping()
             checks["redis"] = "ok"
+            redis_reachable = True
         except Exception as exc:  # noqa: BLE001 - any Redis failure means not ready
             checks["redis"] = f"unreachable: {type(exc).__name__}"
-    if any(v.startswith("unreachable") for v in checks.values()):
-        response = problem(503, "A dependency is unreachable: " + ", ".join(
-            f"{k} {v}" for k, v in checks.items() if v.startswith("unreachable")), slug="not-ready")
-        return response
+            redis_reachable = False
+    checks["rate_limits"] = ratelimit.where_kept(current_app, redis_reachable)
+    unreachable = {k: v for k, v in checks.items() if v.startswith("unreachable")}
+    if unreachable:
+        detail = "A dependency is unreachable: " + ", ".join(f"{k} {v}" for k, v in unreachable.items())
+        if checks["rate_limits"].startswith("per-process fallback"):
+            detail += "; rate limits are kept per process until Redis is back"
+        return problem(503, detail, slug="not-ready", extra={"checks": checks})
     return {"status": "ready", "checks": checks}
 
 
