@@ -653,3 +653,15 @@ def test_content_rule_is_checked_before_fetching() -> None:
 def test_result_serialises() -> None:
     payload = check("https://www.tiktok.com/t/ABC123", tracked_code="ABC123", fetch=False).to_dict()
     assert payload["name"] == "link" and payload["data"]["host"] == "www.tiktok.com"
+
+
+def test_a_socket_timeout_at_the_limit_is_the_deadline_even_before_its_guard_thread_runs() -> None:
+    """On a busy machine the read times out (it was set to the time left) before the guard's
+    timer thread marks the deadline passed: the clock says it passed all the same."""
+    from marketplace.proofs.checks.link import _Deadline
+
+    deadline = _Deadline(0.05)
+    time.sleep(0.06)  # no guard was started: only the clock knows
+    assert deadline.passed is False
+    assert deadline.expired() is True
+    assert _Deadline(5).expired() is False
