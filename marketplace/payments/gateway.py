@@ -104,15 +104,17 @@ class WebhookEvent:
     account: str | None = None  # the connected account a Connect event happened on
 
 
-def verify_webhook(payload: bytes, signature_header: str | None) -> WebhookEvent:
-    """Check Stripe's signature, and refuse timestamps too old or too far in the future.
+def verify_webhook(payload: bytes, signature_header: str | None,
+                   secret_setting: str = "STRIPE_WEBHOOK_SECRET") -> WebhookEvent:
+    """Check Stripe's signature with the endpoint's secret (`secret_setting`: the platform's, or the
+    Connect endpoint's), and refuse timestamps too old or too far in the future.
 
     stripe-python only rejects old timestamps; a signed event stamped in the future is
     as suspicious as a stale one, so both sides of the tolerance are enforced here.
     """
-    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    secret = current_app.config.get(secret_setting)
     if not secret:
-        raise ServiceUnavailable("Webhooks are not configured on this server (STRIPE_WEBHOOK_SECRET is unset).")
+        raise ServiceUnavailable(f"Webhooks are not configured on this server ({secret_setting} is unset).")
     if not signature_header:
         raise SignatureVerificationError("No Stripe-Signature header.", signature_header)
     tolerance = current_app.config["STRIPE_WEBHOOK_TOLERANCE_SECONDS"]
