@@ -150,6 +150,7 @@ def test_each_route_mark_is_on_the_views_that_have_it(app):
         route_facts.RATE_LIMITED: {("tasks.claim_task", "POST"), ("proofs.submit_proof", "POST")},
         route_facts.IGNORES_IDEMPOTENCY_KEY: {
             ("accounts.sign_up_brand", "POST"), ("accounts.sign_up_worker", "POST"),
-            ("accounts.issue_token", "POST"), ("stripe_webhooks.stripe_webhook", "POST")},
+            ("accounts.issue_token", "POST"), ("stripe_webhooks.stripe_webhook", "POST"),
+            ("stripe_webhooks.stripe_connect_webhook", "POST")},
         route_facts.ACCEPTS_UPLOAD: {("proofs.submit_proof", "POST")},
     }
