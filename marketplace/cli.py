@@ -53,12 +53,15 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
         from stripe_standin import StripeStandIn
 
         webhook_secret = "whsec_" + secrets.token_hex(16)
+        connect_secret = "whsec_" + secrets.token_hex(16)
         standin = StripeStandIn(
             "127.0.0.1", stripe_port, webhook_url=_webhook_url(app, host, port),
             webhook_secret=webhook_secret,
+            connect_webhook_url=_webhook_url(app, host, port, "stripe_webhooks.stripe_connect_webhook"),
+            connect_webhook_secret=connect_secret,
         ).start()
         app.config.update(STRIPE_API_KEY="sk_test_standin", STRIPE_API_BASE=standin.url,
-                          STRIPE_WEBHOOK_SECRET=webhook_secret)
+                          STRIPE_WEBHOOK_SECRET=webhook_secret, STRIPE_CONNECT_WEBHOOK_SECRET=connect_secret)
         click.echo(f"Stripe stand-in on {standin.url} (offline; succeed a payment with "
                    f"POST {standin.url}/_standin/payment_intents/<id>/succeed)")
     if not app.config.get("REDIS_URL"):
@@ -78,9 +81,9 @@ def _reachable(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _webhook_url(app: Flask, host: str, port: int) -> str:
-    """Where the stand-in sends its events: the webhook route on the address being served."""
-    return app.url_map.bind(f"{_reachable(host)}:{port}").build("stripe_webhooks.stripe_webhook", force_external=True)
+def _webhook_url(app: Flask, host: str, port: int, endpoint: str = "stripe_webhooks.stripe_webhook") -> str:
+    """Where the stand-in sends its events: a webhook route on the address being served."""
+    return app.url_map.bind(f"{_reachable(host)}:{port}").build(endpoint, force_external=True)
 
 
 @click.command("scheduler")

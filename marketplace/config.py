@@ -82,6 +82,9 @@ def from_environment(instance_path: Path) -> dict:
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY") or None,
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        # Stripe signs events of connected accounts (account.updated, payout.failed…) sent to the
+        # Connect endpoint with that endpoint's own secret.
+        "STRIPE_CONNECT_WEBHOOK_SECRET": os.environ.get("STRIPE_CONNECT_WEBHOOK_SECRET") or None,
         "STRIPE_WEBHOOK_TOLERANCE_SECONDS": _int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300),
         "PLATFORM_FEE_BPS": _int("PLATFORM_FEE_BPS", 1000),
         "STORAGE_DIR": os.environ.get("STORAGE_DIR") or str(instance_path / "storage"),

@@ -1,5 +1,11 @@
-"""Events and webhooks: every event a resource emits, the signed deliveries to the webhook URL
-(sent from a background thread, each attempt logged), resends and custom events."""
+"""Events and webhooks: every event a resource emits, the signed deliveries (sent from a background
+thread, each attempt logged), resends and custom events.
+
+As at Stripe, an event of a connected account (one with ``account``: ``account.updated``,
+``payout.failed``…) goes to the Connect endpoint, signed with its own secret, and the platform's own
+events to the platform endpoint. Delivery is at least once, and ``set_delivery`` turns on what live
+Stripe sometimes does: each event twice, several at once, newest first.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ class Events(Store):
                 data["previous_attributes"] = previous
             event = {"id": _new_id("evt"), "object": "event", "api_version": API_VERSION,
                      "created": _now(), "data": data, "livemode": False,
-                     "pending_webhooks": 1 if self.webhook_url else 0,
+                     "pending_webhooks": 1 if self._endpoint(account)[0] else 0,
                      "request": {"id": ctx.request_id if ctx else None,
                                  "idempotency_key": ctx.idem_key if ctx else None},
                      "type": etype}
@@ -46,13 +52,31 @@ class Events(Store):
             self._enqueue(event["id"])
             return event
 
+    def _endpoint(self, account: str | None) -> tuple[str | None, str | None]:
+        """(url, secret) an event goes to: the Connect endpoint for a connected account's."""
+        if account:
+            return self.connect_webhook_url, self.connect_webhook_secret
+        return self.webhook_url, self.webhook_secret
+
     def _enqueue(self, evt_id: str) -> None:
-        if not self.webhook_url:
-            self.deliveries[evt_id].append({"status": None, "error": "no webhook_url", "at": _now()})
+        if not self._endpoint(self.events[evt_id].get("account"))[0]:
+            which = "connect_webhook_url" if self.events[evt_id].get("account") else "webhook_url"
+            self.deliveries[evt_id].append({"status": None, "error": f"no {which}", "at": _now()})
             return
         with self._cv:
             self._queue.append(evt_id)
+            if self.delivery["duplicate"]:
+                self._queue.append(evt_id)
             self._cv.notify_all()
+
+    def set_delivery(self, *, duplicate: bool | None = None, concurrent: bool | None = None,
+                     out_of_order: bool | None = None) -> dict:
+        with self.lock:
+            for name, value in (("duplicate", duplicate), ("concurrent", concurrent),
+                                ("out_of_order", out_of_order)):
+                if value is not None:
+                    self.delivery[name] = bool(value)
+            return dict(self.delivery)
 
     def next_webhook(self, stop: threading.Event) -> str | None:
         with self._cv:
@@ -60,6 +84,11 @@ class Events(Store):
                 self._cv.wait(0.5)
             if stop.is_set():
                 return None
+            if self.delivery["out_of_order"]:
+                # Let the events of one burst gather, then send the newest first.
+                self._cv.wait(0.05)
+                self._sending += 1
+                return self._queue.pop()
             self._sending += 1
             return self._queue.popleft()
 
@@ -69,7 +98,8 @@ class Events(Store):
 
     def deliver(self, evt_id: str) -> None:
         with self.lock:
-            url, secret = self.webhook_url, self.webhook_secret
+            event = self.events.get(evt_id) or {}
+            url, secret = self._endpoint(event.get("account"))
             payload = self.payloads.get(evt_id)
         record: dict[str, Any] = {"status": None, "error": None, "at": _now()}
         try:
@@ -162,7 +192,18 @@ def _webhook_ctl(e: Events, p: dict, q: dict) -> dict:
     with e.lock:
         e.webhook_url = p.get("url") or None
         e.webhook_secret = p.get("secret") or None
-        return {"url": e.webhook_url, "secret_set": bool(e.webhook_secret)}
+        if "connect_url" in p:
+            e.connect_webhook_url = p.get("connect_url") or None
+            e.connect_webhook_secret = p.get("connect_secret") or None
+        return {"url": e.webhook_url, "secret_set": bool(e.webhook_secret),
+                "connect_url": e.connect_webhook_url, "connect_secret_set": bool(e.connect_webhook_secret)}
+
+
+def _delivery_ctl(e: Events, p: dict, q: dict) -> dict:
+    unknown = set(p) - {"duplicate", "concurrent", "out_of_order"}
+    if unknown:
+        raise ValueError(f"unknown delivery option(s): {sorted(unknown)}")
+    return e.set_delivery(**{k: str(v).lower() in ("1", "true") for k, v in p.items()})
 
 
 ROUTES: list[tuple[str, str, Any]] = [
@@ -178,4 +219,5 @@ CONTROLS: list[tuple[str, str, Any]] = [
      lambda e, p, q: {"idle": e.wait_idle(float(p.get("timeout", 5)))}),
     (r"/_standin/events/([^/]+)/resend", "POST", lambda e, p, q, i: e.resend(i)),
     (r"/_standin/webhook", "POST", _webhook_ctl),
+    (r"/_standin/webhook/delivery", "POST", _delivery_ctl),
 ]

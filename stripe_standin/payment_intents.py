@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_standin.balance import Balance
+from stripe_standin.balance import DAY, Balance, card_fee
 from stripe_standin.events import Events
 from stripe_standin.protocol import (
     StripeError,
@@ -16,7 +16,7 @@ from stripe_standin.protocol import (
     _metadata,
     _missing,
 )
-from stripe_standin.store import _copy, _new_id, _now, _rand
+from stripe_standin.store import _copy, _now, _rand
 
 # Stripe's minimum charge per currency in minor units (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts);
 # 50 for the rest of those we meet.
@@ -101,16 +101,20 @@ class PaymentIntents(Balance, Events):
         if pi["status"] in ("succeeded", "canceled"):
             raise StripeError(400, f"PaymentIntent {pi['id']} is already {pi['status']}.",
                               code="payment_intent_unexpected_state")
+        charge = self._base("ch", "charge")
+        # The money arrives pending, less Stripe's fee, and is available days later.
+        txn = self._txn("charge", pi["amount"], pi["currency"], charge["id"], fee=card_fee(pi["amount"]),
+                        available_on=self.clock() + self.availability_days * DAY,
+                        description=pi["description"])
         charge = self._put(self._base(
-            "ch", "charge", amount=pi["amount"], amount_captured=pi["amount"], amount_refunded=0,
+            "ch", "charge", id=charge["id"], amount=pi["amount"], amount_captured=pi["amount"], amount_refunded=0,
             currency=pi["currency"], paid=True, captured=True, refunded=False,
             status="succeeded", payment_intent=pi["id"], metadata=dict(pi["metadata"]),
-            description=pi["description"], balance_transaction=_new_id("txn"),
+            description=pi["description"], balance_transaction=txn["id"],
             payment_method=pi["payment_method"] or "pm_card_visa",
             transfer_group=pi.get("transfer_group")))
         pi.update(status="succeeded", amount_received=pi["amount"], latest_charge=charge["id"],
                   payment_method=charge["payment_method"], last_payment_error=None)
-        self._credit(pi["currency"], pi["amount"])
         self.emit("payment_intent.succeeded", pi, ctx=ctx)
         return pi
 

@@ -108,11 +108,86 @@ def _bool(value: Any) -> bool:
     return value is True or str(value).lower() in ("true", "1")
 
 
+# The currencies Stripe charges and pays in (https://docs.stripe.com/currencies).
+CURRENCIES = frozenset("""
+usd aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bif bmd bnd bob brl bsd bwp byn bzd cad
+cdf chf clp cny cop crc cve czk djf dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gnf gtq gyd hkd
+hnl htg huf idr ils inr isk jmd jpy kes kgs khr kmf krw kyd kzt lak lbp lkr lrd lsl mad mdl mga mkd
+mmk mnt mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd pab pen pgk php pkr pln pyg qar ron rsd
+rub rwf sar sbd scr sek sgd shp sle sos srd std szl thb tjs top try ttd twd tzs uah ugx uyu uzs vnd
+vuv wst xaf xcd xof xpf yer zar zmw""".split())
+
+
 def _currency(p: dict, name: str = "currency") -> str:
     cur = str(_required(p, name)).lower()
-    if not re.fullmatch(r"[a-z]{3}", cur):
-        raise _invalid(name, f"Invalid currency: {cur}.")
+    if cur not in CURRENCIES:
+        raise _invalid(name, f"Invalid currency: {cur}. Stripe currently supports these currencies: "
+                       + ", ".join(sorted(CURRENCIES)), "invalid_currency" if re.fullmatch(r"[a-z]{3}", cur)
+                       else "parameter_invalid_string")
     return cur
+
+
+# Each route's parameters, as the stripe library's own typed params name them (the library is
+# generated from Stripe's OpenAPI description); a name outside them is refused as Stripe does.
+_PARAMS_OF = {
+    ("POST", "/v1/payment_intents"): "PaymentIntentCreateParams",
+    ("GET", "/v1/payment_intents"): "PaymentIntentListParams",
+    ("GET", "/v1/payment_intents/{id}"): "PaymentIntentRetrieveParams",
+    ("POST", "/v1/payment_intents/{id}"): "PaymentIntentUpdateParams",
+    ("POST", "/v1/payment_intents/{id}/confirm"): "PaymentIntentConfirmParams",
+    ("POST", "/v1/payment_intents/{id}/cancel"): "PaymentIntentCancelParams",
+    ("GET", "/v1/charges/{id}"): "ChargeRetrieveParams",
+    ("POST", "/v1/refunds"): "RefundCreateParams",
+    ("GET", "/v1/refunds"): "RefundListParams",
+    ("GET", "/v1/refunds/{id}"): "RefundRetrieveParams",
+    ("POST", "/v1/accounts"): "AccountCreateParams",
+    ("GET", "/v1/accounts"): "AccountListParams",
+    ("GET", "/v1/accounts/{id}"): "AccountRetrieveParams",
+    ("POST", "/v1/accounts/{id}"): "AccountUpdateParams",
+    ("POST", "/v1/account_links"): "AccountLinkCreateParams",
+    ("POST", "/v1/transfers"): "TransferCreateParams",
+    ("GET", "/v1/transfers"): "TransferListParams",
+    ("GET", "/v1/transfers/{id}"): "TransferRetrieveParams",
+    ("POST", "/v1/transfers/{id}"): "TransferUpdateParams",
+    ("POST", "/v1/transfers/{id}/reversals"): "TransferCreateReversalParams",
+    ("GET", "/v1/transfers/{id}/reversals"): "TransferListReversalsParams",
+    ("GET", "/v1/balance"): "BalanceRetrieveParams",
+    ("GET", "/v1/balance_transactions"): "BalanceTransactionListParams",
+    ("GET", "/v1/balance_transactions/{id}"): "BalanceTransactionRetrieveParams",
+    ("GET", "/v1/events"): "EventListParams",
+    ("GET", "/v1/events/{id}"): "EventRetrieveParams",
+    ("POST", "/v1/checkout/sessions"): "checkout.SessionCreateParams",
+}
+# Request options the library's older params classes mix in: headers, never form fields.
+_REQUEST_OPTIONS = {"api_key", "content_type", "headers", "idempotency_key", "max_network_retries",
+                    "stripe_account", "stripe_context", "stripe_version"}
+_known: dict[tuple[str, str], frozenset[str] | None] = {}
+
+
+def _parameters(method: str, route: str) -> frozenset[str] | None:
+    key = (method, route)
+    if key not in _known:
+        names = None
+        try:
+            import importlib
+
+            module, _, cls = ("stripe.params." + _PARAMS_OF[key]).rpartition(".")
+            names = frozenset(getattr(importlib.import_module(module), cls).__annotations__) - _REQUEST_OPTIONS
+        except (KeyError, ImportError, AttributeError):
+            names = None  # a route not mapped (or an old library): not checked
+        _known[key] = names
+    return _known[key]
+
+
+def unknown_parameter(method: str, route: str, params: dict) -> None:
+    """Stripe answers 400 parameter_unknown for a name the endpoint does not take."""
+    known = _parameters(method, route)
+    if known is None:
+        return
+    for name in params:
+        if name not in known:
+            raise StripeError(400, f"Received unknown parameter: {name}", code="parameter_unknown",
+                              param=name, store=False)
 
 
 def _metadata(p: dict, name: str = "metadata", current: dict | None = None) -> dict[str, str]:

@@ -8,7 +8,6 @@ from typing import Any
 from stripe_standin.balance import Balance
 from stripe_standin.events import Events
 from stripe_standin.protocol import StripeError, _Ctx, _int, _invalid, _metadata, _missing
-from stripe_standin.store import _new_id
 
 
 class Refunds(Balance, Events):
@@ -40,10 +39,18 @@ class Refunds(Balance, Events):
         refund = self._put(self._base(
             "re", "refund", amount=amount, currency=charge["currency"], charge=charge["id"],
             payment_intent=charge["payment_intent"], status="succeeded", reason=reason or None,
-            metadata=_metadata(p), balance_transaction=_new_id("txn")))
+            metadata=_metadata(p), balance_transaction=None))
+        # Stripe keeps its fee on a refund: the whole amount leaves the balance. It comes out of the
+        # available balance, or, when that is short, out of the pending funds (as they settle).
+        pending_until = max((t["available_on"] for t in self.stores["balance_transaction"].values()
+                             if t["currency"] == charge["currency"] and t["available_on"] > self.clock()),
+                            default=None)
+        short = self._available(charge["currency"]) < amount
+        refund["balance_transaction"] = self._txn(
+            "refund", -amount, charge["currency"], refund["id"],
+            available_on=pending_until if short and pending_until else None)["id"]
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
-        self._credit(charge["currency"], -amount)
         self.emit("refund.created", refund, ctx=ctx)
         self.emit("charge.refunded", charge, ctx=ctx,
                   previous={"amount_refunded": charge["amount_refunded"] - amount})
@@ -59,7 +66,8 @@ class Refunds(Balance, Events):
             charge = self.stores["charge"][refund["charge"]]
             charge["amount_refunded"] -= refund["amount"]
             charge["refunded"] = False
-            self._credit(refund["currency"], refund["amount"])
+            refund["failure_balance_transaction"] = self._txn(
+                "refund_failure", refund["amount"], refund["currency"], refund["id"])["id"]
             self.emit("refund.failed", refund)
             self.emit("charge.refund.updated", refund)
             return refund

@@ -42,6 +42,7 @@ from stripe_standin.protocol import (
     _json_resp,
     _Resp,
     parse_form,
+    unknown_parameter,
 )
 from stripe_standin.refunds import Refunds
 from stripe_standin.store import _copy, _rand
@@ -110,6 +111,7 @@ class _Engine(Idempotency, Faults, CheckoutSessions, PaymentIntents, Refunds, Ac
                                   "https://stripe.com/docs or we can help at "
                                   "https://support.stripe.com/.", store=False)
             params = parse_form(body if method == "POST" else query)
+            unknown_parameter(method, route, params)
             if headers.get("Stripe-Account") and route != "/v1/balance":
                 raise StripeError(400, "The stand-in only supports the Stripe-Account header "
                                   "on GET /v1/balance.", store=False)
@@ -134,10 +136,12 @@ class _Engine(Idempotency, Faults, CheckoutSessions, PaymentIntents, Refunds, Ac
 
         with self.lock:
             if self._take_fault("fail_before_commit", method, path):
-                self._idem_forget(scope)
                 err = StripeError(500, "An unknown error occurred (stand-in fault injection: "
                                   "fail_before_commit).", type="api_error")
-                return _finish(500, err.body(), extra, route_name)
+                resp = _finish(500, err.body(), extra, route_name)
+                if idem_key:  # Stripe saves a 500 too: the same key replays it for 24 hours
+                    self._idem_settle(scope, True, resp)
+                return resp
             store = True
             try:
                 status, payload = 200, handler(self, ctx, params, *groups)
@@ -147,7 +151,7 @@ class _Engine(Idempotency, Faults, CheckoutSessions, PaymentIntents, Refunds, Ac
             except Exception:
                 traceback.print_exc()
                 status, payload, store = 500, StripeError(
-                    500, "Stand-in internal error.", type="api_error").body(), False
+                    500, "Stand-in internal error.", type="api_error").body(), True
             resp = _finish(status, payload, extra, route_name)
             if idem_key:
                 self._idem_settle(scope, store, resp)
@@ -303,11 +307,15 @@ class StripeStandIn:
     the control methods below (mirrors of the ``/_standin/…`` HTTP controls)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, webhook_url: str | None = None,
-                 webhook_secret: str | None = None, api_key_prefix: str = "sk_test_",
-                 initial_balance: int = 1_000_000_000, verbose: bool = False):
+                 webhook_secret: str | None = None, connect_webhook_url: str | None = None,
+                 connect_webhook_secret: str | None = None, api_key_prefix: str = "sk_test_",
+                 initial_balance: int = 0, availability_days: int = 2, verbose: bool = False):
         self.host, self.port, self.verbose = host, port, verbose
         self.engine = _Engine(api_key_prefix=api_key_prefix, initial_balance=initial_balance,
-                              webhook_url=webhook_url, webhook_secret=webhook_secret)
+                              webhook_url=webhook_url, webhook_secret=webhook_secret,
+                              connect_webhook_url=connect_webhook_url,
+                              connect_webhook_secret=connect_webhook_secret,
+                              availability_days=availability_days)
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -333,7 +341,12 @@ class StripeStandIn:
     def _webhook_loop(self) -> None:
         while not self._stop.is_set():
             evt_id = self.engine.next_webhook(self._stop)
-            if evt_id is not None:
+            if evt_id is None:
+                continue
+            if self.engine.delivery["concurrent"]:  # several in flight at once, as Stripe does
+                threading.Thread(target=self.engine.deliver, args=(evt_id,), daemon=True,
+                                 name="stripe-standin-delivery").start()
+            else:
                 self.engine.deliver(evt_id)
 
     def serve_forever(self) -> None:
@@ -404,8 +417,23 @@ class StripeStandIn:
         return self.engine.set_balance(amount, currency)
 
     def balance(self, currency: str = "usd") -> int:
-        with self.engine.lock:
-            return self.engine.balance.get(currency, 0)
+        """The available balance (what a transfer can spend now)."""
+        return self.engine.balance_totals(currency)["available"]
+
+    def balance_totals(self, currency: str = "usd") -> dict[str, int]:
+        """{"available": …, "pending": …} of the platform's balance."""
+        return self.engine.balance_totals(currency)
+
+    def advance_time(self, seconds: int = 0, *, days: int = 0) -> dict:
+        return self.engine.advance_time(int(seconds) + int(days) * 86_400)
+
+    def make_funds_available(self) -> dict:
+        return self.engine.make_funds_available()
+
+    def set_delivery(self, *, duplicate: bool | None = None, concurrent: bool | None = None,
+                     out_of_order: bool | None = None) -> dict:
+        """How webhooks are delivered: each event twice, several at once, newest first."""
+        return self.engine.set_delivery(duplicate=duplicate, concurrent=concurrent, out_of_order=out_of_order)
 
     def emit_event(self, type: str, obj: dict | None = None, *, account: str | None = None) -> dict:
         return _copy(self.engine.emit_custom(type, obj or {}, account))
@@ -419,8 +447,10 @@ class StripeStandIn:
     def wait_for_webhooks(self, timeout: float = 5.0) -> bool:
         return self.engine.wait_idle(timeout)
 
-    def set_webhook(self, url: str | None, secret: str | None) -> None:
-        _webhook_ctl(self.engine, {"url": url, "secret": secret}, {})
+    def set_webhook(self, url: str | None, secret: str | None, *, connect_url: str | None = None,
+                    connect_secret: str | None = None) -> None:
+        _webhook_ctl(self.engine, {"url": url, "secret": secret, "connect_url": connect_url,
+                                   "connect_secret": connect_secret}, {})
 
     def reset(self) -> None:
         self.engine.reset()

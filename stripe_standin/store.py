@@ -37,11 +37,18 @@ class Store:
     ``self.lock``."""
 
     def __init__(self, *, api_key_prefix: str, initial_balance: int,
-                 webhook_url: str | None, webhook_secret: str | None):
+                 webhook_url: str | None, webhook_secret: str | None,
+                 connect_webhook_url: str | None = None, connect_webhook_secret: str | None = None,
+                 availability_days: int = 2):
         self.lock = threading.RLock()
         self.api_key_prefix = api_key_prefix
         self.initial_balance = initial_balance
+        self.availability_days = availability_days
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
+        # Stripe sends events of connected accounts to Connect endpoints only, signed with theirs.
+        self.connect_webhook_url, self.connect_webhook_secret = connect_webhook_url, connect_webhook_secret
+        # How deliveries behave: each one twice, several at once, newest first (off: once, in order).
+        self.delivery = {"duplicate": False, "concurrent": False, "out_of_order": False}
         self._cv = threading.Condition(threading.Lock())  # webhook queue
         self._queue: deque[str] = deque()
         self._sending = 0
@@ -51,9 +58,10 @@ class Store:
         with self.lock:
             self.stores: dict[str, dict[str, dict]] = {
                 k: {} for k in ("payment_intent", "checkout.session", "charge", "refund",
-                                "account", "account_link", "transfer", "transfer_reversal")}
+                                "account", "account_link", "transfer", "transfer_reversal",
+                                "balance_transaction")}
             self.seq: dict[str, int] = {}  # id -> insertion order, for list cursors
-            self.balance: dict[str, int] = {"usd": self.initial_balance}
+            self.clock_offset = 0  # seconds the tests moved the stand-in's clock forward
             self.acct_balance: dict[str, dict[str, int]] = {}
             self.idem: dict[tuple[str, str], dict[str, Any]] = {}
             self.transfer_keys: dict[str, int] = {}
@@ -62,6 +70,9 @@ class Store:
             self.payloads: dict[str, str] = {}
             self.deliveries: dict[str, list[dict[str, Any]]] = {}
             self.timings: list[tuple[str, float]] = []
+            self.delivery = {"duplicate": False, "concurrent": False, "out_of_order": False}
+            if self.initial_balance:  # an opening balance only when asked for: live starts at zero
+                self._txn("adjustment", self.initial_balance, "usd", None, description="opening balance")
         with self._cv:
             self._queue.clear()
             self._cv.notify_all()
@@ -103,16 +114,24 @@ class Store:
     def _expand(self, obj: dict, p: dict, prefix: str = "") -> dict:
         paths = p.get("expand") or []
         paths = [x[len(prefix):] for x in paths if x.startswith(prefix)]
-        if not paths:
-            return obj
-        obj = dict(obj)
         for path in paths:
-            value = obj.get(path)
-            if isinstance(value, str):
-                for store in self.stores.values():
-                    if value in store:
-                        obj[path] = store[value]
-                        break
+            obj = self._expand_path(obj, path.split("."))
+        return obj
+
+    def _expand_path(self, obj: dict, parts: list[str]) -> dict:
+        """Replace the id at ``parts[0]`` by its object, then go on inside it (``a.b.c``)."""
+        value = obj.get(parts[0])
+        if isinstance(value, str):
+            for store in self.stores.values():
+                if value in store:
+                    value = self._public(store[value])
+                    if value["object"] == "balance_transaction":  # its status is as of now
+                        value = self._with_status(value)
+                    break
+        if isinstance(value, dict):
+            if len(parts) > 1:
+                value = self._expand_path(value, parts[1:])
+            obj = {**obj, parts[0]: value}
         return obj
 
     def _base(self, prefix: str, kind: str, **fields: Any) -> dict:

@@ -33,22 +33,45 @@ class Transfers(Balance, Events):
                               "following capabilities enabled: transfers, crypto_transfers, "
                               "legacy_payments", code="insufficient_capabilities_for_transfer",
                               param="destination")
-        if self.balance.get(currency, 0) < amount:
-            raise StripeError(400, "You have insufficient available funds in your Stripe "
-                              "account. Try adding funds directly to your available balance by "
-                              "creating Charges using the 4000000000000077 test card. See: "
-                              "https://stripe.com/docs/testing#available-balance",
-                              code="balance_insufficient")
-        tr = self._base("tr", "transfer", amount=amount, amount_reversed=0, currency=currency,
+        source = p.get("source_transaction")
+        tr_id = _new_id("tr")
+        if source:
+            # Paid out of a charge's own funds: allowed before they are available (they are
+            # drawn from the pending balance until then), never beyond what the charge brought in.
+            charge = self.stores["charge"].get(source)
+            if charge is None or charge["status"] != "succeeded":
+                raise StripeError(400, f"No such charge: '{source}'", code="resource_missing",
+                                  param="source_transaction")
+            if charge["currency"] != currency:
+                raise StripeError(400, "The currency of source_transaction's balance transaction "
+                                  f"({charge['currency']}) must be the same as the transfer currency "
+                                  f"({currency}).", param="source_transaction")
+            used = sum(t["amount"] - t["amount_reversed"] for t in self.stores["transfer"].values()
+                       if t.get("source_transaction") == source)
+            if used + amount > charge["amount_captured"] - charge["amount_refunded"]:
+                raise StripeError(400, "Transfers using this transaction as a source must not exceed "
+                                  "the source amount.", code="transfer_source_balance_parameters_mismatch",
+                                  param="source_transaction")
+            available_on = max(self.clock(),
+                               self.stores["balance_transaction"][charge["balance_transaction"]]["available_on"])
+        else:
+            if self._available(currency) < amount:
+                raise StripeError(400, "You have insufficient available funds in your Stripe "
+                                  "account. Try adding funds directly to your available balance by "
+                                  "creating Charges using the 4000000000000077 test card. See: "
+                                  "https://stripe.com/docs/testing#available-balance",
+                                  code="balance_insufficient")
+            available_on = None
+        txn = self._txn("transfer", -amount, currency, tr_id, available_on=available_on)
+        tr = self._base("tr", "transfer", id=tr_id, amount=amount, amount_reversed=0, currency=currency,
                         description=p.get("description"), destination=dest,
-                        destination_payment=_new_id("py"), balance_transaction=_new_id("txn"),
+                        destination_payment=_new_id("py"), balance_transaction=txn["id"],
                         metadata=_metadata(p), reversed=False,
-                        source_transaction=p.get("source_transaction"), source_type="card",
+                        source_transaction=source or None, source_type="card",
                         transfer_group=p.get("transfer_group"))
         tr["reversals"] = {"object": "list", "data": [], "has_more": False, "total_count": 0,
                            "url": f"/v1/transfers/{tr['id']}/reversals"}
         self._put(tr)
-        self._credit(currency, -amount)
         self._acct_credit(dest, currency, amount)
         if ctx.idem_key:
             self.transfer_keys[ctx.idem_key] = self.transfer_keys.get(ctx.idem_key, 0) + 1
@@ -84,16 +107,17 @@ class Transfers(Balance, Events):
             raise StripeError(400, f"Reversal amount ({amount}) is greater than the amount "
                               f"remaining on the transfer ({remaining}).",
                               code="amount_too_large", param="amount")
-        rev = self._put(self._base("trr", "transfer_reversal", amount=amount,
+        rev_id = _new_id("trr")
+        txn = self._txn("transfer_refund", amount, tr["currency"], rev_id)
+        rev = self._put(self._base("trr", "transfer_reversal", id=rev_id, amount=amount,
                                    currency=tr["currency"], transfer=tr_id,
-                                   metadata=_metadata(p), balance_transaction=_new_id("txn"),
+                                   metadata=_metadata(p), balance_transaction=txn["id"],
                                    destination_payment_refund=_new_id("pyr"),
                                    source_refund=None))
         tr["amount_reversed"] += amount
         tr["reversed"] = tr["amount_reversed"] >= tr["amount"]
         tr["reversals"]["data"].insert(0, rev)
         tr["reversals"]["total_count"] += 1
-        self._credit(tr["currency"], amount)
         self._acct_credit(tr["destination"], tr["currency"], -amount)
         self.emit("transfer.reversed", tr, ctx=ctx,
                   previous={"amount_reversed": tr["amount_reversed"] - amount})

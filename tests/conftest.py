@@ -17,6 +17,7 @@ from tests.ledger_invariants import ledger_problems
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 WEBHOOK_SECRET = "whsec_test_marketplace"  # tests sign with it too (imported as tests.conftest)
+CONNECT_WEBHOOK_SECRET = "whsec_test_marketplace_connect"  # the Connect endpoint's own
 
 
 def _with_database(url: str, name: str) -> str:
@@ -51,6 +52,7 @@ def test_environment():
         "REDIS_URL": redis_url,
         "SECRET_KEY": "test-secret-key",
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_WEBHOOK_SECRET,
         "LINK_CHECK_ALLOW_PRIVATE": "1",
         "LOG_LEVEL": "WARNING",
     }
@@ -116,7 +118,8 @@ def live_server(app, stripe_standin):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
-    stripe_standin.set_webhook(url + "/v1/webhooks/stripe", WEBHOOK_SECRET)
+    stripe_standin.set_webhook(url + "/v1/webhooks/stripe", WEBHOOK_SECRET,
+                               connect_url=url + "/v1/webhooks/stripe/connect", connect_secret=CONNECT_WEBHOOK_SECRET)
     yield url
     server.shutdown()
 

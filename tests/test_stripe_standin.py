@@ -73,7 +73,8 @@ def receiver():
 
 @pytest.fixture()
 def standin(receiver):
-    server = StripeStandIn(webhook_url=receiver.url, webhook_secret=SECRET).start()
+    server = StripeStandIn(webhook_url=receiver.url, webhook_secret=SECRET,
+                           connect_webhook_url=receiver.url + "/connect", connect_webhook_secret=SECRET).start()
     yield server
     server.stop()
 
@@ -92,7 +93,15 @@ def _control(standin: StripeStandIn, method: str, path: str, payload: dict | Non
         return json.loads(resp.read())
 
 
+def _fund_platform(client: stripe.StripeClient, standin: StripeStandIn, cents: int = 100_000) -> None:
+    """Money in as live: a card charge, then the days until its funds are available."""
+    pi = client.v1.payment_intents.create(params={"amount": cents, "currency": "usd"})
+    standin.succeed_payment_intent(pi.id)
+    standin.make_funds_available()
+
+
 def _ready_account(client: stripe.StripeClient, standin: StripeStandIn) -> str:
+    _fund_platform(client, standin)
     acct = client.v1.accounts.create(params={
         "type": "express", "country": "US", "email": "w@example.com",
         "capabilities": {"transfers": {"requested": True}}, "metadata": {"worker_id": "7"}})
@@ -112,14 +121,16 @@ def test_payment_intent_lifecycle_and_signed_webhook(client, standin, receiver):
     assert pi.client_secret.startswith(pi.id + "_secret_")
     assert pi.metadata["brief_id"] == "b1"
     assert client.v1.payment_intents.retrieve(pi.id).amount == 2500
-    before = standin.balance()
+    before = standin.balance_totals()
 
     _control(standin, "POST", f"/_standin/payment_intents/{pi.id}/succeed")
 
     again = client.v1.payment_intents.retrieve(pi.id, params={"expand": ["latest_charge"]})
     assert again.status == "succeeded" and again.amount_received == 2500
     assert again.latest_charge.object == "charge" and again.latest_charge.amount == 2500
-    assert standin.balance() == before + 2500
+    # As live: the money arrives pending, less Stripe's fee (2.9% + 30¢), and is not available yet.
+    fee = 73 + 30  # 2.9% of 2500 is 72.5, rounded half up
+    assert standin.balance_totals() == {"available": before["available"], "pending": before["pending"] + 2500 - fee}
     (event,) = receiver.events("payment_intent.succeeded")
     assert isinstance(event, stripe.Event) and event.id.startswith("evt_")
     assert event.data.object.id == pi.id and event.data.object.metadata["brief_id"] == "b1"
@@ -232,6 +243,7 @@ def test_idempotency_key_in_use_while_first_request_in_flight(client, standin):
 
 
 def test_transfer_requires_active_transfers_capability(client, standin, receiver):
+    _fund_platform(client, standin)
     acct = client.v1.accounts.create(params={
         "type": "express", "capabilities": {"transfers": {"requested": True}}})
     assert acct.capabilities.transfers == "inactive" and acct.payouts_enabled is False
@@ -339,7 +351,9 @@ def test_drop_after_commit_then_retry_with_same_key(client, standin):
     assert standin.transfer_counts() == {"counts": {"drop-1": 1}, "total": 1}
 
 
-def test_fail_before_commit_does_not_create_or_burn_the_key(client, standin):
+def test_a_500_is_saved_under_its_key_and_replayed_as_stripe_does(client, standin):
+    """Stripe saves a request's result whatever it is, a 500 included: the same key answers the
+    same 500 for 24 hours, and only another key makes the transfer."""
     acct = _ready_account(client, standin)
     standin.set_faults(fail_before_commit=1, path_prefix="/v1/transfers")
     params = {"amount": 5, "currency": "usd", "destination": acct}
@@ -347,8 +361,11 @@ def test_fail_before_commit_does_not_create_or_burn_the_key(client, standin):
         client.v1.transfers.create(params=params, options={"idempotency_key": "f-1"})
     assert exc.value.http_status == 500
     assert standin.transfer_counts()["total"] == 0
-    assert client.v1.transfers.create(params=params, options={"idempotency_key": "f-1"}).id
-    assert standin.transfer_counts()["counts"] == {"f-1": 1}
+    with pytest.raises(stripe.APIError) as again:
+        client.v1.transfers.create(params=params, options={"idempotency_key": "f-1"})
+    assert again.value.http_status == 500 and again.value.headers.get("Idempotent-Replayed") == "true"
+    assert client.v1.transfers.create(params=params, options={"idempotency_key": "f-2"}).id
+    assert standin.transfer_counts()["counts"] == {"f-2": 1}
 
 
 # --------------------------------------------------------------------------- refunds, checkout
@@ -359,12 +376,13 @@ def test_refunds_partial_full_and_too_large(client, standin, receiver):
     with pytest.raises(stripe.InvalidRequestError):  # nothing captured yet
         client.v1.refunds.create(params={"payment_intent": pi.id})
     standin.succeed_payment_intent(pi.id)
-    balance = standin.balance()
+    balance = standin.balance_totals()
     part = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 300,
                                             "reason": "requested_by_customer",
                                             "metadata": {"why": "partial"}})
     assert part.object == "refund" and part.status == "succeeded" and part.amount == 300
-    assert standin.balance() == balance - 300
+    # Nothing is available yet: the refund comes out of the pending funds, and Stripe keeps its fee.
+    assert standin.balance_totals() == {"available": 0, "pending": balance["pending"] - 300}
     with pytest.raises(stripe.InvalidRequestError) as too_large:
         client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 701})
     assert too_large.value.code == "amount_too_large"
@@ -453,7 +471,7 @@ def test_stats_reset_and_http_controls(client, standin):
     assert _control(standin, "POST", "/_standin/balance", {"amount": 42})["available"][0][
         "amount"] == 42
     assert _control(standin, "POST", "/_standin/reset", {}) == {"reset": True}
-    assert standin.balance() == 1_000_000_000
+    assert standin.balance() == 0  # as a live account starts
     assert standin.request_stats()["count"] == 0
 
 
@@ -494,3 +512,100 @@ def test_cli_runs_in_foreground_and_never_logs_secrets(tmp_path: Path):
     logged = "".join(lines)
     assert "GET /v1/balance -> 200" in logged
     assert "topsecretkey" not in logged and "supersecret" not in logged
+
+
+# --------------------------------------------------------------------------- live money timing
+
+
+def test_the_platform_starts_at_zero_and_card_money_is_pending_less_the_fee(client, standin):
+    assert standin.balance_totals() == {"available": 0, "pending": 0}
+    pi = client.v1.payment_intents.create(params={"amount": 10_000, "currency": "usd"})
+    standin.succeed_payment_intent(pi.id)
+    charge = client.v1.payment_intents.retrieve(
+        pi.id, params={"expand": ["latest_charge.balance_transaction"]}).latest_charge
+    txn = charge.balance_transaction
+    assert (txn.type, txn.amount, txn.fee, txn.net, txn.status) == ("charge", 10_000, 320, 9_680, "pending")
+    assert txn.available_on >= txn.created + 2 * 86_400 - 5
+    balance = client.v1.balance.retrieve()
+    assert (balance.available[0].amount, balance.pending[0].amount) == (0, 9_680)
+    standin.advance_time(days=1)
+    assert standin.balance_totals() == {"available": 0, "pending": 9_680}
+    standin.advance_time(days=1)
+    assert standin.balance_totals() == {"available": 9_680, "pending": 0}
+    assert client.v1.balance_transactions.retrieve(txn.id).status == "available"
+    listed = client.v1.balance_transactions.list(params={"type": "charge"}).data
+    assert [t.source for t in listed] == [charge.id]
+
+
+def test_a_transfer_of_pending_money_fails_unless_tied_to_its_charge(client, standin):
+    acct = client.v1.accounts.create(params={"type": "express", "capabilities": {"transfers": {"requested": True}}})
+    standin.set_account_ready(acct.id, True)
+    pi = client.v1.payment_intents.create(params={"amount": 1_000, "currency": "usd"})
+    standin.succeed_payment_intent(pi.id)
+    charge_id = client.v1.payment_intents.retrieve(pi.id).latest_charge
+    params = {"amount": 600, "currency": "usd", "destination": acct.id}
+    with pytest.raises(stripe.InvalidRequestError) as short:
+        client.v1.transfers.create(params=params)
+    assert short.value.code == "balance_insufficient"
+    tied = client.v1.transfers.create(params={**params, "source_transaction": charge_id})
+    assert tied.source_transaction == charge_id
+    assert standin.balance_totals() == {"available": 0, "pending": 1_000 - 59 - 600}
+    with pytest.raises(stripe.InvalidRequestError) as beyond:  # no more than the charge brought in
+        client.v1.transfers.create(params={**params, "source_transaction": charge_id})
+    assert beyond.value.param == "source_transaction"
+    with pytest.raises(stripe.InvalidRequestError) as bogus:
+        client.v1.transfers.create(params={**params, "source_transaction": "ch_nope"})
+    assert bogus.value.code == "resource_missing"
+
+
+def test_unknown_parameters_and_currencies_are_refused_as_stripe_does(client, standin):
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        client.v1.payment_intents.create(params={"amount": 1_000, "currency": "usd", "amount_cents": 1_000})
+    assert (unknown.value.http_status, unknown.value.code, unknown.value.param) == (400, "parameter_unknown",
+                                                                                   "amount_cents")
+    with pytest.raises(stripe.InvalidRequestError) as listed:
+        client.v1.transfers.list(params={"transfer_grup": "b1"})
+    assert listed.value.code == "parameter_unknown"
+    for currency in ("xyz", "dollars"):
+        with pytest.raises(stripe.InvalidRequestError) as bad:
+            client.v1.payment_intents.create(params={"amount": 1_000, "currency": currency})
+        assert bad.value.http_status == 400 and bad.value.param == "currency"
+    # Everything the gateway sends is known.
+    assert client.v1.payment_intents.create(params={
+        "amount": 1_000, "currency": "eur", "metadata": {"a": "b"}, "description": "d",
+        "automatic_payment_methods": {"enabled": True}}).currency == "eur"
+
+
+def test_connect_events_go_to_the_connect_endpoint_with_its_own_secret(client):
+    platform, connect = _Receiver(), _Receiver()
+    server = StripeStandIn(webhook_url=platform.url, webhook_secret=SECRET,
+                           connect_webhook_url=connect.url, connect_webhook_secret="whsec_connect").start()
+    try:
+        cli = stripe.StripeClient("sk_test_x", base_addresses={"api": server.url}, max_network_retries=0)
+        acct = cli.v1.accounts.create(params={"type": "express", "capabilities": {"transfers": {"requested": True}}})
+        server.set_account_ready(acct.id, True)
+        pi = cli.v1.payment_intents.create(params={"amount": 1_000, "currency": "usd"})
+        server.succeed_payment_intent(pi.id)
+        assert server.wait_for_webhooks()
+        assert [json.loads(b)["type"] for b, _ in connect.received] == ["account.updated"]
+        assert [json.loads(b)["type"] for b, _ in platform.received] == ["payment_intent.succeeded"]
+        body, signature = connect.received[0]
+        assert stripe.Webhook.construct_event(body, signature, "whsec_connect").account == acct.id
+        with pytest.raises(stripe.SignatureVerificationError):
+            stripe.Webhook.construct_event(body, signature, SECRET)
+    finally:
+        server.stop()
+        platform.close()
+        connect.close()
+
+
+def test_deliveries_can_come_twice_at_once_and_newest_first(client, standin, receiver):
+    standin.set_delivery(duplicate=True, concurrent=True, out_of_order=True)
+    ids = [standin.emit_event("payment_intent.canceled", {"n": str(n)})["id"] for n in range(3)]
+    assert standin.wait_for_webhooks()
+    got = [json.loads(b)["id"] for b, _ in receiver.received]
+    assert sorted(got) == sorted(ids * 2)  # each twice
+    assert got != sorted(got, key=ids.index)  # not in the order they happened
+    assert _control(standin, "POST", "/_standin/webhook/delivery", {"duplicate": False, "concurrent": False,
+                                                                     "out_of_order": False}) == {
+        "duplicate": False, "concurrent": False, "out_of_order": False}

@@ -44,8 +44,36 @@ def _client() -> stripe.StripeClient:
     return cache[key]
 
 
+# How many fresh keys a call moves on to past keys whose saved answer is a 500 (see _call).
+SPENT_KEYS_SKIPPED = 20
+
+
 def _call(fn, *args, **kwargs):
-    """Run a Stripe call, sorting failures into: a definite 'no' (raised as is) or unknown."""
+    """Run a Stripe call, sorting failures into: a definite 'no' (raised as is) or unknown.
+
+    Stripe saves whatever a keyed request answered, a 500 included, and replays it for the same
+    key for 24 hours: retrying with that key could never succeed. So a replayed 500 moves on to
+    the next key of a deterministic series (`key`, `key:1`, `key:2`…), where the first fresh 500
+    stops as unknown. Safe because every caller that moves money looks for the object at Stripe
+    (metadata carrying our id) before sending again, so a 500 that did the work is found first.
+    """
+    options = kwargs.get("options") or {}
+    base_key = options.get("idempotency_key")
+    for step in range(SPENT_KEYS_SKIPPED + 1):
+        if base_key is not None:
+            kwargs["options"] = {**options, "idempotency_key": base_key if step == 0 else f"{base_key}:{step}"}
+        try:
+            return _call_once(fn, *args, **kwargs)
+        except OutcomeUnknown as exc:
+            cause = exc.__cause__
+            replayed = isinstance(cause, stripe.APIError) and (getattr(cause, "headers", None) or {}).get(
+                "Idempotent-Replayed") == "true"
+            if base_key is None or not replayed:
+                raise
+    raise OutcomeUnknown(f"every idempotency key from {base_key} holds a saved error")
+
+
+def _call_once(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
@@ -104,15 +132,17 @@ class WebhookEvent:
     account: str | None = None  # the connected account a Connect event happened on
 
 
-def verify_webhook(payload: bytes, signature_header: str | None) -> WebhookEvent:
-    """Check Stripe's signature, and refuse timestamps too old or too far in the future.
+def verify_webhook(payload: bytes, signature_header: str | None,
+                   secret_setting: str = "STRIPE_WEBHOOK_SECRET") -> WebhookEvent:
+    """Check Stripe's signature with the endpoint's secret (`secret_setting`: the platform's, or the
+    Connect endpoint's), and refuse timestamps too old or too far in the future.
 
     stripe-python only rejects old timestamps; a signed event stamped in the future is
     as suspicious as a stale one, so both sides of the tolerance are enforced here.
     """
-    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    secret = current_app.config.get(secret_setting)
     if not secret:
-        raise ServiceUnavailable("Webhooks are not configured on this server (STRIPE_WEBHOOK_SECRET is unset).")
+        raise ServiceUnavailable(f"Webhooks are not configured on this server ({secret_setting} is unset).")
     if not signature_header:
         raise SignatureVerificationError("No Stripe-Signature header.", signature_header)
     tolerance = current_app.config["STRIPE_WEBHOOK_TOLERANCE_SECONDS"]

@@ -33,3 +33,21 @@ def stripe_webhook():
     except gateway.SignatureVerificationError:
         return problem(400, "The Stripe-Signature header does not verify.", slug="bad-signature")
     return {"received": True, "handled": handled}
+
+
+@blp.route("/v1/webhooks/stripe/connect", methods=["POST"])
+@blp.response(200, WebhookOut)
+@blp.doc(description="Stripe's Connect endpoint: events of connected accounts (account.updated, "
+         "payout.failed, …), which Stripe sends to a Connect endpoint only, signed with its own secret "
+         "(STRIPE_CONNECT_WEBHOOK_SECRET). Verified, recorded once and handled as the platform endpoint's.",
+         parameters=[{"in": "header", "name": "Stripe-Signature", "required": True, "schema": {"type": "string"},
+                      "description": "Stripe's signature of the raw body with the Connect endpoint's secret."}])
+@ignores_idempotency_key
+def stripe_connect_webhook():
+    try:
+        handled = service.handle_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"),
+                                         current_app.extensions["stripe_events"],
+                                         secret_setting="STRIPE_CONNECT_WEBHOOK_SECRET")
+    except gateway.SignatureVerificationError:
+        return problem(400, "The Stripe-Signature header does not verify.", slug="bad-signature")
+    return {"received": True, "handled": handled}

@@ -308,11 +308,13 @@ def pending_refund_ids() -> list[str]:
 Handler = Callable[[gateway.WebhookEvent], None]
 
 
-def handle_webhook(payload: bytes, signature: str | None, handlers: Mapping[str, Handler]) -> bool:
-    """Verify, record once, and act on a Stripe event with handlers[its type] (the table is
-    marketplace.stripe_events.HANDLERS; types it does not name are recorded and ignored).
-    False when it was a replay."""
-    event = gateway.verify_webhook(payload, signature)
+def handle_webhook(payload: bytes, signature: str | None, handlers: Mapping[str, Handler],
+                   secret_setting: str = "STRIPE_WEBHOOK_SECRET") -> bool:
+    """Verify (with the endpoint's secret), record once, and act on a Stripe event with
+    handlers[its type] (the table is marketplace.stripe_events.HANDLERS; types it does not name are
+    recorded and ignored). Both endpoints record ids in one table, so an event is handled once
+    whichever endpoint it came in on. False when it was a replay."""
+    event = gateway.verify_webhook(payload, signature, secret_setting)
     try:
         with db.session.begin_nested():
             db.session.add(StripeEvent(id=event.id, type=event.type))

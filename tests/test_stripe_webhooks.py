@@ -1,0 +1,83 @@
+"""Stripe's two webhook endpoints: the platform's and Connect's, each with its own secret, one record of
+event ids, one table of handlers; and deliveries that come twice, at once and out of order."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import sqlalchemy as sa
+import stripe
+
+from tests.conftest import CONNECT_WEBHOOK_SECRET, WEBHOOK_SECRET
+from tests.factories import auth, fund_brief, sign_up_brand, sign_up_worker, wait_for
+from tests.factories.briefs import create_brief
+from tests.factories.payouts import follow_onboarding_link, payout_account
+
+PLATFORM, CONNECT = "/v1/webhooks/stripe", "/v1/webhooks/stripe/connect"
+
+
+def _post(client, path: str, event: dict, secret: str):
+    body = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(body, secret)
+    return client.post(path, data=body.encode(), headers={"Content-Type": "application/json",
+                                                          "Stripe-Signature": header})
+
+
+def _account_event(account_id: str, ready: bool = True) -> dict:
+    return {"id": f"evt_{uuid.uuid4().hex}", "type": "account.updated", "created": 1, "account": account_id,
+            "data": {"object": {"id": account_id, "object": "account", "payouts_enabled": ready,
+                                "details_submitted": ready, "capabilities": {"transfers": "active" if ready
+                                                                             else "inactive"}}}}
+
+
+def test_onboarding_reaches_us_through_the_connect_endpoint(client, standin):
+    """The stand-in, like Stripe, sends account.updated of a connected account to the Connect
+    endpoint only: without that endpoint, a worker's finished onboarding never arrives."""
+    _, token = sign_up_worker(client)
+    account = payout_account(client, token)
+    follow_onboarding_link(account["onboarding_url"])
+    wait_for(lambda: client.get("/v1/me/payout-account", headers=auth(token)).get_json()["payouts_enabled"])
+    (updated,) = [e for e in standin.events("account.updated") if e["event"].get("account") == account["account_id"]]
+    assert updated["last_status"] == 200
+
+
+def test_each_endpoint_takes_only_its_own_secret_and_an_event_is_handled_once(client, app, db_session):
+    _, token = sign_up_worker(client)
+    account_id = payout_account(client, token)["account_id"]
+    event = _account_event(account_id)
+    assert _post(client, CONNECT, event, WEBHOOK_SECRET).status_code == 400  # the platform's secret
+    assert _post(client, PLATFORM, event, CONNECT_WEBHOOK_SECRET).status_code == 400  # Connect's secret
+    assert not client.get("/v1/me/payout-account", headers=auth(token)).get_json()["payouts_enabled"]
+
+    first = _post(client, CONNECT, event, CONNECT_WEBHOOK_SECRET)
+    assert first.status_code == 200 and first.get_json() == {"received": True, "handled": True}
+    assert client.get("/v1/me/payout-account", headers=auth(token)).get_json()["payouts_enabled"]
+    # The same event id again, on either endpoint, is a replay.
+    assert _post(client, CONNECT, event, CONNECT_WEBHOOK_SECRET).get_json()["handled"] is False
+    assert _post(client, PLATFORM, event, WEBHOOK_SECRET).get_json()["handled"] is False
+    assert db_session.execute(sa.text("SELECT count(*) FROM stripe_events")).scalar_one() == 1
+
+
+def test_connect_events_are_refused_while_the_connect_secret_is_unset(client, app):
+    app.config["STRIPE_CONNECT_WEBHOOK_SECRET"] = None
+    try:
+        response = _post(client, CONNECT, _account_event("acct_x"), CONNECT_WEBHOOK_SECRET)
+        assert response.status_code == 503
+        assert "STRIPE_CONNECT_WEBHOOK_SECRET" in response.get_json()["detail"]
+    finally:
+        app.config["STRIPE_CONNECT_WEBHOOK_SECRET"] = CONNECT_WEBHOOK_SECRET
+
+
+def test_funding_delivered_twice_at_once_and_out_of_order_is_booked_once(client, standin, db_session):
+    standin.set_delivery(duplicate=True, concurrent=True, out_of_order=True)
+    try:
+        _, key = sign_up_brand(client)
+        brief = create_brief(client, key)
+        fund_brief(client, key, brief["id"], standin)
+        assert standin.wait_for_webhooks()
+    finally:
+        standin.set_delivery(duplicate=False, concurrent=False, out_of_order=False)
+    (delivered,) = standin.events("payment_intent.succeeded")
+    assert [d["status"] for d in delivered["deliveries"]] == [200, 200]
+    assert db_session.execute(sa.text("SELECT count(*) FROM ledger_entries WHERE kind = 'funding'")).scalar_one() == 1
