@@ -110,7 +110,9 @@ def test_admin_bulk_approves_200_submissions_by_filter_and_pays_them_out(
         assert len(list(csv.DictReader(io.StringIO(fh.read())))) == 200
     readme_screenshot(page, "console-report")
 
-    # A payout batch, watched to the end: one transfer per worker.
+    # A payout batch, watched to the end: one transfer per worker. The card money has become
+    # available at Stripe by then, as days after funding on live Stripe.
+    standin.make_funds_available()
     page.get_by_role("link", name="Payouts").click()
     page.fill("#payout-minimum", "not money")
     page.click("#payout-form button[type=submit]")
