@@ -29,6 +29,19 @@ def test_unknown_paths_and_methods_are_problem_documents(client):
     assert "GET" in response.headers["Allow"]
 
 
+def test_routing_is_answered_before_the_media_type_or_any_body_check(client, db_session):
+    _, key = sign_up_brand(client)
+    text = {**auth(key), "Content-Type": "text/plain"}
+    response = client.put("/v1/briefs", data="title=x", headers=text)
+    assert_problem(response, 405)
+    assert "POST" in response.headers["Allow"]
+    assert_problem(client.patch("/v1/nope", data="hello", headers=text), 404)
+    assert_problem(client.patch("/v1/nope", data="x" * (2 * 1024 * 1024), headers=text), 404)
+    assert_problem(client.post("/v1/nope?q=a%00b", data="hello", headers=text), 404)
+    assert_problem(client.post("/v1/briefs", data="hello", headers=text), 415)
+    assert brief_count(db_session) == 0
+
+
 def test_a_ten_megabyte_body_is_413_and_saves_nothing(client, db_session):
     _, key = sign_up_brand(client)
     payload = brief_payload(audience="x" * (10 * 1024 * 1024))

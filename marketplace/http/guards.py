@@ -12,6 +12,13 @@ from marketplace.http import route_facts
 from marketplace.http.inputs import refuse_unstorable, storable
 
 
+def _answer_routing_errors():
+    """A request routed nowhere is answered as such (404, 405, a redirect) before any guard looks at
+    its body or headers: a PUT on /v1/briefs is 405 whatever its media type."""
+    if request.routing_exception is not None:
+        current_app.raise_routing_exception(request)
+
+
 def _guard():
     if request.method not in ("POST", "PUT", "PATCH"):
         return
@@ -41,5 +48,6 @@ def _refuse_unstorable_text():
 
 
 def register(app: Flask) -> None:
+    app.before_request(_answer_routing_errors)
     app.before_request(_guard)
     app.before_request(_refuse_unstorable_text)
