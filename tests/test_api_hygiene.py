@@ -423,3 +423,11 @@ def test_the_spec_documents_errors_as_problem_documents_and_the_idempotency_key(
     webhook = spec["paths"]["/v1/webhooks/stripe"]["post"]
     assert {"200", "400"} <= set(webhook["responses"])
     assert any(p.get("name") == "Stripe-Signature" for p in webhook["parameters"])
+
+
+def test_the_content_bank_documents_both_of_its_media_types(client):
+    """GET …/assets answers JSON, or CSV with ?format=csv: the spec says both (it said JSON only)."""
+    answer = client.get("/openapi.json").get_json()["paths"]["/v1/briefs/{brief_id}/assets"]["get"]
+    content = answer["responses"]["200"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/AssetPage"}
+    assert content["text/csv"]["schema"]["type"] == "string"

@@ -116,7 +116,11 @@ def brief_report(brief_id):
     "The content bank: every approved (or paid) asset with its text or link, screenshot URL, worker, group, "
     "tracked link and that link's clicks, conversions and revenue, newest first. `?format=csv` streams all of "
     "them as text/csv (RFC 4180; a cell starting with = + - @ or a tab/CR is prefixed with ' so spreadsheets "
-    "never run it as a formula)."))
+    "never run it as a formula)."), responses={"200": {
+        "description": "A page of assets as JSON, or with ?format=csv every asset as CSV.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AssetPage"}},
+                    "text/csv": {"schema": {"type": "string",
+                                            "description": "One header row, then one row per asset."}}}}})
 def brief_assets(args, brief_id):
     brief = briefs.get_brief(current_principal(), brief_id)
     base_url = request.host_url
