@@ -81,3 +81,32 @@ def test_funding_delivered_twice_at_once_and_out_of_order_is_booked_once(client,
     (delivered,) = standin.events("payment_intent.succeeded")
     assert [d["status"] for d in delivered["deliveries"]] == [200, 200]
     assert db_session.execute(sa.text("SELECT count(*) FROM ledger_entries WHERE kind = 'funding'")).scalar_one() == 1
+
+
+def _post_raw(client, path: str, body: str, secret: str = WEBHOOK_SECRET):
+    header = stripe.WebhookSignature.generate_signature_header(body, secret)
+    return client.post(path, data=body.encode(), headers={"Content-Type": "application/json",
+                                                          "Stripe-Signature": header})
+
+
+def test_a_signed_payload_we_cannot_store_or_read_is_a_400_not_a_500(client, db_session):
+    """Signed, so it is no signature problem: a NUL in a string (PostgreSQL cannot store it), JSON
+    nested past the parser's limit and a JSON array are each a 400 saying what is wrong, and
+    nothing is recorded (Stripe would retry a 500 for days)."""
+    nul = json.dumps({"id": "evt_nul", "type": "payment_intent.payment_failed", "created": 1,
+                      "data": {"object": {"id": "pi_1", "last_payment_error": {"message": "a\u0000b"}}}})
+    deep = '{"id": "evt_deep", "type": "x.y", "data": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for body, says in ((nul, "NUL character"), (deep, "deeply"), ("[1, 2]", "JSON list"), ('"evt"', "JSON str"),
+                       ('{"id": 5, "type": "x.y"}', "event object")):
+        for path in (PLATFORM, CONNECT):
+            secret = WEBHOOK_SECRET if path == PLATFORM else CONNECT_WEBHOOK_SECRET
+            answer = _post_raw(client, path, body, secret)
+            assert answer.status_code == 400, (path, body[:40], answer.get_json())
+            problem = answer.get_json()
+            assert problem["type"].endswith("/malformed-event") and says in problem["detail"], problem
+    assert db_session.execute(sa.text("SELECT count(*) FROM stripe_events")).scalar_one() == 0
+
+
+def test_a_bad_signature_is_still_called_one(client):
+    answer = _post_raw(client, PLATFORM, '{"id": "evt_x", "type": "x.y"}', "whsec_not_ours")
+    assert answer.status_code == 400 and answer.get_json()["type"].endswith("/bad-signature")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 import stripe
 from flask import current_app
 
-from marketplace.errors import BadGateway, ServiceUnavailable
+from marketplace.errors import BadGateway, InvalidInput, ServiceUnavailable
+from marketplace.http.inputs import load_json
 
 # Re-exported so services can tell outcomes apart without importing stripe themselves.
 StripeError = stripe.StripeError
@@ -17,6 +17,11 @@ CardError = stripe.CardError
 InvalidRequestError = stripe.InvalidRequestError
 IdempotencyError = stripe.IdempotencyError
 SignatureVerificationError = stripe.SignatureVerificationError
+
+
+class MalformedEvent(ValueError):
+    """A payload whose signature verifies but which is no Stripe event we can read: not JSON our
+    loader takes (text the database cannot store, nesting past the limit), or not an event object."""
 
 
 class OutcomeUnknown(Exception):
@@ -157,15 +162,26 @@ def verify_webhook(payload: bytes, signature_header: str | None,
     ]
     if not timestamps or timestamps[0] > time.time() + tolerance:
         raise SignatureVerificationError("Timestamp is in the future.", signature_header)
+    # Signed, so Stripe's (or someone holding our secret): read it with the project's own loader,
+    # which refuses what PostgreSQL cannot store and nesting Python cannot follow.
     try:
-        data = json.loads(text)
+        data = load_json(text)
+    except (ValueError, InvalidInput) as exc:
+        detail = exc.detail if isinstance(exc, InvalidInput) else str(exc)
+        raise MalformedEvent(f"The signed payload is not JSON this server can read: {detail}") from None
+    if not isinstance(data, dict):
+        raise MalformedEvent(f"The signed payload is a JSON {type(data).__name__ if data is not None else 'null'}, "
+                             "not a Stripe event object.")
+    try:
+        event_object = (data.get("data") or {}).get("object") or {}
+        if not isinstance(event_object, dict) or not isinstance(data["id"], str) or not isinstance(data["type"], str):
+            raise TypeError
         return WebhookEvent(
-            id=str(data["id"]), type=str(data["type"]), created=int(data.get("created") or 0),
-            object=(data.get("data") or {}).get("object") or {},
-            account=data.get("account") or None,
+            id=data["id"], type=data["type"], created=int(data.get("created") or 0),
+            object=event_object, account=data.get("account") or None,
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SignatureVerificationError("Signed payload is not a Stripe event.", signature_header) from exc
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise MalformedEvent("The signed payload is not a Stripe event object (id, type and data.object).") from None
 
 
 # Connect: workers' accounts and the transfers that pay them ---------------------------------

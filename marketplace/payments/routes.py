@@ -20,7 +20,8 @@ class WebhookOut(Schema):
 
 @blp.route("/v1/webhooks/stripe", methods=["POST"])
 @blp.response(200, WebhookOut)
-@blp.doc(description="Stripe events, verified by the Stripe-Signature header (400 when it fails; "
+@blp.doc(description="Stripe events, verified by the Stripe-Signature header (400 bad-signature when it fails; "
+         "400 malformed-event for a signed payload that is no readable event object; "
          "timestamps more than 5 minutes old or ahead are refused). Each event id is handled once; "
          "a replay answers 200 with handled=false.",
          parameters=[{"in": "header", "name": "Stripe-Signature", "required": True, "schema": {"type": "string"},
@@ -32,6 +33,8 @@ def stripe_webhook():
                                          current_app.extensions["stripe_events"])
     except gateway.SignatureVerificationError:
         return problem(400, "The Stripe-Signature header does not verify.", slug="bad-signature")
+    except gateway.MalformedEvent as exc:
+        return problem(400, str(exc), slug="malformed-event")
     return {"received": True, "handled": handled}
 
 
@@ -50,4 +53,6 @@ def stripe_connect_webhook():
                                          secret_setting="STRIPE_CONNECT_WEBHOOK_SECRET")
     except gateway.SignatureVerificationError:
         return problem(400, "The Stripe-Signature header does not verify.", slug="bad-signature")
+    except gateway.MalformedEvent as exc:
+        return problem(400, str(exc), slug="malformed-event")
     return {"received": True, "handled": handled}
