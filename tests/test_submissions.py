@@ -855,3 +855,36 @@ def test_a_chain_of_copies_validated_before_the_original_all_end_rejected(client
     for token in (token_1, token_2):
         assert client.get("/v1/me/claims", headers=auth(token)).get_json()["data"] == []
     assert checks_by_name(submission(client, token_a, a))["duplicate"]["outcome"] == "pass"
+
+
+def _multipart(parts: list[tuple[str, bytes]]) -> tuple[str, bytes]:
+    """A multipart body built by hand, so a part can lack the name= no client library would drop."""
+    body = b""
+    for disposition, content in parts:
+        body += b"--XyZ\r\nContent-Disposition: " + disposition.encode() + b"\r\n\r\n" + content + b"\r\n"
+    return "multipart/form-data; boundary=XyZ", body + b"--XyZ--\r\n"
+
+
+def test_a_part_without_a_name_is_refused_once_and_the_role_is_answered_first(client, standin, db_session):
+    """A nameless text part, a nameless file next to an unknown one, and a lone nameless file were
+    a 500 (or 'None: Unknown field.'), and with an Idempotency-Key a 500 for every role."""
+    _, brief = proof_brief(client, standin)
+    token, held = claimed_task(client, brief)
+    _, brand_key = sign_up_brand(client)
+    url = f"/v1/tasks/{held['task']['id']}/submissions"
+    cases = {
+        "text": [("form-data", b"hello")],
+        "file beside an unknown one": [('form-data; filename="a.png"', png()),
+                                       ('form-data; name="x"; filename="b.png"', png())],
+        "lone file": [('form-data; filename="a.png"', png())],
+    }
+    for case, parts in cases.items():
+        content_type, body = _multipart(parts)
+        for keyed in ({}, {"Idempotency-Key": f"nameless-{case}"}):
+            worker = client.post(url, data=body, content_type=content_type, headers={**auth(token), **keyed})
+            assert worker.status_code == 422, (case, keyed, worker.get_json())
+            assert worker.get_json()["errors"] == {"form": ["A part has no name."]}
+            brand = client.post(url, data=body, content_type=content_type,
+                                headers={**auth(brand_key), **{k: v + "-b" for k, v in keyed.items()}})
+            assert brand.status_code == 403, (case, keyed, brand.get_json())
+    assert db_session.execute(sa.text("SELECT count(*) FROM submissions")).scalar_one() == 0

@@ -47,14 +47,15 @@ def _fingerprint() -> str:
     digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
     digest.update((request.mimetype or "").encode() + b"\n")
     if request.mimetype == "multipart/form-data":
-        for name, value in sorted(request.form.items(multi=True)):
-            digest.update(b"field %r=%r\n" % (name.encode(), value.encode()))
-        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        # (A part with no name is filed under None; the view refuses it, after the role check.)
+        for name, value in sorted(request.form.items(multi=True), key=lambda item: (str(item[0]), item[1])):
+            digest.update(b"field %r=%r\n" % (str(name).encode(), value.encode()))
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: str(item[0])):
             content = hashlib.sha256()
             while chunk := upload.stream.read(1 << 16):
                 content.update(chunk)
             upload.stream.seek(0)  # the view reads it again
-            digest.update(b"file %r=%s\n" % (name.encode(), content.hexdigest().encode()))
+            digest.update(b"file %r=%s\n" % (str(name).encode(), content.hexdigest().encode()))
     else:
         digest.update(request.get_data(cache=True))
     return digest.hexdigest()

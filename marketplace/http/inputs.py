@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Request as FlaskRequest
+from flask import request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import RAISE
 from webargs import core
@@ -48,6 +49,14 @@ def refuse_unstorable(pairs: Iterable[tuple[str, str]], what: str, where: str) -
     for name, value in pairs:
         if not storable(name) or not storable(value):
             raise InvalidInput.field(name if storable(name) else where, f"{what} {UNSTORABLE}")
+
+
+def refuse_nameless_parts() -> None:
+    """422 for a multipart body with a part that has no name (werkzeug files it under None), before
+    anything reads the form by name: every part must say which field it is."""
+    if None in request.form or None in request.files:
+        raise InvalidInput("form: Every part needs a name (Content-Disposition: form-data; name=\"…\").",
+                           errors={"form": ["A part has no name."]})
 
 
 def unstorable_at(value: Any) -> str | None:

@@ -10,7 +10,7 @@ from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.db.clock import utcnow
 from marketplace.errors import InvalidInput
 from marketplace.http.blueprint import Blueprint
-from marketplace.http.inputs import refuse_unstorable
+from marketplace.http.inputs import refuse_nameless_parts, refuse_unstorable
 from marketplace.http.problems import field_errors
 from marketplace.http.route_facts import accepts_upload, rate_limited
 from marketplace.proofs import schemas, service
@@ -37,6 +37,7 @@ def _read_proof() -> tuple[dict, service.Upload | None]:
     """The proof fields and the screenshot of a JSON or multipart request (parsed, not decoded)."""
     upload = None
     if request.mimetype == "multipart/form-data":
+        refuse_nameless_parts()
         fields = request.form.to_dict()
         refuse_unstorable(request.form.items(multi=True), "Text", "form")
         if "screenshot" in fields:
