@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
+from marketplace.proofs.service import ANOTHER_SUBMISSION
 from tests.factories import auth, claim, database_refuses, make_admin, sign_up_brand, sign_up_worker
 from tests.factories.proofs import (
     NOT_AN_IMAGE,
@@ -113,7 +114,9 @@ def test_second_worker_with_the_same_screenshot_is_auto_rejected_naming_the_orig
     done = submission(client, other_token, response.get_json()["id"])
     assert done["status"] == "auto_rejected"
     duplicate = checks_by_name(done)["duplicate"]
-    assert duplicate["outcome"] == "fail" and original["id"] in duplicate["detail"]
+    # The worker cannot open the original, so it is not named to them (the brand and admins see it).
+    assert duplicate["outcome"] == "fail" and ANOTHER_SUBMISSION in duplicate["detail"]
+    assert original["id"] not in duplicate["detail"]
     assert done["reasons"] == [{"check": "duplicate", "detail": duplicate["detail"]}]
     # The claim ends as rejected and the task is open again for someone else.
     assert statuses(db_session, other_claim) == ("rejected", "open")
@@ -412,7 +415,7 @@ def test_text_rules_auto_reject(client, standin, app, text, check, needle):
 
 
 def test_good_caption_passes_and_a_near_copy_in_the_same_brief_is_rejected(client, standin, app):
-    _, brief = proof_brief(client, standin, groups=[CAPTION_GROUP])
+    brand_key, brief = proof_brief(client, standin, groups=[CAPTION_GROUP])
     caption = "Lighter shoe, same grip: my morning run felt easy today #ad"
     token, held = claimed_task(client, brief)
     original = submit(client, token, held["task"]["id"], text=caption).get_json()
@@ -426,7 +429,8 @@ def test_good_caption_passes_and_a_near_copy_in_the_same_brief_is_rejected(clien
     done = submission(client, copier, copy["id"])
     assert done["status"] == "auto_rejected"
     near = checks_by_name(done)["near_copy"]
-    assert near["outcome"] == "fail" and original["id"] in near["detail"]
+    assert near["outcome"] == "fail" and ANOTHER_SUBMISSION in near["detail"]  # the copier may not open it
+    assert original["id"] in checks_by_name(submission(client, brand_key, copy["id"]))["near_copy"]["detail"]
 
 
 def _validate_all_at_once(app, submission_ids: list[str]) -> None:
@@ -461,7 +465,7 @@ def test_two_copies_validated_at_once_exactly_one_is_caught(client, standin, app
     Whatever the interleaving, exactly one of each pair is the copy, and it is the one submitted
     second. (Before, each job could miss the other and both were paid.)"""
     group = CAPTION_GROUP if proof == "text" else SCREENSHOT_GROUP
-    _, brief = proof_brief(client, standin, groups=[{**group, "quantity": 10}])
+    brand_key, brief = proof_brief(client, standin, groups=[{**group, "quantity": 10}])
     pairs = []
     for n in range(4):
         fields = ({"text": f"Lighter shoe number {n}, same grip: my morning run felt easy today #ad"}
@@ -474,7 +478,7 @@ def test_two_copies_validated_at_once_exactly_one_is_caught(client, standin, app
     for (token_a, a), (token_b, b) in pairs:
         original, copy = submission(client, token_a, a), submission(client, token_b, b)
         assert (original["status"], copy["status"]) == ("needs_review", "auto_rejected"), (original, copy)
-        caught = checks_by_name(copy)[check]
+        caught = checks_by_name(submission(client, brand_key, b))[check]  # the brand may open both
         assert caught["outcome"] == "fail" and a in caught["detail"]
         assert checks_by_name(original)[check]["outcome"] == "pass"
 
@@ -486,7 +490,7 @@ def test_the_first_submitted_is_the_original_though_its_job_runs_last(client, st
     from workers.validation import validate_submission
 
     group = CAPTION_GROUP if proof == "text" else SCREENSHOT_GROUP
-    _, brief = proof_brief(client, standin, groups=[group])
+    brand_key, brief = proof_brief(client, standin, groups=[group])
     fields = ({"text": "Lighter shoe, same grip: my morning run felt easy today #ad"}
               if proof == "text" else {"screenshot": png(seed=77)})
     token_a, a = submitted(client, brief, **fields)
@@ -495,7 +499,7 @@ def test_the_first_submitted_is_the_original_though_its_job_runs_last(client, st
         assert validate_submission(b) == "needs_review"
         assert validate_submission(a) == "needs_review"
     check = "near_copy" if proof == "text" else "duplicate"
-    copy = submission(client, token_b, b)
+    copy = submission(client, brand_key, b)
     assert copy["status"] == "auto_rejected" and a in checks_by_name(copy)[check]["detail"]
     assert checks_by_name(submission(client, token_a, a))[check]["outcome"] == "pass"
     reopened = client.get("/v1/me/claims", headers=auth(token_b)).get_json()["data"]
@@ -775,7 +779,7 @@ def test_a_submission_the_database_refuses_leaves_no_stored_screenshot(app, clie
 def test_a_later_copy_already_approved_is_left_to_a_person_and_the_original_warns(client, standin, app, runner):
     from workers.validation import validate_submission
 
-    _, brief = proof_brief(client, standin)
+    brand_key, brief = proof_brief(client, standin)
     token_a, a = submitted(client, brief, screenshot=png(seed=78))
     token_b, b = submitted(client, brief, screenshot=png(seed=78))
     with app.app_context():
@@ -786,8 +790,10 @@ def test_a_later_copy_already_approved_is_left_to_a_person_and_the_original_warn
     assert decided.get_json()["approved"] == 1
     with app.app_context():
         assert validate_submission(a) == "needs_review"
-    warned = checks_by_name(submission(client, token_a, a))["duplicate"]
+    warned = checks_by_name(submission(client, brand_key, a))["duplicate"]
     assert warned["outcome"] == "warn" and b in warned["detail"] and "already decided" in warned["detail"]
+    told = checks_by_name(submission(client, token_a, a))["duplicate"]["detail"]  # the worker may not open b
+    assert b not in told and ANOTHER_SUBMISSION in told
     assert submission(client, token_b, b)["status"] == "approved"  # a person's decision is not undone
 
 
@@ -841,14 +847,14 @@ def test_a_slow_upload_begun_before_the_expiry_is_on_time_with_an_idempotency_ke
 def test_a_chain_of_copies_validated_before_the_original_all_end_rejected(client, standin, app):
     from workers.validation import validate_submission
 
-    _, brief = proof_brief(client, standin)
+    brand_key, brief = proof_brief(client, standin)
     made = [submitted(client, brief, screenshot=png(seed=79)) for _ in range(3)]  # the original, two copies
     (token_a, a), *copies = made
     with app.app_context():
         assert [validate_submission(c) for _, c in copies] == ["needs_review", "auto_rejected"]  # the 2nd sees the 1st
         assert validate_submission(a) == "needs_review"
     (token_1, copy_1), (token_2, copy_2) = copies
-    first, second = submission(client, token_1, copy_1), submission(client, token_2, copy_2)
+    first, second = submission(client, brand_key, copy_1), submission(client, brand_key, copy_2)
     assert first["status"] == second["status"] == "auto_rejected"
     assert a in checks_by_name(first)["duplicate"]["detail"]  # found when the original's job ran
     assert copy_1 in checks_by_name(second)["duplicate"]["detail"]  # a copy of the copy before it
@@ -888,3 +894,40 @@ def test_a_part_without_a_name_is_refused_once_and_the_role_is_answered_first(cl
                                 headers={**auth(brand_key), **{k: v + "-b" for k, v in keyed.items()}})
             assert brand.status_code == 403, (case, keyed, brand.get_json())
     assert db_session.execute(sa.text("SELECT count(*) FROM submissions")).scalar_one() == 0
+
+
+def test_a_duplicate_names_the_original_only_to_those_who_may_open_it(client, standin, app, runner):
+    """A copy on another brand's brief: its worker and its brand read "an earlier submission on the
+    platform"; an admin reads the id; a brand whose own briefs hold both sees the id too."""
+    first_key, first_brief = proof_brief(client, standin)
+    second_key, second_brief = proof_brief(client, standin)
+    first_token, first_claim = claimed_task(client, first_brief)
+    original = submit(client, first_token, first_claim["task"]["id"], screenshot=png(seed=31)).get_json()
+    run_validation_jobs(app)
+    copier, copy_claim = claimed_task(client, second_brief)
+    copy = submit(client, copier, copy_claim["task"]["id"], screenshot=png(seed=31)).get_json()
+    run_validation_jobs(app)
+    same_brief_token, same_brief_claim = claimed_task(client, first_brief)
+    inside = submit(client, same_brief_token, same_brief_claim["task"]["id"], screenshot=png(seed=31)).get_json()
+    run_validation_jobs(app)
+    admin = make_admin(runner)
+
+    def duplicate_detail(key: str, submission_id: str) -> str:
+        body = submission(client, key, submission_id)
+        detail = checks_by_name(body)["duplicate"]["detail"]
+        assert [r["detail"] for r in body["reasons"] if r["check"] == "duplicate"] == [detail]
+        return detail
+
+    for reader in (copier, second_key):
+        assert original["id"] not in duplicate_detail(reader, copy["id"])
+        assert ANOTHER_SUBMISSION in duplicate_detail(reader, copy["id"])
+    assert original["id"] in duplicate_detail(admin, copy["id"])
+    assert original["id"] in duplicate_detail(first_key, inside["id"])  # both on its own brief
+    queue = client.get(f"/v1/review/submissions?brief={second_brief['id']}&status=auto_rejected",
+                       headers=auth(second_key)).get_json()["data"]
+    assert [item["id"] for item in queue] == [copy["id"]]
+    shown = [c["detail"] for c in queue[0]["checks"]] + [r["detail"] for r in queue[0]["rejection_reasons"]]
+    assert shown and not any(original["id"] in text for text in shown)
+    admin_queue = client.get(f"/v1/review/submissions?brief={second_brief['id']}&status=auto_rejected",
+                             headers=auth(admin)).get_json()["data"]
+    assert any(original["id"] in c["detail"] for c in admin_queue[0]["checks"])

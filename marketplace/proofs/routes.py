@@ -84,7 +84,7 @@ def submit_proof(task_id):
     proof, upload = _read_proof()
     submission = service.submit(current_principal().id, task_id, proof, upload, received_at=received_at)
     validation_jobs.enqueue_validation(submission.id)
-    return service.present([submission])[0]
+    return service.present([submission], current_principal())[0]
 
 
 @blp.route("/v1/submissions/<string:submission_id>", methods=["GET"])
@@ -93,7 +93,8 @@ def submit_proof(task_id):
 @blp.doc(security=BEARER, description="Status and every check's result. Visible to its worker, the brief's "
          "brand and admins; anyone else gets 404.")
 def get_submission(submission_id):
-    return service.present([service.visible_submission(current_principal(), submission_id)])[0]
+    principal = current_principal()
+    return service.present([service.visible_submission(principal, submission_id)], principal)[0]
 
 
 @blp.route("/v1/submissions/<string:submission_id>/screenshot", methods=["GET"])
@@ -117,4 +118,4 @@ def get_screenshot(submission_id):
 @blp.doc(security=BEARER, description="Your submissions, newest first.")
 def my_submissions(args):
     rows, next_cursor = service.list_own(current_principal().id, **args)
-    return {"data": service.present(rows), "next_cursor": next_cursor}
+    return {"data": service.present(rows, current_principal()), "next_cursor": next_cursor}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -167,7 +169,36 @@ def list_own(worker_id: str, *, limit: int, cursor: str | None) -> tuple[list[Su
                 limit=limit, cursor=cursor)
 
 
-def present(submissions: list[Submission]) -> list[dict]:
+# A check's detail names the submission it matched (a duplicate, a near-copy): an id of another
+# tenant's submission tells a worker or a brand something they cannot open. They read this instead.
+ANOTHER_SUBMISSION = "another submission"
+_SUBMISSION_ID = re.compile(r"\bsub_[0-9a-f]{32}\b")
+_SEVERAL_OTHERS = re.compile(rf"{ANOTHER_SUBMISSION}(?:, {ANOTHER_SUBMISSION})+")
+
+
+def disclosing(viewer: Principal | None, texts: list[str | None]) -> Callable[[str | None], str | None]:
+    """A function that rewrites a detail for `viewer`: each submission id in it that the viewer may
+    not open (see visible_submission) becomes ANOTHER_SUBMISSION. Admins (and None: internal use)
+    see every id. One query for all of `texts`, however many ids they name."""
+    if viewer is None or viewer.is_admin:
+        return lambda text: text
+    named = {found for text in texts if text for found in _SUBMISSION_ID.findall(text)}
+    visible: set[str] = set()
+    if named:
+        query = sa.select(Submission.id).join(Brief, Brief.id == Submission.brief_id).where(Submission.id.in_(named))
+        owner = Submission.worker_id if viewer.role == "worker" else Brief.brand_id
+        visible = set(db.session.scalars(query.where(owner == viewer.id)))
+
+    def rewrite(text: str | None) -> str | None:
+        if not text:
+            return text
+        told = _SUBMISSION_ID.sub(lambda m: m.group(0) if m.group(0) in visible else ANOTHER_SUBMISSION, text)
+        return _SEVERAL_OTHERS.sub("other submissions", told)
+
+    return rewrite
+
+
+def present(submissions: list[Submission], viewer: Principal | None = None) -> list[dict]:
     """API shapes of submissions, their checks loaded in one query."""
     ids = [s.id for s in submissions]
     checks: dict[str, list[SubmissionCheck]] = {i: [] for i in ids}
@@ -177,6 +208,8 @@ def present(submissions: list[Submission]) -> list[dict]:
             .order_by(SubmissionCheck.submission_id, SubmissionCheck.id)
         ):
             checks[check.submission_id].append(check)
+    disclose = disclosing(viewer, [c.detail for found in checks.values() for c in found]
+                          + [r.get("detail") for s in submissions for r in (s.rejection_reasons or [])])
     shaped = []
     for s in submissions:
         revision = None
@@ -189,9 +222,9 @@ def present(submissions: list[Submission]) -> list[dict]:
             "screenshot_url": f"/v1/submissions/{s.id}/screenshot" if s.screenshot_key else None,
             "submitted_at": s.submitted_at, "auto_approve_at": s.auto_approve_at,
             "validated_at": s.validated_at,
-            "checks": [{"name": c.name, "outcome": c.outcome, "detail": c.detail, "checked_at": c.checked_at}
+            "checks": [{"name": c.name, "outcome": c.outcome, "detail": disclose(c.detail), "checked_at": c.checked_at}
                        for c in checks[s.id]],
-            "reasons": s.rejection_reasons or [],
+            "reasons": [{**r, "detail": disclose(r.get("detail"))} for r in (s.rejection_reasons or [])],
             "decided_at": s.decided_at, "reason_code": s.reason_code, "reason": s.reason,
             "revision": revision, "created_at": s.created_at,
         })

@@ -23,6 +23,7 @@ from marketplace.ledger import service as ledger
 from marketplace.proofs import lifecycle as proofs
 from marketplace.proofs.checks import CHECK_NAMES, OUTCOMES
 from marketplace.proofs.models import REASON_CODES, Submission, SubmissionCheck
+from marketplace.proofs.service import disclosing
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.models import HOLDING, Claim
 
@@ -191,6 +192,12 @@ def list_queue(principal: Principal, review_filter: ReviewFilter, *, limit: int,
             .order_by(SubmissionCheck.submission_id, SubmissionCheck.name)
         ):
             checks[check.submission_id].append({"name": check.name, "outcome": check.outcome, "detail": check.detail})
+    # A brand reviewing its brief sees the ids its own submissions matched, not other brands'.
+    disclose = disclosing(principal, [c["detail"] for found in checks.values() for c in found]
+                          + [r.get("detail") for sub, *_ in rows for r in (sub.rejection_reasons or [])])
+    for found in checks.values():
+        for check in found:
+            check["detail"] = disclose(check["detail"])
 
     items = []
     for sub, display_name, kind, group_name, unit_price, currency in rows:
@@ -203,7 +210,8 @@ def list_queue(principal: Principal, review_filter: ReviewFilter, *, limit: int,
             "text": sub.text, "link": sub.link, "captured_at": sub.captured_at,
             "screenshot_url": f"/v1/submissions/{sub.id}/screenshot" if sub.screenshot_key else None,
             "checks": checks.get(sub.id, []),
-            "rejection_reasons": sub.rejection_reasons,
+            "rejection_reasons": [{**r, "detail": disclose(r.get("detail"))} for r in sub.rejection_reasons]
+            if sub.rejection_reasons is not None else None,
             "submitted_at": sub.submitted_at, "validated_at": sub.validated_at,
             "auto_approve_at": sub.auto_approve_at,
             "decided_at": sub.decided_at, "decided_by": sub.decided_by,
