@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -140,7 +141,8 @@ def time_report(base: str, brief_id: str, key: str) -> tuple[float, dict]:
 def redirects(base: str, codes: list[str]) -> tuple[LoadResult, LoadResult]:
     """302s of /t/{code} and of the bare redirect, alternating rounds."""
     def tracked(i: int) -> Request:
-        return Request("GET", f"{base}/t/{codes[i % len(codes)]}")
+        # Every request a visitor of its own, so every one is counted and written: the costly path.
+        return Request("GET", f"{base}/t/{codes[i % len(codes)]}", headers={"User-Agent": f"bench visitor {uuid.uuid4().hex}"})
 
     def bare(i: int) -> Request:
         return Request("GET", f"{base}/bench/bare-redirect/{codes[i % len(codes)]}")
@@ -156,7 +158,8 @@ def main() -> None:
         brief_id, key, codes = seed(app)
         note(f"seeded {APPROVED} approved tasks, {CLICKS} clicks, {CONVERSIONS} conversions in "
              f"{time.perf_counter() - started:.1f} s")
-        with gunicorn_server(server_env(database_url), workers=2) as base:
+        # All load comes from one address: lift the per-address cap so each visit is written.
+        with gunicorn_server(server_env(database_url, CLICK_CAP_PER_ADDRESS_PER_MINUTE=str(10**9)), workers=2) as base:
             report_ms, body = time_report(base, brief_id, key)
             baseline_ms, _ = _bare_latency(base)
             ours, bare = redirects(base, codes)

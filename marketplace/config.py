@@ -59,6 +59,9 @@ def check(config: dict) -> None:
     if not 0 <= threshold <= MAX_DUPLICATE_HAMMING_THRESHOLD:
         raise ValueError(f"DUPLICATE_HAMMING_THRESHOLD={threshold}: must be 0 to {MAX_DUPLICATE_HAMMING_THRESHOLD}, "
                          "the distances the duplicate lookup finds them all at.")
+    for name in ("CLICK_VISIT_WINDOW_SECONDS", "CLICK_CAP_PER_ADDRESS_PER_MINUTE"):
+        if name in config and config[name] < 1:
+            raise ValueError(f"{name}={config[name]}: must be 1 or more.")
     for name in ("CLAIM_RATE_LIMIT", "SUBMISSION_RATE_LIMIT", "LOGIN_RATE_LIMIT_PER_EMAIL",
                  "LOGIN_RATE_LIMIT_PER_ADDRESS"):
         if name in config:
@@ -104,6 +107,10 @@ def from_environment(instance_path: Path) -> dict:
         # How many proxies in front of the app append to X-Forwarded-For; 0 trusts none of it (a
         # client could write anything there), and request.remote_addr is the peer's address.
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
+        # Tracked links: one visitor (address and user agent) counts once per link per window, and
+        # one address writes at most this many clicks a minute; every request still redirects.
+        "CLICK_VISIT_WINDOW_SECONDS": _int("CLICK_VISIT_WINDOW_SECONDS", 30 * 60),
+        "CLICK_CAP_PER_ADDRESS_PER_MINUTE": _int("CLICK_CAP_PER_ADDRESS_PER_MINUTE", 60),
         "DUPLICATE_HAMMING_THRESHOLD": _int("DUPLICATE_HAMMING_THRESHOLD", 6),
         # Proof validation jobs: a submission still validating after this long is re-enqueued by
         # the sweep; after this many started attempts it goes to a person instead.

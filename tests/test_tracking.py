@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -79,20 +80,87 @@ def test_head_redirects_without_counting_a_click(client, linked, db_session):
 
 
 def test_the_tracked_link_needs_no_auth_and_survives_a_burst_from_many_threads(app, linked, db_session):
-    statuses = []
+    """Four visitors, each clicking 20 times at once from its own thread: every request redirects, and the
+    unique index lets exactly one click per visitor count, however the requests interleave."""
+    statuses, click_ids = [], {}
 
-    def visit():
+    def visit(n: int):
         with app.test_client() as c:
             for _ in range(20):
-                statuses.append(c.get(f"/t/{linked['code']}").status_code)
+                response = c.get(f"/t/{linked['code']}", headers={"User-Agent": f"phone {n}"},
+                                 environ_base={"REMOTE_ADDR": f"192.0.2.{n + 1}"})
+                statuses.append(response.status_code)
+                given = dict(parse_qsl(urlsplit(response.headers["Location"]).query)).get("mkt_click")
+                if given:
+                    click_ids.setdefault(n, set()).add(given)
 
-    threads = [threading.Thread(target=visit) for _ in range(4)]
+    threads = [threading.Thread(target=visit, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert statuses == [302] * 80
-    assert count(db_session, "clicks") == 80
+    assert count(db_session, "clicks") == 4
+    stored = set(db_session.scalars(sa.text("SELECT id FROM clicks")))
+    assert set().union(*click_ids.values()) <= stored  # a repeat hands back the visit's click, never a lost one
+
+
+def _landing_click(response) -> str | None:
+    assert response.status_code == 302
+    return dict(parse_qsl(urlsplit(response.headers["Location"]).query)).get("mkt_click")
+
+
+def test_a_thousand_clicks_by_one_visitor_count_once_in_the_window(client, linked, db_session):
+    def visit(agent: str = "Mozilla/5.0 (Phone)"):
+        return client.get(f"/t/{linked['code']}", headers={"User-Agent": agent},
+                          environ_base={"REMOTE_ADDR": "198.51.100.23"})
+
+    given = {_landing_click(visit()) for _ in range(1000)}
+    assert count(db_session, "clicks") == 1
+    (first,) = given  # every repeat lands with the first click's id, so a conversion still attributes
+    assert first == db_session.execute(sa.text("SELECT id FROM clicks")).scalar_one()
+
+    other_agent = _landing_click(visit("Mozilla/5.0 (Tablet)"))  # another visitor behind the same address
+    assert other_agent not in (None, first) and count(db_session, "clicks") == 2
+
+    # The window passes (the stored clicks are moved back one window): the visitor counts again.
+    db_session.execute(sa.text("UPDATE clicks SET visit_window = visit_window - 1, "
+                               "clicked_at = clicked_at - interval '31 minutes'"))
+    db_session.commit()
+    again = _landing_click(visit())
+    assert again not in (None, first) and count(db_session, "clicks") == 3
+
+    report = client.get(f"/v1/briefs/{linked['brief']['id']}/report", headers=auth(linked["brand_key"])).get_json()
+    assert report["totals"]["clicks"] == 3
+    assert report["click_counting"] == {"unique_per": "visitor", "window_seconds": 1800,
+                                        "address_cap_per_minute": 60}
+
+
+def test_one_address_counts_at_most_its_cap_a_minute_and_every_request_still_redirects(
+        app, client, linked, db_session, monkeypatch):
+    monkeypatch.setitem(app.config, "CLICK_CAP_PER_ADDRESS_PER_MINUTE", 5)
+    given = [_landing_click(client.get(f"/t/{linked['code']}", headers={"User-Agent": f"agent {n}"},
+                                       environ_base={"REMOTE_ADDR": "203.0.113.50"})) for n in range(40)]
+    assert count(db_session, "clicks") == 5
+    assert all(given[:5]) and given[5:] == [None] * 35  # past the cap: redirected, not counted
+    # Another address is not held back by it.
+    assert _landing_click(client.get(f"/t/{linked['code']}", environ_base={"REMOTE_ADDR": "203.0.113.51"}))
+    # A minute later the address may count again.
+    db_session.execute(sa.text("UPDATE clicks SET clicked_at = clicked_at - interval '61 seconds'"))
+    db_session.commit()
+    assert _landing_click(client.get(f"/t/{linked['code']}", headers={"User-Agent": "agent 99"},
+                                     environ_base={"REMOTE_ADDR": "203.0.113.50"}))
+    assert count(db_session, "clicks") == 7
+    report = client.get(f"/v1/briefs/{linked['brief']['id']}/report", headers=auth(linked["brand_key"])).get_json()
+    assert report["click_counting"]["address_cap_per_minute"] == 5
+
+
+def test_click_counting_settings_below_one_are_refused_at_start_up():
+    from marketplace.config import check
+
+    for name in ("CLICK_VISIT_WINDOW_SECONDS", "CLICK_CAP_PER_ADDRESS_PER_MINUTE"):
+        with pytest.raises(ValueError, match=name):
+            check({"DUPLICATE_HAMMING_THRESHOLD": 6, name: 0})
 
 
 def test_a_conversion_by_code_is_attributed_and_a_replay_returns_the_first(client, linked, db_session):
@@ -261,6 +329,41 @@ def test_a_click_survives_a_dropped_database_connection(client, linked, db_sessi
         "WHERE datname = current_database() AND application_name = 'marketplace-direct-fast'")).scalar_one()
     db_session.commit()
     assert dropped >= 1
-    response = client.get(f"/t/{linked['code']}")
+    response = client.get(f"/t/{linked['code']}", environ_base={"REMOTE_ADDR": "192.0.2.200"})  # a new visitor
     assert response.status_code == 302
     assert count(db_session, "clicks") == 2
+
+
+def test_the_embedded_sqlite_default_counts_a_visit_once_and_caps_an_address(tmp_path):
+    """`make run` keeps its data in SQLite, which takes the resolve-look-insert path: same rules."""
+    import subprocess
+    import sys
+
+    script = (
+        "from marketplace import create_app\n"
+        "from flask_migrate import upgrade\n"
+        f"app = create_app({{'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/m.sqlite3', "
+        "'CLICK_CAP_PER_ADDRESS_PER_MINUTE': 3})\n"
+        "from marketplace.extensions import db\n"
+        "with app.app_context():\n"
+        "    upgrade()\n"
+        "    from marketplace.demo import seed\n"
+        "    seed()\n"
+        "    code = db.session.execute(db.text('select tracked_code from claims limit 1')).scalar()\n"
+        "    before = db.session.execute(db.text('select count(*) from clicks')).scalar()\n"
+        "c = app.test_client()\n"
+        "def go(ip, ua):\n"
+        "    r = c.get('/t/' + code, headers={'User-Agent': ua}, environ_base={'REMOTE_ADDR': ip})\n"
+        "    assert r.status_code == 302, r.status_code\n"
+        "    return 'mkt_click=' in r.headers['Location']\n"
+        "same = [go('192.0.2.9', 'one') for _ in range(10)]\n"
+        "capped = [go('192.0.2.9', f'agent {n}') for n in range(5)]\n"
+        "with app.app_context():\n"
+        "    print(db.session.execute(db.text('select count(*) from clicks')).scalar() - before, all(same), capped)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SECRET_KEY": "x"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # One visit (its ten requests all carry its click), then two more agents up to the cap of 3, then none.
+    assert out.stdout.split("\n")[-2] == "3 True [True, True, False, False, False]"

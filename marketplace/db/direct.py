@@ -64,7 +64,7 @@ def write(statement: sa.Executable, params: Mapping[str, Any] | None = None, *, 
           retry: bool = False) -> list[Mapping[str, Any]]:
     """The rows one writing statement returns (RETURNING), as mappings, committed when this returns.
 
-    retry=True only for a write whose repeat is harmless (a click: at worst counted twice), since
+    retry=True only for a write whose repeat is harmless (a click: counted once per visit anyway), since
     a statement may have committed before its connection dropped.
     """
     return _run(engine(durable=durable), statement, params, retry=retry)

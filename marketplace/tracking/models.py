@@ -31,10 +31,19 @@ class Click(db.Model):
     clicked_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
     user_agent_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    # A visitor is an address and a user agent together (one keyed digest of both); a visitor's
+    # clicks on one link count once per window, numbered from the epoch. Null on clicks stored
+    # before visits were counted (each of those counted).
+    visitor_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    visit_window: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     __table_args__ = (
         # Every report dimension (group, worker, day, brief) is answered by an index-only scan of this.
         sa.Index("ix_clicks_brief_group_worker_at", "brief_id", "group_id", "worker_id", "clicked_at"),
+        # Once per visitor per link per window, whatever the concurrency (INSERT … ON CONFLICT DO NOTHING).
+        sa.Index("uq_clicks_one_per_visit", "claim_id", "visitor_hash", "visit_window", unique=True),
+        # The per-address cap counts an address's clicks of the last minute.
+        sa.Index("ix_clicks_ip_at", "ip_hash", "clicked_at"),
     )
 
 

@@ -255,6 +255,13 @@ def breaches_stop_rule(brief: Brief, group: Figures, min_spend_cents: int) -> bo
 # --- the report -----------------------------------------------------------------------------------
 
 
+def click_counting() -> dict:
+    """How the clicks in a report were counted (tracking.service records them so)."""
+    config = current_app.config
+    return {"unique_per": "visitor", "window_seconds": config["CLICK_VISIT_WINDOW_SECONDS"],
+            "address_cap_per_minute": config["CLICK_CAP_PER_ADDRESS_PER_MINUTE"]}
+
+
 def brief_report(brief: Brief) -> dict:
     """The whole report of one brief: one aggregate statement for every dimension, one for workers' names."""
     from marketplace.auth.models import Worker
@@ -297,6 +304,7 @@ def brief_report(brief: Brief) -> dict:
         "daily": [{"date": day, **by_day[day].as_dict()} for day in sorted(by_day)],
         "verdicts": verdicts(groups, min_conversions),
         "top_performers": top,
+        "click_counting": click_counting(),
         "rules": {
             "verdict_min_conversions": min_conversions,
             "winner_margin_percent": int(WINNER_MARGIN * 100),

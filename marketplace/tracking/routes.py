@@ -25,7 +25,11 @@ _STATUS = {service.CREATED: 201, service.DUPLICATE: 200, service.NOT_FOUND: 404,
                   "parameters of the same name; the URL's other parameters and fragment are kept).")
 @blp.doc(description=(
     "A tracked link: no authentication, no rate limit. GET records one click (time, task, group, worker, and "
-    "HMAC-SHA256 digests of the IP address and user agent — never the raw values) and redirects. HEAD answers "
+    "HMAC-SHA256 digests of the IP address and user agent — never the raw values) and redirects. A visitor (one "
+    "address and user agent) counts once per link per window (CLICK_VISIT_WINDOW_SECONDS, default 30 minutes): "
+    "a repeat redirects with the first click's mkt_click. One address counts at most "
+    "CLICK_CAP_PER_ADDRESS_PER_MINUTE clicks a minute (default 60); past it, requests still redirect, with no "
+    "mkt_click. Reports state this under click_counting. HEAD answers "
     "the same redirect without recording a click (link checkers and preview bots use HEAD). An unknown code "
     "is a 404 problem document, never a redirect."))
 def follow_tracked_link(code):

@@ -134,6 +134,17 @@ class ReportRules(Schema):
     stop_rule_min_spend_cents = fields.Integer()
 
 
+class ClickCounting(Schema):
+    unique_per = fields.String(metadata={"description": "`visitor`: one client address and user agent together. "
+                                                        "A visitor's repeated clicks on one tracked link count once "
+                                                        "per window (every request still redirects)."})
+    window_seconds = fields.Integer(metadata={"description": "The window's length; windows are fixed, counted "
+                                                             "from the Unix epoch (CLICK_VISIT_WINDOW_SECONDS)."})
+    address_cap_per_minute = fields.Integer(metadata={"description": "At most this many clicks are counted from "
+                                                                     "one address in any minute, over all links "
+                                                                     "(CLICK_CAP_PER_ADDRESS_PER_MINUTE)."})
+
+
 class ReportOut(Schema):
     brief_id = fields.String()
     currency = fields.String()
@@ -146,6 +157,7 @@ class ReportOut(Schema):
     top_performers = fields.List(fields.String(), metadata={
         "description": "Worker ids: the top 20% (rounded up) by conversions per approved task."})
     rules = fields.Nested(ReportRules)
+    click_counting = fields.Nested(ClickCounting, metadata={"description": "How `clicks` were counted."})
 
 
 class AssetArgs(ListArgs):

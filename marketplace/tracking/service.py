@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
@@ -30,8 +31,10 @@ CLICK_PARAM = "mkt_click"
 
 # --- tracked links ----------------------------------------------------------------------------------
 
-# One statement, one round trip: resolve the code, insert the click, and hand back what the
-# redirect needs. An unknown code inserts nothing and returns no row.
+# One statement, one round trip: resolve the code, insert the click unless this visitor already
+# clicked this link in this window (then the earlier click's id is handed back) or the address is
+# over its cap for the minute (then no click id at all), and hand back what the redirect needs. An
+# unknown code inserts nothing and returns no row. The unique index settles concurrent repeats.
 _RECORD_CLICK_PG = sa.text("""
 WITH target AS (
     SELECT c.id AS claim_id, c.task_id, c.group_id, c.brief_id, c.worker_id, b.landing_url, g.kind
@@ -39,13 +42,24 @@ WITH target AS (
     JOIN briefs b ON b.id = c.brief_id
     JOIN task_groups g ON g.id = c.group_id
     WHERE c.tracked_code = :code
+), earlier AS (
+    SELECT k.id FROM clicks k JOIN target t ON k.claim_id = t.claim_id
+    WHERE k.visitor_hash = :visitor_hash AND k.visit_window = :visit_window
+), address AS (
+    SELECT count(*) >= :cap AS over_cap
+    FROM (SELECT 1 FROM clicks WHERE ip_hash = :ip_hash AND clicked_at > :minute_ago LIMIT :cap) recent
 ), recorded AS (
-    INSERT INTO clicks (id, claim_id, task_id, group_id, brief_id, worker_id, clicked_at, ip_hash, user_agent_hash)
-    SELECT :click_id, claim_id, task_id, group_id, brief_id, worker_id, :clicked_at, :ip_hash, :user_agent_hash
+    INSERT INTO clicks (id, claim_id, task_id, group_id, brief_id, worker_id, clicked_at, ip_hash, user_agent_hash,
+                        visitor_hash, visit_window)
+    SELECT :click_id, claim_id, task_id, group_id, brief_id, worker_id, :clicked_at, :ip_hash, :user_agent_hash,
+           :visitor_hash, :visit_window
     FROM target
+    WHERE NOT EXISTS (SELECT 1 FROM earlier) AND NOT (SELECT over_cap FROM address)
+    ON CONFLICT (claim_id, visitor_hash, visit_window) DO NOTHING
     RETURNING id
 )
-SELECT t.landing_url, t.kind, t.brief_id, t.task_id, r.id AS click_id FROM target t CROSS JOIN recorded r
+SELECT t.landing_url, t.kind, t.brief_id, t.task_id, COALESCE(r.id, e.id) AS click_id
+FROM target t LEFT JOIN recorded r ON true LEFT JOIN earlier e ON true
 """)
 
 _RESOLVE_CODE = sa.text("""
@@ -93,28 +107,50 @@ def follow(code: str, *, ip: str | None, user_agent: str | None, record: bool = 
                                 task_id=row["task_id"], click_id=click_id), click_id)
 
 
+def _visit(ip: str | None, user_agent: str | None) -> dict:
+    """The facts a click is stored and counted with: digests of the visitor, the window it falls in."""
+    now = utcnow()
+    window = current_app.config["CLICK_VISIT_WINDOW_SECONDS"]
+    return {
+        "click_id": new_id("clk"), "clicked_at": now, "minute_ago": now - timedelta(minutes=1),
+        "ip_hash": _digest(ip), "user_agent_hash": _digest(user_agent),
+        # The separator cannot occur in an address, so no two (address, agent) pairs digest alike.
+        "visitor_hash": _digest(f"{ip or ''}\n{user_agent or ''}"),
+        "visit_window": int(now.timestamp()) // window,
+        "cap": current_app.config["CLICK_CAP_PER_ADDRESS_PER_MINUTE"],
+    }
+
+
 def _resolve(code: str, ip: str | None, user_agent: str | None, record: bool):
     """On the fast (synchronous_commit=off) direct pool: a click is one statement on the hottest path
     in the system, and a crash of the database server can lose only the last fraction of a second of
     clicks, never corrupt anything."""
     if not record:
         return next(iter(direct.read(_RESOLVE_CODE, {"code": code})), None), None
+    visit = _visit(ip, user_agent)
     if db.engine.dialect.name == "postgresql":
-        row = next(iter(direct.write(_RECORD_CLICK_PG, {
-            "code": code, "click_id": new_id("clk"), "clicked_at": utcnow(),
-            "ip_hash": _digest(ip), "user_agent_hash": _digest(user_agent),
-        }, durable=False, retry=True)), None)
+        row = next(iter(direct.write(_RECORD_CLICK_PG, {"code": code, **visit}, durable=False, retry=True)), None)
         return row, (row["click_id"] if row else None)
-    # The embedded SQLite default: no data-modifying CTEs, so resolve then insert.
+    # The embedded SQLite default: no data-modifying CTEs, so resolve, look, then insert.
     row = next(iter(direct.read(_RESOLVE_CODE, {"code": code})), None)
     if row is None:
         return None, None
-    click_id = new_id("clk")
-    direct.write(sa.insert(Click.__table__).values(
-        id=click_id, claim_id=row["claim_id"], task_id=row["task_id"], group_id=row["group_id"],
-        brief_id=row["brief_id"], worker_id=row["worker_id"], clicked_at=utcnow(),
-        ip_hash=_digest(ip), user_agent_hash=_digest(user_agent)), durable=False, retry=True)
-    return row, click_id
+    clicks = Click.__table__
+    earlier = next(iter(direct.read(sa.select(clicks.c.id).where(
+        clicks.c.claim_id == row["claim_id"], clicks.c.visitor_hash == visit["visitor_hash"],
+        clicks.c.visit_window == visit["visit_window"]))), None)
+    if earlier is not None:
+        return row, earlier["id"]
+    recent = direct.read(sa.select(sa.func.count().label("n")).select_from(clicks).where(
+        clicks.c.ip_hash == visit["ip_hash"], clicks.c.clicked_at > visit["minute_ago"]))[0]["n"]
+    if recent >= visit["cap"]:
+        return row, None
+    direct.write(upsert_insert(clicks).values(
+        id=visit["click_id"], claim_id=row["claim_id"], task_id=row["task_id"], group_id=row["group_id"],
+        brief_id=row["brief_id"], worker_id=row["worker_id"], clicked_at=visit["clicked_at"],
+        ip_hash=visit["ip_hash"], user_agent_hash=visit["user_agent_hash"], visitor_hash=visit["visitor_hash"],
+        visit_window=visit["visit_window"]).on_conflict_do_nothing(), durable=False, retry=True)
+    return row, visit["click_id"]
 
 
 # --- conversions ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -64,9 +65,16 @@ def approve(app, held: list[dict], texts: list[str] | None = None, links: list[s
     return submission_ids
 
 
-def click(client, code: str, n: int = 1, ip: str = "203.0.113.7", user_agent: str = "Mozilla/5.0 (test)") -> None:
+_visitors = itertools.count()
+
+
+def click(client, code: str, n: int = 1, ip: str | None = None, user_agent: str = "Mozilla/5.0 (test)") -> None:
+    """n clicks on a tracked link, each by a visitor of its own (a fresh address) unless `ip` is given:
+    a visitor's repeats within the window count once."""
     for _ in range(n):
-        response = client.get(f"/t/{code}", headers={"User-Agent": user_agent}, environ_base={"REMOTE_ADDR": ip})
+        k = next(_visitors)
+        address = ip or f"198.18.{k // 250 % 250}.{k % 250 + 1}"
+        response = client.get(f"/t/{code}", headers={"User-Agent": user_agent}, environ_base={"REMOTE_ADDR": address})
         assert response.status_code == 302, response.get_data(as_text=True)
 
 
