@@ -157,13 +157,13 @@ def free_port() -> int:
 @contextmanager
 def gunicorn_server(env: dict[str, str], workers: int = 2, app: str = "bench.bare_app:app",
                     timeout: float = 30.0) -> Iterator[str]:
-    """gunicorn (sync workers, as the Procfile runs it) on a free port; yields the base URL once /healthz answers."""
+    """gunicorn (sync workers, with the Procfile's gunicorn.conf.py) on a free port; yields the base URL once /healthz answers."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     full_env.update(env)
     process = subprocess.Popen(
-        [str(REPO_ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", app],
+        [str(REPO_ROOT / ".venv/bin/gunicorn"), "-c", str(REPO_ROOT / "gunicorn.conf.py"), "-w", str(workers),
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--access-logfile", "/dev/null", app],
         cwd=REPO_ROOT, env=full_env, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"

@@ -7,7 +7,8 @@ apispec plugin lists on each operation the errors it can answer: 401 and 403 whe
 credentials, 404 where its path names an object, 400, 413, 415 and 422 where it takes a body, 409
 on POSTs that honour the Idempotency-Key (a key reused, a state conflict) or create something (an
 email taken), the Idempotency-Key header on those that honour it and create something, 429 where
-a rate limit applies, 502 where it calls Stripe, and 503 everywhere (the database unreachable).
+a rate limit applies, 502 where it calls Stripe, and 414, 431 and 503 everywhere (a URL or header
+past the limits, the database unreachable).
 What a route is comes from the marks on its view (marketplace.http.route_facts).
 """
 
@@ -96,6 +97,8 @@ class ErrorResponses(BasePlugin):
                 wanted.append(http.HTTPStatus.UNPROCESSABLE_ENTITY)  # (bodies some views read by hand)
             if route_facts.CALLS_STRIPE in facts:
                 wanted.append(http.HTTPStatus.BAD_GATEWAY)
+            # Anyone can send a URL or header past the limits (marketplace.http.guards).
+            wanted += [http.HTTPStatus.REQUEST_URI_TOO_LONG, http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE]
             wanted.append(http.HTTPStatus.SERVICE_UNAVAILABLE)  # the database (or Stripe) unreachable
             for status in wanted:
                 responses.setdefault(str(status.value), status.name)
