@@ -272,8 +272,10 @@ def test_the_one_statement_read_answers_401_403_and_404_like_every_route(client,
     assert client.get(path, headers={"Authorization": f"Basic {key}"}).status_code == 401
     assert client.get(path, headers=auth(token)).status_code == 403
     assert client.get("/v1/briefs/brief_nope", headers=auth(key)).status_code == 404
-    long_id = client.get("/v1/briefs/" + "x" * 5000, headers=auth(key))
+    long_id = client.get("/v1/briefs/" + "x" * 3000, headers=auth(key))
     assert long_id.status_code == 404 and long_id.content_type == "application/problem+json"
+    too_long = client.get("/v1/briefs/" + "x" * 5000, headers=auth(key))  # past the URL limit
+    assert too_long.status_code == 414 and too_long.content_type == "application/problem+json"
 
     db_session.execute(sa.text("UPDATE credentials SET revoked_at = now() WHERE principal_id = :id"),
                        {"id": brand["id"]})
