@@ -50,6 +50,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.answer(404, b"not here")
             elif route == "/ratelimited":
                 self.answer(429, b"slow down")
+            elif route.startswith("/post/"):
+                self.post(route.removeprefix("/post/"))
             elif route.startswith("/redirect/"):
                 remaining = int(route.rsplit("/", 1)[1])
                 if remaining == 0:
@@ -91,6 +93,35 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer(self, status: int, body: bytes) -> None:
         self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def post(self, name: str) -> None:
+        """A worker's post as a platform would serve it."""
+        page = "<html><head><title>My run</title></head><body><p>{}</p></body></html>"
+        posts = {
+            "with-link": (200, "text/html; charset=utf-8",
+                          page.format('Lighter shoe! <a href="https://mkt.example/t/ABC123">shop</a> #ad')),
+            "with-code": (200, "text/html", page.format("Use my code ABC123 at checkout #ad")),
+            "with-utm": (200, "text/html", page.format(
+                '<a href="https://shop.example/?utm_source=marketplace&amp;utm_campaign=spring">shop</a>')),
+            "wrong-utm": (200, "text/html", page.format(
+                '<a href="https://shop.example/?utm_source=marketplace&amp;utm_campaign=springtime">shop</a>')),
+            "without": (200, "text/html", page.format("Lighter shoe, same grip #ad")),
+            "login-wall": (200, "text/html", page.format(
+                '<form><input name="u"><input type="password" name="p"></form>')),
+            "walled": (403, "text/html", page.format("Log in to see this")),
+            "gone": (410, "text/html", page.format("This post was removed")),
+            "deleted": (404, "text/html", page.format("Sorry, this page isn't available.")),
+            "picture": (200, "image/png", "\x89PNG ABC123-looking bytes"),
+            "long": (200, "text/html", page.format("x" * 200_000 + " https://mkt.example/t/ABC123")),
+        }
+        status, content_type, text = posts[name]
+        body = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
@@ -186,7 +217,46 @@ def test_non_ascii_path_is_percent_encoded(port: int, server: ThreadingHTTPServe
 
 def test_404_fails(port: int) -> None:
     result = check(f"http://{HOST}:{port}/missing")
-    assert result.outcome == FAIL and result.detail == "link answered 404"
+    assert result.outcome == FAIL and result.detail == "link answered 404: the post is not there"
+
+
+# --- the post carries the tracked link ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("post", "outcome", "said"), [
+    ("with-link", PASS, "the post carries the tracked link (code 'ABC123')"),
+    ("with-code", PASS, "the post carries the tracked link (code 'ABC123')"),
+    ("without", FAIL, "the post's page does not carry the tracked link (code 'ABC123'): put the tracked link in "
+                      "the post itself"),
+    ("walled", WARN, "link answered 403 (the page wants a login or refuses robots); a reviewer should look"),
+    ("login-wall", WARN, "the post's page asks to log in"),
+    ("gone", FAIL, "link answered 410: the post is not there"),
+    ("deleted", FAIL, "link answered 404: the post is not there"),
+    ("picture", WARN, "the post's page is not HTML (image/png)"),
+    ("long", WARN, "the first 64 KB of the post's page do not carry the tracked link"),
+])
+def test_the_post_page_is_searched_for_the_tracked_link(port: int, post: str, outcome: str, said: str) -> None:
+    """A real post's URL never carries our code: the post does. It fails only for what is surely wrong."""
+    result = check(f"http://{HOST}:{port}/post/{post}", tracked_code="ABC123", max_body=64 * 1024)
+    assert (result.outcome, result.detail[:len(said)]) == (outcome, said), result.detail
+
+
+def test_the_page_is_read_up_to_its_limit_and_no_further(port: int) -> None:
+    result = check(f"http://{HOST}:{port}/post/long", tracked_code="ABC123")  # the default limit, 1 MiB
+    assert result.outcome == PASS and result.data["hops"][0]["bytes_read"] > 200_000
+
+
+def test_utm_parameters_in_the_page_count_with_their_values(port: int) -> None:
+    assert check(f"http://{HOST}:{port}/post/with-utm", required_utm=UTM).outcome == PASS
+    wrong = check(f"http://{HOST}:{port}/post/wrong-utm", required_utm=UTM)
+    assert wrong.outcome == FAIL and "the required UTM parameters (utm_source, utm_campaign)" in wrong.detail
+    either = check(f"http://{HOST}:{port}/post/with-utm", tracked_code="ZZZ999", required_utm=UTM)
+    assert either.outcome == PASS
+
+
+def test_a_timeout_while_reading_the_post_warns(port: int) -> None:
+    result = check(f"http://{HOST}:{port}/slow", tracked_code="ABC123", read_timeout=0.5)
+    assert result.outcome == WARN and "timed out" in result.detail
 
 
 def test_429_only_warns(port: int) -> None:
@@ -607,10 +677,10 @@ def test_tracked_code_present(url: str) -> None:
     "url", ["https://www.tiktok.com/t/XYZ", "https://www.tiktok.com/x#ABC123",
             "https://abc123.tiktok.com/x"],
 )
-def test_tracked_code_missing(url: str) -> None:
+def test_a_url_without_the_code_is_not_judged_by_its_url(url: str) -> None:
+    """A real post's URL never carries our code: unfetched, nobody can tell, so a person looks."""
     result = check(url, tracked_code="ABC123", fetch=False)
-    assert result.outcome == FAIL
-    assert result.detail == "the link does not carry the tracked code 'ABC123'"
+    assert result.outcome == WARN and "not fetched" in result.detail
 
 
 def test_utm_parameters_present() -> None:
@@ -620,16 +690,11 @@ def test_utm_parameters_present() -> None:
                  required_utm=["utm_source"], fetch=False).outcome == PASS
 
 
-def test_utm_parameters_missing_or_wrong_are_named() -> None:
-    missing = check("https://www.tiktok.com/x?utm_source=marketplace", required_utm=UTM,
-                    fetch=False)
-    assert missing.outcome == FAIL and "utm_campaign is missing" in missing.detail
-    wrong = check("https://www.tiktok.com/x?utm_source=marketplace&utm_campaign=autumn",
-                  required_utm=UTM, fetch=False)
-    assert wrong.outcome == FAIL and "utm_campaign should be 'spring'" in wrong.detail
-    empty = check("https://www.tiktok.com/x?utm_source=", required_utm=["utm_source"],
-                  fetch=False)
-    assert empty.outcome == FAIL and "utm_source is missing" in empty.detail
+def test_utm_parameters_missing_or_wrong_in_the_url_leave_it_to_the_page() -> None:
+    for url in ("https://www.tiktok.com/x?utm_source=marketplace",
+                "https://www.tiktok.com/x?utm_source=marketplace&utm_campaign=autumn",
+                "https://www.tiktok.com/x?utm_source="):
+        assert check(url, required_utm=UTM, fetch=False).outcome == WARN
 
 
 def test_tracked_code_or_utm_either_satisfies() -> None:
@@ -637,17 +702,7 @@ def test_tracked_code_or_utm_either_satisfies() -> None:
                     fetch=False)
     by_utm = check("https://www.tiktok.com/x?utm_source=marketplace&utm_campaign=spring",
                    tracked_code="ABC123", required_utm=UTM, fetch=False)
-    neither = check("https://www.tiktok.com/x", tracked_code="ABC123", required_utm=UTM,
-                    fetch=False)
     assert by_code.outcome == PASS and by_utm.outcome == PASS
-    assert neither.outcome == FAIL
-    assert "neither the tracked code 'ABC123' nor the required UTM" in neither.detail
-
-
-def test_content_rule_is_checked_before_fetching() -> None:
-    resolver = StubResolver({"www.tiktok.com": "127.0.0.1"})
-    result = check("https://www.tiktok.com/x", tracked_code="ABC123", resolver=resolver)
-    assert result.outcome == FAIL and resolver.calls == []
 
 
 def test_result_serialises() -> None:

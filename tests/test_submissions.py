@@ -586,13 +586,17 @@ class _LinkHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        """A platform's post pages: what tests put in server.posts, else a page with no tracked link."""
         self.server.hits.append(self.path)
-        status = 404 if self.path.startswith("/missing") else 200
+        status = 404 if self.path.startswith("/missing") else 403 if self.path.startswith("/walled") else 200
+        body = self.server.posts.get(self.path, "<html><body><p>Lighter shoe, same grip #ad</p></body></html>")
+        data = body.encode()
         self.send_response(status)
-        self.send_header("Content-Length", "2")
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(b"ok")
+        self.wfile.write(data)
 
     do_HEAD = do_GET
 
@@ -603,6 +607,7 @@ def link_server(app, monkeypatch):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _LinkHandler)
     httpd.daemon_threads = True
     httpd.hits = []
+    httpd.posts = {}
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.setitem(app.config, "LINK_CHECK_STATIC_HOSTS", {"shop.tiktok.com": "127.0.0.1"})
     yield httpd
@@ -625,9 +630,40 @@ def test_link_with_the_tracked_code_on_an_allowed_domain_passes(client, standin,
     assert done["status"] == "needs_review" and len(link_server.hits) == 1
 
 
+def test_a_real_post_whose_page_carries_the_tracked_link_passes(client, standin, app, link_server):
+    """What the instructions ask: the tracked link goes in the post, and the post's own URL (which never
+    carries our code) is submitted. The check opens the post and finds the link there."""
+    _, brief = proof_brief(client, standin, groups=[LINK_GROUP])
+    token, held = claimed_task(client, brief)
+    assert "in the post itself" in held["task"]["proof"]["link"]["where"]  # the worker is told where
+    listed = client.get("/v1/tasks", headers=auth(token)).get_json()["data"][0]
+    assert listed["proof"]["link"]["where"] == held["task"]["proof"]["link"]["where"]
+    link_server.posts["/p/CzTrail123/"] = (
+        f'<html><body><p>My morning run #ad <a href="{held["tracked_link"]}">get yours</a></p></body></html>')
+
+    response = submit(client, token, held["task"]["id"],
+                      link=f"http://shop.tiktok.com:{link_server.server_port}/p/CzTrail123/")
+    run_validation_jobs(app)
+
+    done = submission(client, token, response.get_json()["id"])
+    link = checks_by_name(done)["link"]
+    assert (link["outcome"], done["status"]) == ("pass", "needs_review"), done["checks"]
+    assert "the post carries the tracked link" in link["detail"]
+
+
+def test_a_post_behind_a_login_wall_waits_for_a_person(client, standin, app, link_server):
+    _, brief = proof_brief(client, standin, groups=[LINK_GROUP])
+    token, held = claimed_task(client, brief)
+    response = submit(client, token, held["task"]["id"],
+                      link=f"http://shop.tiktok.com:{link_server.server_port}/walled/p/1/")
+    run_validation_jobs(app)
+    done = submission(client, token, response.get_json()["id"])
+    assert (checks_by_name(done)["link"]["outcome"], done["status"]) == ("warn", "needs_review")
+
+
 @pytest.mark.parametrize(("make_link", "needle"), [
     (lambda port, code: f"http://tiktok.com.evil.io/v?ref={code}", "not one of the allowed domains"),
-    (lambda port, code: f"http://shop.tiktok.com:{port}/v", "tracked code"),
+    (lambda port, code: f"http://shop.tiktok.com:{port}/v", "does not carry the tracked link"),
     (lambda port, code: f"http://shop.tiktok.com:{port}/missing?ref={code}", "answered 404"),
     (lambda port, code: f"ftp://shop.tiktok.com/v?ref={code}", "only http and https"),
     (lambda port, code: f"http://127.0.0.1:{port}/v?ref={code}", "domain name, not an IP"),

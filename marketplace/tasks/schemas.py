@@ -39,7 +39,9 @@ class OpenGroup(Schema):
     remaining_count_capped = fields.Boolean(metadata={
         "description": "True when more than 1000 tasks are open: show it as '1000+'."})
     instructions = fields.String(allow_none=True)
-    proof = fields.Dict(metadata={"description": "The proof rules: screenshot, link and text requirements."})
+    proof = fields.Dict(metadata={"description": "The proof rules: screenshot, link and text requirements. A link "
+                                              "rule carries `where`: where the tracked link must appear (in the "
+                                              "post itself; the post's own URL is what is submitted)."})
     max_per_worker = fields.Integer(allow_none=True)
     held_by_you = fields.Integer(metadata={"description": "Tasks of this group you hold (claimed or submitted)."})
     can_claim = fields.Boolean(metadata={"description": (

@@ -14,6 +14,7 @@ from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import decode_cursor, encode_cursor
+from marketplace.proofs.checks.link import LINK_PLACEMENT
 from marketplace.tasks import lifecycle
 from marketplace.tasks.models import HOLDING, Claim, Task
 
@@ -200,7 +201,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
             "unit_price_cents": group.unit_price_cents, "currency": brief.currency,
             "remaining_count": min(open_counts.get(group.id, 0), REMAINING_COUNT_CAP),
             "remaining_count_capped": open_counts.get(group.id, 0) > REMAINING_COUNT_CAP,
-            "instructions": group.instructions, "proof": group.proof or {},
+            "instructions": group.instructions, "proof": shown_proof(group.proof),
             "max_per_worker": group.max_per_worker, "held_by_you": held,
             "can_claim": group.max_per_worker is None or held < group.max_per_worker,
             "ends_at": brief.ends_at, "brief": brief_summary(brief),
@@ -227,6 +228,14 @@ def _open_counts(group_ids: list[str]) -> dict[str, int]:
     return dict(db.session.execute(_OPEN_COUNTS, {"ids": group_ids, "cap": REMAINING_COUNT_CAP + 1}).all())
 
 
+def shown_proof(rules: dict | None) -> dict:
+    """A group's proof rules as a worker reads them: a link rule says where the tracked link goes."""
+    rules = dict(rules or {})
+    if rules.get("link"):
+        rules["link"] = {**rules["link"], "where": LINK_PLACEMENT}
+    return rules
+
+
 def claim_view(claim: Claim, group: TaskGroup, brief: Brief, base_url: str) -> dict:
     """A claim as the worker sees it: the task, the brief, the countdown and the tracked link."""
     expires_at = as_utc(claim.expires_at)
@@ -234,7 +243,7 @@ def claim_view(claim: Claim, group: TaskGroup, brief: Brief, base_url: str) -> d
         "claim_id": claim.id,
         "task": {"id": claim.task_id, "group_id": group.id, "brief_id": brief.id, "kind": group.kind,
                  "name": group.name, "unit_price_cents": group.unit_price_cents, "currency": brief.currency,
-                 "instructions": group.instructions, "proof": group.proof or {}},
+                 "instructions": group.instructions, "proof": shown_proof(group.proof)},
         "brief": brief_summary(brief),
         "claimed_at": claim.claimed_at,
         "claim_expires_at": expires_at,

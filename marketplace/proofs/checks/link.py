@@ -1,20 +1,28 @@
-"""Link proofs: strict URL parsing, allowed domains, tracking content, SSRF-safe reachability.
+"""Link proofs: strict URL parsing, allowed domains, SSRF-safe fetching, and the tracked link in the post.
+
+What a link proves: the worker's post *carries* the task's tracked link. A real post's URL
+(https://www.instagram.com/p/CzTrail123/) never carries our code; the post's page does. So the
+page is fetched and its HTML (up to ``max_body``) searched for the tracked code (which the
+tracked link contains) or the required UTM parameters; a URL that itself carries them passes too.
 
 Decisions this module makes (the brief left them open):
 
-* The allowed-domain rule and the content rule (tracked code or UTM parameters) apply to
-  the URL the worker submitted, not to where it redirects: shorteners and our own ``/t/``
-  tracked links legitimately redirect elsewhere, and the submitted URL is what gets shared.
+* The allowed-domain rule applies to the URL the worker submitted, not to where it redirects:
+  shorteners legitimately redirect elsewhere, and the submitted URL is what gets shared. The
+  page searched is the last one, after the redirects.
+* It fails only for what is surely wrong: not http(s), a domain not allowed, a hostile address,
+  a post that is gone (404/410), or a page that was read whole as HTML without the link. What
+  cannot be read (a login wall, 401/403/429, any other 4xx, a 5xx, a timeout, a page that is not
+  HTML, a page longer than what is read) warns, and a person looks.
 * Redirect hops may leave the allowed domains, but every hop is re-parsed (http/https
   only, no userinfo) and every address it resolves to is re-vetted before connecting.
 * A literal IP address is never accepted as the submitted link's host ("links must use a
   domain name"), whatever the allowed list says; an empty allowed list means "any domain".
 * Each hop resolves its name exactly once and connects to a vetted address itself (the
   connection is pinned), so DNS rebinding between the check and the connect cannot happen.
-* Outcome: a final 2xx/3xx answer passes; a final 4xx fails, except 429 (the site
-  rate-limited our probe, which says nothing about the link) which warns; a 5xx (the site's
-  own trouble) and a redirect to an app link (snssdk1233:, intent:, …) warn; too many redirects
-  and unsafe hops fail; network trouble (DNS, refused, timeout, TLS) warns.
+* Outcome of the fetch: a 404 or 410 fails; any other 4xx, a 5xx (the site's own trouble) and a
+  redirect to an app link (snssdk1233:, intent:, …) warn; too many redirects and unsafe hops
+  fail; network trouble (DNS, refused, timeout, TLS) warns. A 2xx is then judged by its page.
 * ``read_timeout`` bounds each socket read; ``total_timeout`` bounds the whole probe, every
   hop included, so a server that drips a byte at a time cannot hold a validation worker for
   longer (the watchdog shuts the socket down, which ends any read blocked on it). Only the
@@ -24,6 +32,7 @@ Decisions this module makes (the brief left them open):
 
 from __future__ import annotations
 
+import html
 import http.client
 import ipaddress
 import re
@@ -43,6 +52,12 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Iterable[Any]]
 
 MAX_URL_LENGTH = 2048
+# Where a task's tracked link must appear, as the worker is told on the task.
+LINK_PLACEMENT = ("Put your tracked link (or its code) in the post itself: its caption, description or a link "
+                  "in it. Then submit the post's own URL; we open the post and look for the link there.")
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+GONE_STATUSES = frozenset({404, 410})
+_PASSWORD_FIELD = re.compile(r"<input[^>]*type\s*=\s*[\"']?password", re.IGNORECASE)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "marketplace-link-check/1.0"
 # Redirects to these fail like any unacceptable URL; other non-http schemes are app links (warn).
@@ -323,45 +338,52 @@ def host_is_allowed(host: str, allowed_domains: Iterable[str]) -> bool:
 # --- content rule: tracked code or UTM parameters --------------------------------------------
 
 
-def _content_problem(
-    link: ParsedLink, tracked_code: str | None, required_utm: dict[str, str] | list[str] | None
-) -> str | None:
-    """None when the link carries the tracked code or every required UTM parameter."""
-    code = (tracked_code or "").strip()
-    if isinstance(required_utm, dict):
-        utm: dict[str, str | None] = dict(required_utm)
-    else:
-        utm = dict.fromkeys(required_utm or [])
-    if not code and not utm:
-        return None
+@dataclass(frozen=True)
+class Wanted:
+    """What the post must carry: the tracked code, or every required UTM parameter (None: any value)."""
 
-    if code:
+    code: str
+    utm: dict[str, str | None]
+
+    @classmethod
+    def of(cls, tracked_code: str | None, required_utm: dict[str, str] | list[str] | None) -> Wanted | None:
+        utm = dict(required_utm) if isinstance(required_utm, dict) else dict.fromkeys(required_utm or [])
+        code = (tracked_code or "").strip()
+        return cls(code, utm) if code or utm else None
+
+    def describe(self) -> str:
+        if self.code and self.utm:
+            return f"the tracked link (code {self.code!r}) or the required UTM parameters"
+        if self.code:
+            return f"the tracked link (code {self.code!r})"
+        return f"the required UTM parameters ({', '.join(self.utm)})"
+
+    def carried_by_url(self, link: ParsedLink) -> bool:
+        """Whether the URL itself carries the code (path or query, raw or percent-decoded) or
+        every required UTM parameter in its query (a fragment never reaches a server)."""
         path_query = f"{link.path}?{link.query}"
-        if code in path_query or code in unquote(path_query):
-            return None
-
-    utm_problems: list[str] = []
-    if utm:
+        if self.code and (self.code in path_query or self.code in unquote(path_query)):
+            return True
+        if not self.utm:
+            return False
         params: dict[str, list[str]] = {}
         for key, value in parse_qsl(link.query, keep_blank_values=True):
             params.setdefault(key, []).append(value)
-        for key, wanted in utm.items():
-            present = params.get(key)
-            if not present or not any(present):
-                utm_problems.append(f"{key} is missing")
-            elif wanted is not None and wanted not in present:
-                utm_problems.append(f"{key} should be {wanted!r}")
-        if not utm_problems:
-            return None
+        return all(any(params.get(key, [])) and (wanted is None or wanted in params[key])
+                   for key, wanted in self.utm.items())
 
-    if code and utm:
-        return (
-            f"the link carries neither the tracked code {code!r} nor the required UTM "
-            f"parameters ({'; '.join(utm_problems)})"
-        )
-    if code:
-        return f"the link does not carry the tracked code {code!r}"
-    return f"the link lacks the required UTM parameters ({'; '.join(utm_problems)})"
+    def found_in(self, page: str) -> bool:
+        """Whether the page's text (entities decoded, and percent-decoded too) carries it."""
+        readings = (page, unquote(page))
+        if self.code and any(self.code in text for text in readings):
+            return True
+        if not self.utm:
+            return False
+        for key, value in self.utm.items():
+            pattern = re.escape(key) + "=" + (re.escape(value) + r"(?![\w.~-])" if value else r"[^&\"'\s<>]+")
+            if not any(re.search(pattern, text) for text in readings):
+                return False
+        return True
 
 
 # --- the probe -------------------------------------------------------------------------------
@@ -502,6 +524,9 @@ class _Answer:
     location: str | None
     bytes_read: int
     address: str
+    content_type: str = ""
+    body: bytes = b""
+    truncated: bool = False  # the page was longer than what was read
 
 
 class _Deadline:
@@ -575,13 +600,15 @@ def _request(
             response = conn.getresponse()
             if deadline.passed:  # a shut-down socket reads as the end of the headers: no answer
                 raise OSError("deadline")
-            bytes_read = 0
+            body, truncated = b"", False
             try:
-                bytes_read = len(response.read(max_body))
+                body = response.read(max_body + 1)
+                truncated = len(body) > max_body
+                body = body[:max_body]
             except (OSError, http.client.HTTPException):
-                pass  # the status is what we judge; a body cut short changes nothing
-            return _Answer(response.status, response.getheader("Location"), bytes_read,
-                           str(address))
+                truncated = True  # a body cut short: whatever it lacks may be in the rest
+            return _Answer(response.status, response.getheader("Location"), len(body), str(address),
+                           response.getheader("Content-Type") or "", body, truncated)
         except (OSError, http.client.HTTPException) as exc:
             if deadline.expired():
                 raise _Unreachable(f"{link.host} did not answer within the probe's "
@@ -594,10 +621,36 @@ def _request(
     raise _Unreachable(f"could not connect to {link.host} ({detail})")
 
 
+def _page_verdict(answer: _Answer, wanted: Wanted, max_body: int, final: dict[str, Any]) -> CheckResult:
+    """A 2xx page: does it carry what the post must carry?"""
+    media_type = answer.content_type.split(";")[0].strip().lower()
+    if media_type not in HTML_TYPES:
+        return CheckResult("link", WARN, f"the post's page is not HTML ({media_type or 'no content type'}), so "
+                           f"it could not be searched for {wanted.describe()}; a reviewer should look", final)
+    charset = re.search(r"charset=[\"']?([\w-]+)", answer.content_type, re.IGNORECASE)
+    try:
+        text = answer.body.decode(charset.group(1) if charset else "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        text = answer.body.decode("utf-8", errors="replace")
+    if wanted.found_in(html.unescape(text)):
+        return CheckResult("link", PASS, f"the post carries {wanted.describe()}", final)
+    if _PASSWORD_FIELD.search(text):
+        return CheckResult("link", WARN, "the post's page asks to log in, so it could not be searched for "
+                           f"{wanted.describe()}; a reviewer should look", final)
+    if answer.truncated:
+        return CheckResult("link", WARN, f"the first {max_body // 1024} KB of the post's page do not carry "
+                           f"{wanted.describe()} and the rest was not read; a reviewer should look", final)
+    return CheckResult("link", FAIL, f"the post's page does not carry {wanted.describe()}: put the tracked "
+                       "link in the post itself", final)
+
+
 def _probe(
     link: ParsedLink, *, resolver: Resolver, allow_private: bool, connect_timeout: float,
     read_timeout: float, total_timeout: float, max_redirects: int, max_body: int,
+    wanted: Wanted | None = None,
 ) -> CheckResult:
+    """Fetch the link (every hop vetted and pinned) and judge the answer; with `wanted`, the
+    final page must carry it."""
     deadline = _Deadline(total_timeout)
     hops: list[dict[str, Any]] = []
     current = link
@@ -644,18 +697,23 @@ def _probe(
                 )
             continue
         final = {**data, "final_url": current.url, "status": answer.status}
+        if answer.status in GONE_STATUSES:
+            return CheckResult("link", FAIL, f"link answered {answer.status}: the post is not there", final)
         if answer.status == 429:
             return CheckResult(
                 "link", WARN, "link answered 429 (rate limited); a reviewer should look", final
             )
+        if answer.status in (401, 403):
+            return CheckResult("link", WARN, f"link answered {answer.status} (the page wants a login or refuses "
+                               "robots); a reviewer should look", final)
         if answer.status >= 500:
             # The site's own trouble (down, overloaded), which says nothing about the link.
             return CheckResult("link", WARN, f"link answered {answer.status} (a server error); "
                                "a reviewer should look", final)
-        if answer.status >= 400:
-            return CheckResult("link", FAIL, f"link answered {answer.status}", final)
-        if answer.status < 200:
-            return CheckResult("link", WARN, f"link answered {answer.status}", final)
+        if answer.status >= 300 or answer.status < 200:
+            return CheckResult("link", WARN, f"link answered {answer.status}; a reviewer should look", final)
+        if wanted is not None:
+            return _page_verdict(answer, wanted, max_body, final)
         return CheckResult("link", PASS, f"link reachable (answered {answer.status})", final)
 
 
@@ -672,9 +730,10 @@ def link_check(
     read_timeout: float = 5.0,
     total_timeout: float = 15.0,
     max_redirects: int = 3,
-    max_body: int = 64 * 1024,
+    max_body: int = 1024 * 1024,
 ) -> CheckResult:
-    """Judge a submitted link: syntax, allowed domain, tracking content, then reachability.
+    """Judge a submitted link: syntax, allowed domain, then the post it points to, which must carry
+    the tracked code or the required UTM parameters (or the URL itself carries them).
 
     ``resolver(host, port)`` returns getaddrinfo-style tuples, address strings or
     ipaddress objects (default: socket.getaddrinfo). ``allow_private`` mirrors the
@@ -697,10 +756,14 @@ def link_check(
             f"{link.host} is not one of the allowed domains ({', '.join(allowed_domains)})",
             data,
         )
-    problem = _content_problem(link, tracked_code, required_utm)
-    if problem is not None:
-        return CheckResult("link", FAIL, problem, data)
+    # The URL carrying the code or parameters is enough; otherwise the post's page must.
+    wanted = Wanted.of(tracked_code, required_utm)
+    if wanted is not None and wanted.carried_by_url(link):
+        wanted = None
     if not fetch:
+        if wanted is not None:
+            return CheckResult("link", WARN, f"the post was not fetched, so it is not known whether it carries "
+                               f"{wanted.describe()}; a reviewer should look", data)
         return CheckResult(
             "link", PASS, "link format, domain and tracking are fine (not fetched)", data
         )
@@ -709,6 +772,7 @@ def link_check(
             link, resolver=resolver or _default_resolver, allow_private=allow_private,
             connect_timeout=connect_timeout, read_timeout=read_timeout,
             total_timeout=total_timeout, max_redirects=max_redirects, max_body=max_body,
+            wanted=wanted,
         )
     except Exception as exc:  # the boundary: a bug or surprise here must not kill the job
         return CheckResult("link", WARN, f"link could not be checked ({type(exc).__name__})", data)
@@ -716,7 +780,9 @@ def link_check(
 
 
 __all__ = [
+    "LINK_PLACEMENT",
     "MAX_URL_LENGTH",
+    "Wanted",
     "LinkRejected",
     "ParsedLink",
     "host_is_allowed",

@@ -127,6 +127,7 @@ function describeProof(proof, brief) {
   if (proof.link) {
     const domains = (proof.link.allowed_domains || []).join(", ");
     parts.push(`${proof.link.required === false ? "Link optional" : "Link required"}${domains ? ` (on ${domains})` : ""}`);
+    if (proof.link.where) parts.push(proof.link.where);
   }
   if (proof.text) {
     const lo = proof.text.min_length, hi = proof.text.max_length;
