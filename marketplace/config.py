@@ -53,12 +53,14 @@ MAX_DUPLICATE_HAMMING_THRESHOLD = 7
 
 def check(config: dict) -> None:
     """Refuse, at start-up, settings the code cannot honour (rather than misbehave quietly later)."""
+    from marketplace.http.origin import check_public_base_url
     from marketplace.http.ratelimit import parse_rate
 
     threshold = config["DUPLICATE_HAMMING_THRESHOLD"]
     if not 0 <= threshold <= MAX_DUPLICATE_HAMMING_THRESHOLD:
         raise ValueError(f"DUPLICATE_HAMMING_THRESHOLD={threshold}: must be 0 to {MAX_DUPLICATE_HAMMING_THRESHOLD}, "
                          "the distances the duplicate lookup finds them all at.")
+    check_public_base_url(config.get("PUBLIC_BASE_URL"))
     for name in ("CLICK_VISIT_WINDOW_SECONDS", "CLICK_CAP_PER_ADDRESS_PER_MINUTE"):
         if name in config and config[name] < 1:
             raise ValueError(f"{name}={config[name]}: must be 1 or more.")
@@ -107,6 +109,8 @@ def from_environment(instance_path: Path) -> dict:
         # How many proxies in front of the app append to X-Forwarded-For; 0 trusts none of it (a
         # client could write anything there), and request.remote_addr is the peer's address.
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
+        # The origin tracked links, screenshot URLs and Stripe's return links are written with.
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
         # Tracked links: one visitor (address and user agent) counts once per link per window, and
         # one address writes at most this many clicks a minute; every request still redirects.
         "CLICK_VISIT_WINDOW_SECONDS": _int("CLICK_VISIT_WINDOW_SECONDS", 30 * 60),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.origin import public_origin
 from marketplace.http.route_facts import calls_stripe
 from marketplace.payouts import schemas, service
 from workers import payouts as payout_jobs
@@ -24,10 +24,11 @@ class MyPayoutAccount(MethodView):
              "webhook records when transfers and payouts become enabled.")
     @calls_stripe
     def post(self):
-        root = request.url_root
+        # Back to the worker client's earnings page, which says how onboarding went.
+        client = f"{public_origin()}/app/"
         body, created = service.set_up_payout_account(
-            current_principal().id, return_url=f"{root}?payout_account=ready",
-            refresh_url=f"{root}?payout_account=refresh")
+            current_principal().id, return_url=f"{client}?payout_account=ready#earnings",
+            refresh_url=f"{client}?payout_account=refresh#earnings")
         return body, 201 if created else 200
 
     @role_required("worker")

@@ -102,7 +102,20 @@ def get_submission(submission_id):
 @blp.response(200, description="The stored screenshot, served under its sniffed content type.")
 @blp.doc(security=BEARER)
 def get_screenshot(submission_id):
-    data, content_type = service.screenshot_file(current_principal(), submission_id)
+    return _screenshot_response(*service.screenshot_file(current_principal(), submission_id))
+
+
+@blp.route("/v1/shared/screenshots/<string:submission_id>", methods=["GET"])
+@blp.arguments(schemas.SharedScreenshotArgs(), location="query")
+@blp.response(200, description="The stored screenshot, served under its sniffed content type.")
+@blp.alt_response(404, description="A link that is forged, altered or expired.")
+@blp.doc(description="A screenshot link that needs no credentials, as the content bank's CSV carries (a "
+         "spreadsheet cannot send a bearer token): signed, and valid for 7 days from the export.")
+def get_shared_screenshot(args, submission_id):
+    return _screenshot_response(*service.shared_screenshot_file(submission_id, args["expires"], args["signature"]))
+
+
+def _screenshot_response(data: bytes, content_type: str) -> Response:
     response = Response(data, mimetype=content_type)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Disposition"] = "inline" if content_type.startswith("image/") else "attachment"

@@ -61,6 +61,12 @@ class SubmissionListArgs(ListArgs):
     pass
 
 
+class SharedScreenshotArgs(Schema):
+    expires = fields.Integer(required=True, validate=validate.Range(min=0, max=2**53),
+                             metadata={"description": "When the link stops working (Unix time)."})
+    signature = fields.String(required=True, validate=validate.Length(equal=64))
+
+
 class SubmissionPage(Schema):
     data = fields.List(fields.Nested(SubmissionOut))
     next_cursor = fields.String(allow_none=True)

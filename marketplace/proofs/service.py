@@ -9,6 +9,7 @@ group's proof rules, stores the file under a random key, records the submission 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -231,12 +232,44 @@ def present(submissions: list[Submission], viewer: Principal | None = None) -> l
     return shaped
 
 
+# A shared screenshot link (the content bank's CSV) opens for whoever holds it until it expires,
+# the way a presigned S3 URL does: a spreadsheet cannot send a bearer token.
+SHARED_LINK_DAYS = 7
+
+
+def _link_signature(submission_id: str, expires: int) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"shared-screenshot:{submission_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def shared_screenshot_url(origin: str, submission_id: str) -> str:
+    """A link to the screenshot that needs no credentials, valid SHARED_LINK_DAYS."""
+    expires = int((utcnow() + timedelta(days=SHARED_LINK_DAYS)).timestamp())
+    return (f"{origin}/v1/shared/screenshots/{submission_id}?expires={expires}"
+            f"&signature={_link_signature(submission_id, expires)}")
+
+
+def shared_screenshot_file(submission_id: str, expires: int, signature: str) -> tuple[bytes, str]:
+    """The screenshot behind a shared link; 404 for a link that is forged, altered or expired (the
+    same answer for each, so the link tells nobody which submissions exist)."""
+    if not hmac.compare_digest(_link_signature(submission_id, expires), signature) or \
+            expires < utcnow().timestamp():
+        raise NotFound("This screenshot link is not valid, or has expired.")
+    submission = db.session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound("This screenshot link is not valid, or has expired.")
+    return _stored_screenshot(submission)
+
+
 def screenshot_file(principal: Principal, submission_id: str) -> tuple[bytes, str]:
     """The stored screenshot and the content type its magic bytes announce (never the client's)."""
+    return _stored_screenshot(visible_submission(principal, submission_id))
+
+
+def _stored_screenshot(submission: Submission) -> tuple[bytes, str]:
     from marketplace.proofs.checks.screenshot import CONTENT_TYPES, sniff_format
     from marketplace.proofs.storage import StorageKeyError
 
-    submission = visible_submission(principal, submission_id)
     if not submission.screenshot_key:
         raise NotFound("This submission has no screenshot.")
     try:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import request
-
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http import ratelimit
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.origin import public_origin
 from marketplace.http.route_facts import rate_limited
 from marketplace.tasks import schemas, service
 
@@ -35,7 +34,7 @@ def list_tasks(args):
 def claim_task(group_id):
     worker_id = current_principal().id
     ratelimit.check_claim(worker_id)
-    return service.describe_claim(service.claim(worker_id, group_id), request.host_url)
+    return service.describe_claim(service.claim(worker_id, group_id), public_origin())
 
 
 @blp.route("/v1/tasks/<string:task_id>/release", methods=["POST"])
@@ -44,7 +43,7 @@ def claim_task(group_id):
 @blp.doc(security=BEARER, description="Give a claim back before submitting proof; the task reopens. "
          "404 when you hold no claim on the task, 409 once proof is in.")
 def release_task(task_id):
-    return service.describe_claim(service.release(current_principal().id, task_id), request.host_url)
+    return service.describe_claim(service.release(current_principal().id, task_id), public_origin())
 
 
 @blp.route("/v1/me/claims", methods=["GET"])
@@ -54,5 +53,5 @@ def release_task(task_id):
 @blp.doc(security=BEARER, description="Your claims still waiting for proof, newest first, with their countdown "
          "(claim_expires_at, expires_in_seconds) and tracked link.")
 def my_claims(args):
-    rows, next_cursor = service.my_active_claims(current_principal().id, request.host_url, **args)
+    rows, next_cursor = service.my_active_claims(current_principal().id, public_origin(), **args)
     return {"data": rows, "next_cursor": next_cursor}

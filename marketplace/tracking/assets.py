@@ -14,13 +14,15 @@ from marketplace.db.clock import rfc3339
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.proofs.models import Submission
+from marketplace.proofs.service import shared_screenshot_url
 from marketplace.tasks.models import Claim
 from marketplace.tracking.models import Click, Conversion
 from marketplace.tracking.reports import APPROVED
 
 CSV_COLUMNS = (
     "submission_id", "status", "approved_at", "brief_id", "group_id", "group_kind", "group_name", "task_id",
-    "worker_id", "worker_name", "text", "link", "screenshot_url", "tracked_link", "clicks", "conversions",
+    "worker_id", "worker_name", "text", "link", "screenshot_url", "tracked_code", "tracked_link", "clicks",
+    "conversions",
     "revenue_cents", "currency",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(…), +cmd|…, @SUM…);
@@ -33,8 +35,9 @@ def _approved(brief_id: str) -> sa.Select:
     return sa.select(Submission).where(Submission.brief_id == brief_id, Submission.status.in_(APPROVED))
 
 
-def present(brief: Brief, submissions: Sequence[Submission], base_url: str) -> list[dict]:
-    """Assets for these submissions with their performance, in three queries however many there are."""
+def present(brief: Brief, submissions: Sequence[Submission], base_url: str, *, shared: bool = False) -> list[dict]:
+    """Assets for these submissions with their performance, in three queries however many there are.
+    shared=True (the CSV) writes screenshot links that open without credentials for a while."""
     if not submissions:
         return []
     claim_ids = [s.claim_id for s in submissions]
@@ -66,7 +69,8 @@ def present(brief: Brief, submissions: Sequence[Submission], base_url: str) -> l
             "brief_id": s.brief_id, "group_id": s.group_id, "group_kind": d.kind, "group_name": d.name,
             "task_id": s.task_id, "worker_id": s.worker_id, "worker_name": d.display_name,
             "text": s.text, "link": s.link,
-            "screenshot_url": f"{base_url}/v1/submissions/{s.id}/screenshot" if s.screenshot_key else None,
+            "screenshot_url": (None if not s.screenshot_key else shared_screenshot_url(base_url, s.id) if shared
+                               else f"{base_url}/v1/submissions/{s.id}/screenshot"),
             "tracked_code": d.tracked_code, "tracked_link": f"{base_url}/t/{d.tracked_code}",
             "clicks": int(clicks.get(s.claim_id, 0)), "conversions": n_conversions, "revenue_cents": revenue,
             "currency": brief.currency,
@@ -106,7 +110,7 @@ def csv_rows(brief: Brief, base_url: str) -> Iterator[str]:
     cursor = None
     while True:
         rows, cursor = page(_approved(brief.id), Submission, limit=CSV_CHUNK, cursor=cursor)
-        for asset in present(brief, rows, base_url):
+        for asset in present(brief, rows, base_url, shared=True):
             writer.writerow([guard_cell(asset[column]) for column in CSV_COLUMNS])
         yield flush()
         if cursor is None:

@@ -9,6 +9,7 @@ from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.briefs import service as briefs
 from marketplace.errors import InvalidInput
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.origin import public_origin
 from marketplace.http.problems import field_errors
 from marketplace.tracking import assets, reports, schemas, service
 from workers import tracking as tracking_jobs
@@ -127,7 +128,7 @@ def brief_report(brief_id):
                                             "description": "One header row, then one row per asset."}}}}})
 def brief_assets(args, brief_id):
     brief = briefs.get_brief(current_principal(), brief_id)
-    base_url = request.host_url
+    base_url = public_origin()
     if args["format"] == "csv":
         response = Response(stream_with_context(assets.csv_rows(brief, base_url)), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{brief.id}-assets.csv"'

@@ -178,7 +178,9 @@ class AssetOut(Schema):
     worker_name = fields.String(allow_none=True)
     text = fields.String(allow_none=True)
     link = fields.String(allow_none=True)
-    screenshot_url = fields.String(allow_none=True)
+    screenshot_url = fields.String(allow_none=True, metadata={"description": "As JSON, the screenshot's API URL "
+                                                                           "(send your key). In the CSV, a signed "
+                                                                           "link that opens without one for 7 days."})
     tracked_code = fields.String()
     tracked_link = fields.String()
     clicks = fields.Integer()

@@ -28,6 +28,12 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 
 
+@bp.get("/")
+def home():
+    """A newcomer's first request: where the worker app, the console and the API docs are."""
+    return render_template("web/home.html")
+
+
 @bp.get("/app")
 @bp.get("/console")
 def without_slash():

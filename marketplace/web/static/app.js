@@ -478,7 +478,13 @@ async function renderEarnings() {
     event.preventDefault();
     submitting(payout, async () => describeAccount(await api.post("/v1/me/payout-account")));
   });
-  replace(main, h("h2", {}, "Earnings"), box, payout);
+  // Back from Stripe's onboarding (its return and refresh links land here).
+  const back = new URLSearchParams(location.search).get("payout_account");
+  const notice = back === "ready" ? h("p", { class: "notice", id: "onboarding-notice" },
+    "Stripe onboarding done. Stripe tells us when your account can receive payouts; this page shows it.")
+    : back === "refresh" ? h("p", { class: "notice", id: "onboarding-notice" },
+      "That onboarding link has expired. Press \u201cSet up payouts\u201d for a fresh one.") : null;
+  replace(main, h("h2", {}, "Earnings"), notice, box, payout);
   api.get("/v1/me/payout-account").then(describeAccount, () => { /* none yet: the button makes one */ });
   try {
     const earnings = await api.get("/v1/me/earnings");

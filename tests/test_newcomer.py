@@ -1,0 +1,103 @@
+"""What a newcomer meets first: the home page, links written with the public origin, and the way
+back from Stripe's onboarding."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.factories import auth, claim, live_brief, sign_up_brand, sign_up_worker
+from tests.factories.payouts import payout_account
+from tests.factories.tracking import approve
+
+PUBLIC = "https://tasks.example.com"
+CAPTION = {"kind": "caption", "quantity": 3, "unit_price_cents": 100,
+           "proof": {"text": {"min_length": 5, "max_length": 300}}}
+
+
+def test_the_home_page_links_the_worker_app_the_console_and_the_docs(client):
+    response = client.get("/")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    links = set(re.findall(r'href="([^"]+)"', response.get_data(as_text=True)))
+    assert {"/app/", "/console/", "/docs", "/openapi.json"} <= links
+    for link in ("/app/", "/console/", "/docs"):
+        assert client.get(link).status_code == 200
+
+
+@pytest.fixture
+def public_base_url(app, monkeypatch):
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", PUBLIC)
+    return PUBLIC
+
+
+def test_tracked_links_and_the_csv_use_the_public_origin_not_the_request_host(app, client, standin, public_base_url):
+    _, brand_key = sign_up_brand(client)
+    brief = live_brief(client, brand_key, standin, task_groups=[CAPTION])
+    _, token = sign_up_worker(client)
+    held = claim(client, token, brief["task_groups"][0]["id"])
+    assert held["tracked_link"] == f"{PUBLIC}/t/{held['tracked_code']}"
+    listed = client.get("/v1/me/claims", headers={**auth(token), "Host": "internal:8000"}).get_json()["data"]
+    assert listed[0]["tracked_link"] == f"{PUBLIC}/t/{held['tracked_code']}"
+
+    approve(app, [held])
+    exported = client.get(f"/v1/briefs/{brief['id']}/assets?format=csv", headers=auth(brand_key))
+    (row,) = csv.DictReader(io.StringIO(exported.get_data(as_text=True)))
+    assert row["tracked_code"] == held["tracked_code"]
+    assert row["tracked_link"] == f"{PUBLIC}/t/{held['tracked_code']}"
+
+
+def test_the_csv_screenshot_link_opens_without_a_key_until_it_expires(app, client, standin, db_session):
+    """A brand clicks the link in its spreadsheet, which sends no bearer token."""
+    from tests.factories.proofs import png, proof_brief, run_validation_jobs, submitted
+
+    brand_key, brief = proof_brief(client, standin)
+    _, sub_id = submitted(client, brief, screenshot=png(seed=3))
+    run_validation_jobs(app)
+    decided = client.post("/v1/review/decisions", json={"submission_ids": [sub_id], "decision": "approve"},
+                          headers=auth(brand_key))
+    assert decided.get_json()["approved"] == 1, decided.get_json()
+    exported = client.get(f"/v1/briefs/{brief['id']}/assets?format=csv", headers=auth(brand_key))
+    (row,) = csv.DictReader(io.StringIO(exported.get_data(as_text=True)))
+    link = urlsplit(row["screenshot_url"])
+    assert link.path == f"/v1/shared/screenshots/{sub_id}"
+    opened = client.get(f"{link.path}?{link.query}")  # no Authorization header
+    assert opened.status_code == 200 and opened.mimetype == "image/png" and opened.data == png(seed=3)
+
+    expires = dict(p.split("=") for p in link.query.split("&"))
+    forged = f"{link.path}?expires={int(expires['expires']) + 86400}&signature={expires['signature']}"
+    assert client.get(forged).status_code == 404  # a later expiry needs another signature
+    other = client.get(f"/v1/shared/screenshots/sub_{'0' * 32}?{link.query}")
+    assert other.status_code == 404  # nor does it open another submission
+    stale = client.get(f"{link.path}?expires=1000&signature={expires['signature']}")
+    assert stale.status_code == 404 and stale.content_type == "application/problem+json"
+    # The JSON keeps the API URL, which takes the brand's key.
+    listed = client.get(f"/v1/briefs/{brief['id']}/assets", headers=auth(brand_key)).get_json()["data"][0]
+    assert listed["screenshot_url"].endswith(f"/v1/submissions/{sub_id}/screenshot")
+
+
+def test_finishing_stripe_onboarding_returns_to_the_worker_apps_earnings(client, standin, public_base_url):
+    import http.client
+
+    _, token = sign_up_worker(client)
+    account = payout_account(client, token)
+    parts = urlsplit(account["onboarding_url"])
+    conn = http.client.HTTPConnection(parts.netloc, timeout=10)
+    conn.request("GET", f"{parts.path}?{parts.query}")
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 303
+    assert response.getheader("Location") == f"{PUBLIC}/app/?payout_account=ready#earnings"
+
+
+@pytest.mark.parametrize("value", ["tasks.example.com", "ftp://tasks.example.com", "https://x.example/?a=1",
+                                   "https:///nohost"])
+def test_a_public_base_url_links_cannot_be_written_with_is_refused_at_start_up(value):
+    from marketplace.config import check
+
+    with pytest.raises(ValueError, match="PUBLIC_BASE_URL"):
+        check({"DUPLICATE_HAMMING_THRESHOLD": 6, "PUBLIC_BASE_URL": value})
