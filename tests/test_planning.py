@@ -39,7 +39,8 @@ def test_500_dollars_at_the_default_fee_plans_the_largest_mix_that_fits(client):
     assert body["cost_cents"] == 285 * 60 + 95 * 100 + 94 * 200
     assert body["fee_cents"] == 285 * 6 + 95 * 10 + 94 * 20
     assert body["total_cents"] == 49940 and body["unspent_cents"] == 60
-    cheapest = min(g["unit_price_cents"] + g["fee_per_task_cents"] for g in body["task_groups"])
+    cheapest = min(g["unit_price_cents"] + g["fee_per_task_cents"] for g in body["costs"])
+    assert [c["quantity"] for c in body["costs"]] == quantities
     assert body["unspent_cents"] < cheapest
 
 
@@ -84,8 +85,9 @@ def test_a_plan_is_a_brief_post_accepts_as_it_is(client, standin):
     assert [item["kind"] for item in small["left_out"]] == ["clip"] and "5500 cents" in small["left_out"][0]["reason"]
 
     for body in (capped, small):
-        groups = [{"kind": g["kind"], "quantity": g["quantity"], "unit_price_cents": g["unit_price_cents"],
-                   "instructions": "Write it"} for g in body["task_groups"]]
-        created = client.post("/v1/briefs", json=brief_payload(budget_cents=body["budget_cents"], task_groups=groups),
+        # Pasted as they come, no field picked out or dropped.
+        created = client.post("/v1/briefs", json=brief_payload(budget_cents=body["budget_cents"],
+                                                              currency=body["currency"],
+                                                              task_groups=body["task_groups"]),
                               headers=auth(key))
         assert created.status_code == 201, created.get_json()

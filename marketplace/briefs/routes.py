@@ -56,8 +56,13 @@ def plan_budget(data):
     fees = sum(g.fee_cents for g in groups)
     return {
         "budget_cents": data["budget_cents"], "currency": data["currency"], "fee_bps": fee_bps,
-        # A group of no tasks is no group a brief can have: those come back apart, with why.
+        # A group of no tasks is no group a brief can have: those come back apart, with why. The
+        # groups are exactly what POST /v1/briefs takes, so they paste in; their figures are apart.
         "task_groups": [
+            {"kind": g.kind, "name": g.name, "unit_price_cents": g.unit_price_cents, "quantity": g.quantity}
+            for g in groups if g.quantity > 0
+        ],
+        "costs": [
             {"kind": g.kind, "name": g.name, "unit_price_cents": g.unit_price_cents, "quantity": g.quantity,
              "fee_per_task_cents": g.fee_per_task_cents, "cost_cents": g.cost_cents, "fee_cents": g.fee_cents}
             for g in groups if g.quantity > 0

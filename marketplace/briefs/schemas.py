@@ -194,7 +194,14 @@ class _PlanItem(Schema):
     fee_per_task_cents = fields.Integer()
 
 
-class PlannedGroup(_PlanItem):
+class PlannedGroup(Schema):
+    kind = fields.String()
+    name = fields.String(allow_none=True)
+    unit_price_cents = fields.Integer()
+    quantity = fields.Integer()
+
+
+class PlannedCost(_PlanItem):
     quantity = fields.Integer()
     cost_cents = fields.Integer()
     fee_cents = fields.Integer()
@@ -209,7 +216,10 @@ class PlanOut(Schema):
     currency = fields.String()
     fee_bps = fields.Integer()
     task_groups = fields.List(fields.Nested(PlannedGroup), metadata={
-        "description": "Groups of at least one task, each as POST /v1/briefs takes it (at most 100,000 tasks)."})
+        "description": "Groups of at least one task, each exactly as POST /v1/briefs takes it, so they paste "
+                       "in as they are (add instructions and proof rules as you like; at most 100,000 tasks)."})
+    costs = fields.List(fields.Nested(PlannedCost), metadata={
+        "description": "What each of task_groups costs, in the same order: price and fee per task, totals."})
     left_out = fields.List(fields.Nested(LeftOut), metadata={
         "description": "Mix items whose share of the budget does not buy one task at their price plus fee."})
     cost_cents = fields.Integer()
