@@ -79,7 +79,10 @@ def test_queue_lists_newest_first_with_checks_worker_group_and_screenshot_link(c
     assert newest["group"] == {"id": setup["brief"]["task_groups"][0]["id"], "kind": "caption", "name": "A"}
     assert newest["worker"]["display_name"] == "Sam" and newest["worker"]["id"] in setup["worker_ids"]
     assert newest["status"] == "needs_review" and newest["text"].startswith("Lighter shoe")
-    assert newest["auto_approve_at"].endswith("Z") and newest["captured_at"].endswith("Z")
+    # A warned one waits for a person, never for auto-approval; all-pass ones show when they will be.
+    assert (newest["waits_for"], newest["auto_approve_at"]) == ("review", None)
+    assert items[1]["waits_for"] == "auto_approval" and items[1]["auto_approve_at"].endswith("Z")
+    assert newest["captured_at"].endswith("Z")
     assert items[1]["screenshot_url"] is None and len(items[1]["checks"]) == 2
 
 

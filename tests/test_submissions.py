@@ -648,6 +648,7 @@ def test_a_real_post_whose_page_carries_the_tracked_link_passes(client, standin,
     done = submission(client, token, response.get_json()["id"])
     link = checks_by_name(done)["link"]
     assert (link["outcome"], done["status"]) == ("pass", "needs_review"), done["checks"]
+    assert done["waits_for"] == "auto_approval" and done["auto_approve_at"]
     assert "the post carries the tracked link" in link["detail"]
 
 
@@ -659,6 +660,9 @@ def test_a_post_behind_a_login_wall_waits_for_a_person(client, standin, app, lin
     run_validation_jobs(app)
     done = submission(client, token, response.get_json()["id"])
     assert (checks_by_name(done)["link"]["outcome"], done["status"]) == ("warn", "needs_review")
+    # Warned work is never approved automatically: the worker is not told it will be.
+    assert (done["waits_for"], done["auto_approve_at"]) == ("review", None)
+    assert response.get_json()["waits_for"] == "validation" and response.get_json()["auto_approve_at"]
 
 
 @pytest.mark.parametrize(("make_link", "needle"), [

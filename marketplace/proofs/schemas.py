@@ -46,7 +46,14 @@ class SubmissionOut(Schema):
     captured_at = UTCDateTime(allow_none=True)
     screenshot_url = fields.String(allow_none=True)
     submitted_at = UTCDateTime()
-    auto_approve_at = UTCDateTime()
+    auto_approve_at = UTCDateTime(allow_none=True, metadata={
+        "description": "When it is approved automatically unless a reviewer decides first; null once that "
+                       "cannot happen (decided, or a check warned and it waits for a person)."})
+    waits_for = fields.String(allow_none=True, validate=validate.OneOf(["validation", "auto_approval", "review"]),
+                              metadata={"description": "validation: its checks are running; auto_approval: "
+                                                       "every check passed, approved at auto_approve_at unless "
+                                                       "a reviewer decides first; review: a check warned, a "
+                                                       "person decides; null once decided."})
     validated_at = UTCDateTime(allow_none=True)
     checks = fields.List(fields.Nested(SubmissionCheckOut))
     reasons = fields.List(fields.Dict(), metadata={"description": "Why it was auto-rejected: {check, detail}."})

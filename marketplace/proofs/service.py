@@ -199,6 +199,24 @@ def disclosing(viewer: Principal | None, texts: list[str | None]) -> Callable[[s
     return rewrite
 
 
+WAITS_FOR = ("validation", "auto_approval", "review")
+
+
+def waits_for(status: str, outcomes: list[str]) -> str | None:
+    """What a submission waits for: its checks (validation); approval at auto_approve_at, when every
+    check passed; or a person, when a check warned (the auto-approval job never takes those)."""
+    if status == "validating":
+        return "validation"
+    if status == "needs_review":
+        return "auto_approval" if all(outcome == "pass" for outcome in outcomes) else "review"
+    return None
+
+
+def shown_auto_approve_at(submission: Submission, waiting: str | None) -> datetime | None:
+    """auto_approve_at only while it can still happen: warned work waits for a person instead."""
+    return submission.auto_approve_at if waiting in ("validation", "auto_approval") else None
+
+
 def present(submissions: list[Submission], viewer: Principal | None = None) -> list[dict]:
     """API shapes of submissions, their checks loaded in one query."""
     ids = [s.id for s in submissions]
@@ -213,6 +231,7 @@ def present(submissions: list[Submission], viewer: Principal | None = None) -> l
                           + [r.get("detail") for s in submissions for r in (s.rejection_reasons or [])])
     shaped = []
     for s in submissions:
+        waiting = waits_for(s.status, [c.outcome for c in checks[s.id]])
         revision = None
         if s.revision_deadline is not None or s.status == "revision_requested":
             revision = {"reason_code": s.reason_code, "reason": s.reason, "deadline": s.revision_deadline}
@@ -221,8 +240,8 @@ def present(submissions: list[Submission], viewer: Principal | None = None) -> l
             "brief_id": s.brief_id, "worker_id": s.worker_id, "status": s.status,
             "link": s.link, "text": s.text, "captured_at": s.captured_at,
             "screenshot_url": f"/v1/submissions/{s.id}/screenshot" if s.screenshot_key else None,
-            "submitted_at": s.submitted_at, "auto_approve_at": s.auto_approve_at,
-            "validated_at": s.validated_at,
+            "submitted_at": s.submitted_at, "auto_approve_at": shown_auto_approve_at(s, waiting),
+            "waits_for": waiting, "validated_at": s.validated_at,
             "checks": [{"name": c.name, "outcome": c.outcome, "detail": disclose(c.detail), "checked_at": c.checked_at}
                        for c in checks[s.id]],
             "reasons": [{**r, "detail": disclose(r.get("detail"))} for r in (s.rejection_reasons or [])],

@@ -58,8 +58,11 @@ class ReviewItem(Schema):
     rejection_reasons = fields.Raw(allow_none=True)
     submitted_at = UTCDateTime()
     validated_at = UTCDateTime(allow_none=True)
-    auto_approve_at = UTCDateTime(metadata={
-        "description": "When it is approved automatically if it is still waiting and every check passed."})
+    auto_approve_at = UTCDateTime(allow_none=True, metadata={
+        "description": "When it is approved automatically if it is still waiting and every check passed; null "
+                       "when that cannot happen (decided, or a check warned)."})
+    waits_for = fields.String(allow_none=True, metadata={
+        "description": "validation | auto_approval | review (a check warned: a person decides) | null (decided)."})
     decided_at = UTCDateTime(allow_none=True)
     decided_by = fields.String(allow_none=True)
     reason_code = fields.String(allow_none=True)

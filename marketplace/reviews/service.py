@@ -23,7 +23,7 @@ from marketplace.ledger import service as ledger
 from marketplace.proofs import lifecycle as proofs
 from marketplace.proofs.checks import CHECK_NAMES, OUTCOMES
 from marketplace.proofs.models import REASON_CODES, Submission, SubmissionCheck
-from marketplace.proofs.service import disclosing
+from marketplace.proofs.service import disclosing, shown_auto_approve_at, waits_for
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.models import HOLDING, Claim
 
@@ -201,6 +201,7 @@ def list_queue(principal: Principal, review_filter: ReviewFilter, *, limit: int,
 
     items = []
     for sub, display_name, kind, group_name, unit_price, currency in rows:
+        waiting = waits_for(sub.status, [c["outcome"] for c in checks.get(sub.id, [])])
         items.append({
             "id": sub.id, "status": sub.status, "brief_id": sub.brief_id, "task_id": sub.task_id,
             "claim_id": sub.claim_id,
@@ -213,7 +214,7 @@ def list_queue(principal: Principal, review_filter: ReviewFilter, *, limit: int,
             "rejection_reasons": [{**r, "detail": disclose(r.get("detail"))} for r in sub.rejection_reasons]
             if sub.rejection_reasons is not None else None,
             "submitted_at": sub.submitted_at, "validated_at": sub.validated_at,
-            "auto_approve_at": sub.auto_approve_at,
+            "auto_approve_at": shown_auto_approve_at(sub, waiting), "waits_for": waiting,
             "decided_at": sub.decided_at, "decided_by": sub.decided_by,
             "reason_code": sub.reason_code, "reason": sub.reason,
             "revision_deadline": sub.revision_deadline, "created_at": sub.created_at,

@@ -389,8 +389,10 @@ function submissionBody(submission) {
   }
   return [
     h("p", {}, "Status: ", h("strong", { class: "submission-status", dataset: { status: submission.status } }, humanize(submission.status))),
-    submission.auto_approve_at && ["validating", "needs_review"].includes(submission.status)
-      ? h("p", { class: "hint" }, `Approved automatically by ${when(submission.auto_approve_at)} unless a reviewer decides first.`) : null,
+    submission.waits_for === "review"
+      ? h("p", { class: "hint", id: "next-step" }, "A check could not decide on its own, so a person will look at it and decide.")
+      : submission.auto_approve_at && ["validation", "auto_approval"].includes(submission.waits_for)
+        ? h("p", { class: "hint", id: "next-step" }, `Approved automatically by ${when(submission.auto_approve_at)} unless a reviewer decides first.`) : null,
     ...decision,
     h("h3", {}, "Checks"), checksList(submission),
     h("h3", {}, "Your proof"),
