@@ -34,7 +34,7 @@ def test_create_brief_returns_groups_counts_and_money(client):
         "spent_cents": 0, "refunded_cents": 0, "remaining_cents": 0,
     }
     assert brief["task_groups"][0]["counts"] == dict.fromkeys(
-        ["open", "claimed", "submitted", "approved", "rejected", "paid"], 0)
+        ["open", "claimed", "submitted", "approved", "paid", "cancelled", "rejected"], 0)
 
 
 def test_the_created_document_is_what_reading_the_brief_shows(client):
@@ -254,7 +254,11 @@ def test_the_one_statement_read_equals_the_brief_in_the_list(client, standin, ru
 
     counts = listed[live["id"]]["task_groups"][0]["counts"]
     # 9 claimed: 2 still held, 7 submitted; 3 approved, 2 rejected (their tasks reopen), 2 waiting.
-    assert counts == {"open": 3 + 2, "claimed": 2, "submitted": 2, "approved": 3, "rejected": 2, "paid": 0}
+    assert counts == {"open": 3 + 2, "claimed": 2, "submitted": 2, "approved": 3, "rejected": 2, "paid": 0,
+                      "cancelled": 0}
+    # Task states add up to the group's quantity; rejections count submissions, apart.
+    group = listed[live["id"]]["task_groups"][0]
+    assert sum(n for state, n in counts.items() if state != "rejected") == group["quantity"]
     money = listed[live["id"]]["money"]
     assert money["spent_cents"] == 3 * 110 and money["remaining_cents"] == money["funded_cents"] - 3 * 110
     assert listed[draft["id"]]["money"]["funded_cents"] == 0 and listed[draft["id"]]["money"]["remaining_cents"] == 0

@@ -167,6 +167,12 @@ def test_cancelling_a_live_brief_keeps_what_claimed_work_may_still_cost(client, 
     assert body["money"]["remaining_cents"] == 2 * 110
     statuses = dict(db_session.execute(sa.text("SELECT status, count(*) FROM tasks GROUP BY status")).all())
     assert statuses == {"claimed": 2, "cancelled": 8}
+    # The brief says so too, and its task counts still add up to the quantity.
+    counts = body["task_groups"][0]["counts"]
+    assert (counts["claimed"], counts["cancelled"]) == (2, 8)
+    assert sum(n for state, n in counts.items() if state != "rejected") == 10
+    read = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()
+    assert read["task_groups"][0]["counts"] == counts  # the one-statement read agrees
 
 
 def test_a_refund_stripe_refuses_returns_the_money_to_escrow(client, standin, db_session):

@@ -28,9 +28,10 @@ from marketplace.ledger.service import escrow_code
 
 # Escrow movements that are refunds: set aside, and given back when Stripe refused or failed one.
 REFUND_KINDS = ("refund", "refund_failed", "refund_reversed")
-COUNT_KEYS = ("open", "claimed", "submitted", "approved", "rejected", "paid")
-# Task statuses counted as they are; 'rejected' is a property of submissions (the task goes back to open).
-TASK_COUNTS = ("open", "claimed", "submitted", "approved", "paid")
+COUNT_KEYS = ("open", "claimed", "submitted", "approved", "paid", "cancelled", "rejected")
+# Task statuses counted as they are: every task is in exactly one, so once published they add up to
+# the group's quantity. 'rejected' is apart: it counts submissions (a rejected task goes back to open).
+TASK_COUNTS = ("open", "claimed", "submitted", "approved", "paid", "cancelled")
 
 _OUT = BriefOut().fields
 BRIEF_KEYS = tuple(k for k in _OUT if k not in ("task_groups", "money"))

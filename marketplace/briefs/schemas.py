@@ -93,12 +93,21 @@ class BriefIn(Schema):
 
 
 class GroupCounts(Schema):
-    open = fields.Integer()
-    claimed = fields.Integer()
-    submitted = fields.Integer()
-    approved = fields.Integer()
-    rejected = fields.Integer()
-    paid = fields.Integer()
+    """Tasks by state: open + claimed + submitted + approved + paid + cancelled = the group's quantity
+    once the brief is published (each task is in exactly one). `rejected` counts submissions, apart."""
+
+    open = fields.Integer(metadata={"description": "Tasks nobody holds: never claimed, released, expired, "
+                                                   "or reopened after a rejection."})
+    claimed = fields.Integer(metadata={"description": "Tasks a worker holds, proof not yet sent."})
+    submitted = fields.Integer(metadata={"description": "Tasks whose proof is in: validating, waiting for "
+                                                        "review, or sent back for a revision."})
+    approved = fields.Integer(metadata={"description": "Tasks whose work was approved, not yet paid."})
+    paid = fields.Integer(metadata={"description": "Tasks whose approved work was paid out."})
+    cancelled = fields.Integer(metadata={"description": "Tasks closed with the brief (cancelled or completed) "
+                                                        "before any work on them was approved."})
+    rejected = fields.Integer(metadata={"description": "Submissions rejected (by a person or automatically); "
+                                                       "not a task state: each one's task went back to open, "
+                                                       "so it is not part of the sum above."})
 
 
 class TaskGroupOut(Schema):
