@@ -181,7 +181,9 @@ def test_logs_carry_no_secrets(client, caplog):
 
 
 PUBLIC = {("POST", "/v1/brands"), ("POST", "/v1/workers"), ("POST", "/v1/auth/token"),
-          ("POST", "/v1/webhooks/stripe"), ("POST", "/v1/webhooks/stripe/connect")}
+          ("POST", "/v1/webhooks/stripe"), ("POST", "/v1/webhooks/stripe/connect"),
+          # A signed link is its own credential (tests/test_newcomer.py), as a presigned URL is.
+          ("GET", "/v1/shared/screenshots/<string:submission_id>")}
 
 
 def test_every_api_route_but_sign_up_login_and_webhooks_needs_credentials(client, app):

@@ -72,6 +72,8 @@ def test_the_csv_screenshot_link_opens_without_a_key_until_it_expires(app, clien
     assert client.get(forged).status_code == 404  # a later expiry needs another signature
     other = client.get(f"/v1/shared/screenshots/sub_{'0' * 32}?{link.query}")
     assert other.status_code == 404  # nor does it open another submission
+    odd = client.get(f"{link.path}?expires={expires['expires']}&signature={'é' * 64}")
+    assert odd.status_code == 422  # not a signature at all (was a 500 from compare_digest)
     stale = client.get(f"{link.path}?expires=1000&signature={expires['signature']}")
     assert stale.status_code == 404 and stale.content_type == "application/problem+json"
     # The JSON keeps the API URL, which takes the brand's key.

@@ -71,7 +71,8 @@ class SubmissionListArgs(ListArgs):
 class SharedScreenshotArgs(Schema):
     expires = fields.Integer(required=True, validate=validate.Range(min=0, max=2**53),
                              metadata={"description": "When the link stops working (Unix time)."})
-    signature = fields.String(required=True, validate=validate.Length(equal=64))
+    signature = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}\Z",
+                                                                      error="Not a link signature."))
 
 
 class SubmissionPage(Schema):

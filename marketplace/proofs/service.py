@@ -271,7 +271,9 @@ def shared_screenshot_url(origin: str, submission_id: str) -> str:
 def shared_screenshot_file(submission_id: str, expires: int, signature: str) -> tuple[bytes, str]:
     """The screenshot behind a shared link; 404 for a link that is forged, altered or expired (the
     same answer for each, so the link tells nobody which submissions exist)."""
-    if not hmac.compare_digest(_link_signature(submission_id, expires), signature) or \
+    # Bytes: compare_digest refuses a str with characters outside ASCII.
+    if not hmac.compare_digest(_link_signature(submission_id, expires).encode(),
+                               signature.encode("utf-8", "surrogateescape")) or \
             expires < utcnow().timestamp():
         raise NotFound("This screenshot link is not valid, or has expired.")
     submission = db.session.get(Submission, submission_id)
