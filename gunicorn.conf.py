@@ -10,9 +10,10 @@ error page is written as application/problem+json instead of HTML (`_write_probl
 
 import json
 import os
-from http import HTTPStatus
 
 from gunicorn import util
+
+from marketplace.http.problems import problem_body
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -22,17 +23,9 @@ limit_request_line = 8190  # gunicorn's maximum (0 would mean unlimited, buffere
 limit_request_field_size = 32768
 limit_request_fields = 100
 
-PROBLEM_BASE = "https://docs.marketplace.example/problems/"  # as marketplace.http.problems
-
-
 def _write_problem(sock, status_int, reason, mesg):
     """gunicorn.util.write_error's replacement: the same status, as the app's problem documents are."""
-    phrase = HTTPStatus(status_int).phrase
-    body = json.dumps({
-        "type": PROBLEM_BASE + phrase.lower().replace(" ", "-").replace("'", ""),
-        "title": phrase, "status": status_int,
-        "detail": mesg or phrase,
-    }).encode()
+    body = json.dumps(problem_body(status_int, mesg or None)).encode()
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
             f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n")
     util.write_nonblock(sock, head.encode("latin-1") + body)

@@ -630,39 +630,42 @@ def test_link_with_the_tracked_code_on_an_allowed_domain_passes(client, standin,
     assert done["status"] == "needs_review" and len(link_server.hits) == 1
 
 
+def _validated_link(client, standin, app, make_link) -> tuple[str, dict, dict]:
+    """A worker claims a link task, submits make_link(claim) and the validation job runs: the
+    worker's token, the 202 answer, and the submission as the worker then reads it."""
+    _, brief = proof_brief(client, standin, groups=[LINK_GROUP])
+    token, held = claimed_task(client, brief)
+    response = submit(client, token, held["task"]["id"], link=make_link(held))
+    assert response.status_code == 202, response.get_json()
+    run_validation_jobs(app)
+    return token, response.get_json(), submission(client, token, response.get_json()["id"])
+
+
 def test_a_real_post_whose_page_carries_the_tracked_link_passes(client, standin, app, link_server):
     """What the instructions ask: the tracked link goes in the post, and the post's own URL (which never
     carries our code) is submitted. The check opens the post and finds the link there."""
-    _, brief = proof_brief(client, standin, groups=[LINK_GROUP])
-    token, held = claimed_task(client, brief)
-    assert "in the post itself" in held["task"]["proof"]["link"]["where"]  # the worker is told where
-    listed = client.get("/v1/tasks", headers=auth(token)).get_json()["data"][0]
-    assert listed["proof"]["link"]["where"] == held["task"]["proof"]["link"]["where"]
-    link_server.posts["/p/CzTrail123/"] = (
-        f'<html><body><p>My morning run #ad <a href="{held["tracked_link"]}">get yours</a></p></body></html>')
+    def post_carrying_the_link(held: dict) -> str:
+        assert "in the post itself" in held["task"]["proof"]["link"]["where"]  # the worker is told where
+        link_server.posts["/p/CzTrail123/"] = (
+            f'<html><body><p>My morning run #ad <a href="{held["tracked_link"]}">get yours</a></p></body></html>')
+        return f"http://shop.tiktok.com:{link_server.server_port}/p/CzTrail123/"
 
-    response = submit(client, token, held["task"]["id"],
-                      link=f"http://shop.tiktok.com:{link_server.server_port}/p/CzTrail123/")
-    run_validation_jobs(app)
-
-    done = submission(client, token, response.get_json()["id"])
+    token, _, done = _validated_link(client, standin, app, post_carrying_the_link)
     link = checks_by_name(done)["link"]
     assert (link["outcome"], done["status"]) == ("pass", "needs_review"), done["checks"]
     assert done["waits_for"] == "auto_approval" and done["auto_approve_at"]
     assert "the post carries the tracked link" in link["detail"]
+    listed = client.get("/v1/tasks", headers=auth(token)).get_json()["data"][0]
+    assert "in the post itself" in listed["proof"]["link"]["where"]  # the listing says it too
 
 
 def test_a_post_behind_a_login_wall_waits_for_a_person(client, standin, app, link_server):
-    _, brief = proof_brief(client, standin, groups=[LINK_GROUP])
-    token, held = claimed_task(client, brief)
-    response = submit(client, token, held["task"]["id"],
-                      link=f"http://shop.tiktok.com:{link_server.server_port}/walled/p/1/")
-    run_validation_jobs(app)
-    done = submission(client, token, response.get_json()["id"])
+    _, answered, done = _validated_link(
+        client, standin, app, lambda held: f"http://shop.tiktok.com:{link_server.server_port}/walled/p/1/")
     assert (checks_by_name(done)["link"]["outcome"], done["status"]) == ("warn", "needs_review")
     # Warned work is never approved automatically: the worker is not told it will be.
     assert (done["waits_for"], done["auto_approve_at"]) == ("review", None)
-    assert response.get_json()["waits_for"] == "validation" and response.get_json()["auto_approve_at"]
+    assert answered["waits_for"] == "validation" and answered["auto_approve_at"]
 
 
 @pytest.mark.parametrize(("make_link", "needle"), [
@@ -673,13 +676,8 @@ def test_a_post_behind_a_login_wall_waits_for_a_person(client, standin, app, lin
     (lambda port, code: f"http://127.0.0.1:{port}/v?ref={code}", "domain name, not an IP"),
 ])
 def test_bad_links_auto_reject(client, standin, app, link_server, make_link, needle):
-    _, brief = proof_brief(client, standin, groups=[LINK_GROUP])
-    token, held = claimed_task(client, brief)
-
-    response = submit(client, token, held["task"]["id"], link=make_link(link_server.server_port, held["tracked_code"]))
-    run_validation_jobs(app)
-
-    done = submission(client, token, response.get_json()["id"])
+    _, _, done = _validated_link(client, standin, app,
+                                 lambda held: make_link(link_server.server_port, held["tracked_code"]))
     assert done["status"] == "auto_rejected"
     assert needle in checks_by_name(done)["link"]["detail"], done["checks"]
 
@@ -687,18 +685,13 @@ def test_bad_links_auto_reject(client, standin, app, link_server, make_link, nee
 def test_link_resolving_to_loopback_is_refused_when_private_addresses_are_not_allowed(
         client, standin, app, link_server, monkeypatch):
     monkeypatch.setitem(app.config, "LINK_CHECK_ALLOW_PRIVATE", False)
-    _, brief = proof_brief(client, standin, groups=[LINK_GROUP])
-    token, held = claimed_task(client, brief)
-
-    response = submit(client, token, held["task"]["id"],
-                      link=f"http://shop.tiktok.com:{link_server.server_port}/v?ref={held['tracked_code']}")
-    run_validation_jobs(app)
-
-    done = submission(client, token, response.get_json()["id"])
+    _, _, done = _validated_link(
+        client, standin, app,
+        lambda held: f"http://shop.tiktok.com:{link_server.server_port}/v?ref={held['tracked_code']}")
     link = checks_by_name(done)["link"]
     assert done["status"] == "auto_rejected"
     assert "forbidden address 127.0.0.1 (loopback)" in link["detail"]
-    assert link_server.hits == []
+    assert link_server.hits == []  # refused before connecting
 
 
 def test_unreachable_link_only_warns(client, standin, app, link_server):

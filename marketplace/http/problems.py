@@ -19,6 +19,19 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://docs.marketplace.example/problems/"
 
 
+def problem_body(status: int, detail: str | None = None, *, title: str | None = None,
+                 slug: str | None = None) -> dict:
+    """The members every problem document has (also what gunicorn.conf.py writes for gunicorn's own
+    refusals, which never reach the app)."""
+    phrase = HTTPStatus(status).phrase
+    return {
+        "type": PROBLEM_BASE + (slug or phrase.lower().replace(" ", "-").replace("'", "")),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail or phrase,
+    }
+
+
 def problem(
     status: int,
     detail: str | None = None,
@@ -29,13 +42,7 @@ def problem(
     headers: dict | None = None,
     extra: dict | None = None,
 ) -> Response:
-    phrase = HTTPStatus(status).phrase
-    body: dict = {
-        "type": PROBLEM_BASE + (slug or phrase.lower().replace(" ", "-").replace("'", "")),
-        "title": title or phrase,
-        "status": status,
-        "detail": detail or phrase,
-    }
+    body = problem_body(status, detail, title=title, slug=slug)
     if errors:
         body["errors"] = errors
     body.update(extra or {})  # extension members (RFC 9457 §3.2)

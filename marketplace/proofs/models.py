@@ -14,6 +14,8 @@ from marketplace.extensions import db
 SUBMISSION_STATUSES = (
     "validating", "needs_review", "auto_rejected", "approved", "rejected", "revision_requested", "paid",
 )
+# What a submission waits for (see proofs.service.waits_for); null once decided.
+WAITS_FOR = ("validation", "auto_approval", "review")
 REASON_CODES = ("duplicate", "off_brief", "missing_disclosure", "broken_link", "low_quality", "other")
 
 

@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from marketplace.http.fields import UTCDateTime
 from marketplace.http.pagination import ListArgs
+from marketplace.proofs.models import WAITS_FOR
 
 MAX_TEXT_CHARS = 20_000  # a hard cap on what we store; the brief's own bounds are a check
 
@@ -49,7 +50,7 @@ class SubmissionOut(Schema):
     auto_approve_at = UTCDateTime(allow_none=True, metadata={
         "description": "When it is approved automatically unless a reviewer decides first; null once that "
                        "cannot happen (decided, or a check warned and it waits for a person)."})
-    waits_for = fields.String(allow_none=True, validate=validate.OneOf(["validation", "auto_approval", "review"]),
+    waits_for = fields.String(allow_none=True, validate=validate.OneOf(WAITS_FOR),
                               metadata={"description": "validation: its checks are running; auto_approval: "
                                                        "every check passed, approved at auto_approve_at unless "
                                                        "a reviewer decides first; review: a check warned, a "

@@ -28,6 +28,7 @@ from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.http.ratelimit import check_submission
+from marketplace.keyed import keyed_digest
 from marketplace.proofs import lifecycle
 from marketplace.proofs.models import Submission, SubmissionCheck
 from marketplace.proofs.storage import storage
@@ -199,9 +200,6 @@ def disclosing(viewer: Principal | None, texts: list[str | None]) -> Callable[[s
     return rewrite
 
 
-WAITS_FOR = ("validation", "auto_approval", "review")
-
-
 def waits_for(status: str, outcomes: list[str]) -> str | None:
     """What a submission waits for: its checks (validation); approval at auto_approve_at, when every
     check passed; or a person, when a check warned (the auto-approval job never takes those)."""
@@ -257,8 +255,7 @@ SHARED_LINK_DAYS = 7
 
 
 def _link_signature(submission_id: str, expires: int) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"shared-screenshot:{submission_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+    return keyed_digest(f"shared-screenshot:{submission_id}:{expires}")
 
 
 def shared_screenshot_url(origin: str, submission_id: str) -> str:
@@ -276,10 +273,7 @@ def shared_screenshot_file(submission_id: str, expires: int, signature: str) -> 
                                signature.encode("utf-8", "surrogateescape")) or \
             expires < utcnow().timestamp():
         raise NotFound("This screenshot link is not valid, or has expired.")
-    submission = db.session.get(Submission, submission_id)
-    if submission is None:
-        raise NotFound("This screenshot link is not valid, or has expired.")
-    return _stored_screenshot(submission)
+    return _stored_screenshot(db.session.get(Submission, submission_id))
 
 
 def screenshot_file(principal: Principal, submission_id: str) -> tuple[bytes, str]:
@@ -287,11 +281,11 @@ def screenshot_file(principal: Principal, submission_id: str) -> tuple[bytes, st
     return _stored_screenshot(visible_submission(principal, submission_id))
 
 
-def _stored_screenshot(submission: Submission) -> tuple[bytes, str]:
+def _stored_screenshot(submission: Submission | None) -> tuple[bytes, str]:
     from marketplace.proofs.checks.screenshot import CONTENT_TYPES, sniff_format
     from marketplace.proofs.storage import StorageKeyError
 
-    if not submission.screenshot_key:
+    if submission is None or not submission.screenshot_key:
         raise NotFound("This submission has no screenshot.")
     try:
         data = storage().get(submission.screenshot_key)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +18,7 @@ from marketplace.db.ids import new_id
 from marketplace.db.upsert import upsert_insert
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
+from marketplace.keyed import keyed_digest
 from marketplace.tasks.models import Claim
 from marketplace.tracking import reports
 from marketplace.tracking.models import Click, Conversion
@@ -34,7 +33,9 @@ CLICK_PARAM = "mkt_click"
 # One statement, one round trip: resolve the code, insert the click unless this visitor already
 # clicked this link in this window (then the earlier click's id is handed back) or the address is
 # over its cap for the minute (then no click id at all), and hand back what the redirect needs. An
-# unknown code inserts nothing and returns no row. The unique index settles concurrent repeats.
+# unknown code inserts nothing and returns no row. The unique index settles concurrent repeats;
+# the cap is read, not locked, so requests from one address at the same instant may pass it by
+# as many as arrive together (a bound on inflation, not an exact quota).
 _RECORD_CLICK_PG = sa.text("""
 WITH target AS (
     SELECT c.id AS claim_id, c.task_id, c.group_id, c.brief_id, c.worker_id, b.landing_url, g.kind
@@ -79,10 +80,7 @@ class Redirect:
 
 def _digest(value: str | None) -> str | None:
     """HMAC-SHA256 keyed with SECRET_KEY: the same visitor hashes alike, and nobody can reverse it."""
-    if not value:
-        return None
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, value.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+    return keyed_digest(value) if value else None
 
 
 def landing_url(base: str, *, kind: str, brief_id: str, task_id: str, click_id: str | None) -> str:
