@@ -124,7 +124,7 @@ def _echo_summary(summary: dict) -> None:
     totals, progress = summary["totals"], summary["progress"]
     click.echo(f"Batch {summary['batch_id']}: {summary['status']}, {progress['done']}/{progress['total']} done; "
                f"paid {totals['paid_cents']}, failed {totals['failed_cents']}, reversed {totals['reversed_cents']}, "
-               f"unsettled {totals['pending_cents']} cents")
+               f"unsettled {totals['pending_cents']}, held {totals['held_cents']} cents")
 
 
 @payouts_group.command("run")
@@ -178,7 +178,8 @@ def payouts_status_command(batch_id: str) -> None:
     _echo_summary({**batch, "batch_id": batch["id"]})
     for item in batch["items"]:
         if item["status"] != "paid":
-            click.echo(f"  {item['id']} {item['worker_id']} {item['amount_cents']} {item['status']}"
+            held = f" until {item['available_on'].isoformat()}" if item["available_on"] else ""
+            click.echo(f"  {item['id']} {item['worker_id']} {item['amount_cents']} {item['status']}{held}"
                        f"{': ' + item['failure_reason'] if item['failure_reason'] else ''}")
 
 

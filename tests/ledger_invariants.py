@@ -52,7 +52,7 @@ def ledger_problems(engine) -> list[str]:
 
 # Payout items against the ledger: each item reserved once; paid, failed and reversed items booked
 # as their status says (reversals book `payout_reversed` with ref "<item id>:<cumulative cents>");
-# and every worker's in-transit balance equals their items still pending or sending.
+# and every worker's in-transit balance equals their items still pending, sending or held.
 PAYOUT_CHECKS = {
     "payout items whose entries do not match their status": """
         SELECT i.id, i.status, k.kinds FROM payout_items i
@@ -65,7 +65,7 @@ PAYOUT_CHECKS = {
             WHEN 'failed' THEN ARRAY['payout_failed', 'payout_reserve']::varchar[]
             WHEN 'reversed' THEN ARRAY['payout_paid', 'payout_reserve', 'payout_reversed']::varchar[]
             ELSE ARRAY['payout_reserve']::varchar[] END
-           OR k.singles <> CASE i.status WHEN 'pending' THEN 1 WHEN 'sending' THEN 1 ELSE 2 END""",
+           OR k.singles <> CASE WHEN i.status IN ('pending', 'sending', 'held') THEN 1 ELSE 2 END""",
     "workers' in-transit balances that differ from their unsettled payout items": """
         WITH transit AS (
             SELECT a.owner_id AS worker_id, a.currency, -SUM(l.amount_cents) AS cents
@@ -73,7 +73,7 @@ PAYOUT_CHECKS = {
             WHERE a.kind = 'worker_in_transit' GROUP BY a.owner_id, a.currency),
         unsettled AS (
             SELECT worker_id, currency, SUM(amount_cents) AS cents FROM payout_items
-            WHERE status IN ('pending', 'sending') GROUP BY worker_id, currency)
+            WHERE status IN ('pending', 'sending', 'held') GROUP BY worker_id, currency)
         SELECT COALESCE(t.worker_id, u.worker_id), t.cents, u.cents
         FROM transit t FULL JOIN unsettled u ON u.worker_id = t.worker_id AND u.currency = t.currency
         WHERE COALESCE(t.cents, 0) <> COALESCE(u.cents, 0)""",

@@ -47,6 +47,14 @@ def run_batch_now(app, batch_id: str, **options) -> dict:
             db.session.remove()
 
 
+def resume_held(app) -> list[str]:
+    """The periodic job that resumes held items (workers.payouts.resume_held_batches), run here."""
+    from workers.payouts import resume_held_batches
+
+    with app.app_context():
+        return resume_held_batches()
+
+
 def transfers_in(batch_id: str) -> list:
     return list(stripe_client().v1.transfers.list(params={"transfer_group": batch_id, "limit": 100}).data)
 
@@ -190,7 +198,7 @@ def test_account_not_ready_at_stripe_fails_the_item_and_returns_the_money(app, c
     assert standin.transfer_counts()["total"] == 1
 
 
-def test_balance_insufficient_fails_items_and_a_later_batch_pays_them(app, client, runner, standin):
+def test_balance_insufficient_holds_items_and_the_held_sweep_pays_them_once_funds_arrive(app, client, runner, standin):
     admin = make_admin(runner)
     workers = [ready_worker(client, standin) for _ in range(2)]
     approved_work(app, client, standin, [(w["id"], t) for w, t, _ in workers], 400)
@@ -198,18 +206,22 @@ def test_balance_insufficient_fails_items_and_a_later_batch_pays_them(app, clien
 
     first = start_batch(client, admin)
     run_payout_jobs(app)
-    failed = get_batch(client, admin, first["id"])
-    assert failed["status"] == "completed_with_failures"
-    assert all(i["status"] == "failed" and i["failure_reason"].startswith("balance_insufficient")
-               for i in failed["items"])
-    assert all(earnings(client, t)["available_cents"] == 400 for _, t, _ in workers)
+    held = get_batch(client, admin, first["id"])
+    # Nothing pending at Stripe covers them: held, saying so with no date, not failed.
+    assert held["status"] == "processing" and held["progress"] == {"done": 0, "total": 2}
+    assert held["totals"]["held_cents"] == 800 and held["totals"]["failed_cents"] == 0
+    assert all(i["status"] == "held" and i["available_on"] is None for i in held["items"])
+    assert all(earnings(client, t)["in_transit_cents"] == 400 for _, t, _ in workers)
+    assert resume_held(app) == []  # nothing available: no run, no transfer
+    assert standin.transfer_counts()["total"] == 0
 
     standin.set_balance(10_000)
-    second = start_batch(client, admin)
+    assert resume_held(app) == [first["id"]]
     run_payout_jobs(app)
-    assert get_batch(client, admin, second["id"])["status"] == "completed"
+    assert get_batch(client, admin, first["id"])["status"] == "completed"
     assert all(earnings(client, t)["paid_cents"] == 400 for _, t, _ in workers)
     assert standin.balance() == 10_000 - 800
+    assert resume_held(app) == [] and standin.transfer_counts()["total"] == 2
 
 
 def test_transfer_reversed_webhook_replayed_three_times_returns_the_money_once(app, client, runner, standin):

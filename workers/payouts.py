@@ -1,4 +1,5 @@
-"""Payout jobs: process a batch (one Stripe transfer per item), resume stalled batches, reverse an item."""
+"""Payout jobs: process a batch (one Stripe transfer per item), resume stalled batches and batches
+whose held items the available balance can now pay, reverse an item."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 from marketplace.jobs import enqueue
 from workers import job
 
-# How often the schedule (workers.schedule) resumes stalled batches; the resumed runs' job ids
+# How often the schedule (workers.schedule) resumes stalled and held batches; the resumed runs' job ids
 # are slotted by it, so it is written once, here.
 RESUME_EVERY_SECONDS = 300
 
@@ -50,6 +51,20 @@ def resume_stalled_batches() -> list[str]:
     for batch_id in batch_ids:
         enqueue(process_batch, batch_id, queue_name_="payouts",
                 job_id=f"payout-{batch_id}-resume-{slot}", timeout=3600)
+    return batch_ids
+
+
+@job
+def resume_held_batches() -> list[str]:
+    """Periodic: batches whose held items Stripe's available balance can now pay get a new run
+    (which sends each under its next try's idempotency key)."""
+    from marketplace.payouts import service
+
+    batch_ids = service.held_batch_ids_ready()
+    slot = int(time.time() // RESUME_EVERY_SECONDS)
+    for batch_id in batch_ids:
+        enqueue(process_batch, batch_id, queue_name_="payouts",
+                job_id=f"payout-{batch_id}-held-{slot}", timeout=3600)
     return batch_ids
 
 

@@ -259,3 +259,86 @@ def create_transfer_reversal(*, transfer_id: str, idempotency_key: str, metadata
         params={"metadata": metadata},
         options={"idempotency_key": idempotency_key},
     )
+
+
+# The platform's balance: what is available now, what is pending and when it becomes available ------
+
+
+def insufficient_funds(exc: Exception) -> bool:
+    """Stripe refused a transfer because the available balance cannot cover it (pending funds
+    do not count). Not the item's fault: it waits for the funds rather than failing."""
+    return getattr(exc, "code", None) == "balance_insufficient"
+
+
+def platform_balance() -> dict[str, dict[str, int]]:
+    """currency → {"available": cents, "pending": cents} of the platform's Stripe balance."""
+    balance = _call(_client().v1.balance.retrieve)
+    out: dict[str, dict[str, int]] = {}
+    for side in ("available", "pending"):
+        for row in getattr(balance, side) or []:
+            out.setdefault(row.currency, {"available": 0, "pending": 0})[side] += int(row.amount)
+    return out
+
+
+def pending_funds(currency: str, pending_total: int) -> list[tuple[int, int]]:
+    """(available_on, net cents) of the balance's pending transactions in `currency`, soonest first.
+
+    Stripe's list has no status filter and runs newest first; pending transactions are the
+    recent ones, so pages are read until their nets add up to the balance's pending total (or
+    the list ends), not through the whole history.
+    """
+    found, seen, after = [], 0, None
+    while True:
+        params = {"currency": currency, "limit": 100, **({"starting_after": after} if after else {})}
+        page = _call(_client().v1.balance_transactions.list, params=params)
+        for txn in page.data:
+            if txn.status == "pending":
+                found.append((int(txn.available_on), int(txn.net)))
+                seen += int(txn.net)
+        if not page.has_more or not page.data or (found and seen == pending_total):
+            return sorted(found)
+        after = page.data[-1].id
+
+
+@dataclass(frozen=True)
+class ChargeFunds:
+    """What a succeeded payment brought into the balance, as its charge's balance transaction says."""
+
+    charge_id: str
+    balance_transaction_id: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    available_on: int
+
+
+def charge_funds(payment_intent_id: str, charge_id: str | None = None) -> ChargeFunds:
+    """The balance transaction of a PaymentIntent's charge (its latest_charge unless named).
+    Raises OutcomeUnknown when Stripe cannot be read now, StripeError when it refuses."""
+    if charge_id is None:
+        intent = _call(_client().v1.payment_intents.retrieve, payment_intent_id)
+        charge_id = intent.latest_charge if isinstance(intent.latest_charge, str) else getattr(
+            intent.latest_charge, "id", None)
+        if not charge_id:
+            raise OutcomeUnknown(f"PaymentIntent {payment_intent_id} has no charge yet")
+    charge = _call(_client().v1.charges.retrieve, charge_id, params={"expand": ["balance_transaction"]})
+    txn = charge.balance_transaction
+    if txn is None or isinstance(txn, str):
+        raise OutcomeUnknown(f"charge {charge_id} has no readable balance transaction yet")
+    return ChargeFunds(charge_id=charge.id, balance_transaction_id=txn.id, amount=int(txn.amount),
+                       fee=int(txn.fee), net=int(txn.net), currency=txn.currency,
+                       available_on=int(txn.available_on))
+
+
+def balance_transactions() -> list:
+    """Every balance transaction of the platform, with its source expanded (a transfer reversal's
+    source names the transfer it reversed)."""
+    found, after = [], None
+    while True:
+        params = {"limit": 100, "expand": ["data.source"], **({"starting_after": after} if after else {})}
+        page = _call(_client().v1.balance_transactions.list, params=params)
+        found.extend(page.data)
+        if not page.has_more or not page.data:
+            return found
+        after = page.data[-1].id

@@ -26,6 +26,10 @@ class Payment(db.Model):
     status: Mapped[str] = mapped_column(sa.String(16), default="created")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     succeeded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The charge Stripe made and the fee it kept, from the charge's balance transaction, recorded
+    # (and the fee booked) when the payment succeeds; null for offline payments (demo, benchmarks).
+    stripe_charge_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True, index=True)
+    stripe_fee_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class Refund(db.Model):

@@ -44,7 +44,8 @@ class PayoutBatch(db.Model):
 
 
 class PayoutItem(db.Model):
-    """One worker's money in one batch. Its id is the Stripe idempotency key of its transfer."""
+    """One worker's money in one batch. Its id (with the try's number after the first: see
+    transfer_key) is the Stripe idempotency key of its transfer."""
 
     __tablename__ = "payout_items"
 
@@ -54,7 +55,7 @@ class PayoutItem(db.Model):
     stripe_account_id: Mapped[str] = mapped_column(sa.String(255))
     amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
     currency: Mapped[str] = mapped_column(sa.String(3))
-    # pending → sending → paid | failed; paid → reversed
+    # pending → sending → paid | failed | held; held → sending; paid → reversed (ITEM_TRANSITIONS)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     stripe_transfer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
@@ -62,10 +63,36 @@ class PayoutItem(db.Model):
     last_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     settled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # Held: when Stripe says the pending funds that cover it become available (None: they do not).
+    available_on: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Which try of the transfer the item is on: each try after a hold has a key of its own, since
+    # Stripe replays a saved refusal (balance_insufficient) for the key it was made with.
+    transfer_attempt: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
+
+    @property
+    def transfer_key(self) -> str:
+        return transfer_key(self.id, self.transfer_attempt)
 
     __table_args__ = (
         sa.UniqueConstraint("batch_id", "worker_id", name="uq_payout_items_batch_worker"),
         sa.Index("ix_payout_items_batch_status", "batch_id", "status"),
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
-        sa.CheckConstraint("status IN ('pending', 'sending', 'paid', 'failed', 'reversed')", name="status_known"),
+        sa.CheckConstraint("status IN ('pending', 'sending', 'held', 'paid', 'failed', 'reversed')", name="status_known"),
     )
+
+
+# The legal moves of an item, written once: `sending` is asked of Stripe; `held` waits for pending
+# funds and goes back to `sending` (a new try, a new key) when they are available.
+ITEM_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "pending": ("sending", "paid"),  # paid: a transfer.reversed webhook proves the transfer was made
+    "sending": ("paid", "failed", "held"),
+    "held": ("sending", "failed"),
+    "paid": ("reversed",),
+    "failed": (),
+    "reversed": ("reversed",),  # a further partial reversal
+}
+
+
+def transfer_key(item_id: str, attempt: int) -> str:
+    """The idempotency key of an item's transfer on its n-th try: the item id, then `<id>:attempt-<n>`."""
+    return item_id if attempt <= 1 else f"{item_id}:attempt-{attempt}"

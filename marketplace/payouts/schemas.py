@@ -35,6 +35,8 @@ class BatchTotals(Schema):
     failed_cents = fields.Integer()
     reversed_cents = fields.Integer()
     pending_cents = fields.Integer(metadata={"description": "Items not yet settled (pending or sending)."})
+    held_cents = fields.Integer(metadata={"description": "Items held until Stripe's pending funds are available "
+                                                         "(still in transit; the batch is not finished)."})
 
 
 class BatchItemOut(Schema):
@@ -44,8 +46,10 @@ class BatchItemOut(Schema):
     currency = fields.String()
     stripe_account_id = fields.String()
     stripe_transfer_id = fields.String(allow_none=True)
-    status = fields.String(metadata={"description": "pending | paid | failed | reversed "
-                                              "(wholly or in part: see reversed_cents)"})
+    status = fields.String(metadata={"description": "pending | held | paid | failed | reversed "
+                                              "(wholly or in part: see reversed_cents). held: Stripe's available "
+                                              "balance cannot cover it yet (card money is pending for days); it is "
+                                              "sent again once available_on has passed and the funds are there."})
     transfer_requested = fields.Boolean(metadata={"description": (
         "For a pending item: its transfer was asked of Stripe and the answer is being confirmed (looked up "
         "at Stripe before anything is sent again); failure_reason says when it waits for a person.")})
@@ -53,12 +57,16 @@ class BatchItemOut(Schema):
                                                              "transfer reversals, and returned to their available balance."})
     failure_reason = fields.String(allow_none=True)
     attempts = fields.Integer()
+    available_on = UTCDateTime(allow_none=True, metadata={"description": (
+        "For a held item: when Stripe says the pending funds that cover it become available (null "
+        "otherwise, or when its pending funds do not cover it).")})
     settled_at = UTCDateTime(allow_none=True)
 
 
 class BatchOut(Schema):
     id = fields.String()
-    status = fields.String(metadata={"description": "pending → processing → completed | completed_with_failures"})
+    status = fields.String(metadata={"description": "pending → processing → completed | completed_with_failures; "
+                                              "a batch with held items stays processing until they are paid or failed"})
     currency = fields.String()
     min_amount_cents = fields.Integer()
     created_by = fields.String()

@@ -7,7 +7,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -23,7 +23,13 @@ from marketplace.ledger import queries as ledger_queries
 from marketplace.ledger import service as ledger
 from marketplace.payments import gateway
 from marketplace.payments import service as payments
-from marketplace.payouts.models import PayoutAccount, PayoutBatch, PayoutItem
+from marketplace.payouts.models import (
+    ITEM_TRANSITIONS,
+    PayoutAccount,
+    PayoutBatch,
+    PayoutItem,
+    transfer_key,
+)
 from marketplace.proofs.models import Submission
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,7 @@ BATCH_CREATION_LOCK = zlib.crc32(b"marketplace:payout-batch-creation")
 CLAIM_GROUP = 10  # items marked `sending` per transaction before their transfers are made
 STALLED_AFTER = timedelta(minutes=5)
 DONE = ("paid", "failed", "reversed")
+UNSETTLED = ("pending", "sending", "held")  # still in transit: the batch is not finished
 
 
 # Payout accounts ----------------------------------------------------------------------------
@@ -289,7 +296,7 @@ def summaries(batch_ids: list[str], reversed_items: dict[str, tuple[str, int]] |
     )
     out = {b: {"progress": {"done": 0, "total": 0},
                "totals": {"amount_cents": 0, "paid_cents": 0, "failed_cents": 0, "reversed_cents": 0,
-                          "pending_cents": 0, "items": 0}} for b in batch_ids}
+                          "pending_cents": 0, "held_cents": 0, "items": 0}} for b in batch_ids}
     for batch_id, status, count, amount in rows:
         summary, amount = out[batch_id], int(amount or 0)
         summary["progress"]["total"] += count
@@ -297,7 +304,8 @@ def summaries(batch_ids: list[str], reversed_items: dict[str, tuple[str, int]] |
         summary["totals"]["amount_cents"] += amount
         if status in DONE:
             summary["progress"]["done"] += count
-        key = {"paid": "paid_cents", "failed": "failed_cents", "reversed": "paid_cents"}.get(status, "pending_cents")
+        key = {"paid": "paid_cents", "failed": "failed_cents", "reversed": "paid_cents",
+               "held": "held_cents"}.get(status, "pending_cents")
         summary["totals"][key] += amount
     for batch_id, cents in (_reversed_in(batch_ids) if reversed_items is None else reversed_items).values():
         out[batch_id]["totals"]["paid_cents"] -= cents
@@ -326,6 +334,7 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
                  "transfer_requested": i.status == "sending",
                  "reversed_cents": reversed_items.get(i.id, (batch.id, 0))[1],
                  "failure_reason": i.failure_reason, "attempts": i.attempts,
+                 "available_on": i.available_on if i.status == "held" else None,
                  "settled_at": i.settled_at}
                 for i in db.session.scalars(
                     sa.select(PayoutItem).where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.created_at, PayoutItem.id))
@@ -337,21 +346,26 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
 # Processing: one Stripe transfer per item ----------------------------------------------------
 
 
-def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, str]]) -> None:
+def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, object]]) -> None:
     """Settle locked items in the caller's transaction: ("paid", transfer id) moves the money
-    from in transit to our cash at Stripe; ("failed", reason) back to the worker's available balance."""
+    from in transit to our cash at Stripe; ("failed", reason) back to the worker's available
+    balance; ("held", available_on) leaves it in transit (nothing moves) until a later try."""
     postings = []
     for item in items:
         outcome, detail = outcomes[item.id]
-        item.settled_at = utcnow()
+        _move(item, outcome)
         in_transit = ledger.worker_in_transit(item.worker_id, item.currency)
+        if outcome == "held":
+            item.available_on = detail
+            continue
+        item.settled_at, item.available_on = utcnow(), None
         if outcome == "paid":
-            item.status, item.stripe_transfer_id = "paid", detail
+            item.stripe_transfer_id = detail
             postings.append(ledger.Posting("payout_paid", item.id, (
                 (in_transit, item.amount_cents), (ledger.stripe_clearing(item.currency), -item.amount_cents),
             ), memo=f"transfer {detail}"))
         else:
-            item.status, item.failure_reason = "failed", detail[:500]
+            item.failure_reason = detail[:500]
             postings.append(ledger.Posting("payout_failed", item.id, (
                 (in_transit, item.amount_cents),
                 (ledger.worker_available(item.worker_id, item.currency), -item.amount_cents),
@@ -360,7 +374,14 @@ def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, str]]
     ledger.post_many(postings)
 
 
-def _record_outcomes(outcomes: dict[str, tuple[str, str]]) -> int:
+def _move(item: PayoutItem, to: str) -> None:
+    """An item's status changes only along ITEM_TRANSITIONS."""
+    if to not in ITEM_TRANSITIONS[item.status]:
+        raise ValueError(f"payout item {item.id}: {item.status} → {to} is not a legal move")
+    item.status = to
+
+
+def _record_outcomes(outcomes: dict[str, tuple[str, object]]) -> int:
     """Book what Stripe answered for several items in one transaction. Items someone else settled
     meanwhile (a webhook, another run) are left alone."""
     if not outcomes:
@@ -377,14 +398,72 @@ def _record_outcomes(outcomes: dict[str, tuple[str, str]]) -> int:
     return len(items)
 
 
+class _Funds:
+    """The platform's Stripe balance in one currency as a run spends it.
+
+    Card money is pending for days before a transfer can spend it, and one transfer per worker
+    spans many briefs' charges, so a transfer cannot be tied to one charge (source_transaction):
+    the run pays what is available and holds the rest. `available` is None when the balance
+    could not be read: then every item is tried and Stripe's balance_insufficient decides.
+    """
+
+    def __init__(self, currency: str) -> None:
+        self.currency = currency
+        self.held = 0
+        self._pending: list[tuple[int, int]] | None = None
+        try:
+            balance = gateway.platform_balance().get(currency, {"available": 0, "pending": 0})
+            self.available: int | None = balance["available"]
+            self.pending_total = balance["pending"]
+        except (gateway.OutcomeUnknown, gateway.StripeError) as exc:
+            log.warning("payouts: Stripe's %s balance cannot be read now (%s); Stripe will decide", currency, exc)
+            self.available, self.pending_total = None, None
+
+    def take(self, amount: int) -> bool:
+        """Whether a transfer of `amount` fits what is available (and count it spent)."""
+        if self.available is None:
+            return True
+        if amount > self.available:
+            return False
+        self.available -= amount
+        return True
+
+    def give_back(self, amount: int) -> None:
+        if self.available is not None:
+            self.available += amount
+
+    def refused(self) -> None:
+        """Stripe said balance_insufficient after all (something else spent it): nothing is left."""
+        self.available = 0
+
+    def hold(self, amount: int) -> datetime | None:
+        """Hold `amount` and say when it becomes available: the first moment the pending funds,
+        taken in the order they become available, cover everything held so far beyond what is
+        available now. None when they never do (the platform's own money would have to)."""
+        self.held += amount
+        if self._pending is None:
+            try:
+                self._pending = gateway.pending_funds(self.currency, self.pending_total or 0)
+            except (gateway.OutcomeUnknown, gateway.StripeError) as exc:
+                log.warning("payouts: pending %s funds cannot be read now (%s)", self.currency, exc)
+                self._pending = []
+        need, covered = self.held - max(self.available or 0, 0), 0
+        for available_on, net in self._pending:
+            covered += net
+            if covered >= need:
+                return datetime.fromtimestamp(available_on, UTC)
+        return None
+
+
 def _send(item: dict, batch_id: str) -> tuple[str, str | None]:
-    """One transfer for one item already marked `sending`: ("paid", transfer id), ("failed", reason)
-    or ("unknown", None). The caller records the outcome."""
+    """One transfer for one item already marked `sending`: ("paid", transfer id), ("failed", reason),
+    ("held", None) when the available balance cannot cover it, or ("unknown", None). The caller
+    records the outcome. The key is the item's current try's (transfer_key)."""
     try:
         transfer = gateway.create_transfer(
             amount_cents=item["amount_cents"], currency=item["currency"], destination=item["stripe_account_id"],
             transfer_group=batch_id, metadata={"payout_item_id": item["id"], "worker_id": item["worker_id"]},
-            idempotency_key=item["id"],
+            idempotency_key=transfer_key(item["id"], item["transfer_attempt"]),
         )
     except gateway.OutcomeUnknown as exc:
         log.warning("payout item %s: outcome unknown (%s); it will be looked up before any resend", item["id"], exc)
@@ -394,25 +473,40 @@ def _send(item: dict, batch_id: str) -> tuple[str, str | None]:
         log.error("payout item %s: idempotency error %s", item["id"], exc)
         return "unknown", None
     except gateway.StripeError as exc:
+        if gateway.insufficient_funds(exc):
+            return "held", None
         return "failed", gateway.refusal(exc)
     return "paid", transfer.id
 
 
-def _send_group(items: list[dict], batch_id: str, on_done: Callable[[int], None]) -> int:
+def _send_group(items: list[dict], batch_id: str, on_done: Callable[[int], None], funds: _Funds) -> int:
     """Transfers for a group of `sending` items, their outcomes booked together. Returns how many stay unknown.
 
-    A crash before the booking leaves them `sending`; the next run looks them up at Stripe.
+    An item the available balance cannot cover is held without asking Stripe (its key stays
+    unused). A crash before the booking leaves them `sending`; the next run looks them up at Stripe.
     """
     outcomes, unknown = {}, 0
     for item in items:
+        if not funds.take(item["amount_cents"]):
+            outcomes[item["id"]] = ("held", funds.hold(item["amount_cents"]))
+            continue
         outcome, detail = _send(item, batch_id)
+        if outcome == "held":
+            funds.refused()
+            detail = funds.hold(item["amount_cents"])
+        elif outcome == "failed":
+            funds.give_back(item["amount_cents"])
         if outcome == "unknown":
             unknown += 1
         else:
             outcomes[item["id"]] = (outcome, detail)
     _record_outcomes(outcomes)
-    on_done(len(outcomes))
+    on_done(sum(1 for outcome, _ in outcomes.values() if outcome != "held"))
     return unknown
+
+
+_SENT_COLUMNS = (PayoutItem.id, PayoutItem.worker_id, PayoutItem.stripe_account_id,
+                 PayoutItem.amount_cents, PayoutItem.currency, PayoutItem.transfer_attempt)
 
 
 def _claim_pending(batch_id: str, size: int) -> list[dict]:
@@ -429,22 +523,55 @@ def _claim_pending(batch_id: str, size: int) -> list[dict]:
         sa.update(PayoutItem)
         .where(PayoutItem.id.in_(claimable))
         .values(status="sending", attempts=PayoutItem.attempts + 1, last_attempt_at=sa.func.now())
-        .returning(PayoutItem.id, PayoutItem.worker_id, PayoutItem.stripe_account_id,
-                   PayoutItem.amount_cents, PayoutItem.currency)
+        .returning(*_SENT_COLUMNS)
     ).mappings().all()
     db.session.commit()
     return [dict(r) for r in rows]
 
 
-def _reconcile_sending(batch_id: str, on_done: Callable[[int], None]) -> int:
+def _claim_held(batch_id: str, size: int, funds: _Funds) -> list[dict]:
+    """Held items that what is available now covers, up to `size`, marked `sending` on their next
+    try and committed before any Stripe call.
+
+    The new try's number (and so its idempotency key) is saved first: Stripe replays the refusal
+    saved under the old key, and a crash after this commit resends under this same new key,
+    after looking the transfer up at Stripe (see _reconcile_sending), so no try pays twice.
+    """
+    if not funds.available:
+        return []
+    rows = db.session.execute(
+        sa.select(PayoutItem.id, PayoutItem.amount_cents)
+        .where(PayoutItem.batch_id == batch_id, PayoutItem.status == "held")
+        .order_by(PayoutItem.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    chosen, room = [], funds.available
+    for item_id, amount in rows:
+        if amount <= room and len(chosen) < size:
+            chosen.append(item_id)
+            room -= amount
+    if not chosen:
+        db.session.rollback()
+        return []
+    claimed = db.session.execute(
+        sa.update(PayoutItem)
+        .where(PayoutItem.id.in_(chosen), PayoutItem.status == "held")
+        .values(status="sending", transfer_attempt=PayoutItem.transfer_attempt + 1, available_on=None,
+                attempts=PayoutItem.attempts + 1, last_attempt_at=sa.func.now())
+        .returning(*_SENT_COLUMNS)
+    ).mappings().all()
+    db.session.commit()
+    return [dict(r) for r in claimed]
+
+
+def _reconcile_sending(batch_id: str, on_done: Callable[[int], None], funds: _Funds) -> int:
     """Items whose outcome is unknown: look each up at Stripe first; resend only what is not there.
 
     Returns how many are still unknown. Stripe forgets idempotency keys after 24 hours, so the
     lookup (transfer_group + metadata.payout_item_id), not the key, is what prevents a second payment.
     """
     sending = db.session.execute(
-        sa.select(PayoutItem.id, PayoutItem.worker_id, PayoutItem.stripe_account_id,
-                  PayoutItem.amount_cents, PayoutItem.currency)
+        sa.select(*_SENT_COLUMNS)
         .where(PayoutItem.batch_id == batch_id, PayoutItem.status == "sending")
         .order_by(PayoutItem.id)
     ).mappings().all()
@@ -485,7 +612,7 @@ def _reconcile_sending(batch_id: str, on_done: Callable[[int], None]) -> int:
     db.session.commit()
     unknown = 0
     for start in range(0, len(resend), CLAIM_GROUP):
-        unknown += _send_group(resend[start:start + CLAIM_GROUP], batch_id, on_done)
+        unknown += _send_group(resend[start:start + CLAIM_GROUP], batch_id, on_done, funds)
     return unknown
 
 
@@ -546,17 +673,17 @@ def process_batch(batch_id: str, on_progress: Callable[[int], None] | None = Non
                 .values(status="processing", started_at=sa.func.now())
             )
             db.session.commit()
-            unknown = _reconcile_sending(batch_id, done_cb)
-            while True:
-                claimed = _claim_pending(batch_id, CLAIM_GROUP)
-                if not claimed:
-                    break
-                unknown += _send_group(claimed, batch_id, done_cb)
+            funds = _Funds(batch.currency)
+            unknown = _reconcile_sending(batch_id, done_cb, funds)
+            while claimed := _claim_pending(batch_id, CLAIM_GROUP):
+                unknown += _send_group(claimed, batch_id, done_cb, funds)
+            while claimed := _claim_held(batch_id, CLAIM_GROUP, funds):
+                unknown += _send_group(claimed, batch_id, done_cb, funds)
             for attempt in range(unknown_retries):
                 if not unknown:
                     break
                 time.sleep(min(2 ** attempt, 5))
-                unknown = _reconcile_sending(batch_id, done_cb)
+                unknown = _reconcile_sending(batch_id, done_cb, funds)
             return _finish_if_done(batch_id)
         finally:
             db.session.rollback()
@@ -567,7 +694,8 @@ def _finish_if_done(batch_id: str) -> dict:
     counts = dict(db.session.execute(
         sa.select(PayoutItem.status, sa.func.count()).where(PayoutItem.batch_id == batch_id).group_by(PayoutItem.status)
     ).all())
-    if not counts.get("pending") and not counts.get("sending") and batch.status in ("pending", "processing"):
+    # Held items keep the batch processing: it is finished when they are paid or failed.
+    if not any(counts.get(status) for status in UNSETTLED) and batch.status in ("pending", "processing"):
         batch.status = "completed_with_failures" if counts.get("failed") else "completed"
         batch.finished_at = utcnow()
     db.session.commit()
@@ -585,14 +713,38 @@ def stalled_batch_ids(older_than: timedelta = STALLED_AFTER) -> list[str]:
     older batches with no such item left at all (the runner died after its last outcome was
     committed, before it marked the batch finished): a new run finishes either."""
     cutoff = utcnow() - older_than
-    open_items = sa.select(PayoutItem.id).where(PayoutItem.batch_id == PayoutBatch.id,
-                                                PayoutItem.status.in_(["pending", "sending"]))
-    untouched = open_items.where(sa.func.coalesce(PayoutItem.last_attempt_at, PayoutItem.created_at) < cutoff)
+    of_batch = sa.select(PayoutItem.id).where(PayoutItem.batch_id == PayoutBatch.id)
+    open_items = of_batch.where(PayoutItem.status.in_(UNSETTLED))
+    # Held items wait for Stripe's funds, not for a runner: resume_held_batch_ids brings them back.
+    untouched = of_batch.where(PayoutItem.status.in_(["pending", "sending"]),
+                               sa.func.coalesce(PayoutItem.last_attempt_at, PayoutItem.created_at) < cutoff)
     return list(db.session.scalars(
         sa.select(PayoutBatch.id)
         .where(PayoutBatch.status.in_(["pending", "processing"]),
                sa.or_(untouched.exists(), sa.and_(~open_items.exists(), PayoutBatch.created_at < cutoff)))
     ))
+
+
+def held_batch_ids_ready() -> list[str]:
+    """Batches with held items that Stripe's available balance can now pay (at least the smallest
+    of them): one balance read, and only when something is held. Stripe's balance, not our clock,
+    says when the pending funds have arrived."""
+    held = db.session.execute(
+        sa.select(PayoutItem.currency, PayoutItem.batch_id, sa.func.min(PayoutItem.amount_cents))
+        .where(PayoutItem.status == "held")
+        .group_by(PayoutItem.currency, PayoutItem.batch_id)
+        .order_by(PayoutItem.batch_id)
+    ).all()
+    db.session.rollback()
+    if not held:
+        return []
+    try:
+        balance = gateway.platform_balance()
+    except (gateway.OutcomeUnknown, gateway.StripeError) as exc:
+        log.warning("held payouts: Stripe's balance cannot be read now (%s); trying again later", exc)
+        return []
+    return [batch_id for currency, batch_id, smallest in held
+            if balance.get(currency, {}).get("available", 0) >= smallest]
 
 
 # Earnings -------------------------------------------------------------------------------------

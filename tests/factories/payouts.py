@@ -49,10 +49,12 @@ def earnings(client, token: str, currency: str = "usd") -> dict:
 
 
 def approved_work(app, client, standin, workers: list[tuple[str, str]], price_cents: int,
-                  status: str = "approved") -> str:
+                  status: str = "approved", funds_available: bool = True) -> str:
     """One approved submission (price_cents to the worker) per (worker_id, token); returns the brief id.
 
     status="needs_review" makes submissions awaiting review instead (no money moves).
+    funds_available=False leaves the brand's card money pending at the stand-in, as it is live
+    for the days after a payment.
     """
     from marketplace.briefs.models import Brief, fee_for
     from marketplace.db.clock import utcnow
@@ -73,7 +75,8 @@ def approved_work(app, client, standin, workers: list[tuple[str, str]], price_ce
          "instructions": "Write another caption"}])
     # As live: the brand's card money is pending for days; by the time work is approved and paid
     # out, it is available (tests of the days in between fund and pay without this).
-    standin.make_funds_available()
+    if funds_available:
+        standin.make_funds_available()
     group_id = brief["task_groups"][0]["id"]
     claims = [(worker_id, claim(client, token, group_id)) for worker_id, token in workers]
     with app.app_context():

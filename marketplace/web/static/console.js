@@ -562,10 +562,12 @@ async function renderPayout(id) {
         h("td", {}, item.worker_id || ""),
         h("td", { class: "num" }, money(item.amount_cents, batch.currency)),
         h("td", {}, item.status === "failed" ? h("strong", { class: "badge outcome-fail" }, "failed") : humanize(item.status),
+          item.status === "held" ? h("div", { class: "hint" }, item.available_on ? `until Stripe's funds are available, ${when(item.available_on)}` : "until Stripe's balance can cover it") : null,
           item.failure_reason ? h("div", { class: "field-error" }, item.failure_reason) : null),
         h("td", {}, item.stripe_transfer_id || ""))))) : null);
     if (finished) announce(live, `Payout batch ${humanize(batch.status)}`);
-    else setTimeout(poll, 500);
+    // Held items wait days for Stripe's pending funds: no need to ask twice a second meanwhile.
+    else setTimeout(poll, rows.some((item) => item.status === "pending") ? 500 : 15000);
   }
   await poll();
 }
