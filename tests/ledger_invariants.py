@@ -9,8 +9,11 @@ def ledger_problems(engine) -> list[str]:
     """Money conservation, checked after every test that used the app.
 
     Every entry balances; all lines together sum to zero; no account (escrow, worker
-    balances, fees, cash at Stripe) has a negative balance; and the ledger agrees with the
-    records it books: every succeeded payment is funded once, every refund booked by status.
+    balances, fees) has a negative balance, except cash at Stripe, which goes below zero as
+    Stripe's balance does when a refund returns money whose fee Stripe kept; cash at Stripe is,
+    per currency, what we owe less Stripe's fees; and the ledger agrees with the records it
+    books: every succeeded payment is funded once and its Stripe fee booked once, every refund
+    booked by status.
     """
     checks = {
         "unbalanced entries": "SELECT entry_id, SUM(amount_cents) FROM ledger_lines GROUP BY entry_id "
@@ -22,12 +25,31 @@ def ledger_problems(engine) -> list[str]:
                                            "WHERE e.id IS NULL OR a.id IS NULL",
         "negative balances": "SELECT a.code, SUM(l.amount_cents) * CASE a.normal WHEN 'credit' THEN -1 ELSE 1 END AS bal "
                              "FROM ledger_lines l JOIN ledger_accounts a ON a.id = l.account_id "
+                             "WHERE a.kind <> 'stripe_clearing' "
                              "GROUP BY a.code, a.normal "
                              "HAVING SUM(l.amount_cents) * CASE a.normal WHEN 'credit' THEN -1 ELSE 1 END < 0",
         "succeeded payments without a funding entry (or the reverse)": """
             SELECT p.id, e.id FROM payments p
             FULL JOIN (SELECT * FROM ledger_entries WHERE kind = 'funding') e ON e.ref_id = p.id
             WHERE (p.status = 'succeeded') IS DISTINCT FROM (e.id IS NOT NULL)""",
+        "cash at Stripe that is not what we owe less Stripe's fees": """
+            SELECT a.currency,
+                   SUM(l.amount_cents) FILTER (WHERE a.kind = 'stripe_clearing') AS cash,
+                   -SUM(l.amount_cents) FILTER (WHERE a.normal = 'credit') AS owed,
+                   SUM(l.amount_cents) FILTER (WHERE a.kind = 'stripe_fees') AS fees
+            FROM ledger_lines l JOIN ledger_accounts a ON a.id = l.account_id
+            GROUP BY a.currency
+            HAVING COALESCE(SUM(l.amount_cents) FILTER (WHERE a.kind = 'stripe_clearing'), 0)
+                <> COALESCE(-SUM(l.amount_cents) FILTER (WHERE a.normal = 'credit'), 0)
+                   - COALESCE(SUM(l.amount_cents) FILTER (WHERE a.kind = 'stripe_fees'), 0)""",
+        "Stripe fees booked other than once per succeeded payment, at its balance transaction's fee": """
+            SELECT p.id, p.status, p.stripe_fee_cents, f.cents FROM payments p
+            FULL JOIN (SELECT e.ref_id, SUM(l.amount_cents) AS cents FROM ledger_entries e
+                       JOIN ledger_lines l ON l.entry_id = e.id
+                       JOIN ledger_accounts a ON a.id = l.account_id AND a.kind = 'stripe_fees'
+                       WHERE e.kind = 'stripe_fee' GROUP BY e.ref_id) f ON f.ref_id = p.id
+            WHERE COALESCE(f.cents, 0) <> CASE WHEN p.status = 'succeeded' THEN COALESCE(p.stripe_fee_cents, 0)
+                                               ELSE 0 END""",
         "refunds whose entries do not match their status": """
             SELECT r.id, r.status, array_agg(e.kind ORDER BY e.kind) FROM refunds r
             LEFT JOIN ledger_entries e ON e.ref_id = r.id

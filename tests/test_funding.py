@@ -98,7 +98,9 @@ def test_forged_stale_future_and_unsigned_webhooks_are_400_and_change_nothing(cl
         assert response.status_code == 400, header
         assert response.content_type == "application/problem+json"
     assert state(db_session) == before
-    # The genuine article, signed now, is accepted.
+    # The genuine article, signed now, is accepted: Stripe made the charge it speaks of (whose
+    # balance transaction, read before anything is booked, gives Stripe's fee).
+    standin.succeed_payment_intent(intent["payment_intent_id"])
     ok = post_webhook(client, *signed(event))
     assert ok.status_code == 200, ok.get_json()
     assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["status"] == "funded"
@@ -233,6 +235,8 @@ def test_the_same_event_delivered_at_once_by_several_connections_funds_once(clie
                                  "amount_received": 30800, "currency": "usd",
                                  "metadata": {"payment_id": intent["payment_id"]}}}}
     body, header = signed(event)
+    # Stripe made the charge (its own event is delivered too: one more delivery, funded once still).
+    standin.succeed_payment_intent(intent["payment_intent_id"])
     barrier, statuses = threading.Barrier(6), []
 
     def deliver():

@@ -19,7 +19,7 @@ from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
 # Each kind of account is on one side, as service.py's constructors make it.
 _SIGN = {a.kind: a.sign for a in (
     ledger.escrow("", ""), ledger.worker_available("", ""), ledger.worker_in_transit("", ""),
-    ledger.refund_pending("", ""), ledger.platform_fees(""), ledger.stripe_clearing(""),
+    ledger.refund_pending("", ""), ledger.platform_fees(""), ledger.stripe_clearing(""), ledger.stripe_fees(""),
 )}
 
 

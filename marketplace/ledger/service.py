@@ -80,11 +80,18 @@ def platform_fees(currency: str) -> Account:
 
 
 def stripe_clearing(currency: str) -> Account:
-    """Our cash at Stripe. Unguarded: by double entry it equals the sum of what we owe (escrows,
-    worker balances, fees, refunds pending), each of which is guarded, so it cannot go below
-    zero unless they do. Guarding it would lock one row per currency for every payout group and
-    refund in the platform, and sum its every line each time, for a check that cannot fail."""
+    """Our cash at Stripe: what Stripe's balance holds for us (available and pending). Unguarded:
+    by double entry it equals what we owe (escrows, worker balances, fees, refunds pending, each
+    guarded) less Stripe's fees, and may go below zero as Stripe's balance itself does, when a
+    refund gives a brand back money whose fee Stripe kept (Stripe then debits the platform's
+    bank). Guarding it would lock one row per currency for every payout group and refund in the
+    platform, and sum its every line each time, to refuse what Stripe itself allows."""
     return Account(f"stripe:clearing:{currency}", "stripe_clearing", None, currency, "debit", guarded=False)
+
+
+def stripe_fees(currency: str) -> Account:
+    """What Stripe's fees have cost us: an expense, booked from each charge's balance transaction."""
+    return Account(f"stripe:fees:{currency}", "stripe_fees", None, currency, "debit")
 
 
 def _insert_ignoring_conflicts(table, rows: list[dict], index_elements: list[str]):

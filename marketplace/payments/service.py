@@ -117,9 +117,21 @@ def record_for_event(event: gateway.WebhookEvent, model, stripe_id, metadata_key
     return row
 
 
+class FundsUnreadable(BadGateway):
+    """Stripe cannot tell us now what a succeeded payment brought in (its charge's balance
+    transaction): nothing is booked, and the webhook answers 502 so that Stripe delivers it again."""
+
+    slug = "funds-unreadable"
+
+
 def payment_succeeded(event: gateway.WebhookEvent) -> tuple[Payment, int] | None:
     """payment_intent.succeeded: our payment it is for (locked) and what it received, for the
-    brief to book; None when it is not ours to book."""
+    brief to book; None when it is not ours to book.
+
+    Before anything is booked, the charge's balance transaction is read (its fee is booked with
+    the funding, by mark_succeeded): FundsUnreadable when Stripe cannot answer, so that the
+    funding and its fee are booked together or not at all.
+    """
     obj = event.object
     payment = record_for_event(event, Payment, Payment.stripe_payment_intent_id, "payment_id")
     if payment is None:
@@ -128,7 +140,19 @@ def payment_succeeded(event: gateway.WebhookEvent) -> tuple[Payment, int] | None
     if obj.get("currency") != payment.currency:
         log.error("payment %s succeeded in an unexpected currency; left for a person", payment.id)
         return None
-    if payment.stripe_payment_intent_id not in (None, obj.get("id")):
+    beside = payment.stripe_payment_intent_id not in (None, obj.get("id"))
+    if payment.status == "succeeded" and not beside:
+        return payment, int(obj.get("amount_received") or obj.get("amount") or 0)  # a replay: booked once already
+    charge = obj.get("latest_charge")
+    try:
+        funds = gateway.charge_funds(obj.get("id"), charge if isinstance(charge, str) else None)
+    except (gateway.OutcomeUnknown, gateway.StripeError) as exc:
+        db.session.rollback()
+        log.warning("payment intent %s: its balance transaction cannot be read now (%s); "
+                    "Stripe will deliver the event again", obj.get("id"), exc)
+        raise FundsUnreadable("Stripe's balance transaction for this payment cannot be read now; "
+                              "deliver the event again.") from None
+    if beside:
         # Money came in on another intent naming our payment (one made before ours was recorded,
         # say): it is money received all the same, booked as a payment of its own, so that it is
         # in the escrow and a refund can find the charge it came from.
@@ -139,13 +163,24 @@ def payment_succeeded(event: gateway.WebhookEvent) -> tuple[Payment, int] | None
         db.session.add(payment)
         db.session.flush()
     payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or obj.get("id")
+    if payment.status != "succeeded":
+        payment.stripe_charge_id, payment.stripe_fee_cents = funds.charge_id, funds.fee
     return payment, int(obj.get("amount_received") or obj.get("amount") or 0)
 
 
 def mark_succeeded(payment: Payment) -> None:
-    """The (locked) payment's money arrived (the caller books it once: see briefs.lifecycle)."""
+    """The (locked) payment's money arrived (the caller books it once: see briefs.lifecycle), and
+    with it Stripe's fee on its charge: our cash at Stripe is what Stripe's balance got, the
+    charge's net."""
     payment.status = "succeeded"
     payment.succeeded_at = utcnow()
+    if payment.stripe_fee_cents:
+        ledger.post(
+            "stripe_fee", payment.id,
+            [(ledger.stripe_fees(payment.currency), payment.stripe_fee_cents),
+             (ledger.stripe_clearing(payment.currency), -payment.stripe_fee_cents)],
+            memo=f"Stripe's fee on charge {payment.stripe_charge_id}",
+        )
 
 
 def payment_failed(event: gateway.WebhookEvent) -> None:
