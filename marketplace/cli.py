@@ -1,4 +1,4 @@
-"""Operator commands: flask create-admin, demo, serve, scheduler, payouts."""
+"""Operator commands: flask create-admin, demo, serve, scheduler, payouts, payments."""
 
 from __future__ import annotations
 
@@ -183,6 +183,33 @@ def payouts_status_command(batch_id: str) -> None:
                        f"{': ' + item['failure_reason'] if item['failure_reason'] else ''}")
 
 
+@click.group("payments")
+def payments_group() -> None:
+    """Our money at Stripe, for operators."""
+
+
+@payments_group.command("reconcile")
+@with_appcontext
+def payments_reconcile_command() -> None:
+    """Compare our ledger's cash at Stripe with Stripe's balance and balance transactions; print every
+    difference (or that there are none); exit 1 when there are differences."""
+    from marketplace.errors import ServiceUnavailable
+    from marketplace.payments import gateway
+    from marketplace.reconcile import NO_DIFFERENCES, differences
+
+    try:
+        found = differences()
+    except (gateway.OutcomeUnknown, ServiceUnavailable) as exc:
+        raise click.ClickException(f"Stripe cannot be read now: {exc}") from exc
+    for line in found:
+        click.echo(line)
+    if found:
+        click.echo(f"{len(found)} difference{'s' if len(found) != 1 else ''}.")
+        raise SystemExit(1)
+    click.echo(NO_DIFFERENCES)
+
+
 def register(app: Flask) -> None:
-    for command in (create_admin_command, demo_command, serve_command, scheduler_command, payouts_group):
+    for command in (create_admin_command, demo_command, serve_command, scheduler_command, payouts_group,
+                    payments_group):
         app.cli.add_command(command)

@@ -122,6 +122,27 @@ def entry_debits(entry_kind: str) -> sa.Subquery:
     )
 
 
+# --- reconciliation --------------------------------------------------------------------------------
+
+
+def kind_balances(kind: str) -> dict[str, int]:
+    """currency → the balance of all accounts of this kind together (cash at Stripe, say)."""
+    rows = db.session.execute(
+        sa.select(LedgerAccount.currency, _as_balance(kind, sa.func.sum(LedgerLine.amount_cents)))
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .where(LedgerAccount.kind == kind)
+        .group_by(LedgerAccount.currency)
+    )
+    return {currency: int(total) for currency, total in rows}
+
+
+def changes_by_ref(entry_kind: str, account_kind: str) -> dict[str, int]:
+    """ref_id → what the entries of `entry_kind` did to the accounts of `account_kind` (as balances)."""
+    changes = balance_changes(entry_kind, account_kind)
+    rows = db.session.execute(sa.select(changes.c.ref_id, sa.func.sum(changes.c.cents)).group_by(changes.c.ref_id))
+    return {ref_id: int(cents) for ref_id, cents in rows}
+
+
 # --- workers ----------------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.db.clock import utcnow
 from marketplace.errors import BadGateway, InvalidInput, ServiceUnavailable
 from marketplace.extensions import db
+from marketplace.ledger import queries as ledger_queries
 from marketplace.ledger import service as ledger
 from marketplace.payments import gateway
 from marketplace.payments.models import Payment, Refund, StripeEvent
@@ -334,6 +335,32 @@ def unsettled_refund(brief_id) -> sa.Exists:
 
 def pending_refund_ids() -> list[str]:
     return list(db.session.scalars(sa.select(Refund.id).where(Refund.status == "pending")))
+
+
+# What we booked of Stripe's, for `flask payments reconcile` --------------------------------------
+
+
+def charges_booked() -> dict[str, dict]:
+    """Stripe charge id → {payment_id, currency, amount_cents (funded), fee_cents (booked)} of
+    every succeeded payment that has one, amounts as the ledger booked them."""
+    funded = ledger_queries.changes_by_ref("funding", "stripe_clearing")
+    fees = ledger_queries.changes_by_ref("stripe_fee", "stripe_fees")
+    rows = db.session.execute(
+        sa.select(Payment.id, Payment.stripe_charge_id, Payment.currency)
+        .where(Payment.status == "succeeded", Payment.stripe_charge_id.is_not(None))
+    )
+    return {charge: {"payment_id": pid, "currency": currency, "amount_cents": funded.get(pid, 0),
+                     "fee_cents": fees.get(pid, 0)} for pid, charge, currency in rows}
+
+
+def refunds_booked() -> dict[str, dict]:
+    """Stripe refund id → {refund_id, currency, amount_cents, failed_later} of every refund Stripe made."""
+    rows = db.session.execute(
+        sa.select(Refund.id, Refund.stripe_refund_id, Refund.currency, Refund.amount_cents, Refund.status)
+        .where(Refund.stripe_refund_id.is_not(None))
+    )
+    return {stripe_id: {"refund_id": rid, "currency": currency, "amount_cents": amount,
+                        "failed_later": status == "failed"} for rid, stripe_id, currency, amount, status in rows}
 
 
 # Webhooks ----------------------------------------------------------------------------------

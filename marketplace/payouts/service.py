@@ -747,6 +747,20 @@ def held_batch_ids_ready() -> list[str]:
             if balance.get(currency, {}).get("available", 0) >= smallest]
 
 
+def transfers_booked() -> dict[str, dict]:
+    """Stripe transfer id → {item_id, currency, amount_cents, reversed_cents} of every item we
+    booked as paid (reversed or not), for `flask payments reconcile`."""
+    reversed_items = {item_id: cents for _, item_id, cents in db.session.execute(
+        _reversed(PayoutItem.stripe_transfer_id.is_not(None)))}
+    rows = db.session.execute(
+        sa.select(PayoutItem.id, PayoutItem.stripe_transfer_id, PayoutItem.currency, PayoutItem.amount_cents)
+        .where(PayoutItem.stripe_transfer_id.is_not(None), PayoutItem.status.in_(["paid", "reversed"]))
+    )
+    return {transfer: {"item_id": item_id, "currency": currency, "amount_cents": amount,
+                       "reversed_cents": int(reversed_items.get(item_id, 0))}
+            for item_id, transfer, currency, amount in rows}
+
+
 # Earnings -------------------------------------------------------------------------------------
 
 
