@@ -58,7 +58,9 @@ class PayoutBatches(MethodView):
     @blp.doc(security=BEARER, description="Snapshot, in one transaction, every worker whose available balance is "
              "at least min_amount_cents and whose payout account can receive transfers, move those balances to "
              "in transit, and pay them in the background: one Stripe Transfer per worker, idempotent on the "
-             "item id, transfer_group = the batch id. A batch with nobody to pay is completed at once.")
+             "item id, transfer_group = the batch id. A batch with nobody to pay is completed at once. What Stripe's "
+             "available balance cannot cover yet (card money is pending for days) is held, each held item saying "
+             "when its funds become available, and paid by a later run once they are.")
     def post(self, data):
         batch = service.start_batch(currency=data["currency"], min_amount_cents=data["min_amount_cents"],
                                     created_by=f"admin:{current_principal().id}")
@@ -78,6 +80,6 @@ class PayoutBatches(MethodView):
 @role_required("admin")
 @blp.response(200, schemas.BatchDetailOut)
 @blp.doc(security=BEARER, description="A batch: status, progress {done, total} (items paid, failed or "
-         "reversed, out of all), totals, and every item.")
+         "reversed, out of all; held items are not done), totals, and every item.")
 def get_batch(batch_id):
     return service.present([service.get_batch(batch_id)], with_items=True)[0]

@@ -654,8 +654,9 @@ def process_batch(batch_id: str, on_progress: Callable[[int], None] | None = Non
                   unknown_retries: int = 3) -> dict:
     """Make one Stripe transfer per item of the batch and record each outcome. Safe to run twice.
 
-    Items left `sending` by a crashed run are looked up at Stripe first. on_progress(n) is
-    told whenever n more items are done (the CLI's progress bar).
+    Items left `sending` by a crashed run are looked up at Stripe first. What Stripe's available
+    balance cannot cover is held, and held items it now covers are sent again under their next
+    try's key. on_progress(n) is told whenever n more items are done (the CLI's progress bar).
     """
     batch = db.session.get(PayoutBatch, batch_id)
     if batch is None:
