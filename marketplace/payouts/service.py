@@ -23,7 +23,14 @@ from marketplace.ledger import queries as ledger_queries
 from marketplace.ledger import service as ledger
 from marketplace.payments import gateway
 from marketplace.payments import service as payments
-from marketplace.payouts.models import PayoutAccount, PayoutBatch, PayoutItem
+from marketplace.payouts.models import (
+    PayoutAccount,
+    PayoutBatch,
+    PayoutItem,
+    PayoutItemSubmission,
+    PayoutSkip,
+)
+from marketplace.proofs import lifecycle as proofs
 from marketplace.proofs.models import Submission
 
 log = logging.getLogger(__name__)
@@ -185,6 +192,9 @@ def transfer_reversed(event: gateway.WebhookEvent) -> None:
     item.status = "reversed"
     note = f"Transfer reversed at Stripe ({already + delta} of {item.amount_cents} cents)."
     item.failure_reason = f"{item.failure_reason}; {note}"[:500] if item.failure_reason else note
+    # Its submissions are owed again (approved, carried by the next batch), the reversal on each.
+    proofs.reverse_payment(_carried_by([item.id]),
+                           f"Transfer {obj.get('id')} of payout item {item.id} reversed: {item.failure_reason}")
 
 
 def _reversed_so_far(item: PayoutItem) -> int:
@@ -199,31 +209,65 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
     """Snapshot every eligible worker's available balance into items and reserve it, in one transaction.
 
     The caller commits (then enqueues processing). Eligible: a payout account with transfers
-    active and payouts enabled, and an available balance of at least the minimum (and > 0).
+    active and payouts enabled and no block of ours, and an available balance of at least the
+    minimum (and > 0). In the same snapshot, each item records the approved submissions its money
+    is for (not yet carried by a live item), and the batch records every worker with money it left
+    out, and why: on PostgreSQL one statement, so an approval committing meanwhile is either in
+    the balance and the links or in neither.
     """
-    if _dialect() == "postgresql":  # SQLite (the embedded default) serialises writers anyway
+    dialect = _dialect()
+    if dialect == "postgresql":  # SQLite (the embedded default) serialises writers anyway
         db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_CREATION_LOCK})
     batch = PayoutBatch(currency=currency, min_amount_cents=min_amount_cents, created_by=created_by,
                         status="pending")
     db.session.add(batch)
     db.session.flush()
 
-    available = ledger_queries.balances_of_kind("worker_available", currency, at_least=max(min_amount_cents, 1))
+    minimum = max(min_amount_cents, 1)
+    balances = ledger_queries.balances_of_kind("worker_available", currency, at_least=1)
+    available = sa.select(balances.c.owner_id, balances.c.balance_cents).cte("available")
+    payable = sa.and_(PayoutAccount.transfers_active.is_(True), PayoutAccount.payouts_enabled.is_(True),
+                      PayoutAccount.blocked_reason.is_(None))
     eligible = (
         sa.select(
-            sql_new_id("pbi", _dialect()), sa.literal(batch.id), available.c.owner_id,
+            sql_new_id("pbi", dialect), sa.literal(batch.id), available.c.owner_id,
             PayoutAccount.stripe_account_id, available.c.balance_cents, sa.literal(currency),
             sa.literal("pending"), sa.literal(0), sa.func.now(),
         )
-        .join(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id)
-        .where(PayoutAccount.transfers_active.is_(True), PayoutAccount.payouts_enabled.is_(True))
+        .select_from(available.join(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id))
+        .where(payable, available.c.balance_cents >= minimum)
     )
-    items = db.session.execute(
+    insert_items = (
         sa.insert(PayoutItem)
         .from_select(["id", "batch_id", "worker_id", "stripe_account_id", "amount_cents", "currency",
                       "status", "attempts", "created_at"], eligible)
         .returning(PayoutItem.id, PayoutItem.worker_id, PayoutItem.amount_cents)
-    ).all()
+    )
+    reason = sa.case(
+        (PayoutAccount.worker_id.is_(None), "no_payout_account"),
+        (PayoutAccount.blocked_reason.is_not(None), "payout_account_blocked"),
+        (~payable, "payouts_disabled"),
+        else_="under_minimum",
+    )
+    insert_skips = sa.insert(PayoutSkip).from_select(
+        ["batch_id", "worker_id", "reason", "available_cents"],
+        sa.select(sa.literal(batch.id), available.c.owner_id, reason, available.c.balance_cents)
+        .select_from(available.outerjoin(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id))
+        .where(sa.or_(PayoutAccount.worker_id.is_(None), ~payable, available.c.balance_cents < minimum)),
+    )
+    if dialect == "postgresql":
+        new_items = insert_items.cte("new_items")
+        statement = (
+            sa.select(new_items.c.id, new_items.c.worker_id, new_items.c.amount_cents)
+            .add_cte(_insert_carried(new_items, currency).cte("new_links"))
+            .add_cte(insert_skips.cte("new_skips"))
+        )
+        items = db.session.execute(statement).all()
+    else:
+        items = db.session.execute(insert_items).all()
+        mine = sa.select(PayoutItem.id, PayoutItem.worker_id).where(PayoutItem.batch_id == batch.id).subquery()
+        db.session.execute(_insert_carried(mine, currency))
+        db.session.execute(insert_skips)
     ledger.post_many([
         ledger.Posting("payout_reserve", item_id, (
             (ledger.worker_available(worker_id, currency), amount),
@@ -235,6 +279,32 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
         batch.status = "completed"
         batch.started_at = batch.finished_at = utcnow()
     return batch
+
+
+def _insert_carried(items, currency: str) -> sa.Insert:
+    """Link each new item (`items`: id, worker_id) to its worker's approved submissions in this
+    currency that no live item carries yet (a failed or reversed item's money came back, so its
+    submissions are carried again by the next batch)."""
+    carried_live = (
+        sa.select(PayoutItemSubmission.submission_id)
+        .join(PayoutItem, PayoutItem.id == PayoutItemSubmission.payout_item_id)
+        .where(PayoutItemSubmission.submission_id == Submission.id,
+               PayoutItem.status.not_in(["failed", "reversed"]))
+        .exists()
+    )
+    return sa.insert(PayoutItemSubmission).from_select(
+        ["payout_item_id", "submission_id"],
+        sa.select(items.c.id, Submission.id)
+        .select_from(items)
+        .join(Submission, Submission.worker_id == items.c.worker_id)
+        .join(Brief, Brief.id == Submission.brief_id)
+        .where(Submission.status == "approved", Brief.currency == currency, ~carried_live),
+    )
+
+
+def _carried_by(item_ids: list[str]) -> sa.Select:
+    """The submissions whose money these items carry."""
+    return sa.select(PayoutItemSubmission.submission_id).where(PayoutItemSubmission.payout_item_id.in_(item_ids))
 
 
 def start_batch(*, currency: str, min_amount_cents: int, created_by: str) -> PayoutBatch:
@@ -358,6 +428,9 @@ def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, str]]
             ), memo=detail[:200]))
     db.session.flush()
     ledger.post_many(postings)
+    paid = [item.id for item in items if item.status == "paid"]
+    if paid:  # the submissions (and tasks, and so the groups' paid counts) this money was for
+        proofs.mark_paid(_carried_by(paid))
 
 
 def _record_outcomes(outcomes: dict[str, tuple[str, str]]) -> int:

@@ -1,0 +1,77 @@
+"""Money states the contract promises: submissions and tasks paid when their transfer settles and
+approved again when it is reversed; who a batch left out; a batch read in one snapshot; our own
+payout block ordered by Stripe event time; person-only cases (issue 11 §2)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.factories import auth, make_admin, wait_for
+from tests.factories.payouts import approved_work, earnings, ready_worker, run_payout_jobs
+from tests.test_payouts import get_batch, start_batch, stripe_client
+
+
+def _submissions_of(db_session, brief_id: str) -> dict[str, tuple[str, str]]:
+    """submission id → (its status, its task's status)."""
+    db_session.rollback()
+    return {sid: (status, task_status) for sid, status, task_status in db_session.execute(sa.text(
+        "SELECT s.id, s.status, t.status FROM submissions s JOIN tasks t ON t.id = s.task_id "
+        "WHERE s.brief_id = :b"), {"b": brief_id})}
+
+
+def _group_counts(client, admin: str, brief_id: str) -> dict:
+    body = client.get(f"/v1/briefs/{brief_id}", headers=auth(admin)).get_json()
+    return body["task_groups"][0]["counts"]
+
+
+def test_submissions_tasks_and_group_counts_are_paid_when_the_transfer_settles_and_approved_again_on_reversal(
+        app, client, runner, standin, db_session):
+    admin = make_admin(runner)
+    workers = [ready_worker(client, standin) for _ in range(2)]
+    brief_id = approved_work(app, client, standin, [(w["id"], t) for w, t, _ in workers], 300)
+    assert set(_submissions_of(db_session, brief_id).values()) == {("approved", "approved")}
+    assert _group_counts(client, admin, brief_id)["approved"] == 2
+
+    batch = start_batch(client, admin)
+    # Reserved is not paid: nothing settled at Stripe yet.
+    assert set(_submissions_of(db_session, brief_id).values()) == {("approved", "approved")}
+    run_payout_jobs(app)
+    assert set(_submissions_of(db_session, brief_id).values()) == {("paid", "paid")}
+    counts = _group_counts(client, admin, brief_id)
+    assert (counts["approved"], counts["paid"]) == (0, 2)
+    token = workers[0][1]
+    mine = client.get("/v1/me/submissions", headers=auth(token)).get_json()["data"]
+    assert [(s["status"], bool(s["paid_at"]), s["reversal"]) for s in mine] == [("paid", True, None)]
+
+    # One worker's transfer is reversed: that worker's submission and task are approved again.
+    item = next(i for i in get_batch(client, admin, batch["id"])["items"] if i["worker_id"] == workers[0][0]["id"])
+    stripe_client().v1.transfers.reversals.create(item["stripe_transfer_id"])
+    assert standin.wait_for_webhooks(10)
+    wait_for(lambda: earnings(client, token)["available_cents"] == 300)
+    mine = client.get("/v1/me/submissions", headers=auth(token)).get_json()["data"]
+    assert [(s["status"], s["paid_at"]) for s in mine] == [("approved", None)]
+    assert item["stripe_transfer_id"] in mine[0]["reversal"]["detail"] and mine[0]["reversal"]["reversed_at"]
+    assert sorted(_submissions_of(db_session, brief_id).values()) == [("approved", "approved"), ("paid", "paid")]
+    counts = _group_counts(client, admin, brief_id)
+    assert (counts["approved"], counts["paid"]) == (1, 1)
+
+    # The next batch carries it again, and paying it makes it paid again.
+    again = start_batch(client, admin)
+    assert again["progress"]["total"] == 1
+    run_payout_jobs(app)
+    assert set(_submissions_of(db_session, brief_id).values()) == {("paid", "paid")}
+    assert _group_counts(client, admin, brief_id)["paid"] == 2
+
+
+def test_a_failed_transfer_leaves_its_submissions_approved_for_the_next_batch(app, client, runner, standin, db_session):
+    admin = make_admin(runner)
+    worker, token, _ = ready_worker(client, standin)
+    brief_id = approved_work(app, client, standin, [(worker["id"], token)], 400)
+    standin.set_balance(0)
+    start_batch(client, admin)
+    run_payout_jobs(app)
+    assert set(_submissions_of(db_session, brief_id).values()) == {("approved", "approved")}
+    standin.set_balance(10_000)
+    start_batch(client, admin)
+    run_payout_jobs(app)
+    assert set(_submissions_of(db_session, brief_id).values()) == {("paid", "paid")}
