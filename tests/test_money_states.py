@@ -75,3 +75,30 @@ def test_a_failed_transfer_leaves_its_submissions_approved_for_the_next_batch(ap
     start_batch(client, admin)
     run_payout_jobs(app)
     assert set(_submissions_of(db_session, brief_id).values()) == {("paid", "paid")}
+
+
+def test_a_batch_says_who_it_left_out_and_why(app, client, runner, standin):
+    from tests.factories import sign_up_worker
+    from tests.factories.payouts import payout_account
+
+    admin = make_admin(runner)
+    paid, paid_token, _ = ready_worker(client, standin)
+    small, small_token, _ = ready_worker(client, standin)
+    not_onboarded, not_onboarded_token = sign_up_worker(client)
+    payout_account(client, not_onboarded_token)
+    no_account, no_account_token = sign_up_worker(client)
+    approved_work(app, client, standin, [(paid["id"], paid_token), (not_onboarded["id"], not_onboarded_token),
+                                         (no_account["id"], no_account_token)], 500)
+    approved_work(app, client, standin, [(small["id"], small_token)], 99)
+
+    batch = start_batch(client, admin, min_amount_cents=100)
+    run_payout_jobs(app)
+    body = get_batch(client, admin, batch["id"])
+    assert [(i["worker_id"], i["worker_name"]) for i in body["items"]] == [(paid["id"], "Sam")]
+    assert sorted((s["worker_id"], s["reason"], s["available_cents"], s["worker_name"]) for s in body["skipped"]) == \
+        sorted([(small["id"], "under_minimum", 99, "Sam"), (not_onboarded["id"], "payouts_disabled", 500, "Sam"),
+                (no_account["id"], "no_payout_account", 500, "Sam")])
+    # Workers paid in full have nothing left, so a later batch leaves out only those still owed.
+    later = get_batch(client, admin, start_batch(client, admin, min_amount_cents=1)["id"])
+    assert {s["worker_id"] for s in later["skipped"]} == {not_onboarded["id"], no_account["id"]}
+

@@ -388,7 +388,8 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
         }
         if with_items:
             body["items"] = [
-                {"id": i.id, "worker_id": i.worker_id, "amount_cents": i.amount_cents, "currency": i.currency,
+                {"id": i.id, "worker_id": i.worker_id, "worker_name": name, "amount_cents": i.amount_cents,
+                 "currency": i.currency,
                  "stripe_account_id": i.stripe_account_id, "stripe_transfer_id": i.stripe_transfer_id,
                  # The contract's statuses: `sending` (asked of Stripe, outcome being confirmed) is
                  # still pending to a client, with transfer_requested saying which it is.
@@ -397,8 +398,16 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
                  "reversed_cents": reversed_items.get(i.id, (batch.id, 0))[1],
                  "failure_reason": i.failure_reason, "attempts": i.attempts,
                  "settled_at": i.settled_at}
-                for i in db.session.scalars(
-                    sa.select(PayoutItem).where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.created_at, PayoutItem.id))
+                for i, name in db.session.execute(
+                    sa.select(PayoutItem, Worker.display_name).join(Worker, Worker.id == PayoutItem.worker_id)
+                    .where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.created_at, PayoutItem.id))
+            ]
+            body["skipped"] = [
+                {"worker_id": worker_id, "worker_name": name, "reason": reason, "available_cents": cents}
+                for worker_id, name, reason, cents in db.session.execute(
+                    sa.select(PayoutSkip.worker_id, Worker.display_name, PayoutSkip.reason, PayoutSkip.available_cents)
+                    .join(Worker, Worker.id == PayoutSkip.worker_id)
+                    .where(PayoutSkip.batch_id == batch.id).order_by(PayoutSkip.reason, PayoutSkip.worker_id))
             ]
         out.append(body)
     return out
