@@ -102,3 +102,41 @@ def test_a_batch_says_who_it_left_out_and_why(app, client, runner, standin):
     later = get_batch(client, admin, start_batch(client, admin, min_amount_cents=1)["id"])
     assert {s["worker_id"] for s in later["skipped"]} == {not_onboarded["id"], no_account["id"]}
 
+
+def test_a_batch_read_while_its_items_change_always_agrees_with_itself(app, client, runner, standin):
+    """One thread flips items between pending and paid, committing each flip; the batch read
+    meanwhile always shows a summary that counts exactly the items it lists."""
+    import threading
+
+    admin = make_admin(runner)
+    workers = [ready_worker(client, standin) for _ in range(3)]
+    approved_work(app, client, standin, [(w["id"], t) for w, t, _ in workers], 200)
+    batch = start_batch(client, admin)
+    run_payout_jobs(app)
+    item_ids = [i["id"] for i in get_batch(client, admin, batch["id"])["items"]]
+
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    stop = threading.Event()
+
+    def flip() -> None:
+        with engine.connect() as conn:
+            while not stop.is_set():
+                for status in ("pending", "paid"):
+                    for item_id in item_ids:
+                        conn.execute(sa.text("UPDATE payout_items SET status = :s WHERE id = :id"),
+                                     {"s": status, "id": item_id})
+                        conn.commit()
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        for _ in range(150):
+            body = get_batch(client, admin, batch["id"])
+            paid = [i for i in body["items"] if i["status"] == "paid"]
+            assert body["progress"] == {"done": len(paid), "total": 3}, body
+            assert body["totals"]["paid_cents"] == 200 * len(paid)
+            assert body["totals"]["pending_cents"] == 200 * (3 - len(paid))
+    finally:
+        stop.set()
+        flipper.join()
+        engine.dispose()

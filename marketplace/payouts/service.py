@@ -15,6 +15,7 @@ from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db.clock import utcnow
 from marketplace.db.ids import sql_new_id
+from marketplace.db.snapshot import snapshot
 from marketplace.db.upsert import upsert_insert
 from marketplace.errors import BadGateway, NotFound
 from marketplace.extensions import db
@@ -325,6 +326,19 @@ def get_batch(batch_id: str) -> PayoutBatch:
 
 def list_batches(*, limit: int, cursor: str | None) -> tuple[list[PayoutBatch], str | None]:
     return page(sa.select(PayoutBatch), PayoutBatch, limit=limit, cursor=cursor)
+
+
+def batch_detail(batch_id: str) -> dict:
+    """A batch as GET shows it: status, summary and items read in one snapshot, so a running
+    batch never says "0 of 2 done" above two paid items."""
+    with snapshot():
+        return present([get_batch(batch_id)], with_items=True)[0]
+
+
+def batch_page(*, limit: int, cursor: str | None) -> dict:
+    with snapshot():
+        rows, next_cursor = list_batches(limit=limit, cursor=cursor)
+        return {"data": present(rows), "next_cursor": next_cursor}
 
 
 def _reversed(where) -> sa.Select:
