@@ -140,3 +140,73 @@ def test_a_batch_read_while_its_items_change_always_agrees_with_itself(app, clie
         stop.set()
         flipper.join()
         engine.dispose()
+
+
+def _signed_post(client, path: str, event: dict, secret: str):
+    import json
+
+    import stripe
+
+    body = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(body, secret)
+    return client.post(path, data=body.encode(), headers={"Content-Type": "application/json",
+                                                          "Stripe-Signature": header})
+
+
+def _connect_event(kind: str, account_id: str, created: int, obj: dict) -> dict:
+    import uuid
+
+    return {"id": f"evt_{uuid.uuid4().hex}", "type": kind, "created": created, "account": account_id,
+            "data": {"object": obj}}
+
+
+def _account_state(account_id: str, *, ready: bool = True, bank_error: bool = False) -> dict:
+    errors = [{"code": "verification_failed_other", "reason": "The bank account was closed.",
+               "requirement": "external_account"}] if bank_error else []
+    return {"id": account_id, "object": "account", "payouts_enabled": ready, "details_submitted": True,
+            "capabilities": {"transfers": "active"},
+            "requirements": {"currently_due": [], "past_due": [], "eventually_due": [], "errors": errors}}
+
+
+def test_a_failed_bank_payout_blocks_the_account_until_a_newer_good_account_updated(app, client, runner, standin):
+    import time
+
+    from tests.conftest import CONNECT_WEBHOOK_SECRET
+
+    connect = "/v1/webhooks/stripe/connect"
+    admin = make_admin(runner)
+    worker, token, account_id = ready_worker(client, standin)
+    approved_work(app, client, standin, [(worker["id"], token)], 300)
+    failed_at = int(time.time()) + 1000
+
+    def deliver(kind: str, created: int, obj: dict) -> None:
+        response = _signed_post(client, connect, _connect_event(kind, account_id, created, obj), CONNECT_WEBHOOK_SECRET)
+        assert response.status_code == 200, response.get_json()
+
+    def account() -> dict:
+        return client.get("/v1/me/payout-account", headers=auth(token)).get_json()
+
+    deliver("payout.failed", failed_at, {"id": "po_bad", "object": "payout", "amount": 300, "currency": "usd",
+                                         "status": "failed", "failure_code": "account_closed"})
+    assert "account_closed" in account()["blocked_reason"] and account()["blocked_since"]
+    # Stripe turns payouts back on, but in an event older than the failure (delivered late): still blocked.
+    deliver("account.updated", failed_at - 100, _account_state(account_id))
+    assert account()["payouts_enabled"] is True and account()["blocked_reason"]
+    # Newer, but the bank account is still in error: still blocked.
+    deliver("account.updated", failed_at + 100, _account_state(account_id, bank_error=True))
+    assert account()["blocked_reason"]
+    batch = get_batch(client, admin, start_batch(client, admin)["id"])
+    assert batch["progress"]["total"] == 0
+    assert [(s["worker_id"], s["reason"]) for s in batch["skipped"]] == [(worker["id"], "payout_account_blocked")]
+
+    # Newer and good: lifted. A copy of the old failure delivered after that does not block again.
+    deliver("account.updated", failed_at + 200, _account_state(account_id))
+    assert account()["blocked_reason"] is None and account()["blocked_since"] is None
+    deliver("payout.failed", failed_at, {"id": "po_bad2", "object": "payout", "amount": 300, "currency": "usd",
+                                         "status": "failed", "failure_code": "account_closed"})
+    assert account()["blocked_reason"] is None
+    # (payout.failed still turns Stripe's flag off until Stripe says otherwise.)
+    deliver("account.updated", failed_at + 300, _account_state(account_id))
+    assert start_batch(client, admin)["progress"]["total"] == 1
+    run_payout_jobs(app)
+    assert earnings(client, token)["paid_cents"] == 300

@@ -16,6 +16,11 @@ class PayoutAccountOut(Schema):
     payouts_enabled = fields.Boolean()
     transfers_active = fields.Boolean()
     details_submitted = fields.Boolean()
+    blocked_reason = fields.String(allow_none=True, metadata={"description": (
+        "Set when a bank payout to this account failed: batches leave the account out until Stripe's "
+        "account.updated, sent after the failure, shows payouts enabled and no bank-account requirement "
+        "due or in error. Null when not blocked.")})
+    blocked_since = UTCDateTime(allow_none=True, metadata={"description": "Stripe's time of the failure that set the block."})
 
 
 class BatchIn(Schema):

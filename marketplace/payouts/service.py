@@ -7,13 +7,13 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
-from marketplace.db.clock import utcnow
+from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.ids import sql_new_id
 from marketplace.db.snapshot import snapshot
 from marketplace.db.upsert import upsert_insert
@@ -54,6 +54,8 @@ def _account_out(account: PayoutAccount, onboarding_url: str | None = None) -> d
         "payouts_enabled": account.payouts_enabled,
         "transfers_active": account.transfers_active,
         "details_submitted": account.details_submitted,
+        "blocked_reason": account.blocked_reason,
+        "blocked_since": account.blocked_at if account.blocked_reason else None,
     }
 
 
@@ -119,6 +121,27 @@ def account_updated(event: gateway.WebhookEvent) -> None:
         log.info("account.updated for an account that is not a worker's: %s", obj.get("id"))
         return
     _apply_account_state(account, obj)
+    when = _event_time(event)
+    # Our block lifts only for a view of the account newer than the failure that set it (an older
+    # account.updated delivered late says nothing about the bank account since) that shows it good.
+    if account.blocked_reason and when > as_utc(account.blocked_at) and _bank_account_good(obj):
+        log.info("payout account %s unblocked by %s", account.stripe_account_id, event.id)
+        account.blocked_reason, account.blocked_at, account.blocked_by_event = None, when, event.id
+
+
+def _event_time(event: gateway.WebhookEvent) -> datetime:
+    """When Stripe says the event happened (its `created`): the order events are applied in."""
+    return datetime.fromtimestamp(event.created, tz=UTC) if event.created else utcnow()
+
+
+def _bank_account_good(stripe_account: dict) -> bool:
+    """Payouts enabled, and no requirement about the bank account (external_account) due or in error."""
+    if not stripe_account.get("payouts_enabled"):
+        return False
+    requirements = stripe_account.get("requirements") or {}
+    named = [str((e or {}).get("requirement", "")) if isinstance(e, dict) else "" for e in requirements.get("errors") or []]
+    named += [str(r) for key in ("currently_due", "past_due") for r in requirements.get(key) or []]
+    return not any(r.startswith("external_account") for r in named)
 
 
 def payout_failed(event: gateway.WebhookEvent) -> tuple[str, str] | None:
@@ -142,6 +165,16 @@ def payout_failed(event: gateway.WebhookEvent) -> tuple[str, str] | None:
     if account is not None:
         account.payouts_enabled = False
         account.updated_at = utcnow()
+        when = _event_time(event)
+        # Blocked unless the account was shown good by an event newer than this failure (this one
+        # came late); the block's time only moves forward.
+        last = as_utc(account.blocked_at)
+        if last is None or when >= last:
+            account.blocked_reason = (f"bank payout {obj.get('id')} failed: "
+                                      f"{obj.get('failure_code') or 'unknown'}")[:200]
+            account.blocked_at, account.blocked_by_event = when, event.id
+        elif account.blocked_reason is None:
+            log.info("payout.failed %s is older than the account.updated that lifted the block; kept lifted", event.id)
     log.warning("payout %s failed on %s: %s %s", obj.get("id"), event.account,
                 obj.get("failure_code"), obj.get("failure_message"))
     item_id = (obj.get("metadata") or {}).get("payout_item_id")
