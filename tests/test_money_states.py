@@ -210,3 +210,145 @@ def test_a_failed_bank_payout_blocks_the_account_until_a_newer_good_account_upda
     assert start_batch(client, admin)["progress"]["total"] == 1
     run_payout_jobs(app)
     assert earnings(client, token)["paid_cents"] == 300
+
+
+# Person-only cases ---------------------------------------------------------------------------------
+
+
+def _failed_refund(client, standin, db_session) -> tuple[str, dict, dict, str]:
+    """A cancelled brief whose refund the bank failed later: (brand key, brief, funding, first refund id)."""
+    from tests.factories import create_brief, fund_brief, sign_up_brand
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    funded = fund_brief(client, key, brief["id"], standin)
+    assert client.post(f"/v1/briefs/{brief['id']}/cancel", headers=auth(key)).get_json()["money"]["refunded_cents"] \
+        == 30800
+    db_session.rollback()
+    refund_id, stripe_refund_id = db_session.execute(sa.text(
+        "SELECT id, stripe_refund_id FROM refunds WHERE brief_id = :b"), {"b": brief["id"]}).one()
+    standin.fail_refund(stripe_refund_id)
+    assert standin.wait_for_webhooks(10)
+    return key, brief, funded, refund_id
+
+
+def _open_cases(client, admin: str, **query) -> list[dict]:
+    response = client.get("/v1/admin/cases", query_string=query, headers=auth(admin))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["data"]
+
+
+def test_a_refund_the_bank_failed_is_a_case_a_person_retries_once_with_a_key_of_its_attempt(
+        app, client, runner, standin, db_session):
+    admin = make_admin(runner)
+    key, brief, funded, refund_id = _failed_refund(client, standin, db_session)
+    case, = _open_cases(client, admin, status="open")
+    assert (case["kind"], case["subject_id"], case["amount_cents"]) == ("refund_failed", refund_id, 30800)
+    assert "failed later" in case["detail"]
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["refunded_cents"] == 0
+
+    retried = client.post(f"/v1/admin/cases/{case['id']}/retry", json={"reason": "brand gave a new card"},
+                          headers=auth(admin))
+    assert retried.status_code == 200, retried.get_json()
+    body = retried.get_json()
+    assert (body["status"], body["attempts"]) == ("resolved", 1)
+    assert [(a["action"], a["actor"].split(":")[0], a["reason"]) for a in body["actions"]] == [
+        ("case.retry", "admin", "brand gave a new card"), ("case.resolved", "stripe", None)]
+    assert body["actions"][0]["detail"]["idempotency_key"] == f"refund-{refund_id}-attempt-2"
+
+    refunds = stripe_client().v1.refunds.list(params={"payment_intent": funded["payment_intent_id"]}).data
+    assert sorted(r.status for r in refunds) == ["failed", "succeeded"]
+    made = next(r for r in refunds if r.status == "succeeded")
+    events = stripe_client().v1.events.list(params={"type": "refund.created", "limit": 100}).data
+    assert next(e for e in events if e.data.object.id == made.id).request.idempotency_key \
+        == f"refund-{refund_id}-attempt-2"
+    money = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["money"]
+    assert money["refunded_cents"] == 30800 and money["remaining_cents"] == 0
+
+    # Never twice: a resolved case is not retried or settled again, and Stripe holds one refund made.
+    again = client.post(f"/v1/admin/cases/{case['id']}/retry", json={}, headers=auth(admin))
+    assert again.status_code == 409 and again.headers["Content-Type"] == "application/problem+json"
+    assert client.post(f"/v1/admin/cases/{case['id']}/settle", json={"reason": "x"},
+                       headers=auth(admin)).status_code == 409
+    assert len(stripe_client().v1.refunds.list(params={"payment_intent": funded["payment_intent_id"]}).data) == 2
+    assert _open_cases(client, admin, status="open") == []
+
+
+def test_a_retried_refund_that_fails_again_opens_its_case_again(app, client, runner, standin, db_session):
+    admin = make_admin(runner)
+    _, _, funded, refund_id = _failed_refund(client, standin, db_session)
+    case, = _open_cases(client, admin)
+    # Someone refunded the charge by hand meanwhile: Stripe refuses the retry.
+    stripe_client().v1.refunds.create(params={"payment_intent": funded["payment_intent_id"]})
+    body = client.post(f"/v1/admin/cases/{case['id']}/retry", json={}, headers=auth(admin)).get_json()
+    assert (body["status"], body["attempts"]) == ("open", 1) and "attempt 2" in body["detail"]
+    assert [c["id"] for c in _open_cases(client, admin, status="open")] == [case["id"]]
+
+
+def test_cases_are_settled_with_a_reason_by_a_named_person_and_bad_input_is_4xx(app, client, runner, standin, db_session):
+    admin = make_admin(runner)
+    _failed_refund(client, standin, db_session)
+    case, = _open_cases(client, admin)
+    path = f"/v1/admin/cases/{case['id']}/settle"
+    for bad in ({}, {"reason": ""}, {"reason": "x", "outcome": "paid"}, {"reason": 5}):
+        response = client.post(path, json=bad, headers=auth(admin))
+        assert response.status_code == 422, (bad, response.get_json())
+        assert response.headers["Content-Type"] == "application/problem+json"
+    assert client.post("/v1/admin/cases/case_nope/settle", json={"reason": "x"}, headers=auth(admin)).status_code == 404
+    assert client.post("/v1/admin/cases/case_nope/retry", json={}, headers=auth(admin)).status_code == 404
+    assert client.get("/v1/admin/cases?status=nope", headers=auth(admin)).status_code == 422
+    assert client.get("/v1/admin/cases", headers=auth(sign_up_worker_token(client))).status_code == 403
+
+    settled = client.post(path, json={"reason": "refunded by bank transfer, ref 123"}, headers=auth(admin)).get_json()
+    assert settled["status"] == "settled" and settled["closed_by"].startswith("admin:adm_")
+    assert [(a["action"], a["reason"]) for a in settled["actions"]] == [("case.settle", "refunded by bank transfer, ref 123")]
+    assert client.post(f"/v1/admin/cases/{case['id']}/retry", json={}, headers=auth(admin)).status_code == 409
+    spec = client.get("/openapi.json").get_json()
+    assert {"/v1/admin/cases", "/v1/admin/cases/{case_id}", "/v1/admin/cases/{case_id}/retry",
+            "/v1/admin/cases/{case_id}/settle"} <= set(spec["paths"])
+
+
+def sign_up_worker_token(client) -> str:
+    from tests.factories import sign_up_worker
+
+    return sign_up_worker(client)[1]
+
+
+def test_a_transfer_unlike_its_item_is_a_case_settled_by_a_person_from_the_cli(app, client, runner, standin):
+    from marketplace.extensions import db
+    from tests.test_payouts import run_batch_now, transfers_in
+
+    admin = make_admin(runner)
+    worker, token, account_id = ready_worker(client, standin)
+    approved_work(app, client, standin, [(worker["id"], token)], 250)
+    batch = start_batch(client, admin)
+    item_id = get_batch(client, admin, batch["id"])["items"][0]["id"]
+    with app.app_context():  # a runner died between marking the item and hearing Stripe's answer
+        db.session.execute(sa.text("UPDATE payout_items SET status = 'sending', attempts = 1 WHERE id = :id"),
+                           {"id": item_id})
+        db.session.commit()
+    stripe_client().v1.transfers.create(params={
+        "amount": 999, "currency": "usd", "destination": account_id, "transfer_group": batch["id"],
+        "metadata": {"payout_item_id": item_id}})
+    run_batch_now(app, batch["id"], unknown_retries=0)
+    transfer, = transfers_in(batch["id"])
+
+    listed = runner.invoke(args=["cases", "list", "--status", "open"])
+    assert listed.exit_code == 0 and "transfer_mismatch" in listed.output and item_id in listed.output
+    case, = _open_cases(client, admin, kind="transfer_mismatch")
+    assert (case["subject_id"], case["stripe_object_id"]) == (item_id, transfer.id)
+    # Looked up again, it still differs: open, nothing sent.
+    body = client.post(f"/v1/admin/cases/{case['id']}/retry", json={"reason": "check again"}, headers=auth(admin)).get_json()
+    assert (body["status"], body["attempts"]) == ("open", 1) and len(transfers_in(batch["id"])) == 1
+
+    assert runner.invoke(args=["cases", "settle", case["id"], "--by", "ops@example.com",
+                               "--reason", "x"]).exit_code != 0  # a mismatch needs the item's outcome
+    settled = runner.invoke(args=["cases", "settle", case["id"], "--by", "ops@example.com", "--outcome", "failed",
+                                  "--reason", "transfer reversed by hand at Stripe"])
+    assert settled.exit_code == 0, settled.output
+    assert "settled" in settled.output and "cli:ops@example.com case.settle" in settled.output
+    done = get_batch(client, admin, batch["id"])
+    assert done["status"] == "completed_with_failures" and done["items"][0]["status"] == "failed"
+    assert "transfer reversed by hand" in done["items"][0]["failure_reason"]
+    assert earnings(client, token)["available_cents"] == 250

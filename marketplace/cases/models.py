@@ -30,15 +30,17 @@ class MoneyCase(db.Model):
     detail: Mapped[str] = mapped_column(sa.String(1000))
     amount_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
     currency: Mapped[str | None] = mapped_column(sa.String(3))
+    # The Stripe object it is about, when there is one (the transfer unlike its item).
+    stripe_object_id: Mapped[str | None] = mapped_column(sa.String(255))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
-    opened_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(sa.String(60))
 
     __table_args__ = (
         sa.UniqueConstraint("kind", "subject_id", name="uq_money_cases_kind_subject"),
-        sa.Index("ix_money_cases_status_opened", "status", "opened_at", "id"),
+        sa.Index("ix_money_cases_status_created", "status", "created_at", "id"),
         sa.CheckConstraint("kind IN ('refund_failed', 'transfer_mismatch')", name="kind_known"),
         sa.CheckConstraint("status IN ('open', 'retrying', 'resolved', 'settled')", name="status_known"),
     )

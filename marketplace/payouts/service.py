@@ -13,11 +13,12 @@ import sqlalchemy as sa
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.cases import service as cases
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.ids import sql_new_id
 from marketplace.db.snapshot import snapshot
 from marketplace.db.upsert import upsert_insert
-from marketplace.errors import BadGateway, NotFound
+from marketplace.errors import BadGateway, Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.ledger import queries as ledger_queries
@@ -206,6 +207,10 @@ def transfer_reversed(event: gateway.WebhookEvent) -> None:
     if item.status in ("pending", "sending"):
         if obj.get("amount") != item.amount_cents or obj.get("destination") != item.stripe_account_id:
             log.error("transfer %s reversed differs from item %s; left for a person", obj.get("id"), item.id)
+            cases.open_case("transfer_mismatch", item.id, (
+                f"Stripe transfer {obj.get('id')} for this item ({obj.get('amount')} cents to {obj.get('destination')}) "
+                f"was reversed; the item is {item.amount_cents} to {item.stripe_account_id}."),
+                amount_cents=item.amount_cents, currency=item.currency, stripe_object_id=obj.get("id"))
             return
         # The reversal arrived before the job recorded the transfer: it exists, so book it first.
         _book_outcomes([item], {item.id: ("paid", obj.get("id"))})
@@ -601,6 +606,9 @@ def _reconcile_sending(batch_id: str, on_done: Callable[[int], None]) -> int:
     for item_id, reason in differing.items():
         db.session.execute(sa.update(PayoutItem).where(PayoutItem.id == item_id, PayoutItem.status == "sending")
                            .values(failure_reason=reason[:500]))
+        row = next(r for r in sending if r["id"] == item_id)
+        cases.open_case("transfer_mismatch", item_id, reason, amount_cents=row["amount_cents"],
+                        currency=row["currency"], stripe_object_id=at_stripe[item_id].id)
     db.session.commit()
     _record_outcomes(found)
     on_done(len(found))
@@ -616,6 +624,41 @@ def _reconcile_sending(batch_id: str, on_done: Callable[[int], None]) -> int:
     for start in range(0, len(resend), CLAIM_GROUP):
         unknown += _send_group(resend[start:start + CLAIM_GROUP], batch_id, on_done)
     return unknown
+
+
+def settle_item_by_person(item_id: str, outcome: str, transfer_id: str | None, reason: str) -> str:
+    """A person's resolution of an item whose Stripe transfer is unlike it, in the caller's
+    transaction: "paid" books it paid by that transfer (at the item's amount: what differs stays
+    visible to `flask payments reconcile`), "failed" returns its money to the worker's available
+    balance (the transfer was reversed or is not the item's). Returns the item's batch id."""
+    item = db.session.scalars(sa.select(PayoutItem).where(PayoutItem.id == item_id).with_for_update()
+                              .execution_options(populate_existing=True)).one_or_none()
+    if item is None:
+        raise NotFound(f"No payout item {item_id}.")
+    if item.status not in ("pending", "sending"):
+        raise Conflict(f"Payout item {item_id} is {item.status} already.")
+    if outcome == "paid" and not transfer_id:
+        raise Conflict(f"No Stripe transfer is known for payout item {item_id}: it cannot be booked paid.")
+    detail = transfer_id if outcome == "paid" else f"Settled by a person as failed: {reason}"
+    _book_outcomes([item], {item.id: (outcome, detail)})
+    return item.batch_id
+
+
+def finish_if_done(batch_id: str) -> dict:
+    return _finish_if_done(batch_id)
+
+
+def item_batch(item_id: str) -> str:
+    item = db.session.get(PayoutItem, item_id)
+    if item is None:
+        raise NotFound(f"No payout item {item_id}.")
+    return item.batch_id
+
+
+def item_settled(item_id: str) -> bool:
+    """The item has an outcome (no longer pending or being confirmed)."""
+    item = db.session.get(PayoutItem, item_id, populate_existing=True)
+    return item is not None and item.status not in ("pending", "sending")
 
 
 def _dialect() -> str:

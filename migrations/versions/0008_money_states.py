@@ -70,8 +70,9 @@ def upgrade():
     sa.Column('detail', sa.String(length=1000), nullable=False),
     sa.Column('amount_cents', sa.BigInteger(), nullable=True),
     sa.Column('currency', sa.String(length=3), nullable=True),
+    sa.Column('stripe_object_id', sa.String(length=255), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_by', sa.String(length=60), nullable=True),
@@ -81,7 +82,7 @@ def upgrade():
     sa.UniqueConstraint('kind', 'subject_id', name='uq_money_cases_kind_subject')
     )
     with op.batch_alter_table('money_cases', schema=None) as batch_op:
-        batch_op.create_index('ix_money_cases_status_opened', ['status', 'opened_at', 'id'], unique=False)
+        batch_op.create_index('ix_money_cases_status_created', ['status', 'created_at', 'id'], unique=False)
 
     op.create_table('audit_events',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -102,7 +103,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_audit_events_subject'))
     op.drop_table('audit_events')
     with op.batch_alter_table('money_cases', schema=None) as batch_op:
-        batch_op.drop_index('ix_money_cases_status_opened')
+        batch_op.drop_index('ix_money_cases_status_created')
     op.drop_table('money_cases')
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.drop_constraint('uq_refunds_retry_attempt', type_='unique')
