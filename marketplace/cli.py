@@ -1,4 +1,4 @@
-"""Operator commands: flask create-admin, demo, serve, scheduler, payouts, payments."""
+"""Operator commands: flask create-admin, demo, serve, scheduler, payouts, payments, cases."""
 
 from __future__ import annotations
 
@@ -209,7 +209,75 @@ def payments_reconcile_command() -> None:
     click.echo(NO_DIFFERENCES)
 
 
+@click.group("cases")
+def cases_group() -> None:
+    """Person-only cases (failed refunds, transfers unlike their items): what /v1/admin/cases does."""
+
+
+def _echo_case(case: dict) -> None:
+    money = f" {case['amount_cents']} {case['currency']}" if case["amount_cents"] is not None else ""
+    click.echo(f"{case['id']} {case['kind']} {case['status']} {case['subject_id']}{money}: {case['detail']}")
+
+
+def _case_action(action, case_id: str, **kwargs) -> None:
+    from marketplace.errors import DomainError
+
+    try:
+        case = action(case_id, **kwargs)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.detail) from exc
+    _echo_case(case)
+    for done in case["actions"]:
+        click.echo(f"  {done['created_at']:%Y-%m-%d %H:%M:%S} {done['actor']} {done['action']}"
+                   f"{': ' + done['reason'] if done['reason'] else ''}")
+
+
+@cases_group.command("list")
+@with_appcontext
+@click.option("--status", type=click.Choice(["open", "retrying", "resolved", "settled"]), default=None)
+@click.option("--kind", type=click.Choice(["refund_failed", "transfer_mismatch"]), default=None)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+def cases_list_command(status: str | None, kind: str | None, limit: int) -> None:
+    """Cases, newest first."""
+    from marketplace.cases import service
+
+    rows, _ = service.list_cases(status=status, kind=kind, limit=limit, cursor=None)
+    for case in rows:
+        _echo_case(case)
+    if not rows:
+        click.echo("No cases.")
+
+
+@cases_group.command("retry")
+@with_appcontext
+@click.argument("case_id")
+@click.option("--by", "actor", required=True, help="Who retries it (recorded), e.g. an e-mail.")
+@click.option("--reason", default=None)
+def cases_retry_command(case_id: str, actor: str, reason: str | None) -> None:
+    """Retry an open case (a new attempt of a failed refund; a transfer looked up again)."""
+    from marketplace.cases import resolution
+
+    _case_action(resolution.retry, case_id, actor=f"cli:{actor}"[:60], reason=reason)
+
+
+@cases_group.command("settle")
+@with_appcontext
+@click.argument("case_id")
+@click.option("--by", "actor", required=True, help="Who settled it (recorded), e.g. an e-mail.")
+@click.option("--reason", required=True, help="Why and how it was settled.")
+@click.option("--outcome", type=click.Choice(["paid", "failed"]), default=None,
+              help="transfer_mismatch only: the payout item's outcome.")
+def cases_settle_command(case_id: str, actor: str, reason: str, outcome: str | None) -> None:
+    """Close an open case a person settled, with the reason."""
+    from marketplace.cases import resolution
+
+    if not reason.strip():
+        raise click.BadParameter("a reason is required", param_hint="--reason")
+    _case_action(resolution.settle, case_id, actor=f"cli:{actor}"[:60], reason=reason, outcome=outcome)
+
+
 def register(app: Flask) -> None:
     for command in (create_admin_command, demo_command, serve_command, scheduler_command, payouts_group,
-                    payments_group):
+                    payments_group, cases_group):
         app.cli.add_command(command)

@@ -2,10 +2,17 @@
 
 from marketplace.auth.models import Admin, Brand, Credential, Worker  # noqa: F401
 from marketplace.briefs.models import Brief, TaskGroup  # noqa: F401
+from marketplace.cases.models import AuditEvent, MoneyCase  # noqa: F401
 from marketplace.http.idempotency import IdempotencyRecord  # noqa: F401
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine  # noqa: F401
 from marketplace.payments.models import Payment, Refund, StripeEvent  # noqa: F401
-from marketplace.payouts.models import PayoutAccount, PayoutBatch, PayoutItem  # noqa: F401
+from marketplace.payouts.models import (  # noqa: F401
+    PayoutAccount,
+    PayoutBatch,
+    PayoutItem,
+    PayoutItemSubmission,
+    PayoutSkip,
+)
 from marketplace.proofs.models import Submission, SubmissionCheck  # noqa: F401
 from marketplace.tasks.models import Claim, Task  # noqa: F401
 from marketplace.tracking.models import Click, Conversion  # noqa: F401

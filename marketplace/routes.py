@@ -6,6 +6,7 @@ from flask_smorest import Api
 
 from marketplace.auth.routes import blp as accounts
 from marketplace.briefs.routes import blp as briefs
+from marketplace.cases.routes import blp as cases
 from marketplace.payments.routes import blp as stripe_webhooks
 from marketplace.payouts.routes import blp as payouts
 from marketplace.proofs.routes import blp as proofs
@@ -13,7 +14,7 @@ from marketplace.reviews.routes import blp as reviews
 from marketplace.tasks.routes import blp as tasks
 from marketplace.tracking.routes import blp as tracking
 
-API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking)
+API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking, cases)
 
 
 def register_blueprints(api: Api) -> None:

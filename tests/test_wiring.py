@@ -145,7 +145,7 @@ def test_each_route_mark_is_on_the_views_that_have_it(app):
             for fact in route_facts.facts_of(app.view_functions[rule.endpoint], method):
                 marked.setdefault(fact, set()).add((rule.endpoint, method))
     assert marked == {
-        route_facts.CALLS_STRIPE: {("briefs.fund", "POST"), ("payouts.MyPayoutAccount", "POST")},
+        route_facts.CALLS_STRIPE: {("briefs.fund", "POST"), ("payouts.MyPayoutAccount", "POST"), ("cases.retry_case", "POST")},
         route_facts.RATE_LIMITED: {("tasks.claim_task", "POST"), ("proofs.submit_proof", "POST"),
                                    ("accounts.sign_up_brand", "POST"), ("accounts.sign_up_worker", "POST"),
                                    ("accounts.issue_token", "POST")},

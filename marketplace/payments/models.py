@@ -47,8 +47,13 @@ class Refund(db.Model):
     failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # A person's retry of a failed refund is a new row: the first refund it retries, and which
+    # attempt it is (the idempotency key is derived from both).
+    retry_of: Mapped[str | None] = mapped_column(sa.ForeignKey("refunds.id"))
+    attempt: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
 
-    __table_args__ = (sa.CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    __table_args__ = (sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+                      sa.UniqueConstraint("retry_of", "attempt", name="uq_refunds_retry_attempt"))
 
 
 class StripeEvent(db.Model):

@@ -8,9 +8,11 @@ from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
+from marketplace.cases import service as cases
 from marketplace.db.clock import utcnow
-from marketplace.errors import BadGateway, InvalidInput, ServiceUnavailable
+from marketplace.errors import BadGateway, Conflict, InvalidInput, NotFound, ServiceUnavailable
 from marketplace.extensions import db
 from marketplace.ledger import queries as ledger_queries
 from marketplace.ledger import service as ledger
@@ -266,7 +268,7 @@ def settle_refund(refund_id: str) -> str:
             stripe_refund = gateway.create_refund(
                 payment_intent_id=payment.stripe_payment_intent_id,
                 amount_cents=refund.amount_cents,
-                idempotency_key=f"refund-{refund.id}",
+                idempotency_key=refund_idempotency_key(refund),
                 metadata={"refund_id": refund.id, "brief_id": refund.brief_id},
             )
     except gateway.OutcomeUnknown:
@@ -287,18 +289,62 @@ def settle_refund(refund_id: str) -> str:
     return "succeeded"
 
 
+def refund_idempotency_key(refund: Refund) -> str:
+    """Derived from our own record: the first refund's id, and for a person's retry of it, that
+    first refund's id and the attempt number (each attempt a new request, never a replay of the
+    failed one)."""
+    return f"refund-{refund.retry_of}-attempt-{refund.attempt}" if refund.retry_of else f"refund-{refund.id}"
+
+
 def _book_refund(refund: Refund, *, stripe_refund_id: str | None = None, failed: str | None = None) -> None:
-    """A refund Stripe made leaves our cash at Stripe; one it refused goes back to the escrow."""
+    """A refund Stripe made leaves our cash at Stripe; one it refused goes back to the escrow and
+    is a case for a person (a retry of one that failed resolves its case when it is made)."""
     holding = ledger.refund_pending(refund.brief_id, refund.currency)
     if failed is not None:
         refund.status, refund.failure_reason = "failed", failed[:500]
         ledger.post("refund_failed", refund.id,
                     [(holding, refund.amount_cents), (ledger.escrow(refund.brief_id, refund.currency), -refund.amount_cents)])
+        _open_refund_case(refund, f"Stripe refused refund {refund.id} (attempt {refund.attempt}): {failed}")
     else:
         refund.status, refund.stripe_refund_id, refund.settled_at = "succeeded", stripe_refund_id, utcnow()
         ledger.post("refund_paid", refund.id,
                     [(holding, refund.amount_cents), (ledger.stripe_clearing(refund.currency), -refund.amount_cents)])
+        if refund.retry_of:
+            cases.resolve_case("refund_failed", refund.retry_of, actor="stripe",
+                               detail=f"Refund {refund.id} (attempt {refund.attempt}) made: {stripe_refund_id}")
     db.session.commit()
+
+
+def _open_refund_case(refund: Refund, detail: str) -> None:
+    cases.open_case("refund_failed", refund.retry_of or refund.id, detail,
+                    amount_cents=refund.amount_cents, currency=refund.currency, stripe_object_id=refund.stripe_refund_id)
+
+
+def start_refund_retry(first_refund_id: str) -> Refund:
+    """A person's retry of a failed refund, in the caller's transaction: a new refund row (attempt
+    n + 1 of the first refund) holding the money again from the brief's escrow. Only when the
+    latest attempt failed: never while one is in flight or after one succeeded, so a refund is
+    never made twice. The caller commits, then settles it (settle_refund)."""
+    first = db.session.get(Refund, first_refund_id, with_for_update=True, populate_existing=True)
+    if first is None or first.retry_of is not None:
+        raise NotFound(f"No first refund {first_refund_id}.")
+    latest = db.session.scalars(
+        sa.select(Refund).where(sa.or_(Refund.id == first.id, Refund.retry_of == first.id))
+        .order_by(Refund.attempt.desc()).limit(1).execution_options(populate_existing=True)
+    ).one()
+    if latest.status != "failed":
+        raise Conflict(f"Refund {latest.id} (attempt {latest.attempt}) is {latest.status}: there is nothing to retry.")
+    retry = Refund(brief_id=first.brief_id, payment_id=first.payment_id, amount_cents=first.amount_cents,
+                   currency=first.currency, retry_of=first.id, attempt=latest.attempt + 1, status="pending")
+    db.session.add(retry)
+    db.session.flush()
+    try:
+        ledger.post("refund", retry.id, [(ledger.escrow(first.brief_id, first.currency), first.amount_cents),
+                                         (ledger.refund_pending(first.brief_id, first.currency), -first.amount_cents)],
+                    memo=f"retry {retry.attempt} of refund {first.id}")
+    except ledger.InsufficientFunds as exc:
+        raise Conflict(f"The brief's escrow no longer holds the {first.amount_cents} cents of refund {first.id}: {exc}") from exc
+    return retry
 
 
 def refund_failed_later(event: gateway.WebhookEvent) -> Refund | None:
@@ -319,6 +365,7 @@ def book_refund_reversed(refund: Refund, event: gateway.WebhookEvent) -> None:
     obj = event.object
     refund.status = "failed"
     refund.failure_reason = f"Stripe refund {obj.get('id')} failed later: {obj.get('failure_reason') or 'no reason'}"
+    _open_refund_case(refund, refund.failure_reason)
     ledger.post("refund_reversed", refund.id,
                 [(ledger.stripe_clearing(refund.currency), refund.amount_cents),
                  (ledger.escrow(refund.brief_id, refund.currency), -refund.amount_cents)],
@@ -330,7 +377,14 @@ def book_refund_reversed(refund: Refund, event: gateway.WebhookEvent) -> None:
 def unsettled_refund(brief_id) -> sa.Exists:
     """The brief has a refund in flight, or one Stripe refused or failed: the same card would fail
     the same way every run, so that brief waits for a person."""
-    return sa.select(Refund.id).where(Refund.brief_id == brief_id, Refund.status.in_(["pending", "failed"])).exists()
+    retried = aliased(Refund)
+    made_since = (sa.select(retried.id)
+                  .where(retried.retry_of == sa.func.coalesce(Refund.retry_of, Refund.id), retried.status == "succeeded")
+                  .exists())
+    # A failed refund a person's retry has since made (see start_refund_retry) no longer waits.
+    return sa.select(Refund.id).where(
+        Refund.brief_id == brief_id,
+        sa.or_(Refund.status == "pending", sa.and_(Refund.status == "failed", ~made_since))).exists()
 
 
 def pending_refund_ids() -> list[str]:

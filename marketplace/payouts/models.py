@@ -20,6 +20,12 @@ class PayoutAccount(db.Model):
     payouts_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     transfers_active: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     details_submitted: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # Our own block, apart from Stripe's flags: a failed bank payout sets it, and only an
+    # account.updated whose event is newer than that failure and shows a good state lifts it
+    # (Stripe may re-enable payouts while the bank account is still bad, and events come out of order).
+    blocked_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    blocked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))  # the event's `created`
+    blocked_by_event: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -96,3 +102,33 @@ ITEM_TRANSITIONS: dict[str, tuple[str, ...]] = {
 def transfer_key(item_id: str, attempt: int) -> str:
     """The idempotency key of an item's transfer on its n-th try: the item id, then `<id>:attempt-<n>`."""
     return item_id if attempt <= 1 else f"{item_id}:attempt-{attempt}"
+
+
+class PayoutItemSubmission(db.Model):
+    """Which approved submissions an item's money is for, recorded when the batch reserves it: the
+    item's transfer settling makes them paid, its reversal brings them back to approved."""
+
+    __tablename__ = "payout_item_submissions"
+
+    payout_item_id: Mapped[str] = mapped_column(sa.ForeignKey("payout_items.id"), primary_key=True)
+    submission_id: Mapped[str] = mapped_column(sa.ForeignKey("submissions.id"), primary_key=True, index=True)
+
+
+SKIP_REASONS = ("no_payout_account", "payout_account_blocked", "payouts_disabled", "under_minimum")
+
+
+class PayoutSkip(db.Model):
+    """A worker with money available whom a batch left out, and why, as of the batch's snapshot."""
+
+    __tablename__ = "payout_skips"
+
+    batch_id: Mapped[str] = mapped_column(sa.ForeignKey("payout_batches.id"), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    available_cents: Mapped[int] = mapped_column(sa.BigInteger)
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "reason IN ('no_payout_account', 'payout_account_blocked', 'payouts_disabled', 'under_minimum')",
+            name="reason_known"),
+    )

@@ -72,14 +72,14 @@ class PayoutBatches(MethodView):
     @blp.response(200, schemas.BatchPage)
     @blp.doc(security=BEARER, description="Payout batches, newest first, with progress and totals.")
     def get(self, args):
-        rows, next_cursor = service.list_batches(**args)
-        return {"data": service.present(rows), "next_cursor": next_cursor}
+        return service.batch_page(**args)
 
 
 @blp.route("/v1/payout-batches/<string:batch_id>", methods=["GET"])
 @role_required("admin")
 @blp.response(200, schemas.BatchDetailOut)
 @blp.doc(security=BEARER, description="A batch: status, progress {done, total} (items paid, failed or "
-         "reversed, out of all; held items are not done), totals, and every item.")
+         "reversed, out of all; held items are not done), totals, every item, and every worker it left out "
+         "(skipped, with the reason). All of it is read in one snapshot: the summary always agrees with the items.")
 def get_batch(batch_id):
-    return service.present([service.get_batch(batch_id)], with_items=True)[0]
+    return service.batch_detail(batch_id)

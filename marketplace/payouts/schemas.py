@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from marketplace.http.fields import Cents, Currency, UTCDateTime
 from marketplace.http.pagination import ListArgs  # noqa: F401 - routes refer to schemas.ListArgs
+from marketplace.payouts.models import SKIP_REASONS
 
 
 class PayoutAccountOut(Schema):
@@ -15,6 +16,11 @@ class PayoutAccountOut(Schema):
     payouts_enabled = fields.Boolean()
     transfers_active = fields.Boolean()
     details_submitted = fields.Boolean()
+    blocked_reason = fields.String(allow_none=True, metadata={"description": (
+        "Set when a bank payout to this account failed: batches leave the account out until Stripe's "
+        "account.updated, sent after the failure, shows payouts enabled and no bank-account requirement "
+        "due or in error. Null when not blocked.")})
+    blocked_since = UTCDateTime(allow_none=True, metadata={"description": "Stripe's time of the failure that set the block."})
 
 
 class BatchIn(Schema):
@@ -42,6 +48,7 @@ class BatchTotals(Schema):
 class BatchItemOut(Schema):
     id = fields.String()
     worker_id = fields.String()
+    worker_name = fields.String(metadata={"description": "The worker's display name, beside the id."})
     amount_cents = fields.Integer()
     currency = fields.String()
     stripe_account_id = fields.String()
@@ -77,8 +84,21 @@ class BatchOut(Schema):
     totals = fields.Nested(BatchTotals)
 
 
+class BatchSkipOut(Schema):
+    worker_id = fields.String()
+    worker_name = fields.String(metadata={"description": "The worker's display name, beside the id."})
+    reason = fields.String(validate=validate.OneOf(SKIP_REASONS), metadata={"description": (
+        "no_payout_account: never made one; payout_account_blocked: a bank payout failed and Stripe has not "
+        "since shown the account good (see the worker's payout account); payouts_disabled: Stripe does not "
+        "let the account receive transfers or payouts yet; under_minimum: less than the batch's minimum.")})
+    available_cents = fields.Integer(metadata={"description": "What the worker had available when the batch was made."})
+
+
 class BatchDetailOut(BatchOut):
     items = fields.List(fields.Nested(BatchItemOut))
+    skipped = fields.List(fields.Nested(BatchSkipOut), metadata={"description": (
+        "Every worker with money available in the batch's currency whom it did not pay, and why, "
+        "as of the batch's snapshot.")})
 
 
 class BatchPage(Schema):

@@ -13,10 +13,12 @@ import sqlalchemy as sa
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
-from marketplace.db.clock import utcnow
+from marketplace.cases import service as cases
+from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.ids import sql_new_id
+from marketplace.db.snapshot import snapshot
 from marketplace.db.upsert import upsert_insert
-from marketplace.errors import BadGateway, NotFound
+from marketplace.errors import BadGateway, Conflict, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.ledger import queries as ledger_queries
@@ -28,8 +30,11 @@ from marketplace.payouts.models import (
     PayoutAccount,
     PayoutBatch,
     PayoutItem,
+    PayoutItemSubmission,
+    PayoutSkip,
     transfer_key,
 )
+from marketplace.proofs import lifecycle as proofs
 from marketplace.proofs.models import Submission
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,8 @@ def _account_out(account: PayoutAccount, onboarding_url: str | None = None) -> d
         "payouts_enabled": account.payouts_enabled,
         "transfers_active": account.transfers_active,
         "details_submitted": account.details_submitted,
+        "blocked_reason": account.blocked_reason,
+        "blocked_since": account.blocked_at if account.blocked_reason else None,
     }
 
 
@@ -118,6 +125,27 @@ def account_updated(event: gateway.WebhookEvent) -> None:
         log.info("account.updated for an account that is not a worker's: %s", obj.get("id"))
         return
     _apply_account_state(account, obj)
+    when = _event_time(event)
+    # Our block lifts only for a view of the account newer than the failure that set it (an older
+    # account.updated delivered late says nothing about the bank account since) that shows it good.
+    if account.blocked_reason and when > as_utc(account.blocked_at) and _bank_account_good(obj):
+        log.info("payout account %s unblocked by %s", account.stripe_account_id, event.id)
+        account.blocked_reason, account.blocked_at, account.blocked_by_event = None, when, event.id
+
+
+def _event_time(event: gateway.WebhookEvent) -> datetime:
+    """When Stripe says the event happened (its `created`): the order events are applied in."""
+    return datetime.fromtimestamp(event.created, tz=UTC) if event.created else utcnow()
+
+
+def _bank_account_good(stripe_account: dict) -> bool:
+    """Payouts enabled, and no requirement about the bank account (external_account) due or in error."""
+    if not stripe_account.get("payouts_enabled"):
+        return False
+    requirements = stripe_account.get("requirements") or {}
+    named = [str((e or {}).get("requirement", "")) if isinstance(e, dict) else "" for e in requirements.get("errors") or []]
+    named += [str(r) for key in ("currently_due", "past_due") for r in requirements.get(key) or []]
+    return not any(r.startswith("external_account") for r in named)
 
 
 def payout_failed(event: gateway.WebhookEvent) -> tuple[str, str] | None:
@@ -141,6 +169,16 @@ def payout_failed(event: gateway.WebhookEvent) -> tuple[str, str] | None:
     if account is not None:
         account.payouts_enabled = False
         account.updated_at = utcnow()
+        when = _event_time(event)
+        # Blocked unless the account was shown good by an event newer than this failure (this one
+        # came late); the block's time only moves forward.
+        last = as_utc(account.blocked_at)
+        if last is None or when >= last:
+            account.blocked_reason = (f"bank payout {obj.get('id')} failed: "
+                                      f"{obj.get('failure_code') or 'unknown'}")[:200]
+            account.blocked_at, account.blocked_by_event = when, event.id
+        elif account.blocked_reason is None:
+            log.info("payout.failed %s is older than the account.updated that lifted the block; kept lifted", event.id)
     log.warning("payout %s failed on %s: %s %s", obj.get("id"), event.account,
                 obj.get("failure_code"), obj.get("failure_message"))
     item_id = (obj.get("metadata") or {}).get("payout_item_id")
@@ -172,6 +210,10 @@ def transfer_reversed(event: gateway.WebhookEvent) -> None:
     if item.status in ("pending", "sending"):
         if obj.get("amount") != item.amount_cents or obj.get("destination") != item.stripe_account_id:
             log.error("transfer %s reversed differs from item %s; left for a person", obj.get("id"), item.id)
+            cases.open_case("transfer_mismatch", item.id, (
+                f"Stripe transfer {obj.get('id')} for this item ({obj.get('amount')} cents to {obj.get('destination')}) "
+                f"was reversed; the item is {item.amount_cents} to {item.stripe_account_id}."),
+                amount_cents=item.amount_cents, currency=item.currency, stripe_object_id=obj.get("id"))
             return
         # The reversal arrived before the job recorded the transfer: it exists, so book it first.
         _book_outcomes([item], {item.id: ("paid", obj.get("id"))})
@@ -192,6 +234,9 @@ def transfer_reversed(event: gateway.WebhookEvent) -> None:
     item.status = "reversed"
     note = f"Transfer reversed at Stripe ({already + delta} of {item.amount_cents} cents)."
     item.failure_reason = f"{item.failure_reason}; {note}"[:500] if item.failure_reason else note
+    # Its submissions are owed again (approved, carried by the next batch), the reversal on each.
+    proofs.reverse_payment(_carried_by([item.id]),
+                           f"Transfer {obj.get('id')} of payout item {item.id} reversed: {item.failure_reason}")
 
 
 def _reversed_so_far(item: PayoutItem) -> int:
@@ -206,31 +251,65 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
     """Snapshot every eligible worker's available balance into items and reserve it, in one transaction.
 
     The caller commits (then enqueues processing). Eligible: a payout account with transfers
-    active and payouts enabled, and an available balance of at least the minimum (and > 0).
+    active and payouts enabled and no block of ours, and an available balance of at least the
+    minimum (and > 0). In the same snapshot, each item records the approved submissions its money
+    is for (not yet carried by a live item), and the batch records every worker with money it left
+    out, and why: on PostgreSQL one statement, so an approval committing meanwhile is either in
+    the balance and the links or in neither.
     """
-    if _dialect() == "postgresql":  # SQLite (the embedded default) serialises writers anyway
+    dialect = _dialect()
+    if dialect == "postgresql":  # SQLite (the embedded default) serialises writers anyway
         db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_CREATION_LOCK})
     batch = PayoutBatch(currency=currency, min_amount_cents=min_amount_cents, created_by=created_by,
                         status="pending")
     db.session.add(batch)
     db.session.flush()
 
-    available = ledger_queries.balances_of_kind("worker_available", currency, at_least=max(min_amount_cents, 1))
+    minimum = max(min_amount_cents, 1)
+    balances = ledger_queries.balances_of_kind("worker_available", currency, at_least=1)
+    available = sa.select(balances.c.owner_id, balances.c.balance_cents).cte("available")
+    payable = sa.and_(PayoutAccount.transfers_active.is_(True), PayoutAccount.payouts_enabled.is_(True),
+                      PayoutAccount.blocked_reason.is_(None))
     eligible = (
         sa.select(
-            sql_new_id("pbi", _dialect()), sa.literal(batch.id), available.c.owner_id,
+            sql_new_id("pbi", dialect), sa.literal(batch.id), available.c.owner_id,
             PayoutAccount.stripe_account_id, available.c.balance_cents, sa.literal(currency),
             sa.literal("pending"), sa.literal(0), sa.func.now(),
         )
-        .join(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id)
-        .where(PayoutAccount.transfers_active.is_(True), PayoutAccount.payouts_enabled.is_(True))
+        .select_from(available.join(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id))
+        .where(payable, available.c.balance_cents >= minimum)
     )
-    items = db.session.execute(
+    insert_items = (
         sa.insert(PayoutItem)
         .from_select(["id", "batch_id", "worker_id", "stripe_account_id", "amount_cents", "currency",
                       "status", "attempts", "created_at"], eligible)
         .returning(PayoutItem.id, PayoutItem.worker_id, PayoutItem.amount_cents)
-    ).all()
+    )
+    reason = sa.case(
+        (PayoutAccount.worker_id.is_(None), "no_payout_account"),
+        (PayoutAccount.blocked_reason.is_not(None), "payout_account_blocked"),
+        (~payable, "payouts_disabled"),
+        else_="under_minimum",
+    )
+    insert_skips = sa.insert(PayoutSkip).from_select(
+        ["batch_id", "worker_id", "reason", "available_cents"],
+        sa.select(sa.literal(batch.id), available.c.owner_id, reason, available.c.balance_cents)
+        .select_from(available.outerjoin(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id))
+        .where(sa.or_(PayoutAccount.worker_id.is_(None), ~payable, available.c.balance_cents < minimum)),
+    )
+    if dialect == "postgresql":
+        new_items = insert_items.cte("new_items")
+        statement = (
+            sa.select(new_items.c.id, new_items.c.worker_id, new_items.c.amount_cents)
+            .add_cte(_insert_carried(new_items, currency).cte("new_links"))
+            .add_cte(insert_skips.cte("new_skips"))
+        )
+        items = db.session.execute(statement).all()
+    else:
+        items = db.session.execute(insert_items).all()
+        mine = sa.select(PayoutItem.id, PayoutItem.worker_id).where(PayoutItem.batch_id == batch.id).subquery()
+        db.session.execute(_insert_carried(mine, currency))
+        db.session.execute(insert_skips)
     ledger.post_many([
         ledger.Posting("payout_reserve", item_id, (
             (ledger.worker_available(worker_id, currency), amount),
@@ -242,6 +321,32 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
         batch.status = "completed"
         batch.started_at = batch.finished_at = utcnow()
     return batch
+
+
+def _insert_carried(items, currency: str) -> sa.Insert:
+    """Link each new item (`items`: id, worker_id) to its worker's approved submissions in this
+    currency that no live item carries yet (a failed or reversed item's money came back, so its
+    submissions are carried again by the next batch)."""
+    carried_live = (
+        sa.select(PayoutItemSubmission.submission_id)
+        .join(PayoutItem, PayoutItem.id == PayoutItemSubmission.payout_item_id)
+        .where(PayoutItemSubmission.submission_id == Submission.id,
+               PayoutItem.status.not_in(["failed", "reversed"]))
+        .exists()
+    )
+    return sa.insert(PayoutItemSubmission).from_select(
+        ["payout_item_id", "submission_id"],
+        sa.select(items.c.id, Submission.id)
+        .select_from(items)
+        .join(Submission, Submission.worker_id == items.c.worker_id)
+        .join(Brief, Brief.id == Submission.brief_id)
+        .where(Submission.status == "approved", Brief.currency == currency, ~carried_live),
+    )
+
+
+def _carried_by(item_ids: list[str]) -> sa.Select:
+    """The submissions whose money these items carry."""
+    return sa.select(PayoutItemSubmission.submission_id).where(PayoutItemSubmission.payout_item_id.in_(item_ids))
 
 
 def start_batch(*, currency: str, min_amount_cents: int, created_by: str) -> PayoutBatch:
@@ -262,6 +367,19 @@ def get_batch(batch_id: str) -> PayoutBatch:
 
 def list_batches(*, limit: int, cursor: str | None) -> tuple[list[PayoutBatch], str | None]:
     return page(sa.select(PayoutBatch), PayoutBatch, limit=limit, cursor=cursor)
+
+
+def batch_detail(batch_id: str) -> dict:
+    """A batch as GET shows it: status, summary and items read in one snapshot, so a running
+    batch never says "0 of 2 done" above two paid items."""
+    with snapshot():
+        return present([get_batch(batch_id)], with_items=True)[0]
+
+
+def batch_page(*, limit: int, cursor: str | None) -> dict:
+    with snapshot():
+        rows, next_cursor = list_batches(limit=limit, cursor=cursor)
+        return {"data": present(rows), "next_cursor": next_cursor}
 
 
 def _reversed(where) -> sa.Select:
@@ -326,7 +444,8 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
         }
         if with_items:
             body["items"] = [
-                {"id": i.id, "worker_id": i.worker_id, "amount_cents": i.amount_cents, "currency": i.currency,
+                {"id": i.id, "worker_id": i.worker_id, "worker_name": name, "amount_cents": i.amount_cents,
+                 "currency": i.currency,
                  "stripe_account_id": i.stripe_account_id, "stripe_transfer_id": i.stripe_transfer_id,
                  # The contract's statuses: `sending` (asked of Stripe, outcome being confirmed) is
                  # still pending to a client, with transfer_requested saying which it is.
@@ -336,8 +455,16 @@ def present(batches: list[PayoutBatch], *, with_items: bool = False) -> list[dic
                  "failure_reason": i.failure_reason, "attempts": i.attempts,
                  "available_on": i.available_on if i.status == "held" else None,
                  "settled_at": i.settled_at}
-                for i in db.session.scalars(
-                    sa.select(PayoutItem).where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.created_at, PayoutItem.id))
+                for i, name in db.session.execute(
+                    sa.select(PayoutItem, Worker.display_name).join(Worker, Worker.id == PayoutItem.worker_id)
+                    .where(PayoutItem.batch_id == batch.id).order_by(PayoutItem.created_at, PayoutItem.id))
+            ]
+            body["skipped"] = [
+                {"worker_id": worker_id, "worker_name": name, "reason": reason, "available_cents": cents}
+                for worker_id, name, reason, cents in db.session.execute(
+                    sa.select(PayoutSkip.worker_id, Worker.display_name, PayoutSkip.reason, PayoutSkip.available_cents)
+                    .join(Worker, Worker.id == PayoutSkip.worker_id)
+                    .where(PayoutSkip.batch_id == batch.id).order_by(PayoutSkip.reason, PayoutSkip.worker_id))
             ]
         out.append(body)
     return out
@@ -372,6 +499,9 @@ def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, objec
             ), memo=detail[:200]))
     db.session.flush()
     ledger.post_many(postings)
+    paid = [item.id for item in items if item.status == "paid"]
+    if paid:  # the submissions (and tasks, and so the groups' paid counts) this money was for
+        proofs.mark_paid(_carried_by(paid))
 
 
 def _move(item: PayoutItem, to: str) -> None:
@@ -599,6 +729,9 @@ def _reconcile_sending(batch_id: str, on_done: Callable[[int], None], funds: _Fu
     for item_id, reason in differing.items():
         db.session.execute(sa.update(PayoutItem).where(PayoutItem.id == item_id, PayoutItem.status == "sending")
                            .values(failure_reason=reason[:500]))
+        row = next(r for r in sending if r["id"] == item_id)
+        cases.open_case("transfer_mismatch", item_id, reason, amount_cents=row["amount_cents"],
+                        currency=row["currency"], stripe_object_id=at_stripe[item_id].id)
     db.session.commit()
     _record_outcomes(found)
     on_done(len(found))
@@ -614,6 +747,41 @@ def _reconcile_sending(batch_id: str, on_done: Callable[[int], None], funds: _Fu
     for start in range(0, len(resend), CLAIM_GROUP):
         unknown += _send_group(resend[start:start + CLAIM_GROUP], batch_id, on_done, funds)
     return unknown
+
+
+def settle_item_by_person(item_id: str, outcome: str, transfer_id: str | None, reason: str) -> str:
+    """A person's resolution of an item whose Stripe transfer is unlike it, in the caller's
+    transaction: "paid" books it paid by that transfer (at the item's amount: what differs stays
+    visible to `flask payments reconcile`), "failed" returns its money to the worker's available
+    balance (the transfer was reversed or is not the item's). Returns the item's batch id."""
+    item = db.session.scalars(sa.select(PayoutItem).where(PayoutItem.id == item_id).with_for_update()
+                              .execution_options(populate_existing=True)).one_or_none()
+    if item is None:
+        raise NotFound(f"No payout item {item_id}.")
+    if item.status not in ("pending", "sending"):
+        raise Conflict(f"Payout item {item_id} is {item.status} already.")
+    if outcome == "paid" and not transfer_id:
+        raise Conflict(f"No Stripe transfer is known for payout item {item_id}: it cannot be booked paid.")
+    detail = transfer_id if outcome == "paid" else f"Settled by a person as failed: {reason}"
+    _book_outcomes([item], {item.id: (outcome, detail)})
+    return item.batch_id
+
+
+def finish_if_done(batch_id: str) -> dict:
+    return _finish_if_done(batch_id)
+
+
+def item_batch(item_id: str) -> str:
+    item = db.session.get(PayoutItem, item_id)
+    if item is None:
+        raise NotFound(f"No payout item {item_id}.")
+    return item.batch_id
+
+
+def item_settled(item_id: str) -> bool:
+    """The item has an outcome (no longer pending or being confirmed)."""
+    item = db.session.get(PayoutItem, item_id, populate_existing=True)
+    return item is not None and item.status not in ("pending", "sending")
 
 
 def _dialect() -> str:

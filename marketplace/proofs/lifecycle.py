@@ -3,7 +3,8 @@ are written once, as data. Nothing else writes submissions.status.
 
 validating → needs_review (every check ran and none failed, or the validation was given up on)
            → auto_rejected (a check failed; a copy found later is failed from needs_review too);
-needs_review → approved | rejected | revision_requested (a decision); approved → paid.
+needs_review → approved | rejected | revision_requested (a decision); approved → paid (the
+transfer carrying its money settled) → approved (that transfer was reversed).
 
 The functions work in the caller's transaction and never commit. What a move does to the claim
 and the task (a rejection ends the claim and reopens the task) is asked of marketplace.tasks.
@@ -30,6 +31,7 @@ SUBMISSION_MOVES: dict[str, Move] = {
     "reject": Move(frozenset({"needs_review"}), "rejected"),
     "request_revision": Move(frozenset({"needs_review"}), "revision_requested"),
     "mark_paid": Move(frozenset({"approved"}), "paid"),
+    "reverse_payment": Move(frozenset({"paid"}), "approved"),
 }
 
 
@@ -103,13 +105,29 @@ def decide(rows: list, decision: str, *, among, now: datetime, actor: str, reaso
         tasks.reject(sa.select(Claim.id).where(among(Claim.id, [r.claim_id for r in rows])))
 
 
-def mark_paid(submission_ids: list[str]) -> int:
-    """Approved submissions whose money reached their worker (and their tasks with them)."""
-    move = SUBMISSION_MOVES["mark_paid"]
-    task_ids = db.session.execute(
+def mark_paid(submission_ids: sa.Select | list[str], now: datetime | None = None) -> int:
+    """Approved submissions whose money reached their worker, and their tasks with them: two
+    statements however many (`submission_ids` may be a select of ids)."""
+    move, now = SUBMISSION_MOVES["mark_paid"], now or utcnow()
+    paid = db.session.execute(
         sa.update(Submission).where(Submission.id.in_(submission_ids), Submission.status.in_(sorted(move.sources)))
-        .values(status=move.target).returning(Submission.task_id).execution_options(synchronize_session=False)
-    ).scalars().all()
-    if task_ids:
-        tasks.mark_paid(list(task_ids))
-    return len(task_ids)
+        .values(status=move.target, paid_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    if paid:
+        tasks.mark_paid(sa.select(Submission.task_id).where(Submission.id.in_(submission_ids),
+                                                            Submission.status == move.target), now)
+    return paid
+
+
+def reverse_payment(submission_ids: sa.Select | list[str], reversal: str, now: datetime | None = None) -> int:
+    """Paid submissions whose transfer was taken back: approved again (their money is available to
+    the next batch), with the reversal shown; their tasks go back to approved too."""
+    move, now = SUBMISSION_MOVES["reverse_payment"], now or utcnow()
+    task_ids = sa.select(Submission.task_id).where(Submission.id.in_(submission_ids),
+                                                   Submission.status.in_(sorted(move.sources)))
+    tasks.reverse_payment(task_ids, now)
+    return db.session.execute(
+        sa.update(Submission).where(Submission.id.in_(submission_ids), Submission.status.in_(sorted(move.sources)))
+        .values(status=move.target, paid_at=None, reversed_at=now, reversal=reversal[:500])
+        .execution_options(synchronize_session=False)
+    ).rowcount

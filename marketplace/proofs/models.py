@@ -66,6 +66,12 @@ class Submission(db.Model):
     reason: Mapped[str | None] = mapped_column(sa.Text)
     revision_deadline: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
+    # Paid: when the transfer carrying its money settled. A reversal brings it back to approved
+    # and says so here (reversed_at, reversal), so the worker sees why it is not paid any more.
+    paid_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    reversed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    reversal: Mapped[str | None] = mapped_column(sa.String(500))
+
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (

@@ -33,6 +33,11 @@ class SubmissionRevisionOut(Schema):
     deadline = UTCDateTime(allow_none=True)
 
 
+class SubmissionReversalOut(Schema):
+    reversed_at = UTCDateTime()
+    detail = fields.String()
+
+
 class SubmissionOut(Schema):
     id = fields.String()
     task_id = fields.String()
@@ -62,6 +67,11 @@ class SubmissionOut(Schema):
     reason_code = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
     revision = fields.Nested(SubmissionRevisionOut, allow_none=True)
+    paid_at = UTCDateTime(allow_none=True, metadata={
+        "description": "When the transfer carrying its money settled at Stripe (status paid); null otherwise."})
+    reversal = fields.Nested(SubmissionReversalOut, allow_none=True, metadata={
+        "description": "The latest reversal of a transfer that had paid it (it is approved again, to be "
+                       "paid by a later batch); null when none."})
     created_at = UTCDateTime()
 
 

@@ -41,6 +41,7 @@ TASK_MOVES: dict[str, Move] = {
     "reopen": _move({"claimed", "submitted"}, "open"),
     "close": _move({"open", "claimed", "submitted"}, "cancelled"),
     "mark_paid": _move({"approved"}, "paid"),
+    "reverse_payment": _move({"paid"}, "approved"),  # the transfer that paid it was reversed
 }
 
 # active → submitted while proof is in (through review and payment); a holding claim ends as
@@ -96,10 +97,18 @@ def approve_tasks(task_ids: list[str], now: datetime, among=None) -> None:
     db.session.execute(_task_update("approve", where, now).execution_options(synchronize_session=False))
 
 
-def mark_paid(task_ids: list[str], now: datetime | None = None) -> int:
-    """Approved tasks whose money reached their worker."""
+def mark_paid(task_ids: list[str] | sa.Select, now: datetime | None = None) -> int:
+    """Approved tasks whose money reached their worker (`task_ids` may be a select of ids)."""
     return db.session.execute(
         _task_update("mark_paid", Task.id.in_(task_ids), now or utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def reverse_payment(task_ids: list[str] | sa.Select, now: datetime | None = None) -> int:
+    """Paid tasks whose transfer was reversed: approved again, to be paid by a later batch."""
+    return db.session.execute(
+        _task_update("reverse_payment", Task.id.in_(task_ids), now or utcnow())
+        .execution_options(synchronize_session=False)
     ).rowcount
 
 

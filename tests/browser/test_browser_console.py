@@ -128,6 +128,10 @@ def test_admin_bulk_approves_200_submissions_by_filter_and_pays_them_out(
     expect(progress).to_have_attribute("aria-valuemax", "4")
     expect(page.locator("#payout-items tbody tr")).to_have_count(4)
     expect(page.locator("#payout-items tbody")).not_to_contain_text("failed")
+    # Each worker by name, with the id beside it.
+    first_item = page.locator("#payout-items tbody tr").first
+    expect(first_item).to_contain_text("Sam")
+    expect(first_item).to_contain_text("wrk_")
     page.get_by_role("link", name="Payouts").click()
     expect(page.locator("#batches tbody tr")).to_have_count(1)
     expect(page.locator("#batches tbody")).to_contain_text("4 / 4")

@@ -526,12 +526,18 @@ function renderPayouts() {
   }, (error) => replace(recent, h("h3", { id: "recent-title" }, "Recent batches"), errorBox(error)));
 }
 
+// A worker as a person reads them: the name, with the id beside it for support and search.
+function worker(row) {
+  return [row.worker_name || "", " ", h("span", { class: "hint" }, row.worker_id || "")];
+}
+
 async function renderPayout(id) {
   const bar = h("div", {});
   const meter = h("div", { class: "bar", role: "progressbar", id: "payout-progress", "aria-valuemin": 0, "aria-valuemax": 0, "aria-valuenow": 0, "aria-label": "Payout progress" }, bar);
   const status = h("p", { id: "payout-status", "aria-live": "polite" }, "Loading…");
   const items = h("div", { class: "table-wrap" });
-  replace(main, h("h2", {}, "Payout batch"), h("p", { class: "hint" }, id), meter, status, items);
+  const skipped = h("section", { "aria-labelledby": "skipped-title" });
+  replace(main, h("h2", {}, "Payout batch"), h("p", { class: "hint" }, id), meter, status, items, skipped);
   let stopped = false;
   stops.push(() => { stopped = true; });
   async function poll() {
@@ -559,12 +565,20 @@ async function renderPayout(id) {
     replace(items, rows.length ? h("table", { id: "payout-items" },
       h("thead", {}, h("tr", {}, h("th", {}, "Worker"), h("th", { class: "num" }, "Amount"), h("th", {}, "Status"), h("th", {}, "Transfer"))),
       h("tbody", {}, rows.map((item) => h("tr", {},
-        h("td", {}, item.worker_id || ""),
+        h("td", {}, worker(item)),
         h("td", { class: "num" }, money(item.amount_cents, batch.currency)),
         h("td", {}, item.status === "failed" ? h("strong", { class: "badge outcome-fail" }, "failed") : humanize(item.status),
           item.status === "held" ? h("div", { class: "hint" }, item.available_on ? `until Stripe's funds are available, ${when(item.available_on)}` : "until Stripe's balance can cover it") : null,
           item.failure_reason ? h("div", { class: "field-error" }, item.failure_reason) : null),
         h("td", {}, item.stripe_transfer_id || ""))))) : null);
+    const left = batch.skipped || [];
+    replace(skipped, left.length ? [h("h3", { id: "skipped-title" }, "Left out of this batch"),
+      h("div", { class: "table-wrap" }, h("table", { id: "payout-skipped" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Worker"), h("th", { class: "num" }, "Available"), h("th", {}, "Why"))),
+        h("tbody", {}, left.map((skip) => h("tr", {},
+          h("td", {}, worker(skip)),
+          h("td", { class: "num" }, money(skip.available_cents, batch.currency)),
+          h("td", {}, humanize(skip.reason)))))))] : []);
     if (finished) announce(live, `Payout batch ${humanize(batch.status)}`);
     // Held items wait days for Stripe's pending funds: no need to ask twice a second meanwhile.
     else setTimeout(poll, rows.some((item) => item.status === "pending") ? 500 : 15000);
