@@ -274,7 +274,7 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
         sa.select(
             sql_new_id("pbi", dialect), sa.literal(batch.id), available.c.owner_id,
             PayoutAccount.stripe_account_id, available.c.balance_cents, sa.literal(currency),
-            sa.literal("pending"), sa.literal(0), sa.func.now(),
+            sa.literal("pending"), sa.literal(0), sa.literal(1), sa.func.now(),
         )
         .select_from(available.join(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id))
         .where(payable, available.c.balance_cents >= minimum)
@@ -282,7 +282,7 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
     insert_items = (
         sa.insert(PayoutItem)
         .from_select(["id", "batch_id", "worker_id", "stripe_account_id", "amount_cents", "currency",
-                      "status", "attempts", "created_at"], eligible)
+                      "status", "attempts", "transfer_attempt", "created_at"], eligible)
         .returning(PayoutItem.id, PayoutItem.worker_id, PayoutItem.amount_cents)
     )
     reason = sa.case(
