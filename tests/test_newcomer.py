@@ -103,3 +103,34 @@ def test_a_public_base_url_links_cannot_be_written_with_is_refused_at_start_up(v
 
     with pytest.raises(ValueError, match="PUBLIC_BASE_URL"):
         check({"DUPLICATE_HAMMING_THRESHOLD": 6, "PUBLIC_BASE_URL": value})
+
+
+def test_my_claims_include_a_task_sent_back_for_revision_with_what_was_asked(app, client, standin, runner):
+    from tests.factories import make_admin
+    from tests.factories.proofs import run_validation_jobs, submit
+
+    _, brand_key = sign_up_brand(client)
+    brief = live_brief(client, brand_key, standin, task_groups=[CAPTION])
+    _, token = sign_up_worker(client)
+    held = claim(client, token, brief["task_groups"][0]["id"])
+    waiting = claim(client, token, brief["task_groups"][0]["id"])
+    sub_id = submit(client, token, held["task"]["id"], text="Lighter shoe #ad").get_json()["id"]
+    run_validation_jobs(app)
+    decided = client.post("/v1/review/decisions", headers=auth(make_admin(runner)), json={
+        "submission_ids": [sub_id], "decision": "request_revision", "reason_code": "off_brief",
+        "reason": "Mention the grip, please."})
+    assert decided.get_json()["revision_requested"] == 1, decided.get_json()
+
+    listed = {c["task"]["id"]: c for c in client.get("/v1/me/claims", headers=auth(token)).get_json()["data"]}
+    assert set(listed) == {held["task"]["id"], waiting["task"]["id"]}
+    assert listed[waiting["task"]["id"]]["revision"] is None
+    revision = listed[held["task"]["id"]]["revision"]
+    assert revision["submission_id"] == sub_id and revision["reason_code"] == "off_brief"
+    assert revision["reason"] == "Mention the grip, please."
+    assert listed[held["task"]["id"]]["claim_expires_at"] == revision["deadline"]
+    assert listed[held["task"]["id"]]["expires_in_seconds"] > 47 * 3600
+
+    # Submitted again, it waits for review, not for the worker.
+    assert submit(client, token, held["task"]["id"], text="Lighter shoe, same grip #ad").status_code == 202
+    listed = client.get("/v1/me/claims", headers=auth(token)).get_json()["data"]
+    assert [c["task"]["id"] for c in listed] == [waiting["task"]["id"]]

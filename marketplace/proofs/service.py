@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from marketplace.auth.service import Principal
@@ -149,6 +150,19 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
 
 
 # --- reading -----------------------------------------------------------------------------------
+
+
+def revision_requests(now: datetime) -> sa.Subquery:
+    """The fragment the claims list embeds: per claim, the submission sent back for a revision that
+    is still the claim's latest and whose deadline has not passed, with what the reviewer asked."""
+    later = aliased(Submission)
+    return (
+        sa.select(Submission.claim_id, Submission.id.label("submission_id"), Submission.reason_code,
+                  Submission.reason, Submission.revision_deadline, Submission.decided_at)
+        .where(Submission.status == "revision_requested", Submission.revision_deadline > now,
+               ~sa.exists().where(later.claim_id == Submission.claim_id, later.created_at > Submission.created_at))
+        .subquery("revision_requests")
+    )
 
 
 def visible_submission(principal: Principal, submission_id: str) -> Submission:
