@@ -26,11 +26,26 @@ def create_admin_command(email: str) -> None:
 
 @click.command("demo")
 @with_appcontext
-def demo_command() -> None:
-    """Fill an empty database with a brand, a funded live brief and a worker, and print their keys."""
-    from marketplace.demo import seed
+@click.option("--reset", is_flag=True, help="Delete every row of the database first (asks unless --yes).")
+@click.option("--yes", is_flag=True, help="With --reset: do not ask.")
+def demo_command(reset: bool, yes: bool) -> None:
+    """Fill an empty database with a brand, a funded live brief and a worker with work in every
+    state; print their logins as shell lines (`eval "$(flask --app wsgi demo)"` sets $BRAND_KEY…)."""
+    from marketplace.demo import require_schema, seed, wipe
+    from marketplace.errors import Conflict
 
-    for line in seed():
+    try:
+        if reset:
+            require_schema()
+            where = db.engine.url.render_as_string(hide_password=True)
+            if not yes:
+                click.confirm(f"Delete every row of {where}?", abort=True, err=True)
+            wipe()
+            click.echo(f"# Emptied {where}.")
+        made = seed()
+    except Conflict as exc:
+        raise click.ClickException(exc.detail) from exc
+    for line in made.shell():
         click.echo(line)
 
 

@@ -134,3 +134,70 @@ def test_my_claims_include_a_task_sent_back_for_revision_with_what_was_asked(app
     assert submit(client, token, held["task"]["id"], text="Lighter shoe, same grip #ad").status_code == 202
     listed = client.get("/v1/me/claims", headers=auth(token)).get_json()["data"]
     assert [c["task"]["id"] for c in listed] == [waiting["task"]["id"]]
+
+
+def _flask(tmp_path, *args: str, stdin: str | None = None, **env: str):
+    """`flask --app wsgi …` as a newcomer runs it: its own instance folder (SQLite), no services."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from marketplace import REPO_ROOT
+
+    flask = str(Path(sys.executable).parent / "flask")
+    base = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+            "MARKETPLACE_INSTANCE_PATH": str(tmp_path / "instance"), "LOG_LEVEL": "WARNING"}
+    return subprocess.run([flask, "--app", "wsgi", *args], cwd=REPO_ROOT, env={**base, **env}, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _exports(output: str) -> dict[str, str]:
+    import shlex
+
+    (line,) = [line for line in output.splitlines() if line.startswith("export ")]
+    return dict(word.split("=", 1) for word in shlex.split(line)[1:])
+
+
+def test_the_demo_says_what_to_do_before_the_schema_and_when_run_twice_and_resets(tmp_path):
+    import subprocess
+
+    early = _flask(tmp_path, "demo")
+    assert early.returncode != 0 and "Traceback" not in early.stderr
+    assert "no schema yet" in early.stderr and "db upgrade" in early.stderr
+    assert _flask(tmp_path, "db", "upgrade").returncode == 0
+
+    # Everything it prints is shell: comments for people, then one export line.
+    first = _flask(tmp_path, "demo")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert all(line.startswith(("#", "export ")) for line in first.stdout.splitlines())
+    logins = _exports(first.stdout)
+    assert {"BRAND_KEY", "ADMIN_KEY", "WORKER_TOKEN", "BRIEF_ID"} <= set(logins)
+    assert "payouts run" in first.stdout
+    shell = subprocess.run(["bash", "-c", 'eval "$(cat)"; echo "$BRAND_KEY $WORKER_TOKEN"'], input=first.stdout,
+                           capture_output=True, text=True, timeout=30)
+    assert shell.stdout.split() == [logins["BRAND_KEY"], logins["WORKER_TOKEN"]]
+
+    again = _flask(tmp_path, "demo")
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    assert "already has data" in again.stderr and "--reset" in again.stderr
+    declined = _flask(tmp_path, "demo", "--reset", stdin="n\n")
+    assert declined.returncode != 0 and "Traceback" not in declined.stderr
+    reset = _flask(tmp_path, "demo", "--reset", stdin="y\n")
+    assert reset.returncode == 0, reset.stderr[-2000:]
+    assert _exports(reset.stdout)["BRAND_KEY"] != logins["BRAND_KEY"]
+
+
+def test_the_demo_worker_has_work_in_every_state(runner, client):
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    logins = _exports(result.output)
+    worker = auth(logins["WORKER_TOKEN"])
+    mine = client.get("/v1/me/submissions", headers=worker).get_json()["data"]
+    assert sorted(s["status"] for s in mine) == sorted(
+        ["validating", "needs_review", "approved", "rejected", "revision_requested", "auto_rejected"])
+    held = client.get("/v1/me/claims", headers=worker).get_json()["data"]
+    assert sorted(bool(c["revision"]) for c in held) == [False, True]  # one claimed, one sent back
+    briefs = client.get("/v1/briefs", headers=auth(logins["BRAND_KEY"])).get_json()["data"]
+    assert [b["id"] for b in briefs] == [logins["BRIEF_ID"]]
+    queue = client.get("/v1/review/submissions?status=needs_review", headers=auth(logins["ADMIN_KEY"]))
+    assert queue.status_code == 200 and len(queue.get_json()["data"]) == 1
