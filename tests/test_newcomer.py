@@ -201,3 +201,127 @@ def test_the_demo_worker_has_work_in_every_state(runner, client):
     assert [b["id"] for b in briefs] == [logins["BRIEF_ID"]]
     queue = client.get("/v1/review/submissions?status=needs_review", headers=auth(logins["ADMIN_KEY"]))
     assert queue.status_code == 200 and len(queue.get_json()["data"]) == 1
+
+
+def _cli_without_stripe(app, monkeypatch, tmp_path):
+    """The CLI in a shell of its own: no STRIPE_API_KEY, an instance folder `make run` may write to."""
+    monkeypatch.setitem(app.config, "STRIPE_API_KEY", None)
+    monkeypatch.setitem(app.config, "STRIPE_API_BASE", None)
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))
+    return tmp_path
+
+
+def _money_and_batches(db_session) -> tuple:
+    import sqlalchemy as sa
+
+    db_session.expire_all()
+    return (db_session.execute(sa.text("SELECT count(*) FROM payout_batches")).scalar_one(),
+            db_session.execute(sa.text("SELECT count(*) FROM ledger_entries")).scalar_one())
+
+
+@pytest.mark.parametrize("standin_file", [None, "dead"])
+def test_payouts_run_with_no_stripe_refuses_before_reserving_anything(
+        app, client, runner, standin, db_session, monkeypatch, tmp_path, standin_file):
+    import json
+    import socket
+
+    from tests.factories.payouts import approved_work, earnings, ready_worker
+
+    worker, token, _ = ready_worker(client, standin)
+    approved_work(app, client, standin, [(worker["id"], token)], 500)
+    cli_without_stripe = _cli_without_stripe(app, monkeypatch, tmp_path)
+    if standin_file == "dead":  # `make run` stopped without cleaning up: nothing listens there
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]
+        (cli_without_stripe / "stripe-standin.json").write_text(json.dumps(
+            {"STRIPE_API_KEY": "sk_test_standin", "STRIPE_API_BASE": f"http://127.0.0.1:{dead}"}))
+    before = _money_and_batches(db_session)
+    result = runner.invoke(args=["payouts", "run"])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
+    assert "Nothing was reserved" in result.output
+    assert ("STRIPE_API_KEY is unset" if standin_file is None else "does not answer") in result.output
+    assert _money_and_batches(db_session) == before
+    mine = earnings(client, token)
+    assert (mine["available_cents"], mine["in_transit_cents"]) == (500, 0)
+
+
+def test_payouts_run_beside_make_run_pays_through_the_servers_stand_in(
+        app, client, runner, standin, monkeypatch, tmp_path):
+    from marketplace.cli import write_standin_file
+    from tests.factories.payouts import approved_work, earnings, ready_worker
+
+    worker, token, _ = ready_worker(client, standin)
+    approved_work(app, client, standin, [(worker["id"], token)], 500)
+    _cli_without_stripe(app, monkeypatch, tmp_path)
+    # What `flask serve` writes once its stand-in is up (here: the test run's stand-in).
+    with app.app_context():
+        serving = app.config.copy()
+        app.config.update(STRIPE_API_KEY="sk_test_standin", STRIPE_API_BASE=standin.url)
+        write_standin_file(app)
+        app.config.update(STRIPE_API_KEY=serving["STRIPE_API_KEY"], STRIPE_API_BASE=serving["STRIPE_API_BASE"])
+    result = runner.invoke(args=["payouts", "run"])
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.output
+    assert earnings(client, token)["available_cents"] == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("option", ["--port", "--stripe-port"])
+def test_serve_on_a_busy_port_says_so_and_which_option_to_pass(tmp_path, option):
+    import socket
+
+    ports = {"--port": _free_port(), "--stripe-port": _free_port()}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[option]))
+        taken.listen()
+        result = _flask(tmp_path, "serve", "--port", str(ports["--port"]), "--stripe-port", str(ports["--stripe-port"]))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"port {ports[option]} is in use; pass {option}" in result.stderr
+
+
+def test_payouts_run_in_another_shell_finds_the_stand_in_make_run_started(tmp_path):
+    import json
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from marketplace import REPO_ROOT
+
+    port, stripe_port = _free_port(), _free_port()
+    assert _flask(tmp_path, "db", "upgrade").returncode == 0
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "serve", "--port", str(port), "--stripe-port", str(stripe_port)],
+        cwd=REPO_ROOT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LOG_LEVEL": "WARNING",
+                            "MARKETPLACE_INSTANCE_PATH": str(tmp_path / "instance")},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    written = tmp_path / "instance" / "stripe-standin.json"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read()
+                time.sleep(0.2)
+        assert json.loads(written.read_text())["STRIPE_API_BASE"] == f"http://127.0.0.1:{stripe_port}"
+        paid = _flask(tmp_path, "payouts", "run")
+        assert paid.returncode == 0, paid.stderr[-2000:]
+        assert "Batch" in paid.stdout and "completed" in paid.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert not written.exists()  # a stopped server leaves no settings behind
+    refused = _flask(tmp_path, "payouts", "run")
+    assert refused.returncode != 0 and "Nothing was reserved" in refused.stderr
