@@ -130,8 +130,10 @@ def seed() -> Demo:
         "  curl -s -H \"Authorization: Bearer $BRAND_KEY\" http://127.0.0.1:5000/v1/briefs",
         "  curl -s -H \"Authorization: Bearer $WORKER_TOKEN\" http://127.0.0.1:5000/v1/me/claims",
         "  curl -s -H \"Authorization: Bearer $ADMIN_KEY\" 'http://127.0.0.1:5000/v1/review/submissions?status=needs_review'",
-        "Pay the approved work: the worker sets up payouts (worker app, Earnings; the stand-in onboards at once),",
-        "  then: flask --app wsgi payouts run   (beside `make run`, which it takes Stripe's settings from)",
+        "Pay the approved work: the worker sets up payouts (worker app, Earnings; the stand-in onboards at once);",
+        "  the demo's brief was funded without Stripe, so give `make run`'s stand-in that money first:",
+        f"  curl -X POST localhost:12111/_standin/balance -d amount={brief.committed_cents}",
+        "  then: .venv/bin/flask --app wsgi payouts run   (it finds `make run`'s stand-in by itself)",
     ]
     exports = {"BRAND_KEY": brand_key, "ADMIN_KEY": admin_key, "WORKER_TOKEN": token, "WORKER_EMAIL": WORKER_EMAIL,
                "WORKER_PASSWORD": PASSWORD, "BRIEF_ID": brief.id}
