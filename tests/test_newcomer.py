@@ -325,3 +325,35 @@ def test_payouts_run_in_another_shell_finds_the_stand_in_make_run_started(tmp_pa
     assert not written.exists()  # a stopped server leaves no settings behind
     refused = _flask(tmp_path, "payouts", "run")
     assert refused.returncode != 0 and "Nothing was reserved" in refused.stderr
+
+
+def test_a_screenshot_thumbnail_is_a_small_fresh_png_and_an_undecodable_upload_says_no_preview(
+        app, client, standin, runner):
+    from PIL import Image
+
+    from tests.factories import make_admin
+    from tests.factories.proofs import (
+        NOT_AN_IMAGE,
+        png,
+        polyglot,
+        proof_brief,
+        submitted,
+        truncated_png,
+    )
+
+    _, brief = proof_brief(client, standin)
+    admin = auth(make_admin(runner))
+    token, good = submitted(client, brief, screenshot=png(seed=7, size=(1280, 960)))
+    thumb = client.get(f"/v1/submissions/{good}/screenshot?size=thumbnail", headers=auth(token))
+    assert thumb.status_code == 200 and thumb.mimetype == "image/png"
+    assert max(Image.open(io.BytesIO(thumb.data)).size) == 320
+    full = client.get(f"/v1/submissions/{good}/screenshot", headers=auth(token))
+    assert full.data == png(seed=7, size=(1280, 960))  # without ?size, the file as uploaded
+
+    for upload in (NOT_AN_IMAGE, truncated_png(seed=8), polyglot(seed=9)):
+        _, bad = submitted(client, brief, screenshot=upload)
+        answer = client.get(f"/v1/submissions/{bad}/screenshot?size=thumbnail", headers=admin)
+        assert answer.status_code == 422, answer.data[:200]
+        assert answer.content_type == "application/problem+json"
+        assert answer.get_json()["type"].endswith("/no-preview") and "No preview" in answer.get_json()["detail"]
+    assert client.get(f"/v1/submissions/{good}/screenshot?size=huge", headers=admin).status_code == 422

@@ -25,7 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from marketplace.auth.service import Principal
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db.clock import as_utc, utcnow
-from marketplace.errors import Conflict, InvalidInput, NotFound
+from marketplace.errors import Conflict, DomainError, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.http.ratelimit import check_submission
@@ -293,6 +293,25 @@ def shared_screenshot_file(submission_id: str, expires: int, signature: str) -> 
 def screenshot_file(principal: Principal, submission_id: str) -> tuple[bytes, str]:
     """The stored screenshot and the content type its magic bytes announce (never the client's)."""
     return _stored_screenshot(visible_submission(principal, submission_id))
+
+
+class NoPreview(DomainError):
+    """The stored screenshot is no image that can be shown (the screenshot check says why)."""
+
+    status = 422
+    slug = "no-preview"
+
+
+def screenshot_thumbnail(principal: Principal, submission_id: str) -> tuple[bytes, str]:
+    """A small PNG of the stored screenshot, or NoPreview (422) for one that cannot be decoded."""
+    from marketplace.proofs.checks.screenshot import ImageRejected, thumbnail_png
+
+    submission = visible_submission(principal, submission_id)
+    data, _ = _stored_screenshot(submission)
+    try:  # a hash is stored only for bytes the screenshot check decoded whole
+        return thumbnail_png(data, checked=submission.phash is not None), "image/png"
+    except ImageRejected as exc:
+        raise NoPreview(f"No preview: {exc.detail}.") from None
 
 
 def _stored_screenshot(submission: Submission | None) -> tuple[bytes, str]:

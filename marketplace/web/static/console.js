@@ -265,13 +265,19 @@ function queueRow(row, state) {
 async function loadThumbnail(cell, row) {
   const path = typeof row.screenshot_url === "string" && row.screenshot_url.startsWith("/")
     ? row.screenshot_url : `/v1/submissions/${encodeURIComponent(row.id)}/screenshot`;
+  // A thumbnail the server re-encodes: small, and an upload that is no image answers 422, shown
+  // as "No preview" in a cell of its usual size rather than a broken image stretching the table.
+  const noPreview = (title) => replace(cell, h("span", { class: "hint no-preview", title: title || "" }, "No preview"));
   try {
-    const blob = await api.blob(path);
+    const blob = await api.blob(path, { size: "thumbnail" });
     const url = URL.createObjectURL(blob);
     blobUrls.push(url);
-    replace(cell, h("img", { class: "thumb", src: url, alt: `Screenshot of submission ${row.id}` }));
+    const img = h("img", { class: "thumb", src: url, alt: "Screenshot" });
+    img.addEventListener("error", () => noPreview());
+    replace(cell, img);
   } catch (error) {
-    replace(cell, h("span", { class: "hint" }, "No screenshot"));
+    if (error instanceof ApiError && error.status === 404) replace(cell, h("span", { class: "hint" }, "No screenshot"));
+    else noPreview(error && error.message);
   }
 }
 
