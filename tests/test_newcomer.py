@@ -357,3 +357,58 @@ def test_a_screenshot_thumbnail_is_a_small_fresh_png_and_an_undecodable_upload_s
         assert answer.content_type == "application/problem+json"
         assert answer.get_json()["type"].endswith("/no-preview") and "No preview" in answer.get_json()["detail"]
     assert client.get(f"/v1/submissions/{good}/screenshot?size=huge", headers=admin).status_code == 422
+
+
+def test_a_declined_card_shows_on_the_brief_once_in_order_until_a_payment_succeeds(client, standin):
+    import time
+    import uuid
+
+    from tests.factories import create_brief
+    from tests.test_funding import post_webhook, signed
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    assert brief["funding"] == {"status": "unpaid", "failure_code": None, "failure_reason": None, "failed_at": None}
+    intent = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    shown = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["funding"]
+    assert shown["status"] == "requires_payment"
+
+    standin.fail_payment_intent(intent["payment_intent_id"])
+    assert standin.wait_for_webhooks(10)
+    one = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()
+    assert one["status"] == "draft"
+    assert one["funding"]["status"] == "failed" and one["funding"]["failure_code"] == "generic_decline"
+    assert one["funding"]["failure_reason"] == "Your card was declined." and one["funding"]["failed_at"].endswith("Z")
+    listed = client.get("/v1/briefs", headers=auth(key)).get_json()["data"]
+    assert listed[0]["funding"] == one["funding"]  # the list says the same as the one-statement read
+
+    def failure(created: int, code: str) -> dict:
+        return {"id": "evt_" + uuid.uuid4().hex, "type": "payment_intent.payment_failed", "created": created,
+                "data": {"object": {"id": intent["payment_intent_id"], "object": "payment_intent", "currency": "usd",
+                                    "last_payment_error": {"code": "card_declined", "decline_code": code,
+                                                           "message": f"Declined: {code}."},
+                                    "metadata": {"payment_id": intent["payment_id"]}}}}
+
+    now = int(time.time())
+    newer = failure(now + 60, "insufficient_funds")
+    assert post_webhook(client, *signed(newer)).status_code == 200
+    assert post_webhook(client, *signed(failure(now - 3600, "expired_card"))).status_code == 200  # late, older
+    assert post_webhook(client, *signed(newer)).status_code == 200  # delivered twice
+    shown = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()["funding"]
+    assert (shown["status"], shown["failure_code"], shown["failure_reason"]) == (
+        "failed", "insufficient_funds", "Declined: insufficient_funds.")
+
+    standin.succeed_payment_intent(intent["payment_intent_id"])
+    assert standin.wait_for_webhooks(10)
+    assert post_webhook(client, *signed(failure(now + 120, "late_after_success"))).status_code == 200
+    funded = client.get(f"/v1/briefs/{brief['id']}", headers=auth(key)).get_json()
+    assert funded["status"] == "funded"
+    assert funded["funding"] == {"status": "succeeded", "failure_code": None, "failure_reason": None, "failed_at": None}
+
+
+def test_the_spec_describes_the_briefs_funding(client):
+    spec = client.get("/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    funding = schemas["FundingOut"]["properties"]
+    assert {"status", "failure_code", "failure_reason", "failed_at"} <= set(funding)
+    assert "funding" in schemas["BriefOut"]["properties"]

@@ -26,6 +26,12 @@ class Payment(db.Model):
     status: Mapped[str] = mapped_column(sa.String(16), default="created")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     succeeded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The last failed attempt to pay (a declined card), shown on the brief until one succeeds;
+    # failure_event_created orders failures whose events arrive out of order.
+    failure_code: Mapped[str | None] = mapped_column(sa.String(64))
+    failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    failed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    failure_event_created: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class Refund(db.Model):

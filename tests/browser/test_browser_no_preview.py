@@ -1,4 +1,4 @@
-"""The console's review queue with an upload that is no image: its row says "No preview" and the
+"""The console, what a newcomer tripped on: an upload that is no image says "No preview" in its row and the
 table keeps its shape, the other rows' thumbnails shown."""
 
 from __future__ import annotations
@@ -42,3 +42,24 @@ def test_an_undecodable_screenshot_shows_no_preview_in_the_review_table(
     page.wait_for_function("[...document.querySelectorAll('#queue img.thumb')].every(i => i.complete && i.naturalWidth > 0)")
     for sid in subs:  # every row keeps all its cells
         expect(page.locator(f"#queue tr[data-id='{sid}'] td")).to_have_count(7)
+
+
+def test_the_console_shows_a_declined_card_on_the_brief(client, runner, standin, open_page):
+    from tests.factories import auth, create_brief, sign_up_brand
+
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    intent = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key)).get_json()
+    standin.fail_payment_intent(intent["payment_intent_id"])
+    assert standin.wait_for_webhooks(10)
+
+    page = open_page(DESKTOP)
+    page.goto("/console/")
+    page.fill("#api-key", make_admin(runner))
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#queue")).to_be_visible()  # signed in
+    page.evaluate("location.hash = '#briefs'")
+    expect(page.locator("#main, main").first).to_contain_text("Payment declined")
+    page.click(f"a[href='#brief/{brief['id']}']")
+    expect(page.locator("#brief-funding")).to_contain_text("Payment: failed")
+    expect(page.locator("#brief-funding")).to_contain_text("Your card was declined. (generic_decline)")

@@ -331,6 +331,18 @@ function totals(groups) {
   return sum;
 }
 
+// The brief's payment: a declined card says so, with Stripe's code and message and when.
+function fundingLine(funding) {
+  if (!funding) return null;
+  const line = h("p", { id: "brief-funding", class: funding.status === "failed" ? "has-failure" : "" },
+    "Payment: ", h("strong", {}, humanize(funding.status)));
+  if (funding.status === "failed") {
+    line.append(` — ${funding.failure_reason || "declined"} (${funding.failure_code || "no code"}), ${when(funding.failed_at)}. `,
+      "The brand can pay again with the same payment.");
+  }
+  return line;
+}
+
 async function renderBriefs() {
   const page = await api.get("/v1/briefs", { limit: 200 });
   const rows = (page.data || []).map((b) => {
@@ -338,7 +350,8 @@ async function renderBriefs() {
     const m = b.money || {};
     return h("tr", {},
       h("td", {}, h("a", { href: `#brief/${encodeURIComponent(b.id)}` }, b.title)),
-      h("td", {}, humanize(b.status)),
+      h("td", {}, humanize(b.status), b.funding && b.funding.status === "failed"
+        ? h("div", { class: "hint funding-failed" }, "Payment declined") : null),
       h("td", { class: "num" }, money(m.funded_cents, b.currency)),
       h("td", { class: "num" }, money(m.spent_cents, b.currency)),
       h("td", { class: "num" }, money(m.remaining_cents, b.currency)),
@@ -397,6 +410,7 @@ async function renderBrief(id) {
   replace(main,
     h("h2", {}, brief.title),
     h("p", {}, "Status: ", h("strong", {}, humanize(brief.status)), brief.status_reason ? ` — ${brief.status_reason}` : ""),
+    fundingLine(brief.funding),
     h("div", { class: "grid", id: "brief-money" },
       stat("Budget", money(m.budget_cents ?? brief.budget_cents, cur)), stat("Funded", money(m.funded_cents, cur)),
       stat("Committed", money(m.committed_cents, cur)), stat("Spent", money(m.spent_cents, cur)),
