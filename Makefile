@@ -2,6 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 PYTEST_ARGS ?=
+RUN_ARGS ?=
 
 .PHONY: run test install services bench lint
 
@@ -14,9 +15,9 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 ## run: the service on http://127.0.0.1:5000 (SQLite and in-process jobs unless DATABASE_URL / REDIS_URL
-## are set; the offline Stripe stand-in unless STRIPE_API_KEY is set)
+## are set; the offline Stripe stand-in unless STRIPE_API_KEY is set); RUN_ARGS="--port 5001 --stripe-port 12112"
 run: install
-	$(VENV)/bin/flask --app wsgi serve
+	$(VENV)/bin/flask --app wsgi serve $(RUN_ARGS)
 
 ## test: the whole suite on PostgreSQL and Redis (started if they are down), a fresh database per run
 test: install services

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import secrets
+import signal
+import socket
+import sys
 import threading
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -26,19 +33,35 @@ def create_admin_command(email: str) -> None:
 
 @click.command("demo")
 @with_appcontext
-def demo_command() -> None:
-    """Fill an empty database with a brand, a funded live brief and a worker, and print their keys."""
-    from marketplace.demo import seed
+@click.option("--reset", is_flag=True, help="Delete every row of the database first (asks unless --yes).")
+@click.option("--yes", is_flag=True, help="With --reset: do not ask.")
+def demo_command(reset: bool, yes: bool) -> None:
+    """Fill an empty database with a brand, a funded live brief and a worker with work in every
+    state; print their logins as shell lines (`eval "$(flask --app wsgi demo)"` sets $BRAND_KEY…)."""
+    from marketplace.demo import require_schema, seed, wipe
+    from marketplace.errors import Conflict
 
-    for line in seed():
+    try:
+        if reset:
+            require_schema()
+            where = db.engine.url.render_as_string(hide_password=True)
+            if not yes:
+                click.confirm(f"Delete every row of {where}?", abort=True, err=True)
+            wipe()
+            click.echo(f"# Emptied {where}.")
+        made = seed()
+    except Conflict as exc:
+        raise click.ClickException(exc.detail) from exc
+    for line in made.shell():
         click.echo(line)
 
 
 @click.command("serve")
 @with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--stripe-port", default=12111, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=int, help="The service's port.")
+@click.option("--stripe-port", default=12111, show_default=True, type=int,
+              help="The offline Stripe stand-in's port (without STRIPE_API_KEY).")
 def serve_command(host: str, port: int, stripe_port: int) -> None:
     """Run the service for development: schema upgraded, jobs and schedule in-process without
     REDIS_URL, and, without STRIPE_API_KEY, the offline Stripe stand-in on --stripe-port."""
@@ -48,8 +71,13 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
     from workers.schedule import PERIODIC
 
     app = current_app._get_current_object()
+    standin_wanted = not app.config.get("STRIPE_API_KEY")
+    _refuse_busy(host, port, "--port")  # before anything starts, so nothing is left half up
+    if standin_wanted:
+        _refuse_busy("127.0.0.1", stripe_port, "--stripe-port")
     upgrade(revision="heads")
-    if not app.config.get("STRIPE_API_KEY"):
+    standin_file = None
+    if standin_wanted:
         from stripe_standin import StripeStandIn
 
         webhook_secret = "whsec_" + secrets.token_hex(16)
@@ -59,9 +87,14 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
             webhook_secret=webhook_secret,
             connect_webhook_url=_webhook_url(app, host, port, "stripe_webhooks.stripe_connect_webhook"),
             connect_webhook_secret=connect_secret,
-        ).start()
+        )
+        try:
+            standin.start()
+        except OSError as exc:
+            raise click.ClickException(_busy_message(stripe_port, "--stripe-port", exc)) from exc
         app.config.update(STRIPE_API_KEY="sk_test_standin", STRIPE_API_BASE=standin.url,
                           STRIPE_WEBHOOK_SECRET=webhook_secret, STRIPE_CONNECT_WEBHOOK_SECRET=connect_secret)
+        standin_file = write_standin_file(app)
         click.echo(f"Stripe stand-in on {standin.url} (offline; succeed a payment with "
                    f"POST {standin.url}/_standin/payment_intents/<id>/succeed)")
     if not app.config.get("REDIS_URL"):
@@ -74,7 +107,79 @@ def serve_command(host: str, port: int, stripe_port: int) -> None:
     # app.run() is a no-op under the flask command, so serve with werkzeug directly.
     from werkzeug.serving import run_simple
 
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    # A terminated server (make run's Ctrl-C or a kill) still removes its stand-in file below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    except OSError as exc:  # taken between the look above and now
+        raise click.ClickException(_busy_message(port, "--port", exc)) from exc
+    finally:
+        if standin_file is not None:
+            standin_file.unlink(missing_ok=True)
+
+
+def _busy_message(port: int, option: str, exc: OSError | None = None) -> str:
+    if exc is not None and exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+        return f"cannot listen on port {port}: {exc.strerror or exc}"
+    return f"port {port} is in use; pass {option} {port + 1} (or another free port), or stop what listens there"
+
+
+def _refuse_busy(host: str, port: int, option: str) -> None:
+    """A clear refusal for a port someone else listens on (werkzeug's own is a traceback)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host}: {exc}") from exc
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise click.ClickException(_busy_message(port, option, exc)) from exc
+
+
+# Where `flask serve` tells the other commands (flask payouts run, in another shell) how to reach
+# the Stripe stand-in it started, since they cannot see its in-process settings.
+STANDIN_FILE = "stripe-standin.json"
+
+
+def write_standin_file(app: Flask) -> Path:
+    path = Path(app.instance_path) / STANDIN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"STRIPE_API_KEY": app.config["STRIPE_API_KEY"],
+                                "STRIPE_API_BASE": app.config["STRIPE_API_BASE"], "pid": os.getpid()}))
+    path.chmod(0o600)
+    return path
+
+
+def use_the_servers_stripe(app: Flask) -> None:
+    """Without STRIPE_API_KEY, take the Stripe settings of the stand-in a running `flask serve`
+    (`make run`) wrote to the instance folder; then refuse unless Stripe answers, before the
+    caller reserves anything."""
+    from marketplace.errors import ServiceUnavailable
+    from marketplace.payments import gateway
+
+    path = Path(app.instance_path) / STANDIN_FILE
+    if not app.config.get("STRIPE_API_KEY") and path.exists():
+        try:
+            saved = json.loads(path.read_text())
+            app.config.update(STRIPE_API_KEY=saved["STRIPE_API_KEY"], STRIPE_API_BASE=saved["STRIPE_API_BASE"])
+        except (OSError, ValueError, KeyError):
+            pass
+    if not app.config.get("STRIPE_API_KEY"):
+        raise click.ClickException(
+            "No Stripe to pay through: STRIPE_API_KEY is unset and no `make run` (flask serve) with its "
+            f"Stripe stand-in is running here ({path} is missing). Start `make run` in another shell, "
+            "or set STRIPE_API_KEY (and STRIPE_API_BASE). Nothing was reserved.")
+    try:
+        gateway.check_reachable()
+    except (ServiceUnavailable, gateway.OutcomeUnknown) as exc:
+        where = app.config.get("STRIPE_API_BASE") or "Stripe"
+        raise click.ClickException(f"Stripe at {where} does not answer ({exc}); is `make run` still running? "
+                                   "Nothing was reserved.") from exc
 
 
 def _reachable(host: str) -> str:
@@ -107,8 +212,6 @@ def payouts_group() -> None:
 
 
 def _process_with_progress(batch_id: str) -> dict:
-    import sys
-
     from marketplace.payouts import service
 
     start = service.progress(batch_id)
@@ -142,6 +245,7 @@ def payouts_run_command(min_amount_cents: int, currency: str) -> None:
     except ValidationError as exc:
         name, messages = next(iter(exc.messages.items()))
         raise click.BadParameter(messages[0], param_hint=f"--{name.replace('_', '-')}") from exc
+    use_the_servers_stripe(current_app._get_current_object())
     batch = service.create_batch(**wanted, created_by="cli")
     db.session.commit()
     click.echo(f"Batch {batch.id} created.")
@@ -160,6 +264,7 @@ def payouts_resume_command(batch_id: str) -> None:
         service.get_batch(batch_id)
     except NotFound as exc:
         raise click.ClickException(exc.detail) from exc
+    use_the_servers_stripe(current_app._get_current_object())
     _echo_summary(_process_with_progress(batch_id))
 
 

@@ -24,13 +24,14 @@ def test_migrations_match_the_models(app):
 def test_demo_fills_an_empty_database_once(runner, client, db_session):
     result = runner.invoke(args=["demo"])
     assert result.exit_code == 0, result.output
-    brand_key = next(line.split("API key: ")[1] for line in result.output.splitlines() if line.startswith("Brand"))
+    brand_key = next(line.split("API key: ")[1] for line in result.output.splitlines() if line.startswith("# Brand"))
     briefs = client.get("/v1/briefs", headers={"Authorization": f"Bearer {brand_key}"}).get_json()["data"]
     assert [b["status"] for b in briefs] == ["live"]
     assert briefs[0]["money"]["funded_cents"] == briefs[0]["money"]["committed_cents"] > 0
     assert db_session.execute(sa.text("SELECT count(*) FROM tasks")).scalar_one() == 400
     states = dict(db_session.execute(sa.text("SELECT status, count(*) FROM submissions GROUP BY status")).all())
-    assert states == {"needs_review": 1, "approved": 1, "rejected": 1, "revision_requested": 1, "auto_rejected": 1}
+    assert states == {"needs_review": 1, "approved": 1, "rejected": 1, "revision_requested": 1, "auto_rejected": 1,
+                      "validating": 1}
     assert briefs[0]["money"]["spent_cents"] == 66  # the approved caption: 60 + 6 fee
     again = runner.invoke(args=["demo"])
     assert again.exit_code != 0
@@ -46,7 +47,7 @@ def test_the_embedded_default_runs_on_sqlite_with_nothing_else(tmp_path):
         "with app.app_context():\n"
         "    upgrade()\n"
         "    from marketplace.demo import seed\n"
-        "    lines = seed()\n"
+        "    lines = seed().lines\n"
         "    from marketplace.extensions import db\n"
         "    print(db.session.execute(db.text('select count(*) from tasks')).scalar())\n"
         "    print(app.config['REDIS_URL'])\n"

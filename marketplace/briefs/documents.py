@@ -25,6 +25,8 @@ from marketplace.errors import NotFound
 from marketplace.http.fields import UTCDateTime
 from marketplace.ledger.queries import escrow_movements_sql
 from marketplace.ledger.service import escrow_code
+from marketplace.payments.models import Payment
+from marketplace.payments.service import FUNDING_COLUMNS, funding_sql, funding_view
 
 # Escrow movements that are refunds: set aside, and given back when Stripe refused or failed one.
 REFUND_KINDS = ("refund", "refund_failed", "refund_reversed")
@@ -34,7 +36,7 @@ COUNT_KEYS = ("open", "claimed", "submitted", "approved", "paid", "cancelled", "
 TASK_COUNTS = ("open", "claimed", "submitted", "approved", "paid", "cancelled")
 
 _OUT = BriefOut().fields
-BRIEF_KEYS = tuple(k for k in _OUT if k not in ("task_groups", "money"))
+BRIEF_KEYS = tuple(k for k in _OUT if k not in ("task_groups", "money", "funding"))
 GROUP_KEYS = tuple(k for k in TaskGroupOut().fields if k not in ("fee_per_task_cents", "counts"))
 _TIMES = frozenset(k for k in BRIEF_KEYS if isinstance(_OUT[k], UTCDateTime))
 
@@ -60,8 +62,9 @@ def money(brief: Mapping[str, Any], groups: list, moved: Mapping[str, int]) -> d
 
 
 def shape(brief: Mapping[str, Any], groups: list, counts: Mapping[str, Mapping[str, int]],
-          moved: Mapping[str, int]) -> dict:
-    """The document of one brief. `groups` are objects with the group columns as attributes."""
+          moved: Mapping[str, int], funding: Mapping[str, Any] | None = None) -> dict:
+    """The document of one brief. `groups` are objects with the group columns as attributes;
+    `funding` is payments' view of its latest payment (none: not asked to pay yet)."""
     fee_bps = brief["fee_bps"]
     return {
         **{key: brief[key] for key in BRIEF_KEYS},
@@ -74,6 +77,7 @@ def shape(brief: Mapping[str, Any], groups: list, counts: Mapping[str, Mapping[s
             for g in groups
         ],
         "money": money(brief, groups, moved),
+        "funding": dict(funding or funding_view(None, None, None, None)),
     }
 
 
@@ -81,6 +85,7 @@ def render(document: dict) -> dict:
     """What `BriefOut().dump(document)` gives, without the schema pass: times as RFC 3339."""
     for key in _TIMES:
         document[key] = rfc3339(document[key])
+    document["funding"]["failed_at"] = rfc3339(document["funding"]["failed_at"])
     return document
 
 
@@ -103,7 +108,8 @@ SELECT cred.role, cred.principal_id, cred.revoked_at, cred.expires_at,
                   for s in TASK_COUNTS)},
        (SELECT count(*) FROM submissions s
         WHERE s.group_id = g.id AND s.status IN ('rejected', 'auto_rejected')) AS n_rejected,
-       moved.*
+       moved.*,
+       {funding_sql("brief.id")}
 FROM cred
 LEFT JOIN brief ON true
 LEFT JOIN task_groups g ON g.brief_id = brief.id
@@ -113,6 +119,7 @@ ORDER BY g.position
     # By name, the model's types, so both databases hand back the same Python values (JSON, aware times, booleans).
     **{k: Brief.__table__.c[k].type for k in BRIEF_KEYS},
     **{"g_" + k: TaskGroup.__table__.c[k].type for k in GROUP_KEYS},
+    **{"f_" + k: Payment.__table__.c[k].type for k in FUNDING_COLUMNS},
 )
 
 
@@ -142,4 +149,5 @@ def read(secret: str, brief_id: str, roles: tuple[str, ...]) -> tuple[Principal,
     if first["m_total"] is not None:  # no lines at all: never funded
         moved = {"funding": first["m_funding"], "approval": first["m_approval"], "refund": first["m_refund"],
                  "other": first["m_total"] - first["m_funding"] - first["m_approval"] - first["m_refund"]}
-    return principal, render(shape(first, groups, counts, {k: int(v) for k, v in moved.items()}))
+    funding = funding_view(*(first["f_" + k] for k in FUNDING_COLUMNS))
+    return principal, render(shape(first, groups, counts, {k: int(v) for k, v in moved.items()}, funding))

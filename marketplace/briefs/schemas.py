@@ -136,6 +136,15 @@ class BriefMoney(Schema):
     remaining_cents = fields.Integer(metadata={"description": "Held in escrow now."})
 
 
+class FundingOut(Schema):
+    status = fields.String(metadata={"description": (
+        "unpaid: not asked to pay yet; requires_payment: a PaymentIntent waits for the card; failed: the last "
+        "attempt was declined (the same intent can be paid again: POST /fund returns it); succeeded.")})
+    failure_code = fields.String(allow_none=True, metadata={"description": "Stripe's decline or error code."})
+    failure_reason = fields.String(allow_none=True, metadata={"description": "Stripe's message, for a person."})
+    failed_at = UTCDateTime(allow_none=True)
+
+
 class BriefOut(Schema):
     id = fields.String()
     brand_id = fields.String()
@@ -168,6 +177,8 @@ class BriefOut(Schema):
     closed_at = UTCDateTime(allow_none=True)
     task_groups = fields.List(fields.Nested(TaskGroupOut))
     money = fields.Nested(BriefMoney)
+    funding = fields.Nested(FundingOut, metadata={
+        "description": "The brief's payment: its state, and why the last attempt failed (a declined card)."})
 
 
 class BriefPage(Schema):

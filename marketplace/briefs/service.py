@@ -29,6 +29,7 @@ from marketplace.errors import Forbidden, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.ledger.queries import escrow_movements
+from marketplace.payments import service as payments
 from marketplace.tasks.models import Task
 
 
@@ -215,8 +216,10 @@ def present(briefs: Sequence[Brief]) -> list[dict]:
     # Tasks are made only when a brief is first published: a never-published brief has none to count.
     counts = group_counts([b.id for b in briefs if b.published_at is not None])
     moved = escrow_movements([b.id for b in briefs])
+    funding = payments.funding_of([b.id for b in briefs])
     columns = [c.key for c in Brief.__table__.columns]
     return [
-        documents.shape({key: getattr(b, key) for key in columns}, b.task_groups, counts, moved.get(b.id, {}))
+        documents.shape({key: getattr(b, key) for key in columns}, b.task_groups, counts, moved.get(b.id, {}),
+                        funding.get(b.id))
         for b in briefs
     ]

@@ -89,6 +89,15 @@ def _call_once(fn, *args, **kwargs):
         raise ServiceUnavailable("The payment provider refused our credentials.") from exc
 
 
+def check_reachable() -> None:
+    """Stripe answers with our key (a balance read): ServiceUnavailable or OutcomeUnknown if not."""
+    client = _client()
+    try:
+        _call(client.v1.balance.retrieve)
+    except stripe.StripeError as exc:
+        raise ServiceUnavailable(f"The payment provider refused: {refusal(exc)}") from exc
+
+
 def create_payment_intent(*, amount_cents: int, currency: str, idempotency_key: str, metadata: dict, description: str):
     client = _client()
     try:

@@ -30,6 +30,12 @@ class Payment(db.Model):
     # (and the fee booked) when the payment succeeds; null for offline payments (demo, benchmarks).
     stripe_charge_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True, index=True)
     stripe_fee_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # The last failed attempt to pay (a declined card), shown on the brief until one succeeds;
+    # failure_event_created orders failures whose events arrive out of order.
+    failure_code: Mapped[str | None] = mapped_column(sa.String(64))
+    failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    failed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    failure_event_created: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class Refund(db.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -189,11 +190,69 @@ def mark_succeeded(payment: Payment) -> None:
 def payment_failed(event: gateway.WebhookEvent) -> None:
     """An attempt to pay failed (a declined card). Stripe puts the PaymentIntent back to
     requires_payment_method, and the brand's client may try again with the same client secret, so
-    nothing of ours changes: the payment stays payable and POST /fund hands out the same intent.
-    (Ending it here would make /fund create a second intent while the first could still be paid.)"""
-    error = event.object.get("last_payment_error") or {}
-    log.info("payment intent %s: an attempt failed (%s); it stays payable", event.object.get("id"),
-             error.get("code") or error.get("decline_code") or "no reason given")
+    the payment stays payable and POST /fund hands out the same intent. (Ending it here would make
+    /fund create a second intent while the first could still be paid.) What failed is kept on the
+    payment for the brief to show: a failure older than the one kept (events arrive out of order),
+    or one about a payment that has since succeeded, changes nothing."""
+    obj = event.object
+    payment = record_for_event(event, Payment, Payment.stripe_payment_intent_id, "payment_id")
+    error = obj.get("last_payment_error") or {}
+    code = error.get("decline_code") or error.get("code") or "payment_failed"
+    if payment is None:
+        log.warning("payment_intent.payment_failed for an intent we did not make: %s", obj.get("id"))
+        return
+    log.info("payment %s (intent %s): an attempt failed (%s); it stays payable", payment.id, obj.get("id"), code)
+    if payment.status == "succeeded" or (payment.failure_event_created or 0) > event.created:
+        return
+    payment.failure_code = str(code)[:64]
+    payment.failure_reason = str(error.get("message") or "The payment was declined.")[:500]
+    payment.failed_at = datetime.fromtimestamp(event.created, UTC) if event.created else utcnow()
+    payment.failure_event_created = event.created
+
+
+FUNDING_STATUSES = ("unpaid", "requires_payment", "failed", "succeeded")
+
+
+def funding_view(status: str | None, failure_code: str | None, failure_reason: str | None,
+                 failed_at: datetime | None) -> dict:
+    """A brief's funding as the API shows it, from its latest payment's columns (None: no payment)."""
+    if status is None:
+        shown = "unpaid"
+    elif status == "succeeded":
+        shown = "succeeded"
+    else:
+        shown = "failed" if failure_code else "requires_payment"
+    failed = shown == "failed"
+    return {"status": shown, "failure_code": failure_code if failed else None,
+            "failure_reason": failure_reason if failed else None, "failed_at": failed_at if failed else None}
+
+
+FUNDING_COLUMNS = ("status", "failure_code", "failure_reason", "failed_at")
+
+
+def funding_sql(brief_id_sql: str, prefix: str = "f_") -> str:
+    """The fragment a one-statement brief read embeds: its latest payment's funding columns (the
+    succeeded one if any, else the newest), portable SQL, one scalar subquery per column."""
+    return ", ".join(
+        f"(SELECT p.{column} FROM payments p WHERE p.brief_id = {brief_id_sql} "
+        f"ORDER BY CASE WHEN p.status = 'succeeded' THEN 0 ELSE 1 END, p.created_at DESC, p.id DESC LIMIT 1) "
+        f"AS {prefix}{column}" for column in FUNDING_COLUMNS)
+
+
+def funding_of(brief_ids: list[str]) -> dict[str, dict]:
+    """Each brief's funding view (briefs with no payment are left out: `unpaid`)."""
+    if not brief_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Payment.brief_id, *(getattr(Payment, c) for c in FUNDING_COLUMNS))
+        .where(Payment.brief_id.in_(brief_ids))
+        .order_by(Payment.brief_id, sa.case((Payment.status == "succeeded", 0), else_=1),
+                  Payment.created_at.desc(), Payment.id.desc())
+    ).all()
+    found: dict[str, dict] = {}
+    for brief_id, *columns in rows:
+        found.setdefault(brief_id, funding_view(*columns))
+    return found
 
 
 def offline_payment(brief_id: str, amount_cents: int, currency: str, reference: str = "offline") -> Payment:

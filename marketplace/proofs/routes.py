@@ -99,9 +99,14 @@ def get_submission(submission_id):
 
 @blp.route("/v1/submissions/<string:submission_id>/screenshot", methods=["GET"])
 @role_required("worker", "brand", "admin")
-@blp.response(200, description="The stored screenshot, served under its sniffed content type.")
+@blp.arguments(schemas.ScreenshotArgs(), location="query")
+@blp.response(200, description="The stored screenshot, served under its sniffed content type, or its thumbnail "
+              "(image/png).")
+@blp.alt_response(422, description="?size=thumbnail of an upload that is no decodable image (no-preview).")
 @blp.doc(security=BEARER)
-def get_screenshot(submission_id):
+def get_screenshot(args, submission_id):
+    if args["size"] == "thumbnail":
+        return _screenshot_response(*service.screenshot_thumbnail(current_principal(), submission_id))
     return _screenshot_response(*service.screenshot_file(current_principal(), submission_id))
 
 

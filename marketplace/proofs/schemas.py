@@ -79,6 +79,12 @@ class SubmissionListArgs(ListArgs):
     pass
 
 
+class ScreenshotArgs(Schema):
+    size = fields.String(load_default="full", validate=validate.OneOf(["full", "thumbnail"]), metadata={
+        "description": "thumbnail: a PNG at most 320 pixels a side, freshly encoded (422 no-preview when "
+                       "the upload is no image that can be decoded); full: the stored file as uploaded."})
+
+
 class SharedScreenshotArgs(Schema):
     expires = fields.Integer(required=True, validate=validate.Range(min=0, max=2**53),
                              metadata={"description": "When the link stops working (Unix time)."})

@@ -19,12 +19,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from marketplace.auth.service import Principal
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db.clock import as_utc, utcnow
-from marketplace.errors import Conflict, InvalidInput, NotFound
+from marketplace.errors import Conflict, DomainError, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.http.ratelimit import check_submission
@@ -149,6 +150,19 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
 
 
 # --- reading -----------------------------------------------------------------------------------
+
+
+def revision_requests(now: datetime) -> sa.Subquery:
+    """The fragment the claims list embeds: per claim, the submission sent back for a revision that
+    is still the claim's latest and whose deadline has not passed, with what the reviewer asked."""
+    later = aliased(Submission)
+    return (
+        sa.select(Submission.claim_id, Submission.id.label("submission_id"), Submission.reason_code,
+                  Submission.reason, Submission.revision_deadline, Submission.decided_at)
+        .where(Submission.status == "revision_requested", Submission.revision_deadline > now,
+               ~sa.exists().where(later.claim_id == Submission.claim_id, later.created_at > Submission.created_at))
+        .subquery("revision_requests")
+    )
 
 
 def visible_submission(principal: Principal, submission_id: str) -> Submission:
@@ -281,6 +295,25 @@ def shared_screenshot_file(submission_id: str, expires: int, signature: str) -> 
 def screenshot_file(principal: Principal, submission_id: str) -> tuple[bytes, str]:
     """The stored screenshot and the content type its magic bytes announce (never the client's)."""
     return _stored_screenshot(visible_submission(principal, submission_id))
+
+
+class NoPreview(DomainError):
+    """The stored screenshot is no image that can be shown (the screenshot check says why)."""
+
+    status = 422
+    slug = "no-preview"
+
+
+def screenshot_thumbnail(principal: Principal, submission_id: str) -> tuple[bytes, str]:
+    """A small PNG of the stored screenshot, or NoPreview (422) for one that cannot be decoded."""
+    from marketplace.proofs.checks.screenshot import ImageRejected, thumbnail_png
+
+    submission = visible_submission(principal, submission_id)
+    data, _ = _stored_screenshot(submission)
+    try:  # a hash is stored only for bytes the screenshot check decoded whole
+        return thumbnail_png(data, checked=submission.phash is not None), "image/png"
+    except ImageRejected as exc:
+        raise NoPreview(f"No preview: {exc.detail}.") from None
 
 
 def _stored_screenshot(submission: Submission | None) -> tuple[bytes, str]:

@@ -51,7 +51,8 @@ def release_task(task_id):
 @blp.arguments(schemas.ListArgs(), location="query")
 @blp.response(200, schemas.ClaimPage)
 @blp.doc(security=BEARER, description="Your claims still waiting for proof, newest first, with their countdown "
-         "(claim_expires_at, expires_in_seconds) and tracked link.")
+         "(claim_expires_at, expires_in_seconds) and tracked link; a claim whose proof came back for a "
+         "revision is among them until the revision's deadline, with what was asked (revision).")
 def my_claims(args):
     rows, next_cursor = service.my_active_claims(current_principal().id, public_origin(), **args)
     return {"data": rows, "next_cursor": next_cursor}

@@ -68,6 +68,14 @@ class ClaimedTask(Schema):
     proof = fields.Dict()
 
 
+class RevisionAsked(Schema):
+    submission_id = fields.String(metadata={"description": "The submission sent back."})
+    reason_code = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True, metadata={"description": "What the reviewer asked for."})
+    requested_at = UTCDateTime(allow_none=True)
+    deadline = UTCDateTime(metadata={"description": "Submit again on this task before then."})
+
+
 class ClaimOut(Schema):
     claim_id = fields.String()
     task = fields.Nested(ClaimedTask)
@@ -77,7 +85,11 @@ class ClaimOut(Schema):
     expires_in_seconds = fields.Integer(metadata={"description": "Seconds left to submit proof, by the server's clock."})
     tracked_code = fields.String()
     tracked_link = fields.String(metadata={"description": "Share this link; clicks on it are credited to you."})
-    status = fields.String()
+    status = fields.String(metadata={"description": "active: waiting for proof; submitted: proof sent back "
+                                     "for a revision (see revision)."})
+    revision = fields.Nested(RevisionAsked, allow_none=True, metadata={
+        "description": "Set when the reviewer asked for a revision: what was asked and by when; "
+                       "claim_expires_at is then the revision's deadline."})
 
 
 class ClaimPage(Schema):

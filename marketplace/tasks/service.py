@@ -236,9 +236,10 @@ def shown_proof(rules: dict | None) -> dict:
     return rules
 
 
-def claim_view(claim: Claim, group: TaskGroup, brief: Brief, base_url: str) -> dict:
-    """A claim as the worker sees it: the task, the brief, the countdown and the tracked link."""
-    expires_at = as_utc(claim.expires_at)
+def claim_view(claim: Claim, group: TaskGroup, brief: Brief, base_url: str, revision=None) -> dict:
+    """A claim as the worker sees it: the task, the brief, the countdown and the tracked link; for
+    proof sent back, what the reviewer asked, and the countdown runs to the revision's deadline."""
+    expires_at = as_utc(revision.revision_deadline if revision is not None else claim.expires_at)
     return {
         "claim_id": claim.id,
         "task": {"id": claim.task_id, "group_id": group.id, "brief_id": brief.id, "kind": group.kind,
@@ -252,6 +253,10 @@ def claim_view(claim: Claim, group: TaskGroup, brief: Brief, base_url: str) -> d
         "tracked_code": claim.tracked_code,
         "tracked_link": base_url.rstrip("/") + f"/t/{claim.tracked_code}",
         "status": claim.status,
+        "revision": None if revision is None else {
+            "submission_id": revision.submission_id, "reason_code": revision.reason_code,
+            "reason": revision.reason, "requested_at": revision.decided_at, "deadline": expires_at,
+        },
     }
 
 
@@ -269,12 +274,20 @@ def describe_claim(claim: Claim, base_url: str) -> dict:
 
 def my_active_claims(worker_id: str, base_url: str, *, limit: int,
                      cursor: str | None) -> tuple[list[dict], str | None]:
-    """The worker's claims that can still take proof, newest first."""
+    """The worker's claims that can still take proof, newest first: those waiting for their first
+    proof, and those whose proof came back for a revision (until the revision's deadline)."""
+    from marketplace.proofs.service import revision_requests
+
+    now = utcnow()
+    revisions = revision_requests(now)
     query = (
-        sa.select(Claim, TaskGroup, Brief)
+        sa.select(Claim, TaskGroup, Brief, revisions)
         .join(TaskGroup, TaskGroup.id == Claim.group_id)
         .join(Brief, Brief.id == Claim.brief_id)
-        .where(Claim.worker_id == worker_id, Claim.status == "active", Claim.expires_at > utcnow())
+        .outerjoin(revisions, sa.and_(revisions.c.claim_id == Claim.id, Claim.status == "submitted"))
+        .where(Claim.worker_id == worker_id,
+               sa.or_(sa.and_(Claim.status == "active", Claim.expires_at > now),
+                      revisions.c.submission_id.is_not(None)))
     )
     if cursor:
         claimed_at, claim_id = decode_cursor(cursor)
@@ -285,4 +298,5 @@ def my_active_claims(worker_id: str, base_url: str, *, limit: int,
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1][0].claimed_at, rows[-1][0].id)
-    return [claim_view(c, g, b, base_url) for c, g, b in rows], next_cursor
+    return [claim_view(row[0], row[1], row[2], base_url, row if row.submission_id is not None else None)
+            for row in rows], next_cursor

@@ -118,6 +118,38 @@ def inspect_image(
         ) from None
 
 
+THUMBNAIL_SIZE = (320, 320)
+
+
+def thumbnail_png(data: bytes, *, checked: bool = False, size: tuple[int, int] = THUMBNAIL_SIZE) -> bytes:
+    """A small PNG of an upload, for review tables, or ImageRejected when it is no image that can
+    be shown. Unless the screenshot check has already accepted these bytes (`checked`), they go
+    through inspect_image first, with all of its limits; the thumbnail is a fresh encode, so no
+    byte of the upload (a trailing payload, metadata) reaches the reader."""
+    if not checked:
+        inspect_image(data)
+    fmt = sniff_format(bytes(data))
+    if fmt is None:
+        raise ImageRejected("the file is not a PNG, JPEG, WEBP or GIF image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+                width, height = img.size
+                if width * height > MAX_PIXELS:
+                    raise ImageRejected(f"the image is too large ({width}x{height} pixels)")
+                img.draft("RGB", size)  # JPEG: decode at a fraction of the size
+                small = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
+                small.thumbnail(size)
+                out = io.BytesIO()
+                small.save(out, format="PNG", optimize=True)
+                return out.getvalue()
+    except ImageRejected:
+        raise
+    except Exception as exc:  # whatever Pillow raises: no preview
+        raise ImageRejected(f"the {fmt} image could not be decoded ({type(exc).__name__})") from None
+
+
 def _decode(data: bytes, fmt: str, max_pixels: int) -> ImageFacts:
     # Our own container walk first, so truncation and trailing payloads are refused even
     # if some other code flipped ImageFile.LOAD_TRUNCATED_IMAGES on.

@@ -265,13 +265,19 @@ function queueRow(row, state) {
 async function loadThumbnail(cell, row) {
   const path = typeof row.screenshot_url === "string" && row.screenshot_url.startsWith("/")
     ? row.screenshot_url : `/v1/submissions/${encodeURIComponent(row.id)}/screenshot`;
+  // A thumbnail the server re-encodes: small, and an upload that is no image answers 422, shown
+  // as "No preview" in a cell of its usual size rather than a broken image stretching the table.
+  const noPreview = (title) => replace(cell, h("span", { class: "hint no-preview", title: title || "" }, "No preview"));
   try {
-    const blob = await api.blob(path);
+    const blob = await api.blob(path, { size: "thumbnail" });
     const url = URL.createObjectURL(blob);
     blobUrls.push(url);
-    replace(cell, h("img", { class: "thumb", src: url, alt: `Screenshot of submission ${row.id}` }));
+    const img = h("img", { class: "thumb", src: url, alt: "Screenshot" });
+    img.addEventListener("error", () => noPreview());
+    replace(cell, img);
   } catch (error) {
-    replace(cell, h("span", { class: "hint" }, "No screenshot"));
+    if (error instanceof ApiError && error.status === 404) replace(cell, h("span", { class: "hint" }, "No screenshot"));
+    else noPreview(error && error.message);
   }
 }
 
@@ -325,6 +331,18 @@ function totals(groups) {
   return sum;
 }
 
+// The brief's payment: a declined card says so, with Stripe's code and message and when.
+function fundingLine(funding) {
+  if (!funding) return null;
+  const line = h("p", { id: "brief-funding", class: funding.status === "failed" ? "has-failure" : "" },
+    "Payment: ", h("strong", {}, humanize(funding.status)));
+  if (funding.status === "failed") {
+    line.append(` — ${funding.failure_reason || "declined"} (${funding.failure_code || "no code"}), ${when(funding.failed_at)}. `,
+      "The brand can pay again with the same payment.");
+  }
+  return line;
+}
+
 async function renderBriefs() {
   const page = await api.get("/v1/briefs", { limit: 200 });
   const rows = (page.data || []).map((b) => {
@@ -332,7 +350,8 @@ async function renderBriefs() {
     const m = b.money || {};
     return h("tr", {},
       h("td", {}, h("a", { href: `#brief/${encodeURIComponent(b.id)}` }, b.title)),
-      h("td", {}, humanize(b.status)),
+      h("td", {}, humanize(b.status), b.funding && b.funding.status === "failed"
+        ? h("div", { class: "hint funding-failed" }, "Payment declined") : null),
       h("td", { class: "num" }, money(m.funded_cents, b.currency)),
       h("td", { class: "num" }, money(m.spent_cents, b.currency)),
       h("td", { class: "num" }, money(m.remaining_cents, b.currency)),
@@ -391,6 +410,7 @@ async function renderBrief(id) {
   replace(main,
     h("h2", {}, brief.title),
     h("p", {}, "Status: ", h("strong", {}, humanize(brief.status)), brief.status_reason ? ` — ${brief.status_reason}` : ""),
+    fundingLine(brief.funding),
     h("div", { class: "grid", id: "brief-money" },
       stat("Budget", money(m.budget_cents ?? brief.budget_cents, cur)), stat("Funded", money(m.funded_cents, cur)),
       stat("Committed", money(m.committed_cents, cur)), stat("Spent", money(m.spent_cents, cur)),
