@@ -61,6 +61,10 @@ def check(config: dict) -> None:
         raise ValueError(f"DUPLICATE_HAMMING_THRESHOLD={threshold}: must be 0 to {MAX_DUPLICATE_HAMMING_THRESHOLD}, "
                          "the distances the duplicate lookup finds them all at.")
     check_public_base_url(config.get("PUBLIC_BASE_URL"))
+    if config.get("STORAGE_URL"):
+        from marketplace.proofs.storage import parse_storage_url
+
+        parse_storage_url(config["STORAGE_URL"])  # ValueError naming the setting
     for name in ("CLICK_VISIT_WINDOW_SECONDS", "CLICK_CAP_PER_ADDRESS_PER_MINUTE"):
         if name in config and config[name] < 1:
             raise ValueError(f"{name}={config[name]}: must be 1 or more.")
@@ -93,6 +97,10 @@ def from_environment(instance_path: Path) -> dict:
         "STRIPE_WEBHOOK_TOLERANCE_SECONDS": _int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300),
         "PLATFORM_FEE_BPS": _int("PLATFORM_FEE_BPS", 1000),
         "STORAGE_DIR": os.environ.get("STORAGE_DIR") or str(instance_path / "storage"),
+        # Proof files in an S3-compatible bucket (s3://bucket/prefix) instead of STORAGE_DIR, so
+        # processes on several machines share them; the AWS_* variables are boto3's own.
+        "STORAGE_URL": os.environ.get("STORAGE_URL") or None,
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL") or None,
         "LINK_CHECK_ALLOW_PRIVATE": _bool(os.environ.get("LINK_CHECK_ALLOW_PRIVATE")),
         "CLAIM_TTL_MINUTES": _int("CLAIM_TTL_MINUTES", 60),
         # Results: a variant needs this many conversions before it can win or tie; a group whose CPA

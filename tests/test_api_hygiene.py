@@ -141,7 +141,8 @@ def test_health_readiness_and_metrics(client, app):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["checks"] == {
-        "database": "ok", "redis": "ok", "rate_limits": "ok (Redis, shared by every process)"}
+        "database": "ok", "redis": "ok", "storage": "ok (a local directory)",
+        "rate_limits": "ok (Redis, shared by every process)"}
     client.get("/v1/nope")
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and b"http_requests_total" in metrics.data

@@ -41,6 +41,14 @@ def readyz():
         except Exception as exc:  # noqa: BLE001 - any Redis failure means not ready
             checks["redis"] = f"unreachable: {type(exc).__name__}"
             redis_reachable = False
+    from marketplace.proofs.storage import StorageUnavailable, storage
+
+    try:
+        store = storage()
+        store.ping()
+        checks["storage"] = f"ok ({store.where})"
+    except StorageUnavailable as exc:
+        checks["storage"] = f"unreachable: {exc}"
     checks["rate_limits"] = ratelimit.where_kept(current_app, redis_reachable)
     unreachable = {k: v for k, v in checks.items() if v.startswith("unreachable")}
     if unreachable:

@@ -106,8 +106,8 @@ def get_submission(submission_id):
 @blp.doc(security=BEARER)
 def get_screenshot(args, submission_id):
     if args["size"] == "thumbnail":
-        return _screenshot_response(*service.screenshot_thumbnail(current_principal(), submission_id))
-    return _screenshot_response(*service.screenshot_file(current_principal(), submission_id))
+        return _screenshot_response(service.screenshot_thumbnail(current_principal(), submission_id))
+    return _screenshot_response(service.screenshot_file(current_principal(), submission_id))
 
 
 @blp.route("/v1/shared/screenshots/<string:submission_id>", methods=["GET"])
@@ -117,11 +117,13 @@ def get_screenshot(args, submission_id):
 @blp.doc(description="A screenshot link that needs no credentials, as the content bank's CSV carries (a "
          "spreadsheet cannot send a bearer token): signed, and valid for 7 days from the export.")
 def get_shared_screenshot(args, submission_id):
-    return _screenshot_response(*service.shared_screenshot_file(submission_id, args["expires"], args["signature"]))
+    return _screenshot_response(service.shared_screenshot_file(submission_id, args["expires"], args["signature"]))
 
 
-def _screenshot_response(data: bytes, content_type: str) -> Response:
-    response = Response(data, mimetype=content_type)
+def _screenshot_response(stored: service.StoredFile) -> Response:
+    content_type = stored.content_type
+    response = Response(stored.chunks, mimetype=content_type, direct_passthrough=True)
+    response.content_length = stored.length
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Disposition"] = "inline" if content_type.startswith("image/") else "attachment"
     response.headers["Cache-Control"] = "private, no-store"

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,14 +25,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from marketplace.auth.service import Principal
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db.clock import as_utc, utcnow
-from marketplace.errors import Conflict, DomainError, InvalidInput, NotFound
+from marketplace.errors import Conflict, DomainError, InvalidInput, NotFound, ServiceUnavailable
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.http.ratelimit import check_submission
 from marketplace.keyed import keyed_digest
 from marketplace.proofs import lifecycle
 from marketplace.proofs.models import Submission, SubmissionCheck
-from marketplace.proofs.storage import storage
+from marketplace.proofs.storage import CHUNK, StorageKeyError, StorageUnavailable, storage
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.models import Claim, Task
 
@@ -133,7 +133,11 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
         validation_attempts=0,
     )
     if upload is not None:
-        submission.screenshot_key = storage().put(upload.data)
+        try:
+            submission.screenshot_key = storage().put(upload.data)
+        except StorageUnavailable as exc:  # nothing stored: nothing recorded either
+            db.session.rollback()
+            raise ServiceUnavailable(f"Proof files cannot be stored right now ({exc}); try again shortly.") from None
         submission.screenshot_bytes = len(upload.data)
         submission.screenshot_sha256 = hashlib.sha256(upload.data).hexdigest()
     try:
@@ -142,7 +146,10 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
     except BaseException as exc:  # nothing recorded: the stored file goes too
         db.session.rollback()
         if submission.screenshot_key:
-            storage().delete(submission.screenshot_key)
+            try:
+                storage().delete(submission.screenshot_key)
+            except StorageUnavailable:  # an orphaned file is harmless; the lost error is not
+                log.warning("could not delete the unrecorded upload %s", submission.screenshot_key)
         if isinstance(exc, IntegrityError):
             raise Conflict("Proof is already submitted for this task.") from None
         raise
@@ -281,7 +288,7 @@ def shared_screenshot_url(origin: str, submission_id: str) -> str:
             f"&signature={_link_signature(submission_id, expires)}")
 
 
-def shared_screenshot_file(submission_id: str, expires: int, signature: str) -> tuple[bytes, str]:
+def shared_screenshot_file(submission_id: str, expires: int, signature: str) -> StoredFile:
     """The screenshot behind a shared link; 404 for a link that is forged, altered or expired (the
     same answer for each, so the link tells nobody which submissions exist)."""
     # Bytes: compare_digest refuses a str with characters outside ASCII.
@@ -292,7 +299,7 @@ def shared_screenshot_file(submission_id: str, expires: int, signature: str) -> 
     return _stored_screenshot(db.session.get(Submission, submission_id))
 
 
-def screenshot_file(principal: Principal, submission_id: str) -> tuple[bytes, str]:
+def screenshot_file(principal: Principal, submission_id: str) -> StoredFile:
     """The stored screenshot and the content type its magic bytes announce (never the client's)."""
     return _stored_screenshot(visible_submission(principal, submission_id))
 
@@ -304,26 +311,54 @@ class NoPreview(DomainError):
     slug = "no-preview"
 
 
-def screenshot_thumbnail(principal: Principal, submission_id: str) -> tuple[bytes, str]:
+def screenshot_thumbnail(principal: Principal, submission_id: str) -> StoredFile:
     """A small PNG of the stored screenshot, or NoPreview (422) for one that cannot be decoded."""
     from marketplace.proofs.checks.screenshot import ImageRejected, thumbnail_png
 
     submission = visible_submission(principal, submission_id)
-    data, _ = _stored_screenshot(submission)
+    data = b"".join(_stored_screenshot(submission).chunks)  # bounded by MAX_UPLOAD_BYTES at upload
     try:  # a hash is stored only for bytes the screenshot check decoded whole
-        return thumbnail_png(data, checked=submission.phash is not None), "image/png"
+        small = thumbnail_png(data, checked=submission.phash is not None)
     except ImageRejected as exc:
         raise NoPreview(f"No preview: {exc.detail}.") from None
+    return StoredFile(iter([small]), "image/png", len(small))
 
 
-def _stored_screenshot(submission: Submission | None) -> tuple[bytes, str]:
+@dataclass(frozen=True)
+class StoredFile:
+    """A stored file on its way out: streamed in chunks (never read whole), its length, and the
+    content type its first bytes announce."""
+
+    chunks: Iterator[bytes]
+    content_type: str
+    length: int
+
+
+def _stored_screenshot(submission: Submission | None) -> StoredFile:
     from marketplace.proofs.checks.screenshot import CONTENT_TYPES, sniff_format
-    from marketplace.proofs.storage import StorageKeyError
 
     if submission is None or not submission.screenshot_key:
         raise NotFound("This submission has no screenshot.")
+    store = storage()
     try:
-        data = storage().get(submission.screenshot_key)
+        length = store.size(submission.screenshot_key)
+        body = store.open(submission.screenshot_key)
     except StorageKeyError:
         raise NotFound("The screenshot is no longer stored.") from None
-    return data, CONTENT_TYPES.get(sniff_format(data) or "", "application/octet-stream")
+    except StorageUnavailable as exc:
+        raise ServiceUnavailable(f"Proof files cannot be read right now ({exc}); try again shortly.") from None
+    try:
+        head = body.read(16)
+    except Exception:
+        body.close()
+        raise ServiceUnavailable("Proof files cannot be read right now; try again shortly.") from None
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield head
+            while block := body.read(CHUNK):
+                yield block
+        finally:
+            body.close()
+
+    return StoredFile(chunks(), CONTENT_TYPES.get(sniff_format(head) or "", "application/octet-stream"), length)
