@@ -40,18 +40,21 @@ def process_batch(batch_id: str) -> dict:
     return service.process_batch(batch_id)
 
 
+def _rerun(batch_ids: list[str], why: str) -> list[str]:
+    """A new run of each batch; the job id carries the slot of this job's interval, so each batch
+    gets one such run per interval however often (or on however many schedulers) this fires."""
+    slot = int(time.time() // RESUME_EVERY_SECONDS)
+    for batch_id in batch_ids:
+        enqueue(process_batch, batch_id, queue_name_="payouts", job_id=f"payout-{batch_id}-{why}-{slot}", timeout=3600)
+    return batch_ids
+
+
 @job
 def resume_stalled_batches() -> list[str]:
     """Periodic: batches whose runner died (or whose outcomes stayed unknown) get a new run."""
     from marketplace.payouts import service
 
-    batch_ids = service.stalled_batch_ids()
-    # The job id carries the slot of this job's interval: one resumed run per batch per interval.
-    slot = int(time.time() // RESUME_EVERY_SECONDS)
-    for batch_id in batch_ids:
-        enqueue(process_batch, batch_id, queue_name_="payouts",
-                job_id=f"payout-{batch_id}-resume-{slot}", timeout=3600)
-    return batch_ids
+    return _rerun(service.stalled_batch_ids(), "resume")
 
 
 @job
@@ -60,12 +63,7 @@ def resume_held_batches() -> list[str]:
     (which sends each under its next try's idempotency key)."""
     from marketplace.payouts import service
 
-    batch_ids = service.held_batch_ids_ready()
-    slot = int(time.time() // RESUME_EVERY_SECONDS)
-    for batch_id in batch_ids:
-        enqueue(process_batch, batch_id, queue_name_="payouts",
-                job_id=f"payout-{batch_id}-held-{slot}", timeout=3600)
-    return batch_ids
+    return _rerun(service.held_batch_ids_ready(), "held")
 
 
 @job
