@@ -19,7 +19,7 @@ blp = Blueprint("accounts", __name__, description="Accounts and authentication")
 
 
 @blp.route("/v1/brands", methods=["POST"])
-@blp.arguments(schemas.BrandSignUp())
+@blp.arguments(schemas.BrandSignUp(), example=schemas.BRAND_SIGN_UP_EXAMPLE)
 @blp.response(201, schemas.BrandCreated)
 @blp.doc(description="Create a brand. The API key is returned once and only its hash is kept. "
          "Signing up twice with one email answers 409. " + ATTEMPT_LIMITS)
@@ -32,7 +32,7 @@ def sign_up_brand(data):
 
 
 @blp.route("/v1/workers", methods=["POST"])
-@blp.arguments(schemas.WorkerSignUp())
+@blp.arguments(schemas.WorkerSignUp(), example=schemas.WORKER_SIGN_UP_EXAMPLE)
 @blp.response(201, schemas.WorkerOut)
 @blp.doc(description="Create a worker account; then log in with POST /v1/auth/token. " + ATTEMPT_LIMITS)
 @ignores_idempotency_key
@@ -43,7 +43,7 @@ def sign_up_worker(data):
 
 
 @blp.route("/v1/auth/token", methods=["POST"])
-@blp.arguments(schemas.TokenRequest())
+@blp.arguments(schemas.TokenRequest(), example=schemas.TOKEN_REQUEST_EXAMPLE)
 @blp.response(200, schemas.TokenOut)
 @blp.doc(description="Exchange a worker's email and password for a bearer token. " + ATTEMPT_LIMITS)
 @ignores_idempotency_key
@@ -57,6 +57,7 @@ def issue_token(data):
 @blp.route("/v1/me", methods=["GET"])
 @role_required("brand", "worker", "admin")
 @blp.response(200, schemas.MeOut)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, summary="Who the bearer secret belongs to",
+         description="The caller's role and account: a brand, a worker (with its profile) or an admin.")
 def me():
     return service.describe(current_principal())

@@ -9,6 +9,12 @@ from marketplace.http.fields import UTCDateTime
 EMAIL = [validate.Length(max=320), validate.Email(error="Must be a valid email address.")]
 
 
+BRAND_SIGN_UP_EXAMPLE = {"name": "Northwind Coffee", "email": "growth@northwind.example"}
+WORKER_SIGN_UP_EXAMPLE = {"email": "ada@example.com", "password": "correct horse battery staple",
+                          "display_name": "Ada", "country": "GB"}
+TOKEN_REQUEST_EXAMPLE = {"email": "ada@example.com", "password": "correct horse battery staple"}
+
+
 class BrandSignUp(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     email = fields.String(required=True, validate=EMAIL)

@@ -33,11 +33,14 @@ class Briefs(MethodView):
         return {"data": service.present(rows), "next_cursor": next_cursor}
 
     @authenticated_before_refusal(service.brand_only)
-    @blp.arguments(schemas.BriefIn())
+    @blp.arguments(schemas.BriefIn(), example=schemas.BRIEF_EXAMPLE)
     @blp.response(201, schemas.BriefOut)
     @blp.doc(security=BEARER)
     def post(self, data):
-        """Create a draft brief. Tasks plus the platform fee must fit the budget (else 422)."""
+        """Create a draft brief.
+
+        Its tasks plus the platform fee must fit the budget (else 422).
+        """
         g.principal, document = service.create_brief_as(bearer_secret(), data,
                                                         brief_id=idempotency.derived_id("brief"))
         return jsonify(document), 201
@@ -45,11 +48,14 @@ class Briefs(MethodView):
 
 @blp.route("/v1/briefs/plan", methods=["POST"])
 @role_required("brand", "admin")
-@blp.arguments(schemas.PlanIn())
+@blp.arguments(schemas.PlanIn(), example=schemas.PLAN_EXAMPLE)
 @blp.response(200, schemas.PlanOut)
 @blp.doc(security=BEARER)
 def plan_budget(data):
-    """Split a budget into whole units by shares (largest remainder, never over budget), without saving."""
+    """Plan a budget into task groups, without saving.
+
+    Splits the budget into whole units by shares (largest remainder, never over budget).
+    """
     fee_bps = data["fee_bps"] if data["fee_bps"] is not None else current_app.config["PLATFORM_FEE_BPS"]
     groups = plan(data["budget_cents"], [MixItem(**m) for m in data["mix"]], fee_bps)
     cost = sum(g.cost_cents for g in groups)
@@ -82,7 +88,10 @@ def plan_budget(data):
 @blp.response(200, schemas.BriefOut)
 @blp.doc(security=BEARER)
 def get_brief(brief_id):
-    """The brief, its groups' task counts and its money. The read brands poll: one round trip."""
+    """A brief, its groups' task counts and its money.
+
+    The read brands poll: one round trip.
+    """
     g.principal, document = documents.read(bearer_secret(), brief_id, roles=("brand", "admin"))
     return jsonify(document)  # already rendered: a Response passes flask-smorest's schema untouched
 
@@ -90,7 +99,7 @@ def get_brief(brief_id):
 @blp.route("/v1/briefs/<string:brief_id>/fund", methods=["POST"])
 @role_required("brand")
 @blp.response(201, schemas.FundOut)
-@blp.doc(security=BEARER, description="Create (or reuse) a Stripe PaymentIntent for the brief's tasks plus fees "
+@blp.doc(security=BEARER, summary="Fund a brief", description="Create (or reuse) a Stripe PaymentIntent for the brief's tasks plus fees "
          "(committed_cents). The fee counts against the budget, so this is the most the brief can spend, never "
          "more than budget_cents; charging the whole budget would hold money no task can spend. A declined card "
          "leaves the same PaymentIntent to pay again: asking again returns it. 422 when Stripe will not charge the "

@@ -18,6 +18,38 @@ def _url(**kwargs):
     return fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2048), **kwargs)
 
 
+# What /docs shows for POST /v1/briefs and POST /v1/briefs/plan; tests/test_openapi_docs.py sends both.
+BRIEF_EXAMPLE = {
+    "title": "Spring blend launch",
+    "objective": "conversions",
+    "audience": "UK coffee drinkers, 18-34, on TikTok and Instagram",
+    "key_message": "Our spring blend is smooth enough to drink black.",
+    "hook": "First sip, no sugar",
+    "offer": "20% off the first bag with the tracked link",
+    "prohibitions": ["No health claims", "No competitor names"],
+    "landing_url": "https://northwind.example/spring",
+    "budget_cents": 50000,
+    "currency": "gbp",
+    "target_cpa_cents": 1500,
+    "starts_at": "2027-03-01T09:00:00Z",
+    "ends_at": "2027-03-31T21:00:00Z",
+    "disclosure_required": True,
+    "task_groups": [
+        {"kind": "caption", "name": "Caption variants", "quantity": 20, "unit_price_cents": 500,
+         "instructions": "Write one caption of at most 150 characters for the spring blend.",
+         "proof": {"text": {"min_length": 20, "max_length": 150}}},
+        {"kind": "clip", "name": "15-second clips", "quantity": 10, "unit_price_cents": 2500,
+         "instructions": "Post a 15-second clip with the tracked link in the caption; send the post's URL.",
+         "proof": {"screenshot": "required", "link": {"allowed_domains": ["tiktok.com", "instagram.com"]}}},
+    ],
+}
+PLAN_EXAMPLE = {
+    "budget_cents": 50000, "currency": "gbp",
+    "mix": [{"kind": "caption", "name": "Caption variants", "unit_price_cents": 500, "share": 1},
+            {"kind": "clip", "name": "15-second clips", "unit_price_cents": 2500, "share": 3}],
+}
+
+
 class TextProof(Schema):
     required = StrictBoolean(load_default=True)
     min_length = StrictInteger(validate=validate.Range(min=0, max=10_000), load_default=None)

@@ -15,14 +15,15 @@ What a route is comes from the marks on its view (marketplace.http.route_facts).
 from __future__ import annotations
 
 import http
+import json
 
 from apispec import BasePlugin
-from flask import Flask
+from flask import Flask, current_app
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 
-from marketplace.http import route_facts
+from marketplace.http import examples, route_facts
 from marketplace.http.idempotency import HEADER, MAX_KEY_LENGTH
 from marketplace.http.problems import PROBLEM_JSON
 
@@ -42,6 +43,13 @@ class MarketplaceApi(Api):
     """flask-smorest's Api, its shared error responses documented as problem documents."""
 
     ERROR_SCHEMA = Problem
+
+    def documented_spec(self) -> dict:
+        """The spec as served: every JSON body with an example (marketplace.http.examples)."""
+        return examples.document(self.spec.to_dict())
+
+    def _openapi_json(self):
+        return current_app.response_class(json.dumps(self.documented_spec(), indent=2), mimetype="application/json")
 
     def _register_responses(self):
         for status in http.HTTPStatus:

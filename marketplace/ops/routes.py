@@ -10,6 +10,7 @@ from marketplace.extensions import db
 from marketplace.http import ratelimit
 from marketplace.http.problems import problem
 from marketplace.jobs import redis_connection
+from marketplace.ops import reference
 from marketplace.ops.observability import registry
 
 bp = Blueprint("ops", __name__, template_folder="templates")
@@ -67,5 +68,5 @@ def metrics():
 
 @bp.get("/docs")
 def docs():
-    spec = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
-    return render_template("docs.html", spec=spec)
+    spec = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].documented_spec()
+    return render_template("docs.html", spec=spec, operations=reference.operations(spec))

@@ -19,7 +19,7 @@ class MyPayoutAccount(MethodView):
     @role_required("worker")
     @blp.response(200, schemas.PayoutAccountOut)
     @blp.alt_response(201, schema=schemas.PayoutAccountOut, description="The account was just made.")
-    @blp.doc(security=BEARER, description="Create (first call, 201) or reuse (200) the worker's Stripe Connect "
+    @blp.doc(security=BEARER, summary="Create or reuse your payout account", description="Create (first call, 201) or reuse (200) the worker's Stripe Connect "
              "Express account, and return a fresh onboarding link every call. Stripe's account.updated "
              "webhook records when transfers and payouts become enabled.")
     @calls_stripe
@@ -33,7 +33,7 @@ class MyPayoutAccount(MethodView):
 
     @role_required("worker")
     @blp.response(200, schemas.PayoutAccountOut)
-    @blp.doc(security=BEARER, description="The worker's payout account and whether Stripe lets it receive money "
+    @blp.doc(security=BEARER, summary="Your payout account", description="The worker's payout account and whether Stripe lets it receive money "
              "(404 before one is made).")
     def get(self):
         return service.get_payout_account(current_principal().id)
@@ -42,7 +42,7 @@ class MyPayoutAccount(MethodView):
 @blp.route("/v1/me/earnings", methods=["GET"])
 @role_required("worker")
 @blp.response(200, schemas.EarningsOut)
-@blp.doc(security=BEARER, description="Per currency: pending_review (unit prices of submissions still being "
+@blp.doc(security=BEARER, summary="Your earnings, per currency", description="Per currency: pending_review (unit prices of submissions still being "
          "validated or reviewed; not money yet, nothing is owed until approval), available (approved, "
          "not yet in a batch), in_transit (in a batch, transfer not yet made), paid (transferred, less "
          "reversals). All but pending_review are sums over the ledger.")
@@ -55,7 +55,7 @@ class PayoutBatches(MethodView):
     @role_required("admin")
     @blp.arguments(schemas.BatchIn())
     @blp.response(202, schemas.BatchOut)
-    @blp.doc(security=BEARER, description="Snapshot, in one transaction, every worker whose available balance is "
+    @blp.doc(security=BEARER, summary="Start a payout batch", description="Snapshot, in one transaction, every worker whose available balance is "
              "at least min_amount_cents and whose payout account can receive transfers, move those balances to "
              "in transit, and pay them in the background: one Stripe Transfer per worker, idempotent on the "
              "item id, transfer_group = the batch id. A batch with nobody to pay is completed at once. What Stripe's "

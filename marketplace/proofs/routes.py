@@ -103,7 +103,10 @@ def get_submission(submission_id):
 @blp.response(200, description="The stored screenshot, served under its sniffed content type, or its thumbnail "
               "(image/png).")
 @blp.alt_response(422, description="?size=thumbnail of an upload that is no decodable image (no-preview).")
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, summary="A submission's screenshot, or its thumbnail",
+         responses={"200": {"description": "The screenshot's bytes.", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}},
+                       "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                       "image/webp": {"schema": {"type": "string", "format": "binary"}}}}})
 def get_screenshot(args, submission_id):
     if args["size"] == "thumbnail":
         return _screenshot_response(service.screenshot_thumbnail(current_principal(), submission_id))
@@ -114,8 +117,11 @@ def get_screenshot(args, submission_id):
 @blp.arguments(schemas.SharedScreenshotArgs(), location="query")
 @blp.response(200, description="The stored screenshot, served under its sniffed content type.")
 @blp.alt_response(404, description="A link that is forged, altered or expired.")
-@blp.doc(description="A screenshot link that needs no credentials, as the content bank's CSV carries (a "
-         "spreadsheet cannot send a bearer token): signed, and valid for 7 days from the export.")
+@blp.doc(summary="A screenshot, by its signed link", description="A screenshot link that needs no credentials, as the content bank's CSV carries (a "
+         "spreadsheet cannot send a bearer token): signed, and valid for 7 days from the export.",
+         responses={"200": {"description": "The screenshot's bytes.", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}},
+                       "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                       "image/webp": {"schema": {"type": "string", "format": "binary"}}}}})
 def get_shared_screenshot(args, submission_id):
     return _screenshot_response(service.shared_screenshot_file(submission_id, args["expires"], args["signature"]))
 

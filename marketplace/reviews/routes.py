@@ -33,9 +33,9 @@ def review_queue(args):
 
 @blp.route("/v1/review/decisions", methods=["POST"])
 @role_required("admin", "brand")
-@blp.arguments(schemas.DecisionIn())
+@blp.arguments(schemas.DecisionIn(), example=schemas.DECISION_EXAMPLE)
 @blp.response(200, schemas.DecisionOut)
-@blp.doc(security=BEARER, description=(
+@blp.doc(security=BEARER, summary="Decide on submissions in bulk", description=(
     "Approve, reject or ask for a revision on up to 10,000 submissions, by `submission_ids` or by "
     f"`filter` (needs_review submissions matching it, oldest first). Done in chunks of {service.CHUNK:,}, one "
     "transaction each. Only needs_review submissions are decided; every other id is listed in "

@@ -84,6 +84,13 @@ class DecisionFilterIn(Schema):
     check = fields.String(load_default=None, validate=validate.Length(max=400), metadata={"description": CHECK_SYNTAX})
 
 
+DECISION_EXAMPLE = {
+    "submission_ids": ["sub_3f9c2a7be1d04c5e8a6b90f1d2c3e4a5"],
+    "decision": "reject", "reason_code": "missing_disclosure",
+    "reason": "The clip has no #ad; the brief asks for it on screen and in the caption.",
+}
+
+
 class DecisionIn(Schema):
     submission_ids = fields.List(_ID, load_default=None, validate=validate.Length(
         min=1, max=MAX_PER_CALL, error=f"Between 1 and {MAX_PER_CALL} ids a call."))

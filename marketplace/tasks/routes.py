@@ -50,7 +50,7 @@ def release_task(task_id):
 @role_required("worker")
 @blp.arguments(schemas.ListArgs(), location="query")
 @blp.response(200, schemas.ClaimPage)
-@blp.doc(security=BEARER, description="Your claims still waiting for proof, newest first, with their countdown "
+@blp.doc(security=BEARER, summary="Your claims waiting for proof", description="Your claims still waiting for proof, newest first, with their countdown "
          "(claim_expires_at, expires_in_seconds) and tracked link; a claim whose proof came back for a "
          "revision is among them until the revision's deadline, with what was asked (revision).")
 def my_claims(args):

@@ -69,7 +69,7 @@ def _parse_conversions() -> tuple[list[dict], bool]:
 @blp.alt_response(200, schema=schemas.ConversionBatchOut, description=(
     "The bulk form's per-item results; or, for the single form, the conversion stored earlier under this "
     "external_id (a replay)."))
-@blp.doc(security=BEARER, requestBody=_CONVERSION_BODY, description=(
+@blp.doc(security=BEARER, requestBody=_CONVERSION_BODY, summary="Report conversions", description=(
     "Report a conversion against a tracked link of one of your briefs, by `code` or `click_id`. Idempotent by "
     "`external_id`: the same conversion again answers 200 with the first one; the same external_id with "
     "anything different is 409. A code or click of another brand's brief is 404. `currency` defaults to the "
@@ -101,7 +101,7 @@ def post_conversions():
 @blp.route("/v1/briefs/<string:brief_id>/report", methods=["GET"])
 @role_required("brand", "admin")
 @blp.response(200, schemas.ReportOut)
-@blp.doc(security=BEARER, description=(
+@blp.doc(security=BEARER, summary="A brief's results: spend, CPA and ROAS", description=(
     "Spend (approved payouts plus fees, from the ledger), approved actions, clicks, conversions, revenue, "
     "cost per action, CPA = spend / conversions and ROAS = revenue / spend, per group, per worker, per UTC day "
     "and for the brief. Ratios are exact, shown as decimal strings (cents to hundredths of a cent; ROAS to "
