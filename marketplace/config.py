@@ -65,6 +65,10 @@ def check(config: dict) -> None:
         from marketplace.proofs.storage import parse_storage_url
 
         parse_storage_url(config["STORAGE_URL"])  # ValueError naming the setting
+    if config.get("SMTP_URL"):
+        from marketplace.notifications.email import parse_smtp_url
+
+        parse_smtp_url(config["SMTP_URL"])  # ValueError naming the setting
     for name in ("CLICK_VISIT_WINDOW_SECONDS", "CLICK_CAP_PER_ADDRESS_PER_MINUTE"):
         if name in config and config[name] < 1:
             raise ValueError(f"{name}={config[name]}: must be 1 or more.")
@@ -131,6 +135,10 @@ def from_environment(instance_path: Path) -> dict:
         # Tests/dev only, like /etc/hosts for the link check: "shop.tiktok.com=127.0.0.1,…".
         "LINK_CHECK_STATIC_HOSTS": _host_map(os.environ.get("LINK_CHECK_STATIC_HOSTS")),
         "WORKER_TOKEN_TTL_HOURS": _int("WORKER_TOKEN_TTL_HOURS", 24 * 14),
+        # Workers' notifications are also e-mailed when set: smtp://[user:password@]host[:port], or
+        # smtps:// (TLS from the start); smtp:// upgrades with STARTTLS when the server offers it.
+        "SMTP_URL": os.environ.get("SMTP_URL") or None,
+        "SMTP_FROM": os.environ.get("SMTP_FROM", "Marketplace <no-reply@marketplace.invalid>"),
         # JSON bodies are small; uploads get their own, larger allowance.
         "MAX_JSON_BYTES": _int("MAX_JSON_BYTES", 1024 * 1024),
         "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),

@@ -5,6 +5,7 @@ from marketplace.briefs.models import Brief, TaskGroup  # noqa: F401
 from marketplace.cases.models import AuditEvent, MoneyCase  # noqa: F401
 from marketplace.http.idempotency import IdempotencyRecord  # noqa: F401
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine  # noqa: F401
+from marketplace.notifications.models import Notification  # noqa: F401
 from marketplace.payments.models import Payment, Refund, StripeEvent  # noqa: F401
 from marketplace.payouts.models import (  # noqa: F401
     PayoutAccount,

@@ -7,6 +7,7 @@ from flask_smorest import Api
 from marketplace.auth.routes import blp as accounts
 from marketplace.briefs.routes import blp as briefs
 from marketplace.cases.routes import blp as cases
+from marketplace.notifications.routes import blp as notifications
 from marketplace.payments.routes import blp as stripe_webhooks
 from marketplace.payouts.routes import blp as payouts
 from marketplace.proofs.routes import blp as proofs
@@ -14,7 +15,8 @@ from marketplace.reviews.routes import blp as reviews
 from marketplace.tasks.routes import blp as tasks
 from marketplace.tracking.routes import blp as tracking
 
-API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking, cases)
+API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking, cases,
+                  notifications)
 
 
 def register_blueprints(api: Api) -> None:

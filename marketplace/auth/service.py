@@ -158,3 +158,11 @@ def describe(principal: Principal) -> dict:
     model = {"brand": Brand, "worker": Worker, "admin": Admin}[principal.role]
     obj = db.session.get(model, principal.id)
     return {"role": principal.role, principal.role: obj}
+
+
+def worker_contacts(worker_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Each worker's (email, display name), for whoever writes to them (notifications' e-mail)."""
+    if not worker_ids:
+        return {}
+    rows = db.session.execute(sa.select(Worker.id, Worker.email, Worker.display_name).where(Worker.id.in_(worker_ids)))
+    return {row.id: (row.email, row.display_name) for row in rows}

@@ -23,6 +23,7 @@ from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.ledger import queries as ledger_queries
 from marketplace.ledger import service as ledger
+from marketplace.notifications import service as notifications
 from marketplace.payments import gateway
 from marketplace.payments import service as payments
 from marketplace.payouts.models import (
@@ -488,6 +489,8 @@ def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, objec
         item.settled_at, item.available_on = utcnow(), None
         if outcome == "paid":
             item.stripe_transfer_id = detail
+            notifications.notify(item.worker_id, "paid", item.id, amount_cents=item.amount_cents,
+                                 currency=item.currency)
             postings.append(ledger.Posting("payout_paid", item.id, (
                 (in_transit, item.amount_cents), (ledger.stripe_clearing(item.currency), -item.amount_cents),
             ), memo=f"transfer {detail}"))

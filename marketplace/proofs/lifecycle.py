@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from marketplace.db.clock import utcnow
 from marketplace.extensions import db
+from marketplace.notifications import service as notifications
 from marketplace.proofs.models import Submission
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.lifecycle import Move
@@ -38,6 +39,9 @@ SUBMISSION_MOVES: dict[str, Move] = {
 class IllegalMove(RuntimeError):
     """A move the table above does not allow: a bug of the caller's, never the client's."""
 
+
+# What a worker is told of each decision (marketplace.notifications).
+DECISION_NOTICES = {"approve": "approved", "reject": "rejected", "request_revision": "revision_requested"}
 
 def _target(action: str, row: Submission) -> str:
     move = SUBMISSION_MOVES[action]
@@ -69,6 +73,10 @@ def auto_reject(rows: list[Submission], reasons: dict[str, list[dict]]) -> None:
     for row in rows:
         row.status, row.validated_at = _target("auto_reject", row), row.validated_at or now
         row.rejection_reasons = [*(row.rejection_reasons or []), *reasons[row.id]]
+        failed = sorted({reason["check"] for reason in reasons[row.id]})
+        notifications.notify(row.worker_id, "rejected", row.id, reason_code="failed_checks",
+                             message=f"Rejected automatically: the {', '.join(failed)} check failed. "
+                                     "The submission shows what was found.")
     tasks.reject(sa.select(Claim.id).where(Claim.id.in_([row.claim_id for row in rows])))
 
 
@@ -99,6 +107,9 @@ def decide(rows: list, decision: str, *, among, now: datetime, actor: str, reaso
                 revision_deadline=now + revision_deadline if decision == "request_revision" else None)
         .execution_options(synchronize_session=False)
     )
+    notifications.submissions_decided(DECISION_NOTICES[decision], sa.select(
+        Submission.id, Submission.worker_id, Submission.reason_code, Submission.reason.label("message"),
+    ).where(among(Submission.id, [r.id for r in rows]), Submission.status == move.target))
     if decision == "approve":
         tasks.approve_tasks([r.task_id for r in rows], now, among=among)
     elif decision == "reject":

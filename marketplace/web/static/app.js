@@ -55,7 +55,11 @@ async function show() {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  const views = { tasks: renderTasks, claim: renderClaim, work: renderWork, submission: renderSubmission, earnings: renderEarnings };
+  const views = {
+    tasks: renderTasks, claim: renderClaim, work: renderWork, submission: renderSubmission, earnings: renderEarnings,
+    notifications: renderNotifications,
+  };
+  refreshUnread();
   const render = views[view] || renderTasks;
   try {
     await render(arg);
@@ -494,6 +498,56 @@ async function renderEarnings() {
     replace(box, list.length ? list.map(earningsTiles) : earningsTiles({ currency: "usd" }));
   } catch (error) {
     replace(box, errorBox(error));
+  }
+}
+
+// ---- notifications -------------------------------------------------------------------------
+
+const unreadBadge = document.getElementById("unread-count");
+
+function showUnread(count) {
+  unreadBadge.hidden = !count;
+  unreadBadge.textContent = count ? String(count) : "";
+  unreadBadge.setAttribute("aria-label", `${count} unread`);
+}
+
+function refreshUnread() {
+  api.get("/v1/me/notifications", { unread: "true", limit: 1 }).then((page) => showUnread(page.unread), () => {});
+}
+
+function notificationItem(note) {
+  const target = ["approved", "rejected", "revision_requested"].includes(note.kind)
+    ? `#submission/${encodeURIComponent(note.subject_id)}` : note.kind === "paid" ? "#earnings" : null;
+  return h("li", { class: `card${note.read ? "" : " unread"}${note.kind === "rejected" ? " has-failure" : ""}`, "data-id": note.id },
+    target ? h("a", { href: target }, note.title) : h("strong", {}, note.title),
+    note.reason_code ? h("p", {}, h("span", { class: "label" }, "Reason: "), humanize(note.reason_code)) : null,
+    note.message ? h("p", {}, note.message) : null,
+    h("span", { class: "hint" }, `${note.read ? "" : "New · "}${when(note.created_at)}`));
+}
+
+async function renderNotifications() {
+  const list = h("div", { id: "notification-list" }, "Loading…");
+  const markAll = h("form", { id: "mark-all-read" }, banner(), h("button", { type: "submit" }, "Mark all as read"));
+  replace(main, h("h2", {}, "Notifications"), markAll, list);
+  const load = async () => {
+    const page = await api.get("/v1/me/notifications", { limit: 100 });
+    showUnread(page.unread);
+    const rows = page.data || [];
+    replace(list, rows.length ? h("ul", { class: "plain" }, rows.map(notificationItem))
+      : h("p", { class: "hint" }, "Nothing yet. Decisions on your work and payments show up here."));
+  };
+  markAll.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitting(markAll, async () => {
+      await api.post("/v1/me/notifications/read", { ids: "all" });
+      announce(live, "All notifications marked as read.");
+      await load();
+    });
+  });
+  try {
+    await load();
+  } catch (error) {
+    replace(list, errorBox(error));
   }
 }
 
