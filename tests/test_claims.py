@@ -24,6 +24,7 @@ from tests.factories import (
     sign_up_brand,
     sign_up_worker,
 )
+from tests.factories.jobs import run_job
 
 
 def group(kind: str = "caption", quantity: int = 30, price: int = 60, **over) -> dict:
@@ -245,18 +246,7 @@ def test_claim_ttl_comes_from_config(app, client, standin):
 
 
 def run_expiry_job(app):
-    """Enqueue the scheduled job by its dotted path and run it on a real RQ worker, in burst mode."""
-    from rq import Queue, SimpleWorker
-
-    from marketplace.jobs import enqueue, queue_name, redis_connection
-
-    with app.app_context():
-        job = enqueue("workers.claims.expire_claims")
-        redis = redis_connection(app)
-        SimpleWorker([Queue(queue_name("default"), connection=redis)], connection=redis).work(burst=True)
-        job.refresh()
-        assert job.get_status() == "finished", job.latest_result()
-        return job.return_value()
+    return run_job(app, "workers.claims.expire_claims")
 
 
 def test_an_expired_claim_reopens_its_task_for_another_worker(app, client, standin, db_session):

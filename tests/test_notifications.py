@@ -12,6 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.factories import auth, make_admin, sign_up_worker
+from tests.factories.jobs import run_job
 from tests.factories.payouts import approved_work, ready_worker, run_payout_jobs
 from tests.factories.proofs import proof_brief, run_validation_jobs, submit
 from tests.factories.tasks import claim
@@ -83,18 +84,7 @@ def decide(client, admin: str, ids: list[str], decision: str, **extra) -> dict:
 
 
 def run_email_job(app) -> dict:
-    """The scheduled job, enqueued by name and run by a real RQ worker (burst), as the worker process would."""
-    from rq import Queue, SimpleWorker
-
-    from marketplace.jobs import enqueue, queue_name, redis_connection
-
-    with app.app_context():
-        job = enqueue("workers.notifications.send_pending_emails")
-        redis = redis_connection(app)
-        SimpleWorker([Queue(queue_name("default"), connection=redis)], connection=redis).work(burst=True)
-        job.refresh()
-        assert job.get_status() == "finished", job.latest_result()
-        return job.return_value()
+    return run_job(app, "workers.notifications.send_pending_emails")
 
 
 def test_each_decision_tells_its_worker_once_with_the_reason(app, client, runner, standin):
@@ -278,3 +268,102 @@ def test_a_bad_smtp_url_is_refused_at_start_up():
         with pytest.raises(ValueError, match="SMTP_URL"):
             parse_smtp_url(bad)
     assert parse_smtp_url("smtps://u%40x:p@mail.example").port == 465
+
+
+class SlowInbox(Inbox):
+    """Takes its time over each message, as a distant mail server does."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.receiving = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        import asyncio
+
+        self.receiving.set()
+        await asyncio.sleep(self.seconds)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_slow_mail_server_holds_no_lock_on_the_notifications_being_sent(app, client, runner, standin):
+    import sqlalchemy as sa
+
+    from marketplace.extensions import db
+    from marketplace.notifications import service
+
+    admin = make_admin(runner)
+    [(worker, _)], _ = needs_review(app, client, standin)
+    sub_id = submission_of(app, worker["id"])
+    inbox = SlowInbox(seconds=1.5)
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    saved = app.config.get("SMTP_URL")
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    try:
+        decide(client, admin, [sub_id], "approve")
+        results = []
+
+        def sweep():
+            with app.app_context():
+                results.append(service.send_pending_emails())
+                db.session.remove()
+
+        sending = threading.Thread(target=sweep)
+        sending.start()
+        assert inbox.receiving.wait(5)  # the message is on the wire now
+        with app.app_context(), db.engine.connect() as other:
+            locked = other.execute(sa.text(
+                "SELECT id, email_next_at FROM notifications WHERE subject_id = :s FOR UPDATE NOWAIT"),
+                {"s": sub_id}).one()  # raises if the sweep still held the row
+            assert locked.email_next_at is not None  # leased instead: other sweeps skip it until the lease ends
+            other.rollback()
+        sending.join(10)
+        assert results == [{"sent": 1, "failed": 0}]
+    finally:
+        controller.stop()
+        app.config["SMTP_URL"] = saved
+
+
+def test_a_sweep_that_dies_mid_send_is_mailed_again_when_its_lease_ends(app, client, runner, standin):
+    from marketplace.db.clock import utcnow
+    from marketplace.extensions import db
+    from marketplace.notifications import service
+
+    admin = make_admin(runner)
+    with smtp_server(app) as inbox:
+        [(worker, _)], _ = needs_review(app, client, standin)
+        decide(client, admin, [submission_of(app, worker["id"])], "approve")
+        now = utcnow()
+        with app.app_context():
+            assert len(service._lease_due(now)) == 1  # leased …
+            db.session.commit()  # … and the process dies before the mail is sent or recorded
+            db.session.remove()
+            assert service.send_pending_emails(now=now) == {"sent": 0, "failed": 0}  # still leased
+            later = now + service.EMAIL_LEASE + service.timedelta(seconds=1)
+            assert service.send_pending_emails(now=later) == {"sent": 1, "failed": 0}
+            db.session.remove()
+        assert [m.rcpt_tos for m in inbox.messages] == [[worker["email"]]]
+
+
+def test_marking_all_read_from_two_tabs_at_once_counts_each_notification_once(app, client, runner, standin):
+    admin = make_admin(runner)
+    [(worker, token)], _ = needs_review(app, client, standin, n=1)
+    decide(client, admin, [submission_of(app, worker["id"])], "approve")
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def mark_all():
+        with app.test_client() as tab:
+            barrier.wait()
+            answers.append(tab.post("/v1/me/notifications/read", json={"ids": "all"}, headers=auth(token)))
+
+    tabs = [threading.Thread(target=mark_all) for _ in range(2)]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join(10)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert sorted(a.get_json()["marked"] for a in answers) == [0, 1]  # one tab marked it, the other found it read
+    assert feed(client, token)["unread"] == 0

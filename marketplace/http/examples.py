@@ -82,10 +82,23 @@ def _exemplify(content: dict, schemas: dict) -> None:
         media["example"] = example_of(media["schema"], schemas)
 
 
+def ref_name(node: dict | str) -> str | None:
+    """The component a `$ref` (or flask-smorest's bare response name) points at, else None."""
+    if isinstance(node, str):
+        return node.rsplit("/", 1)[-1]
+    return node["$ref"].rsplit("/", 1)[-1] if "$ref" in node else None
+
+
+def resolve(node: dict | str, components: dict, hops: int = 10) -> dict:
+    """`node` with its `$ref`s followed into `components` (schemas, responses or parameters)."""
+    while (name := ref_name(node)) is not None and hops > 0:
+        node, hops = components.get(name, {}), hops - 1
+    return node if isinstance(node, dict) else {}
+
+
 def example_of(schema: dict, schemas: dict, name: str = "", owner: str = "", depth: int = 0) -> Any:
     """An instance of `schema` (a JSON schema with `$ref`s into `schemas`)."""
-    if "$ref" in schema:
-        ref = schema["$ref"].rsplit("/", 1)[-1]
+    if (ref := ref_name(schema)) is not None:
         target = schemas.get(ref, {})
         if depth >= MAX_DEPTH:
             return None if target.get("nullable") else {}

@@ -120,41 +120,66 @@ def _body(row: Notification, name: str) -> str:
 
 def send_pending_emails(now: datetime | None = None) -> dict:
     """E-mail the notifications that are due, a batch at a time; a failure is retried with back-off
-    and, after EMAIL_MAX_ATTEMPTS, given up (the notification stays in the worker's feed)."""
+    and, after EMAIL_MAX_ATTEMPTS, given up (the notification stays in the worker's feed).
+
+    The batch is leased, not locked, while the mail server is talked to: its rows are pushed
+    EMAIL_LEASE ahead and committed first, so a slow SMTP server holds no row lock, and a sweep that
+    dies mid-send leaves rows that come due again when the lease ends (mail is sent at least once)."""
     from marketplace.auth.service import worker_contacts
 
     url = current_app.config.get("SMTP_URL")
-    sent = failed = 0
     if not url:
         return {"sent": 0, "failed": 0}
     now = now or utcnow()
-    query = (sa.select(Notification).where(Notification.email_state == "pending",
-                                           sa.or_(Notification.email_next_at.is_(None),
-                                                  Notification.email_next_at <= now))
-             .order_by(Notification.created_at, Notification.id).limit(EMAIL_BATCH))
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)  # two sweeps never mail one notification twice
-    rows = list(db.session.scalars(query))
+    rows = _lease_due(now)
     if not rows:
-        db.session.rollback()
         return {"sent": 0, "failed": 0}
     contacts = worker_contacts(sorted({row.worker_id for row in rows}))
+    db.session.commit()  # the leased rows are snapshots now; no transaction stays open while we mail
     try:
         outcomes = email.send(url, current_app.config["SMTP_FROM"], [
             (contacts[row.worker_id][0], _title(row), _body(row, contacts[row.worker_id][1])) for row in rows])
     except (OSError, email.smtplib.SMTPException) as exc:
         outcomes = [f"{type(exc).__name__}: {exc}"[:500]] * len(rows)
+    return _record_outcomes(rows, outcomes, now)
+
+
+EMAIL_LEASE = timedelta(minutes=5)
+
+
+def _lease_due(now: datetime) -> list[Notification]:
+    due = (sa.select(Notification.id).where(Notification.email_state == "pending",
+                                            sa.or_(Notification.email_next_at.is_(None),
+                                                   Notification.email_next_at <= now))
+           .order_by(Notification.created_at, Notification.id).limit(EMAIL_BATCH))
+    if db.session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)  # two sweeps never lease one notification twice
+    ids = list(db.session.scalars(due))
+    if not ids:
+        db.session.rollback()
+        return []
+    db.session.execute(sa.update(Notification).where(Notification.id.in_(ids))
+                       .values(email_next_at=now + EMAIL_LEASE).execution_options(synchronize_session=False))
+    rows = list(db.session.scalars(sa.select(Notification).where(Notification.id.in_(ids))
+                                   .order_by(Notification.created_at, Notification.id)))
+    db.session.expunge_all()
+    return rows
+
+
+def _record_outcomes(rows: list[Notification], outcomes: list[str | None], now: datetime) -> dict:
+    sent = [row.id for row, error in zip(rows, outcomes, strict=True) if error is None]
+    if sent:
+        db.session.execute(sa.update(Notification).where(Notification.id.in_(sent)).values(
+            email_state="sent", emailed_at=utcnow(), email_error=None, email_next_at=None)
+            .execution_options(synchronize_session=False))
     for row, error in zip(rows, outcomes, strict=True):
         if error is None:
-            row.email_state, row.emailed_at, row.email_error = "sent", utcnow(), None
-            sent += 1
             continue
-        failed += 1
-        row.email_attempts += 1
-        row.email_error = error
-        if row.email_attempts >= EMAIL_MAX_ATTEMPTS:
-            row.email_state = "failed"
-        else:
-            row.email_next_at = now + timedelta(minutes=2 ** (row.email_attempts - 1))
+        attempts = row.email_attempts + 1
+        given_up = attempts >= EMAIL_MAX_ATTEMPTS
+        db.session.execute(sa.update(Notification).where(Notification.id == row.id).values(
+            email_attempts=attempts, email_error=error, email_state="failed" if given_up else "pending",
+            email_next_at=None if given_up else now + timedelta(minutes=2 ** (attempts - 1)))
+            .execution_options(synchronize_session=False))
     db.session.commit()
-    return {"sent": sent, "failed": failed}
+    return {"sent": len(sent), "failed": len(rows) - len(sent)}

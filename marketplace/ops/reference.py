@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from marketplace.http.examples import ref_name, resolve
+
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -18,15 +20,12 @@ def operations(spec: dict) -> list[dict]:
             op = item.get(method)
             if not op:
                 continue
-            params = [parameters.get(p.rsplit("/", 1)[-1], {}) if isinstance(p, str) else
-                      parameters.get(p["$ref"].rsplit("/", 1)[-1], {}) if "$ref" in p else p
-                      for p in item.get("parameters", []) + op.get("parameters", [])]
+            params = [resolve(p, parameters) for p in item.get("parameters", []) + op.get("parameters", [])]
             body = op.get("requestBody")
             answers = []
             for code, response in op.get("responses", {}).items():
-                if isinstance(response, str) or "$ref" in response:  # one of the shared problem answers
-                    name = response if isinstance(response, str) else response["$ref"].rsplit("/", 1)[-1]
-                    response = dict(shared.get(name, {}), shared=True)
+                if ref_name(response) is not None:  # one of the shared problem answers
+                    response = dict(resolve(response, shared), shared=True)
                 answers.append({"code": code, "description": response.get("description", ""),
                                 "shared": response.get("shared", False),
                                 "media": _media(response.get("content", {}), schemas)})
@@ -51,31 +50,23 @@ def _media(content: dict, schemas: dict) -> list[dict]:
         example = media.get("example")
         laid_out.append({
             "type": media_type, "schema": _type(schema),
-            "fields": _fields(_resolve(schema, schemas), schemas),
+            "fields": _fields(resolve(schema, schemas), schemas),
             "example": None if example is None else json.dumps(example, indent=2, ensure_ascii=False),
         })
     return laid_out
 
 
-def _resolve(schema: dict, schemas: dict) -> dict:
-    seen = 0
-    while "$ref" in schema and seen < 10:
-        schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
-        seen += 1
-    return schema
-
-
 def _fields(schema: dict, schemas: dict) -> list[dict]:
     required = set(schema.get("required", []))
     return [{"name": name, "type": _type(sub), "required": name in required,
-             "description": _resolve(sub, schemas).get("description", "") or sub.get("description", ""),
-             "enum": _resolve(sub, schemas).get("enum")}
+             "description": resolve(sub, schemas).get("description", "") or sub.get("description", ""),
+             "enum": resolve(sub, schemas).get("enum")}
             for name, sub in schema.get("properties", {}).items()]
 
 
 def _type(schema: dict) -> str:
-    if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
+    if (name := ref_name(schema)) is not None:
+        return name
     for key in ("oneOf", "anyOf"):
         if key in schema:
             return " | ".join(_type(s) for s in schema[key])

@@ -29,3 +29,18 @@ def readme_screenshot(page, name: str) -> None:
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def console_log_in(page, api_key: str) -> None:
+    """Open the console and log in with an API key, as a brand or an admin does."""
+    page.goto("/console/")
+    page.fill("#api-key", api_key)
+    page.click("#login-form button[type=submit]")
+
+
+def worker_log_in(page, email: str, password: str) -> None:
+    """Open the worker client and log in with e-mail and password."""
+    page.goto("/app/")
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("#login-form button[type=submit]")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.browsing import DESKTOP, PHONE
+from tests.browser.browsing import DESKTOP, PHONE, console_log_in, worker_log_in
 from tests.factories import (
     auth,
     claim,
@@ -45,9 +45,7 @@ def test_markup_in_user_text_renders_as_text_and_never_runs(client, runner, stan
              .get_json()["status"] != "validating", timeout=30)
 
     console = open_page(DESKTOP)
-    console.goto("/console/")
-    console.fill("#api-key", admin_key)
-    console.click("#login-form button[type=submit]")
+    console_log_in(console, admin_key)
     # Filter only once the review view has rendered its table, or the choice is lost on render.
     expect(console.locator("#queue")).to_be_visible()
     console.select_option("#filter-status", index=0)  # any status
@@ -59,10 +57,7 @@ def test_markup_in_user_text_renders_as_text_and_never_runs(client, runner, stan
     expect(console.get_by_role("link", name=TITLE)).to_be_visible()
 
     worker = open_page(PHONE)
-    worker.goto("/app/")
-    worker.fill("#login-email", email)
-    worker.fill("#login-password", PASSWORD)
-    worker.click("#login-form button[type=submit]")
+    worker_log_in(worker, email, PASSWORD)
     expect(worker.locator(".task .hint").first).to_have_text(TITLE)
     expect(worker.locator(".task .instructions")).to_have_text(INSTRUCTIONS)
     worker.get_by_role("link", name="My work").click()

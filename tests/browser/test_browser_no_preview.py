@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.browser.browsing import DESKTOP
+from tests.browser.browsing import DESKTOP, console_log_in
 from tests.factories import make_admin
 from tests.factories.proofs import NOT_AN_IMAGE, png
 from tests.factories.reviews import bulk_submissions, review_brief
@@ -32,9 +32,7 @@ def test_an_undecodable_screenshot_shows_no_preview_in_the_review_table(
     db_session.commit()
 
     page = open_page(DESKTOP)
-    page.goto("/console/")
-    page.fill("#api-key", make_admin(runner))
-    page.click("#login-form button[type=submit]")
+    console_log_in(page, make_admin(runner))
     rows = page.locator("#queue tbody tr")
     expect(rows).to_have_count(3)
     expect(page.locator(f"#queue tr[data-id='{subs[1]}']")).to_contain_text("No preview")
@@ -54,9 +52,7 @@ def test_the_console_shows_a_declined_card_on_the_brief(client, runner, standin,
     assert standin.wait_for_webhooks(10)
 
     page = open_page(DESKTOP)
-    page.goto("/console/")
-    page.fill("#api-key", make_admin(runner))
-    page.click("#login-form button[type=submit]")
+    console_log_in(page, make_admin(runner))
     expect(page.locator("#queue")).to_be_visible()  # signed in
     page.evaluate("location.hash = '#briefs'")
     expect(page.locator("#main, main").first).to_contain_text("Payment declined")

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.browsing import PHONE
+from tests.browser.browsing import PHONE, worker_log_in
 from tests.factories import auth, make_admin, unique_email
 from tests.factories.payouts import approved_work
 
@@ -31,10 +31,7 @@ def test_worker_sees_a_rejection_with_its_reason_and_marks_all_read(app, client,
     assert decided.status_code == 200 and decided.get_json()["rejected"] == 1
 
     page = open_page(PHONE)
-    page.goto("/app/")
-    page.fill("#login-email", email)
-    page.fill("#login-password", PASSWORD)
-    page.click("#login-form button[type=submit]")
+    worker_log_in(page, email, PASSWORD)
     expect(page.locator("#unread-count")).to_have_text("1")
 
     page.click("a[data-view=notifications]")

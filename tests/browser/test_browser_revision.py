@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.browsing import DESKTOP, PHONE
+from tests.browser.browsing import DESKTOP, PHONE, console_log_in, worker_log_in
 from tests.factories import (
     auth,
     claim,
@@ -40,9 +40,7 @@ def test_console_asks_for_a_revision_and_the_worker_submits_again(client, runner
              == "needs_review", timeout=20)
 
     console = open_page(DESKTOP)
-    console.goto("/console/")
-    console.fill("#api-key", make_admin(runner))
-    console.click("#login-form button[type=submit]")
+    console_log_in(console, make_admin(runner))
     console.check(f"#queue input[value='{first['id']}']")
     console.select_option("#decision", "request_revision")
     console.fill("#reason", "Mention the grip, please.")
@@ -54,10 +52,7 @@ def test_console_asks_for_a_revision_and_the_worker_submits_again(client, runner
     expect(console.locator("#decision-summary")).to_contain_text("revision requested 1")
 
     worker = open_page(PHONE)
-    worker.goto("/app/")
-    worker.fill("#login-email", email)
-    worker.fill("#login-password", PASSWORD)
-    worker.click("#login-form button[type=submit]")
+    worker_log_in(worker, email, PASSWORD)
     worker.get_by_role("link", name="My work").click()
     expect(worker.locator("#submission-list")).to_contain_text("revision requested")
     worker.locator("#submission-list a").first.click()

@@ -10,6 +10,7 @@ import http.client
 from urllib.parse import urlsplit
 
 from tests.factories import auth, claim, live_brief, sign_up_brand, sign_up_worker, wait_for
+from tests.factories.jobs import drain
 
 
 def follow_onboarding_link(url: str) -> int:
@@ -105,14 +106,7 @@ def approved_work(app, client, standin, workers: list[tuple[str, str]], price_ce
 
 
 def run_payout_jobs(app) -> None:
-    """Drain the payouts queue with a real RQ worker (burst), as the worker process would."""
-    from rq import Queue, SimpleWorker
-
-    from marketplace.jobs import queue_name, redis_connection
-
-    with app.app_context():
-        redis = redis_connection(app)
-        SimpleWorker([Queue(queue_name("payouts", app), connection=redis)], connection=redis).work(burst=True)
+    drain(app, "payouts")
 
 
 def create_and_pay_batch_in_process(barrier, results, currency: str, min_amount_cents: int) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from PIL import Image, ImageDraw
 
 from tests.factories import auth, claim, live_brief, rfc3339, sign_up_brand, sign_up_worker
+from tests.factories.jobs import drain
 
 # --- images --------------------------------------------------------------------------------------
 
@@ -139,12 +140,4 @@ def checks_by_name(body: dict) -> dict[str, dict]:
 
 
 def run_validation_jobs(app) -> None:
-    """Drain the validation queue with a real RQ SimpleWorker, in burst mode, in this process."""
-    from rq import Queue, SimpleWorker
-
-    from marketplace.jobs import queue_name, redis_connection
-
-    with app.app_context():
-        redis = redis_connection(app)
-        queue = Queue(queue_name("validation", app), connection=redis)
-        SimpleWorker([queue], connection=redis).work(burst=True)
+    drain(app, "validation")

@@ -8,6 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from tests.factories import auth, claim, workers  # noqa: F401 - workers is part of this module's kit
+from tests.factories.jobs import drain
 
 
 def claims(client, token: str, group_id: str, n: int) -> list[dict]:
@@ -91,11 +92,5 @@ def post_conversions(client, brand_key: str, items: list[dict]) -> dict:
 
 
 def run_jobs(app) -> None:
-    """Run what is queued on the default queue (the stop rule) with a real RQ worker, then return."""
-    from rq import Queue, SimpleWorker
-
-    from marketplace.jobs import queue_name, redis_connection
-
-    with app.app_context():
-        redis = redis_connection(app)
-        SimpleWorker([Queue(queue_name("default", app), connection=redis)], connection=redis).work(burst=True)
+    """Run what is queued on the default queue (the stop rule)."""
+    drain(app)
