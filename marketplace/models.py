@@ -17,3 +17,12 @@ from marketplace.payouts.models import (  # noqa: F401
 from marketplace.proofs.models import Submission, SubmissionCheck  # noqa: F401
 from marketplace.tasks.models import Claim, Task  # noqa: F401
 from marketplace.tracking.models import Click, Conversion  # noqa: F401
+from marketplace.workforce.models import (  # noqa: F401
+    BrandBlock,
+    DeviceSighting,
+    GroupEligibility,
+    GroupEligibilityValue,
+    SocialAccount,
+    Suspension,
+    WorkerLanguage,
+)

@@ -14,9 +14,10 @@ from marketplace.proofs.routes import blp as proofs
 from marketplace.reviews.routes import blp as reviews
 from marketplace.tasks.routes import blp as tasks
 from marketplace.tracking.routes import blp as tracking
+from marketplace.workforce.routes import blp as workforce
 
 API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking, cases,
-                  notifications)
+                  notifications, workforce)
 
 
 def register_blueprints(api: Api) -> None:

@@ -8,6 +8,8 @@ from marketplace.auth import BEARER, current_principal, role_required, schemas, 
 from marketplace.http import ratelimit
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.route_facts import ignores_idempotency_key, rate_limited
+from marketplace.workforce import schemas as workforce_schemas
+from marketplace.workforce import service as workforce
 
 # Every attempt counts, right or wrong, and a refused one is answered before any password is hashed.
 ATTEMPT_LIMITS = ("Attempts are limited per email (LOGIN_RATE_LIMIT_PER_EMAIL, default 10 per 10 minutes, for "
@@ -56,8 +58,12 @@ def issue_token(data):
 
 @blp.route("/v1/me", methods=["GET"])
 @role_required("brand", "worker", "admin")
-@blp.response(200, schemas.MeOut)
+@blp.response(200, workforce_schemas.WorkerMeOut)
 @blp.doc(security=BEARER, summary="Who the bearer secret belongs to",
-         description="The caller's role and account: a brand, a worker (with its profile) or an admin.")
+         description="The caller's role and account: a brand, a worker (with its profile, standing and "
+                     "reputation, computed from our records) or an admin.")
 def me():
-    return service.describe(current_principal())
+    principal = current_principal()
+    if principal.role == "worker":
+        return {"role": "worker", "worker": workforce.view(principal.id)}
+    return service.describe(principal)

@@ -65,9 +65,3 @@ class TokenOut(Schema):
     token = fields.String()
     expires_at = UTCDateTime()
 
-
-class MeOut(Schema):
-    role = fields.String(validate=validate.OneOf(["brand", "worker", "admin"]))
-    brand = fields.Nested(BrandOut)
-    worker = fields.Nested(WorkerOut)
-    admin = fields.Nested(AdminOut)

@@ -98,6 +98,14 @@ def sign_up_worker(email: str, password: str, display_name: str, country: str) -
     return worker
 
 
+def update_worker_identity(worker_id: str, *, display_name: str | None = None, country: str | None = None) -> None:
+    """A worker's name and country as their profile sets them (None: unchanged), in the caller's transaction."""
+    values = {k: v for k, v in (("display_name", display_name and display_name.strip()), ("country", country))
+              if v is not None}
+    if values:
+        db.session.execute(sa.update(Worker).where(Worker.id == worker_id).values(**values))
+
+
 def log_in_worker(email: str, password: str) -> tuple[str, Credential]:
     worker = db.session.scalar(sa.select(Worker).where(Worker.email == _normalise_email(email)))
     try:

@@ -114,7 +114,7 @@ class PayoutItemSubmission(db.Model):
     submission_id: Mapped[str] = mapped_column(sa.ForeignKey("submissions.id"), primary_key=True, index=True)
 
 
-SKIP_REASONS = ("no_payout_account", "payout_account_blocked", "payouts_disabled", "under_minimum")
+SKIP_REASONS = ("no_payout_account", "payout_account_blocked", "payouts_disabled", "under_minimum", "held")
 
 
 class PayoutSkip(db.Model):
@@ -129,6 +129,6 @@ class PayoutSkip(db.Model):
 
     __table_args__ = (
         sa.CheckConstraint(
-            "reason IN ('no_payout_account', 'payout_account_blocked', 'payouts_disabled', 'under_minimum')",
+            "reason IN ('no_payout_account', 'payout_account_blocked', 'payouts_disabled', 'under_minimum', 'held')",
             name="reason_known"),
     )

@@ -29,6 +29,7 @@ from marketplace.extensions import db
 from marketplace.ledger.queries import entry_debits
 from marketplace.proofs.models import Submission
 from marketplace.tracking.models import Click, Conversion
+from marketplace.workforce import reputation
 
 DIMENSIONS = ("group", "worker", "day", "brief")
 APPROVED = ("approved", "paid")
@@ -282,6 +283,7 @@ def brief_report(brief: Brief) -> dict:
     ).all()) if by_worker else {}
     workers = sorted(by_worker.values(), key=lambda w: (-w.conversions, -w.spend_cents, w.key))
     top = top_performers(workers)
+    reputations = reputation.of_workers(by_worker)
     threshold = STOP_RULE_MULTIPLE * brief.target_cpa_cents if brief.target_cpa_cents else None
     return {
         "brief_id": brief.id,
@@ -298,7 +300,7 @@ def brief_report(brief: Brief) -> dict:
         "workers": [
             {"worker_id": w.key, "display_name": names.get(w.key), **w.as_dict(),
              "conversions_per_approved_task": plain_ratio(w.conversions, w.approved),
-             "top_performer": w.key in top}
+             "top_performer": w.key in top, "reputation": reputations.get(w.key)}
             for w in workers
         ],
         "daily": [{"date": day, **by_day[day].as_dict()} for day in sorted(by_day)],

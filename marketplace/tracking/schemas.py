@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 from marketplace.db.clock import utcnow
 from marketplace.http.fields import Cents, UTCDateTime
 from marketplace.http.pagination import ListArgs
+from marketplace.workforce.schemas import ReputationOut
 
 MAX_BULK = 1000
 # Clocks disagree a little; a conversion further in the future than this is a bug on the sender's side.
@@ -108,6 +109,8 @@ class WorkerReport(Performance):
     display_name = fields.String(allow_none=True)
     conversions_per_approved_task = fields.String(allow_none=True, metadata={"description": PLAIN_RATIO})
     top_performer = fields.Boolean()
+    reputation = fields.Nested(ReputationOut, metadata={
+        "description": "The worker's reputation across the marketplace, from our records."})
 
 
 class DayReport(Performance):

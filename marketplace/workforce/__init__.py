@@ -1,0 +1,1 @@
+"""Workers as the marketplace knows them: profile, reputation, eligibility, blocks, suspensions, fraud signals."""

@@ -1,0 +1,79 @@
+"""Request and response shapes of profiles, reputation, eligibility, blocks and suspensions."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from marketplace.auth.schemas import AdminOut, BrandOut, WorkerOut
+from marketplace.http.fields import UTCDateTime
+from marketplace.workforce.fields import CountryCode, LanguageCode
+from marketplace.workforce.models import PLATFORMS
+
+HANDLE = validate.Regexp(r"^@?[A-Za-z0-9._-]{1,60}$",
+                         error="Must be a handle such as @name (letters, digits, '.', '_' or '-').")
+
+PROFILE_EXAMPLE = {"display_name": "Ada", "country": "GB", "languages": ["en", "fr"],
+                   "social_accounts": [{"platform": "tiktok", "handle": "@ada.makes"},
+                                       {"platform": "instagram", "handle": "@ada_makes"}]}
+
+
+class SocialAccountIn(Schema):
+    platform = fields.String(required=True, validate=validate.OneOf(PLATFORMS, error="Must be one of: {choices}."))
+    handle = fields.String(required=True, validate=HANDLE)
+
+
+class ProfileIn(Schema):
+    display_name = fields.String(validate=validate.Length(min=1, max=100))
+    country = CountryCode(metadata={"description": "ISO 3166-1 alpha-2, e.g. GB."})
+    languages = fields.List(LanguageCode(), validate=validate.Length(max=20),
+                            metadata={"description": "ISO 639-1 codes; replaces the list held."})
+    social_accounts = fields.List(fields.Nested(SocialAccountIn), validate=validate.Length(max=len(PLATFORMS)),
+                                  metadata={"description": "One per platform; replaces the list held."})
+
+    @validates_schema
+    def _one_per_platform(self, data, **kwargs):
+        platforms = [a["platform"] for a in data.get("social_accounts") or []]
+        if len(platforms) != len(set(platforms)):
+            raise ValidationError("One account per platform.", "social_accounts")
+        if not data:
+            raise ValidationError("Send at least one of display_name, country, languages, social_accounts.")
+
+
+class SocialAccountOut(Schema):
+    platform = fields.String()
+    handle = fields.String()
+
+
+class ReputationOut(Schema):
+    approved = fields.Integer(metadata={"description": "Submissions approved (paid ones included)."})
+    rejected = fields.Integer(metadata={"description": "Submissions rejected by a reviewer."})
+    auto_rejected = fields.Integer(metadata={"description": "Submissions a check failed."})
+    approval_rate = fields.Float(allow_none=True, metadata={
+        "description": "Approved share of the last 100 decided submissions; null below 5."})
+    on_time_rate = fields.Float(allow_none=True, metadata={
+        "description": "Of the claims that ended with proof or ran out, the share with proof in time; "
+                       "null before any."})
+    appeals_won = fields.Integer()
+    since = UTCDateTime(metadata={"description": "When the worker signed up."})
+
+
+class SuspensionOut(Schema):
+    reason = fields.String()
+    suspended_at = UTCDateTime()
+
+
+class WorkerProfileOut(WorkerOut):
+    languages = fields.List(fields.String())
+    social_accounts = fields.List(fields.Nested(SocialAccountOut))
+    status = fields.String(metadata={"description": "active, or suspended (see suspension)."})
+    suspension = fields.Nested(SuspensionOut, allow_none=True)
+    reputation = fields.Nested(ReputationOut)
+
+
+class WorkerMeOut(Schema):
+    """GET /v1/me: the caller's role and account; a worker's with profile, standing and reputation."""
+
+    role = fields.String(validate=validate.OneOf(["brand", "worker", "admin"]))
+    brand = fields.Nested(BrandOut)
+    worker = fields.Nested(WorkerProfileOut)
+    admin = fields.Nested(AdminOut)
