@@ -43,6 +43,21 @@ def submissions_decided(kind: str, submissions: sa.Select) -> None:
     db.session.execute(insert)
 
 
+def payouts_paid(items: sa.Select) -> None:
+    """Tell each worker about their paid payout items, in one INSERT … SELECT in the caller's
+    transaction. `items` selects (id, worker_id, amount_cents, currency) rows (the payouts owner's)."""
+    rows = items.subquery()
+    dialect = db.session.get_bind().dialect.name
+    insert = upsert_insert(Notification.__table__).from_select(
+        ["id", "worker_id", "kind", "subject_id", "amount_cents", "currency", "created_at", "email_state",
+         "email_attempts"],
+        sa.select(sql_new_id("ntf", dialect), rows.c.worker_id, sa.literal("paid"), rows.c.id, rows.c.amount_cents,
+                  rows.c.currency, sa.literal(utcnow()), sa.literal(_email_state()), sa.literal(0))
+        .where(rows.c.id.is_not(None)),  # see submissions_decided: SQLite's ON CONFLICT after a SELECT
+    ).on_conflict_do_nothing(index_elements=["kind", "subject_id"])
+    db.session.execute(insert)
+
+
 def notify(worker_id: str, kind: str, subject_id: str, *, reason_code: str | None = None,
            message: str | None = None, amount_cents: int | None = None, currency: str | None = None) -> None:
     """One notification (a payment, a bonus, an appeal's decision), once per subject and kind."""

@@ -489,8 +489,6 @@ def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, objec
         item.settled_at, item.available_on = utcnow(), None
         if outcome == "paid":
             item.stripe_transfer_id = detail
-            notifications.notify(item.worker_id, "paid", item.id, amount_cents=item.amount_cents,
-                                 currency=item.currency)
             postings.append(ledger.Posting("payout_paid", item.id, (
                 (in_transit, item.amount_cents), (ledger.stripe_clearing(item.currency), -item.amount_cents),
             ), memo=f"transfer {detail}"))
@@ -505,6 +503,8 @@ def _book_outcomes(items: list[PayoutItem], outcomes: dict[str, tuple[str, objec
     paid = [item.id for item in items if item.status == "paid"]
     if paid:  # the submissions (and tasks, and so the groups' paid counts) this money was for
         proofs.mark_paid(_carried_by(paid))
+        notifications.payouts_paid(sa.select(PayoutItem.id, PayoutItem.worker_id, PayoutItem.amount_cents,
+                                             PayoutItem.currency).where(PayoutItem.id.in_(paid)))
 
 
 def _move(item: PayoutItem, to: str) -> None:
