@@ -22,12 +22,14 @@ run: install
 ## test: the whole suite on PostgreSQL and Redis (started if they are down), a fresh database per run
 test: install services
 	scripts/browser.sh
+	scripts/ocr.sh
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 services:
 	scripts/services.sh
 
 bench: install services
+	scripts/ocr.sh
 	$(VENV)/bin/python -m bench
 
 lint: install

@@ -63,6 +63,10 @@ class Brief(db.Model):
     ends_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     auto_approve_after_hours: Mapped[int] = mapped_column(sa.Integer)
     disclosure_required: Mapped[bool] = mapped_column(sa.Boolean)
+    # The disclosure must also be readable on the screenshot itself (France's influencer law).
+    disclosure_on_media: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # {channels, term_days, territories, exclusive} (briefs/rights.py), or None: no rights stated.
+    usage_rights: Mapped[dict | None] = mapped_column(sa.JSON)
     # The fee rate is fixed when the brief is made: later config changes never reprice it.
     fee_bps: Mapped[int] = mapped_column(sa.Integer)
     status: Mapped[str] = mapped_column(sa.String(16), default="draft", index=True)

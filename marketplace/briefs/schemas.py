@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from marketplace.briefs.models import KINDS, MAX_GROUP_QUANTITY, OBJECTIVES
+from marketplace.briefs.rights import CHANNELS, MAX_TERM_DAYS, TERRITORIES
 from marketplace.http.fields import Cents, Currency, StrictBoolean, StrictInteger, UTCDateTime
 from marketplace.http.pagination import ListArgs
 
@@ -34,6 +44,9 @@ BRIEF_EXAMPLE = {
     "starts_at": "2027-03-01T09:00:00Z",
     "ends_at": "2027-03-31T21:00:00Z",
     "disclosure_required": True,
+    "disclosure_on_media": True,
+    "usage_rights": {"channels": ["organic", "paid_social"], "term_days": 365, "territories": ["GB", "FR"],
+                     "exclusive": False},
     "task_groups": [
         {"kind": "caption", "name": "Caption variants", "quantity": 20, "unit_price_cents": 500,
          "instructions": "Write one caption of at most 150 characters for the spring blend.",
@@ -86,6 +99,41 @@ class ProofRules(Schema):
     text = fields.Nested(TextProof, load_default=None, allow_none=True)
 
 
+def _unique(values: Iterable) -> list:
+    return list(dict.fromkeys(values))
+
+
+class UsageRights(Schema):
+    """What the brand may do with approved content; workers accept it by claiming."""
+
+    channels = fields.List(
+        fields.String(validate=validate.OneOf(CHANNELS, error="Must be one of: {choices}.")),
+        required=True, validate=validate.Length(min=1, max=len(CHANNELS)),
+        metadata={"description": "Where the brand may use the content: organic (its own unpaid posts), "
+                                 "paid_social, paid_search, display, website, email, ooh (out of home), "
+                                 "broadcast, print."})
+    term_days = StrictInteger(required=True, validate=validate.Range(
+        min=1, max=MAX_TERM_DAYS, error=f"Must be a whole number of days from 1 to {MAX_TERM_DAYS}."),
+        metadata={"description": "How long the rights last, from each asset's approval (rights_expire_at)."})
+    territories = fields.List(
+        fields.String(validate=validate.Length(equal=2)), required=True,
+        validate=validate.Length(min=1, max=len(TERRITORIES)),
+        metadata={"description": "ISO 3166-1 alpha-2 country codes where the content may be used."})
+    exclusive = StrictBoolean(load_default=False, metadata={
+        "description": "True: the worker may not license the same content to anyone else for the term."})
+
+    @validates("territories")
+    def _territories(self, value, **kwargs):
+        unknown = [code for code in value if code.upper() not in TERRITORIES]
+        if unknown:
+            raise ValidationError(f"Not ISO 3166-1 alpha-2 country codes: {', '.join(unknown[:5])}.")
+
+    @post_load
+    def _normalised(self, data, **kwargs):
+        return {**data, "channels": _unique(data["channels"]),
+                "territories": _unique(code.upper() for code in data["territories"])}
+
+
 class TaskGroupIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS, error="Must be one of: {choices}."))
     name = fields.String(validate=validate.Length(max=100), load_default=None,
@@ -116,6 +164,12 @@ class BriefIn(Schema):
     ends_at = UTCDateTime(required=True)
     auto_approve_after_hours = StrictInteger(validate=validate.Range(min=1, max=24 * 90), load_default=72)
     disclosure_required = StrictBoolean(load_default=True)
+    disclosure_on_media = StrictBoolean(load_default=False, metadata={"description": (
+        "True: the screenshot must show a disclosure on the image itself (#ad, #sponsored, Paid partnership, "
+        "Publicité, Collaboration commerciale, Werbung, Anzeige, Publicidad), read by OCR; the text read is "
+        "also compared with the worker's handle and the caption.")})
+    usage_rights = fields.Nested(UsageRights, load_default=None, allow_none=True, metadata={
+        "description": "Rights the brand gets over approved content; none stated when left out."})
     task_groups = fields.List(fields.Nested(TaskGroupIn), required=True, validate=validate.Length(min=1, max=50))
 
     @validates_schema
@@ -196,6 +250,8 @@ class BriefOut(Schema):
     ends_at = UTCDateTime()
     auto_approve_after_hours = fields.Integer()
     disclosure_required = fields.Boolean()
+    disclosure_on_media = fields.Boolean()
+    usage_rights = fields.Nested(UsageRights, allow_none=True)
     fee_bps = fields.Integer()
     status = fields.String(metadata={"description": (
         "draft → funded → live ⇄ paused → completed | cancelled. A live or paused brief completes by itself "

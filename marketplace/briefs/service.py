@@ -91,7 +91,10 @@ def brand_only(principal: Principal) -> Principal:
 def _draft(data: dict, brand_id: str | None, brief_id: str | None = None) -> tuple[dict, list]:
     """Every column of the brief and of its groups (objects, for the budget rule), or 422."""
     now = utcnow()
-    brief = {column.key: None for column in Brief.__table__.columns}
+    # Columns the data leaves out take their scalar default (disclosure_on_media for callers that build
+    # the data themselves, as the demo does), else None.
+    brief = {column.key: column.default.arg if column.default is not None and column.default.is_scalar else None
+             for column in Brief.__table__.columns}
     brief.update(data, id=brief_id or new_id("brief"), brand_id=brand_id, fee_bps=current_app.config["PLATFORM_FEE_BPS"],
                  status="draft", created_at=now, updated_at=now)
     del brief["task_groups"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from marketplace.briefs.models import KINDS
+from marketplace.briefs.schemas import UsageRights
 from marketplace.http.fields import UTCDateTime
 from marketplace.http.pagination import ListArgs  # noqa: F401 - routes refer to schemas.ListArgs
 
@@ -23,6 +24,12 @@ class BriefSummary(Schema):
     offer = fields.String(allow_none=True)
     prohibitions = fields.List(fields.String())
     disclosure_required = fields.Boolean(metadata={"description": "Proof text must carry #ad or #sponsored."})
+    disclosure_on_media = fields.Boolean(metadata={"description": (
+        "The screenshot itself must show a disclosure (#ad, #sponsored, Paid partnership, Publicité, "
+        "Collaboration commerciale, Werbung, Anzeige or Publicidad), read from the image.")})
+    usage_rights = fields.Nested(UsageRights, allow_none=True, metadata={"description": (
+        "What the brand may do with approved work (channels, term_days from approval, territories, "
+        "exclusive); claiming a task accepts them. Null: none stated.")})
     landing_url = fields.String()
     ends_at = UTCDateTime()
 

@@ -148,8 +148,8 @@ def brief_summary(brief: Brief) -> dict:
     return {
         "id": brief.id, "title": brief.title, "key_message": brief.key_message, "hook": brief.hook,
         "offer": brief.offer, "prohibitions": brief.prohibitions or [],
-        "disclosure_required": brief.disclosure_required, "landing_url": brief.landing_url,
-        "ends_at": brief.ends_at,
+        "disclosure_required": brief.disclosure_required, "disclosure_on_media": brief.disclosure_on_media,
+        "usage_rights": brief.usage_rights, "landing_url": brief.landing_url, "ends_at": brief.ends_at,
     }
 
 

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
-from marketplace.db.clock import rfc3339
+from marketplace.briefs.rights import approved_between_for_expiring, rights_expire_at
+from marketplace.db.clock import rfc3339, utcnow
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.proofs.models import Submission
@@ -24,6 +25,7 @@ CSV_COLUMNS = (
     "worker_id", "worker_name", "text", "link", "screenshot_url", "tracked_code", "tracked_link", "clicks",
     "conversions",
     "revenue_cents", "currency",
+    "usage_channels", "usage_term_days", "usage_territories", "usage_exclusive", "rights_expire_at",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(…), +cmd|…, @SUM…);
 # tab and carriage return can hide such a start from a naive check.
@@ -31,8 +33,15 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_CHUNK = 500
 
 
-def _approved(brief_id: str) -> sa.Select:
-    return sa.select(Submission).where(Submission.brief_id == brief_id, Submission.status.in_(APPROVED))
+def _approved(brief: Brief, rights: str | None = None) -> sa.Select:
+    """The brief's approved assets; rights="expiring": those whose usage rights end within 30 days."""
+    query = sa.select(Submission).where(Submission.brief_id == brief.id, Submission.status.in_(APPROVED))
+    if rights == "expiring":
+        window = approved_between_for_expiring(brief.usage_rights, utcnow())
+        if window is None:  # no rights stated: nothing expires
+            return query.where(sa.false())
+        query = query.where(Submission.decided_at > window[0], Submission.decided_at <= window[1])
+    return query
 
 
 def present(brief: Brief, submissions: Sequence[Submission], base_url: str, *, shared: bool = False) -> list[dict]:
@@ -74,13 +83,16 @@ def present(brief: Brief, submissions: Sequence[Submission], base_url: str, *, s
             "tracked_code": d.tracked_code, "tracked_link": f"{base_url}/t/{d.tracked_code}",
             "clicks": int(clicks.get(s.claim_id, 0)), "conversions": n_conversions, "revenue_cents": revenue,
             "currency": brief.currency,
+            "usage_rights": brief.usage_rights,
+            "rights_expire_at": rfc3339(rights_expire_at(s.decided_at, brief.usage_rights)),
         })
     return out
 
 
-def list_assets(brief: Brief, base_url: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+def list_assets(brief: Brief, base_url: str, *, limit: int, cursor: str | None,
+                rights: str | None = None) -> tuple[list[dict], str | None]:
     """One page of the content bank, newest approved work first."""
-    rows, next_cursor = page(_approved(brief.id), Submission, limit=limit, cursor=cursor)
+    rows, next_cursor = page(_approved(brief, rights), Submission, limit=limit, cursor=cursor)
     return present(brief, rows, base_url), next_cursor
 
 
@@ -91,7 +103,16 @@ def guard_cell(value):
     return "" if value is None else value
 
 
-def csv_rows(brief: Brief, base_url: str) -> Iterator[str]:
+def _csv_cells(asset: dict) -> dict:
+    """The asset as CSV cells: its usage rights flattened into columns of their own, lists ';'-joined."""
+    rights = asset["usage_rights"] or {}
+    return {**asset, "usage_channels": ";".join(rights.get("channels", [])),
+            "usage_term_days": rights.get("term_days"),
+            "usage_territories": ";".join(rights.get("territories", [])),
+            "usage_exclusive": None if not rights else str(rights["exclusive"]).lower()}
+
+
+def csv_rows(brief: Brief, base_url: str, rights: str | None = None) -> Iterator[str]:
     """The whole content bank as CSV text, a chunk at a time (RFC 4180: CRLF, quoted as needed).
 
     Reads keyset pages of CSV_CHUNK rows, so memory stays flat however many assets there are.
@@ -109,9 +130,10 @@ def csv_rows(brief: Brief, base_url: str) -> Iterator[str]:
     yield flush()
     cursor = None
     while True:
-        rows, cursor = page(_approved(brief.id), Submission, limit=CSV_CHUNK, cursor=cursor)
+        rows, cursor = page(_approved(brief, rights), Submission, limit=CSV_CHUNK, cursor=cursor)
         for asset in present(brief, rows, base_url, shared=True):
-            writer.writerow([guard_cell(asset[column]) for column in CSV_COLUMNS])
+            cells = _csv_cells(asset)
+            writer.writerow([guard_cell(cells[column]) for column in CSV_COLUMNS])
         yield flush()
         if cursor is None:
             return

@@ -121,7 +121,9 @@ def brief_report(brief_id):
     "The content bank: every approved (or paid) asset with its text or link, screenshot URL, worker, group, "
     "tracked link and that link's clicks, conversions and revenue, newest first. `?format=csv` streams all of "
     "them as text/csv (RFC 4180; a cell starting with = + - @ or a tab/CR is prefixed with ' so spreadsheets "
-    "never run it as a formula)."), responses={"200": {
+    "never run it as a formula). Each asset carries the brief's usage_rights and its rights_expire_at (approval "
+    "time + term_days); `?rights=expiring` lists only those whose rights end within the next 30 days (JSON and "
+    "CSV alike)."), responses={"200": {
         "description": "A page of assets as JSON, or with ?format=csv every asset as CSV.",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AssetPage"}},
                     "text/csv": {"schema": {"type": "string",
@@ -130,9 +132,10 @@ def brief_assets(args, brief_id):
     brief = briefs.get_brief(current_principal(), brief_id)
     base_url = public_origin()
     if args["format"] == "csv":
-        response = Response(stream_with_context(assets.csv_rows(brief, base_url)), mimetype="text/csv")
+        response = Response(stream_with_context(assets.csv_rows(brief, base_url, args["rights"])), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{brief.id}-assets.csv"'
         response.headers["Cache-Control"] = "private, no-store"
         return response
-    data, next_cursor = assets.list_assets(brief, base_url, limit=args["limit"], cursor=args["cursor"])
+    data, next_cursor = assets.list_assets(brief, base_url, limit=args["limit"], cursor=args["cursor"],
+                                          rights=args["rights"])
     return {"data": data, "next_cursor": next_cursor}

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from marketplace.briefs.schemas import UsageRights
 from marketplace.db.clock import utcnow
 from marketplace.http.fields import Cents, UTCDateTime
 from marketplace.http.pagination import ListArgs
@@ -166,6 +167,8 @@ class ReportOut(Schema):
 class AssetArgs(ListArgs):
     format = fields.String(validate=validate.OneOf(["json", "csv"]), load_default="json",
                            metadata={"description": "csv streams every asset (no pagination)."})
+    rights = fields.String(validate=validate.OneOf(["expiring"]), load_default=None, metadata={
+        "description": "expiring: only assets whose usage rights end within the next 30 days."})
 
 
 class AssetOut(Schema):
@@ -190,6 +193,12 @@ class AssetOut(Schema):
     conversions = fields.Integer()
     revenue_cents = fields.Integer()
     currency = fields.String()
+    usage_rights = fields.Nested(UsageRights, allow_none=True, metadata={
+        "description": "The brief's usage rights, which the worker accepted by claiming; null: none stated. "
+                       "The CSV has them as usage_channels and usage_territories (';'-separated), "
+                       "usage_term_days and usage_exclusive."})
+    rights_expire_at = fields.String(allow_none=True, metadata={
+        "format": "date-time", "description": "approved_at + term_days: when the brand's rights end."})
 
 
 class AssetPage(Schema):

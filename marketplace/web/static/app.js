@@ -121,9 +121,24 @@ async function logIn(email, password) {
 
 // ---- tasks ---------------------------------------------------------------------------------
 
+// What the brand may do with the work, shown before claiming: claiming accepts it.
+function usageRights(brief, accepted) {
+  const rights = brief?.usage_rights;
+  if (!rights) return null;
+  const days = rights.term_days;
+  return h("p", { class: "hint rights" },
+    h("strong", {}, "Usage rights: "),
+    `${(rights.channels || []).map(humanize).join(", ")} · ${days} day${days === 1 ? "" : "s"} from approval · `,
+    `${(rights.territories || []).join(", ")} · ${rights.exclusive ? "exclusive" : "not exclusive"}. `,
+    accepted ? "You accepted these by claiming." : "Claiming this task accepts them.");
+}
+
 function describeProof(proof, brief) {
   const parts = [];
   if (brief?.disclosure_required) parts.push("Your text must include #ad or #sponsored");
+  if (brief?.disclosure_on_media) {
+    parts.push("The screenshot itself must show the disclosure (#ad, Paid partnership, Publicité, Werbung…)");
+  }
   for (const rule of brief?.prohibitions || []) parts.push(`Not allowed: ${rule}`);
   if (!proof) return parts;
   if (proof.screenshot === "required") parts.push("Screenshot required");
@@ -195,6 +210,7 @@ function taskCard(group) {
       ? h("p", { class: "hint" }, `${remaining}${group.remaining_count_capped ? "+" : ""} left`) : null,
     group.instructions ? h("p", { class: "instructions" }, group.instructions) : null,
     h("ul", { class: "hint" }, describeProof(group.proof, group.brief).map((text) => h("li", {}, text))),
+    usageRights(group.brief, false),
     form);
 }
 
@@ -274,7 +290,8 @@ async function renderClaim(taskId) {
     task.unit_price_cents !== undefined ? h("p", { class: "price" }, money(task.unit_price_cents, task.currency)) : null,
     task.instructions ? h("p", { class: "instructions" }, task.instructions) : null,
     claim?.brief?.key_message ? h("p", {}, h("strong", {}, "Key message: "), claim.brief.key_message) : null,
-    h("ul", { class: "hint" }, describeProof(proof, claim?.brief).map((text) => h("li", {}, text))));
+    h("ul", { class: "hint" }, describeProof(proof, claim?.brief).map((text) => h("li", {}, text))),
+    usageRights(claim?.brief, true));
   if (claim?.claim_expires_at && claim.status === "active") {
     header.append(h("p", {}, "Time left to submit: ", countdown(claim)));
   }
