@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from marketplace.audit import service as audit_log
 from marketplace.auth import service as accounts
 from marketplace.auth.models import Brand
 from marketplace.auth.service import Principal
@@ -66,8 +67,9 @@ def wipe() -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
-            for table in reversed(tables):
-                conn.execute(table.delete())
+            with audit_log.erasable(conn):
+                for table in reversed(tables):
+                    conn.execute(table.delete())
 
 
 BRAND_EMAIL = "brand@demo.example"

@@ -1,8 +1,10 @@
 """Imports every domain's tables so that metadata (and Alembic) sees the whole schema."""
 
+from marketplace.appeals.models import Appeal  # noqa: F401
+from marketplace.audit.models import AuditEvent  # noqa: F401
 from marketplace.auth.models import Admin, Brand, Credential, Worker  # noqa: F401
 from marketplace.briefs.models import Brief, TaskGroup  # noqa: F401
-from marketplace.cases.models import AuditEvent, MoneyCase  # noqa: F401
+from marketplace.cases.models import MoneyCase  # noqa: F401
 from marketplace.http.idempotency import IdempotencyRecord  # noqa: F401
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine  # noqa: F401
 from marketplace.notifications.models import Notification  # noqa: F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
+from marketplace.audit.routes import blp as audit
 from marketplace.auth.routes import blp as accounts
 from marketplace.briefs.routes import blp as briefs
 from marketplace.cases.routes import blp as cases
@@ -17,7 +18,7 @@ from marketplace.tracking.routes import blp as tracking
 from marketplace.workforce.routes import blp as workforce
 
 API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking, cases,
-                  notifications, workforce)
+                  notifications, workforce, audit)
 
 
 def register_blueprints(api: Api) -> None:

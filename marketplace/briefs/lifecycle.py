@@ -12,6 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from marketplace.audit import service as audit
 from marketplace.auth.service import Principal
 from marketplace.briefs.models import CLOSED, TRANSITIONS, Brief, fee_for
 from marketplace.briefs.service import get_brief
@@ -27,6 +28,8 @@ from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.service import held_task_counts
 
 log = logging.getLogger(__name__)
+COMPLETER = "system:complete-briefs"
+REFUND_SWEEPER = "system:refund-sweep"
 
 
 def transition(brief: Brief, action: str, reason: str | None = None) -> Brief:
@@ -132,7 +135,10 @@ def owed_cents(brief: Brief) -> int:
 
 def cancel(principal: Principal, brief_id: str) -> Brief:
     """Cancel a brief, close its open tasks, and refund what is neither spent nor owed."""
-    return _close(get_brief(principal, brief_id, lock=True), "cancel")
+    actor = f"{principal.role}:{principal.id}"
+    brief = get_brief(principal, brief_id, lock=True)
+    audit.record(actor, "brief.cancelled", brief.id, None, {"from_status": brief.status})
+    return _close(brief, "cancel", actor=actor)
 
 
 def complete_ended_briefs(now: datetime | None = None, limit: int = 100) -> list[str]:
@@ -149,32 +155,32 @@ def complete_ended_briefs(now: datetime | None = None, limit: int = 100) -> list
     for brief_id in ids:  # one at a time, each under its own lock, re-read
         brief = db.session.get(Brief, brief_id, with_for_update=True, populate_existing=True)
         if brief.status in ("live", "paused"):  # (not completed or cancelled meanwhile)
-            _close(brief, "complete", reason="The brief's window closed.")
+            _close(brief, "complete", reason="The brief's window closed.", actor=COMPLETER)
             completed.append(brief_id)
         else:
             db.session.rollback()
     return completed
 
 
-def _close(brief: Brief, action: str, reason: str | None = None) -> Brief:
+def _close(brief: Brief, action: str, *, actor: str, reason: str | None = None) -> Brief:
     """End a locked brief (cancel or complete): its open tasks close and unowed escrow is refunded."""
     transition(brief, action, reason)
     tasks.close_open_tasks(brief.id)
-    _refund_unowed(brief)
+    _refund_unowed(brief, actor=actor)
     return brief
 
 
-def _refund_unowed(brief: Brief) -> int:
+def _refund_unowed(brief: Brief, *, actor: str) -> int:
     """Reserve what the (locked) brief's escrow holds beyond what it owes, commit, and ask Stripe
     for it. The number of refunds made."""
-    refunds = [refund.id for refund in reserve_refunds(brief)]
+    refunds = [refund.id for refund in reserve_refunds(brief, actor=actor)]
     db.session.commit()
     for refund_id in refunds:
         payments.settle_refund(refund_id)
     return len(refunds)
 
 
-def reserve_refunds(brief: Brief) -> list:
+def reserve_refunds(brief: Brief, *, actor: str) -> list:
     """Set aside escrow that is not owed as pending refunds, in the caller's transaction.
 
     The escrow is locked before anything is read: an approval locks it too and commits its task
@@ -187,7 +193,12 @@ def reserve_refunds(brief: Brief) -> list:
     refundable = held[escrow.code] - owed_cents(brief)
     if refundable <= 0:
         return []
-    return payments.reserve_refunds(brief.id, brief.currency, refundable, escrow=escrow, locked=held)
+    refunds = payments.reserve_refunds(brief.id, brief.currency, refundable, escrow=escrow, locked=held)
+    for refund in refunds:
+        audit.record(actor, "refund.reserved", refund.id, None, {
+            "brief_id": brief.id, "payment_id": refund.payment_id, "amount_cents": refund.amount_cents,
+            "currency": refund.currency})
+    return refunds
 
 
 def on_refund_failed(event: gateway.WebhookEvent) -> None:
@@ -217,5 +228,5 @@ def refund_released_escrow() -> int:
         if db.session.scalar(sa.select(unsettled(brief_id))):  # one failed or started since it was picked
             db.session.rollback()
             continue
-        owed_nothing_more += bool(_refund_unowed(brief))
+        owed_nothing_more += bool(_refund_unowed(brief, actor=REFUND_SWEEPER))
     return owed_nothing_more

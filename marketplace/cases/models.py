@@ -1,5 +1,5 @@
-"""Cases a person must resolve (a refund the bank failed, a transfer unlike its item) and the audit
-trail of every action taken on them."""
+"""Cases a person must resolve (a refund the bank failed, a transfer unlike its item); every action
+taken on them is in the audit log (marketplace.audit)."""
 
 from __future__ import annotations
 
@@ -45,16 +45,3 @@ class MoneyCase(db.Model):
         sa.CheckConstraint("status IN ('open', 'retrying', 'resolved', 'settled')", name="status_known"),
     )
 
-
-class AuditEvent(db.Model):
-    """Who did what to which record, when and why. Append-only."""
-
-    __tablename__ = "audit_events"
-
-    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("aud"))
-    actor: Mapped[str] = mapped_column(sa.String(60))
-    action: Mapped[str] = mapped_column(sa.String(60))
-    subject: Mapped[str] = mapped_column(sa.String(40), index=True)
-    reason: Mapped[str | None] = mapped_column(sa.String(1000))
-    detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

@@ -3,6 +3,7 @@ it with a reason. Every action is an audit row in the transaction that takes it.
 
 from __future__ import annotations
 
+from marketplace.audit import service as audit
 from marketplace.cases import service as cases
 from marketplace.db.clock import utcnow
 from marketplace.errors import Conflict, InvalidInput
@@ -24,14 +25,14 @@ def retry(case_id: str, *, actor: str, reason: str | None) -> dict:
     case.attempts += 1
     if case.kind == "refund_failed":
         refund = payments.start_refund_retry(case.subject_id)
-        cases.audit(actor, "case.retry", case.id, reason, {"refund_id": refund.id, "attempt": refund.attempt,
+        audit.record(actor, "case.retry", case.id, reason, {"refund_id": refund.id, "attempt": refund.attempt,
                                                            "idempotency_key": payments.refund_idempotency_key(refund)})
         db.session.commit()
         outcome = payments.settle_refund(refund.id)  # books the outcome, resolving or reopening the case
         if outcome == "pending":  # Stripe's answer was lost: the refund job looks it up and settles it
             db.session.rollback()
     else:
-        cases.audit(actor, "case.retry", case.id, reason, {"payout_item_id": case.subject_id})
+        audit.record(actor, "case.retry", case.id, reason, {"payout_item_id": case.subject_id})
         batch_id = payouts.item_batch(case.subject_id)
         db.session.commit()
         payouts.process_batch(batch_id, unknown_retries=0)
@@ -59,7 +60,7 @@ def settle(case_id: str, *, actor: str, reason: str, outcome: str | None) -> dic
     batch_id = None
     if case.kind == "transfer_mismatch":
         batch_id = payouts.settle_item_by_person(case.subject_id, outcome, case.stripe_object_id, reason)
-    cases.audit(actor, "case.settle", case.id, reason, {"outcome": outcome, "subject_id": case.subject_id})
+    audit.record(actor, "case.settle", case.id, reason, {"outcome": outcome, "subject_id": case.subject_id})
     db.session.commit()
     if batch_id:
         payouts.finish_if_done(batch_id)

@@ -1,11 +1,12 @@
 """The record of person-only cases: opened (or opened again) by the owners that find them, in their
-transaction; listed and shown with every action taken on them; audit rows for those actions."""
+transaction; listed and shown with every action taken on them (the audit log's rows on them)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from marketplace.cases.models import AuditEvent, MoneyCase
+from marketplace.audit import service as audit
+from marketplace.cases.models import MoneyCase
 from marketplace.db.clock import utcnow
 from marketplace.db.ids import new_id
 from marketplace.db.upsert import upsert_insert
@@ -51,12 +52,7 @@ def resolve_case(kind: str, subject_id: str, *, actor: str, detail: str) -> None
         .execution_options(synchronize_session=False)
     ).scalars().all()
     for case_id in closed:
-        audit(actor, "case.resolved", case_id, None, {"detail": detail[:500]})
-
-
-def audit(actor: str, action: str, subject: str, reason: str | None, detail: dict | None = None) -> None:
-    """Who did what to which record and why, appended in the caller's transaction."""
-    db.session.add(AuditEvent(actor=actor, action=action, subject=subject, reason=reason, detail=detail or {}))
+        audit.record(actor, "case.resolved", case_id, None, {"detail": detail[:500]})
 
 
 def locked(case_id: str) -> MoneyCase:
@@ -99,10 +95,5 @@ def present(case: MoneyCase, *, with_actions: bool = False) -> dict:
         "updated_at": case.updated_at, "closed_at": case.closed_at, "closed_by": case.closed_by,
     }
     if with_actions:
-        body["actions"] = [
-            {"id": a.id, "actor": a.actor, "action": a.action, "reason": a.reason, "detail": a.detail,
-             "created_at": a.created_at}
-            for a in db.session.scalars(sa.select(AuditEvent).where(AuditEvent.subject == case.id)
-                                        .order_by(AuditEvent.created_at, AuditEvent.id))
-        ]
+        body["actions"] = audit.of_subject(case.id)
     return body

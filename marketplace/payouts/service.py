@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from marketplace.audit import service as audit
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.cases import service as cases
@@ -321,6 +322,9 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
     if not items:
         batch.status = "completed"
         batch.started_at = batch.finished_at = utcnow()
+    audit.record(created_by, "payout_batch.created", batch.id, None, {
+        "currency": currency, "min_amount_cents": min_amount_cents, "items": len(items),
+        "total_cents": sum(amount for _, _, amount in items)})
     return batch
 
 

@@ -65,6 +65,9 @@ class Submission(db.Model):
     reason_code: Mapped[str | None] = mapped_column(sa.String(32))
     reason: Mapped[str | None] = mapped_column(sa.Text)
     revision_deadline: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # A rejection or an auto-rejection can be appealed until then (marketplace.appeals); fixed when
+    # it is made, so a later APPEAL_WINDOW_DAYS never moves it.
+    appealable_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     # Paid: when the transfer carrying its money settled. A reversal brings it back to approved
     # and says so here (reversed_at, reversal), so the worker sees why it is not paid any more.
@@ -86,6 +89,9 @@ class Submission(db.Model):
         sa.Index("ix_submissions_phash_c2", "phash_c2"),
         sa.Index("ix_submissions_phash_c3", "phash_c3"),
         sa.Index("uq_submissions_facts_seq", "facts_seq", unique=True),
+        sa.Index("ix_submissions_brief_appealable", "brief_id", "appealable_until",
+                 postgresql_where=sa.text("appealable_until IS NOT NULL"),
+                 sqlite_where=sa.text("appealable_until IS NOT NULL")),
         # One submission per claim can be in play at a time; a revision request frees the claim.
         sa.Index("uq_submissions_claim_in_play", "claim_id", unique=True,
                  postgresql_where=sa.text("status IN ('validating', 'needs_review', 'approved', 'paid')"),

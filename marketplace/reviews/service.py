@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import aliased
 
+from marketplace.audit import service as audit
 from marketplace.auth.models import Worker
 from marketplace.auth.service import Principal
 from marketplace.briefs.models import Brief, TaskGroup, fee_for
@@ -320,6 +321,7 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
     if decidable:
         proofs.decide(decidable, decision, among=_among, now=now, actor=actor, reason_code=reason_code,
                       reason=reason, revision_deadline=revision_deadline)
+        _audit_decided(decidable, decision, actor=actor, reason=reason)
         if decision == "approve":
             outcome.approved = len(decidable)
         elif decision == "reject":
@@ -328,6 +330,16 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
             outcome.revision_requested = len(decidable)
     db.session.commit()
     return outcome
+
+
+def _audit_decided(rows: list, decision: str, *, actor: str, reason: str | None) -> None:
+    """One audit row per decided submission, in one INSERT … SELECT for the chunk."""
+    target = proofs.SUBMISSION_MOVES[decision].target
+    audit.record_many(actor, f"submission.{target}", sa.select(
+        Submission.id.label("subject"),
+        audit.json_object(brief_id=Submission.brief_id, worker_id=Submission.worker_id,
+                          reason_code=Submission.reason_code).label("detail"),
+    ).where(_among(Submission.id, [r.id for r in rows]), Submission.status == target), reason=reason)
 
 
 def _approve(rows: list, outcome: DecisionOutcome) -> list:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0022'
-down_revision = '0017'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
