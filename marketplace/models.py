@@ -1,6 +1,7 @@
 """Imports every domain's tables so that metadata (and Alembic) sees the whole schema."""
 
 from marketplace.auth.models import Admin, Brand, Credential, Worker  # noqa: F401
+from marketplace.bonuses.models import Bonus  # noqa: F401
 from marketplace.briefs.models import Brief, TaskGroup  # noqa: F401
 from marketplace.cases.models import AuditEvent, MoneyCase  # noqa: F401
 from marketplace.http.idempotency import IdempotencyRecord  # noqa: F401

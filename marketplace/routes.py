@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from marketplace.auth.routes import blp as accounts
+from marketplace.bonuses.routes import blp as bonuses
 from marketplace.briefs.routes import blp as briefs
 from marketplace.cases.routes import blp as cases
 from marketplace.notifications.routes import blp as notifications
@@ -16,7 +17,7 @@ from marketplace.tasks.routes import blp as tasks
 from marketplace.tracking.routes import blp as tracking
 
 API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking, cases,
-                  notifications)
+                  notifications, bonuses)
 
 
 def register_blueprints(api: Api) -> None:
