@@ -3,6 +3,7 @@
 from marketplace.appeals.models import Appeal  # noqa: F401
 from marketplace.audit.models import AuditEvent  # noqa: F401
 from marketplace.auth.models import Admin, Brand, Credential, Worker  # noqa: F401
+from marketplace.bonuses.models import Bonus  # noqa: F401
 from marketplace.briefs.models import Brief, TaskGroup  # noqa: F401
 from marketplace.cases.models import MoneyCase  # noqa: F401
 from marketplace.http.idempotency import IdempotencyRecord  # noqa: F401

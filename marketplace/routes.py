@@ -6,6 +6,7 @@ from flask_smorest import Api
 
 from marketplace.audit.routes import blp as audit
 from marketplace.auth.routes import blp as accounts
+from marketplace.bonuses.routes import blp as bonuses
 from marketplace.briefs.routes import blp as briefs
 from marketplace.cases.routes import blp as cases
 from marketplace.notifications.routes import blp as notifications
@@ -18,7 +19,7 @@ from marketplace.tracking.routes import blp as tracking
 from marketplace.workforce.routes import blp as workforce
 
 API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking, cases,
-                  notifications, workforce, audit)
+                  notifications, workforce, audit, bonuses)
 
 
 def register_blueprints(api: Api) -> None:

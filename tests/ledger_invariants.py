@@ -63,6 +63,7 @@ def ledger_problems(engine) -> list[str]:
     }
     checks.update(PAYOUT_CHECKS)
     checks.update(REVIEW_CHECKS)
+    checks.update(BONUS_CHECKS)
     found = []
     with engine.connect() as conn:
         for name, query in checks.items():
@@ -112,4 +113,34 @@ REVIEW_CHECKS = {
         LEFT JOIN ledger_entries e ON e.kind = 'approval' AND e.ref_id = s.id
         GROUP BY s.id, s.status
         HAVING count(e.id) <> CASE WHEN s.status IN ('approved', 'paid') THEN 1 ELSE 0 END""",
+}
+
+
+# Bonuses against the ledger: each bonus booked once, by the entry kind of its own kind, for its
+# amount, from its brief's escrow to its worker's available balance; no bonus entry without a bonus;
+# and no task's performance bonuses above its group's cap.
+BONUS_CHECKS = {
+    "bonuses not booked exactly once, at their amount, escrow to worker": """
+        SELECT b.id, b.kind, count(DISTINCT e.id), sum(l.amount_cents) FILTER (WHERE a.code = 'escrow:' || b.brief_id),
+               sum(l.amount_cents) FILTER (WHERE a.kind = 'worker_available' AND a.owner_id = b.worker_id)
+        FROM bonuses b
+        LEFT JOIN ledger_entries e ON e.ref_id = b.id
+             AND e.kind = CASE b.kind WHEN 'one_off' THEN 'bonus' ELSE 'performance_bonus' END
+        LEFT JOIN ledger_lines l ON l.entry_id = e.id
+        LEFT JOIN ledger_accounts a ON a.id = l.account_id
+        GROUP BY b.id, b.kind, b.amount_cents
+        HAVING count(DISTINCT e.id) <> 1 OR count(l.id) <> 2
+            OR sum(l.amount_cents) FILTER (WHERE a.code = 'escrow:' || b.brief_id) IS DISTINCT FROM b.amount_cents
+            OR sum(l.amount_cents) FILTER (WHERE a.kind = 'worker_available' AND a.owner_id = b.worker_id)
+               IS DISTINCT FROM -b.amount_cents""",
+    "bonus entries of no bonus": """
+        SELECT e.id, e.kind, e.ref_id FROM ledger_entries e
+        LEFT JOIN bonuses b ON b.id = e.ref_id
+        WHERE e.kind IN ('bonus', 'performance_bonus') AND b.id IS NULL""",
+    "tasks whose performance bonuses exceed their group's cap": """
+        SELECT b.task_id, sum(b.amount_cents), g.bonus_max_per_task_cents FROM bonuses b
+        JOIN task_groups g ON g.id = b.group_id
+        WHERE b.kind = 'performance'
+        GROUP BY b.task_id, g.bonus_max_per_task_cents
+        HAVING sum(b.amount_cents) > g.bonus_max_per_task_cents""",
 }

@@ -404,7 +404,7 @@ def test_a_batch_whose_runner_died_after_its_last_outcome_is_finished_by_the_res
 def test_earnings_show_work_awaiting_review_apart_from_money(app, client, standin):
     worker, token = sign_up_worker(client)
     assert earnings(client, token) == {"currency": "usd", "pending_review_cents": 0, "available_cents": 0,
-                                       "in_transit_cents": 0, "paid_cents": 0}
+                                       "in_transit_cents": 0, "paid_cents": 0, "bonus_cents": 0}
     approved_work(app, client, standin, [(worker["id"], token)], 120, status="needs_review")
     approved_work(app, client, standin, [(worker["id"], token)], 80)
     mine = earnings(client, token)

@@ -42,6 +42,13 @@ def groups_fee(groups, fee_bps: int) -> int:
     return sum(g.quantity * fee_for(g.unit_price_cents, fee_bps) for g in groups)
 
 
+def groups_bonus_reserve(groups) -> int:
+    """What the groups' performance bonuses can cost at most: every task earning its cap. The budget
+    rule counts it and funding charges it, so a promised bonus is always covered. (No platform fee
+    is taken on bonuses.)"""
+    return sum(g.quantity * (getattr(g, "bonus_max_per_task_cents", None) or 0) for g in groups)
+
+
 class Brief(db.Model):
     __tablename__ = "briefs"
 
@@ -100,9 +107,14 @@ class Brief(db.Model):
         return groups_fee(self.task_groups, self.fee_bps)
 
     @property
+    def bonus_reserve_cents(self) -> int:
+        return groups_bonus_reserve(self.task_groups)
+
+    @property
     def committed_cents(self) -> int:
-        """The most this brief can ever spend: every task approved, fees included."""
-        return self.cost_cents + self.fee_cents
+        """The most this brief can ever spend: every task approved, fees included, and every
+        performance bonus earned to its cap."""
+        return self.cost_cents + self.fee_cents + self.bonus_reserve_cents
 
 
 class TaskGroup(db.Model):
@@ -119,6 +131,10 @@ class TaskGroup(db.Model):
     max_per_worker: Mapped[int | None] = mapped_column(sa.Integer)
     proof: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     paused_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    # A performance bonus: each conversion on an approved task's tracked link earns its worker
+    # this much, up to the cap per task (marketplace.bonuses). Both or neither.
+    bonus_per_conversion_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
+    bonus_max_per_task_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     brief: Mapped[Brief] = relationship(back_populates="task_groups")
 
@@ -128,4 +144,10 @@ class TaskGroup(db.Model):
         sa.CheckConstraint(
             "kind IN ('caption', 'clip', 'review', 'translation', 'keyword_tags', 'survey')", name="kind_known"
         ),
+        sa.CheckConstraint(
+            "(bonus_per_conversion_cents IS NULL) = (bonus_max_per_task_cents IS NULL) AND "
+            "(bonus_per_conversion_cents IS NULL OR (bonus_per_conversion_cents > 0 "
+            "AND bonus_max_per_task_cents >= bonus_per_conversion_cents))", name="bonus_terms"),
+        # The FTC's rule on reviews (16 CFR 465.4): no pay tied to what a review does or says.
+        sa.CheckConstraint("kind <> 'review' OR bonus_per_conversion_cents IS NULL", name="no_review_bonus"),
     )

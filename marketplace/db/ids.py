@@ -9,11 +9,9 @@ import sqlalchemy as sa
 PREFIXES = {
     "brand", "wrk", "adm", "key", "tok", "brief", "grp", "task", "clm", "sub", "pb", "pbi",
     "led", "ent", "evt", "idem", "file", "clk", "conv", "pay", "rfd", "case", "aud", "ntf",
-<<<<<<< HEAD
     "susp",
-=======
     "apl",
->>>>>>> appeals
+    "bon",
 }
 
 

@@ -146,9 +146,14 @@ def changes_by_ref(entry_kind: str, account_kind: str) -> dict[str, int]:
 # --- workers ----------------------------------------------------------------------------------------
 
 
+# Entry kinds that pay a worker a bonus (marketplace.bonuses): escrow → the worker's available balance.
+BONUS_ENTRY_KINDS = ("bonus", "performance_bonus")
+
+
 def worker_earnings(worker_id: str) -> dict[str, dict[str, int]]:
-    """currency → the worker's available_cents, in_transit_cents and paid_cents (paid out, net of
-    what reversals took back), in one query; currencies the worker never had money in are absent."""
+    """currency → the worker's available_cents, in_transit_cents, paid_cents (paid out, net of
+    what reversals took back) and bonus_cents (bonuses credited, wherever their money is now), in
+    one query; currencies the worker never had money in are absent."""
     available = LedgerAccount.kind == "worker_available"
     in_transit = LedgerAccount.kind == "worker_in_transit"
     rows = db.session.execute(
@@ -161,6 +166,9 @@ def worker_earnings(worker_id: str) -> dict[str, dict[str, int]]:
                 (in_transit & (LedgerEntry.kind == "payout_paid"), LedgerLine.amount_cents),
                 (available & (LedgerEntry.kind == "payout_reversed"), LedgerLine.amount_cents),
                 else_=0)),
+            sa.func.sum(sa.case(
+                (available & LedgerEntry.kind.in_(BONUS_ENTRY_KINDS),
+                 _as_balance("worker_available", LedgerLine.amount_cents)), else_=0)),
         )
         .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
         .join(LedgerEntry, LedgerEntry.id == LedgerLine.entry_id)
@@ -169,5 +177,5 @@ def worker_earnings(worker_id: str) -> dict[str, dict[str, int]]:
         .group_by(LedgerAccount.currency)
     ).all()
     return {currency: {"available_cents": int(available_cents or 0), "in_transit_cents": int(in_transit_cents or 0),
-                       "paid_cents": int(paid or 0)}
-            for currency, available_cents, in_transit_cents, paid in rows}
+                       "paid_cents": int(paid or 0), "bonus_cents": int(bonus or 0)}
+            for currency, available_cents, in_transit_cents, paid, bonus in rows}

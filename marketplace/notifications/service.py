@@ -61,12 +61,24 @@ def payouts_paid(items: sa.Select) -> None:
 def notify(worker_id: str, kind: str, subject_id: str, *, reason_code: str | None = None,
            message: str | None = None, amount_cents: int | None = None, currency: str | None = None) -> None:
     """One notification (a payment, a bonus, an appeal's decision), once per subject and kind."""
+    notify_many(kind, [{"worker_id": worker_id, "subject_id": subject_id, "reason_code": reason_code,
+                        "message": message, "amount_cents": amount_cents, "currency": currency}])
+
+
+def notify_many(kind: str, rows: list[dict]) -> None:
+    """Many notifications of one kind in one INSERT (each once per subject), in the caller's
+    transaction. Each row: worker_id, subject_id, and optionally reason_code, message,
+    amount_cents, currency."""
     assert kind in KINDS
-    db.session.execute(upsert_insert(Notification.__table__).values(
-        id=new_id("ntf"), worker_id=worker_id, kind=kind, subject_id=subject_id,
-        reason_code=reason_code, message=message[:2000] if message else None, amount_cents=amount_cents,
-        currency=currency, created_at=utcnow(), email_state=_email_state(), email_attempts=0,
-    ).on_conflict_do_nothing(index_elements=["kind", "subject_id"]))
+    if not rows:
+        return
+    now, state = utcnow(), _email_state()
+    values = [{"id": new_id("ntf"), "worker_id": r["worker_id"], "kind": kind, "subject_id": r["subject_id"],
+               "reason_code": r.get("reason_code"), "message": (r.get("message") or "")[:2000] or None,
+               "amount_cents": r.get("amount_cents"), "currency": r.get("currency"), "created_at": now,
+               "email_state": state, "email_attempts": 0} for r in rows]
+    db.session.execute(upsert_insert(Notification.__table__).values(values)
+                       .on_conflict_do_nothing(index_elements=["kind", "subject_id"]))
 
 
 def list_for(worker_id: str, *, unread: bool, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:

@@ -115,6 +115,8 @@ class CurrencyEarnings(Schema):
     available_cents = fields.Integer(metadata={"description": "Approved and not yet in a payout batch."})
     in_transit_cents = fields.Integer(metadata={"description": "In a payout batch whose transfer is not yet made."})
     paid_cents = fields.Integer(metadata={"description": "Transferred to your Stripe account, less reversals."})
+    bonus_cents = fields.Integer(metadata={"description": "Bonuses (one-off and performance) earned in all: part "
+                                                          "of available, in transit or paid, as their money moves."})
 
 
 class EarningsOut(Schema):

@@ -955,7 +955,7 @@ def earnings(worker_id: str) -> list[dict]:
 
     def row(currency: str) -> dict:
         return out.setdefault(currency, {"currency": currency, "pending_review_cents": 0, "available_cents": 0,
-                                         "in_transit_cents": 0, "paid_cents": 0})
+                                         "in_transit_cents": 0, "paid_cents": 0, "bonus_cents": 0})
 
     for currency, figures in from_ledger.items():
         row(currency).update(figures)

@@ -46,16 +46,16 @@ def earnings(client, token: str, currency: str = "usd") -> dict:
     assert response.status_code == 200, response.get_json()
     rows = {row["currency"]: row for row in response.get_json()["by_currency"]}
     return rows.get(currency) or {"currency": currency, "pending_review_cents": 0, "available_cents": 0,
-                                  "in_transit_cents": 0, "paid_cents": 0}
+                                  "in_transit_cents": 0, "paid_cents": 0, "bonus_cents": 0}
 
 
 def approved_work(app, client, standin, workers: list[tuple[str, str]], price_cents: int,
-                  status: str = "approved", funds_available: bool = True) -> str:
+                  status: str = "approved", funds_available: bool = True, api_key: str | None = None) -> str:
     """One approved submission (price_cents to the worker) per (worker_id, token); returns the brief id.
 
     status="needs_review" makes submissions awaiting review instead (no money moves).
     funds_available=False leaves the brand's card money pending at the stand-in, as it is live
-    for the days after a payment.
+    for the days after a payment. `api_key` makes the brief that brand's (a new brand's by default).
     """
     from marketplace.briefs.models import Brief, fee_for
     from marketplace.db.clock import utcnow
@@ -64,7 +64,7 @@ def approved_work(app, client, standin, workers: list[tuple[str, str]], price_ce
     from marketplace.proofs.models import Submission
     from marketplace.tasks.models import Claim, Task
 
-    _, key = sign_up_brand(client)
+    key = api_key or sign_up_brand(client)[1]
     quantity = len(workers)
     # A second group nobody claims: Stripe keeps 2.9% + 30¢ of the brand's payment, more than our
     # fee on a few cents of work, so a brief of only the paid tasks would leave the platform's

@@ -1,0 +1,1 @@
+"""Bonuses: one-off bonuses from a brief's unspent escrow, and performance bonuses per conversion."""
