@@ -202,7 +202,8 @@ def scheduler_command(tick: float) -> None:
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         raise click.ClickException("The scheduler enqueues into Redis: set REDIS_URL (or use `flask serve`).")
-    click.echo("Scheduling: " + ", ".join(f"{p.name} every {p.every_seconds}s" for p in PERIODIC))
+    click.echo("Scheduling: " + ", ".join(f"{p.name} every {p.interval(app.config)}s" if p.interval(app.config)
+                                          else f"{p.name} off ({p.setting})" for p in PERIODIC))
     run_periodic_forever(app, PERIODIC, threading.Event(), tick)
 
 

@@ -69,6 +69,12 @@ def check(config: dict) -> None:
         from marketplace.notifications.email import parse_smtp_url
 
         parse_smtp_url(config["SMTP_URL"])  # ValueError naming the setting
+    if config.get("PAYOUT_SCHEDULE"):
+        from marketplace.jobs import interval_seconds
+
+        interval_seconds(config["PAYOUT_SCHEDULE"], "PAYOUT_SCHEDULE")  # ValueError naming the setting
+    if config.get("PAYOUT_MINIMUM_CENTS", 1) < 1:
+        raise ValueError(f"PAYOUT_MINIMUM_CENTS={config['PAYOUT_MINIMUM_CENTS']}: must be 1 or more.")
     for name in ("CLICK_VISIT_WINDOW_SECONDS", "CLICK_CAP_PER_ADDRESS_PER_MINUTE"):
         if name in config and config[name] < 1:
             raise ValueError(f"{name}={config[name]}: must be 1 or more.")
@@ -100,6 +106,10 @@ def from_environment(instance_path: Path) -> dict:
         "STRIPE_CONNECT_WEBHOOK_SECRET": os.environ.get("STRIPE_CONNECT_WEBHOOK_SECRET") or None,
         "STRIPE_WEBHOOK_TOLERANCE_SECONDS": _int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300),
         "PLATFORM_FEE_BPS": _int("PLATFORM_FEE_BPS", 1000),
+        # Payout batches started by the scheduler (e.g. "15m"; "off": only by an admin), paying every
+        # worker whose available balance in a currency is at least PAYOUT_MINIMUM_CENTS.
+        "PAYOUT_SCHEDULE": os.environ.get("PAYOUT_SCHEDULE", "off"),
+        "PAYOUT_MINIMUM_CENTS": _int("PAYOUT_MINIMUM_CENTS", 1000),
         "STORAGE_DIR": os.environ.get("STORAGE_DIR") or str(instance_path / "storage"),
         # Proof files in an S3-compatible bucket (s3://bucket/prefix) instead of STORAGE_DIR, so
         # processes on several machines share them; the AWS_* variables are boto3's own.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,38 @@ class Periodic:
     name: str
     func: Callable  # a job function in workers/
     every_seconds: int
+    # A setting (e.g. PAYOUT_SCHEDULE) written like "15m", "30s", "1h", "*/15 minutes" or "off":
+    # when named, it decides the interval (every_seconds is the documented usual one) or turns the job off.
+    setting: str | None = None
+
+    def interval(self, config) -> int | None:
+        """Seconds between runs under this configuration; None when the job is off."""
+        if self.setting is None:
+            return self.every_seconds
+        return interval_seconds(config.get(self.setting), self.setting)
+
+
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
+          "d": 86400, "day": 86400}
+_INTERVAL = re.compile(r"^(?:\*/)?(\d+)\s*([a-z]*?)s?$")
+
+
+def interval_seconds(text: str | int | None, setting: str = "schedule") -> int | None:
+    """ "15m", "15 minutes", "*/15 minutes", "90s", "1h", "900" (seconds) → seconds; "off", "" or None → None.
+    Anything else is a ValueError naming the setting."""
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "off", "none", "0")):
+        return None
+    if isinstance(text, int):
+        seconds = text
+    else:
+        match = _INTERVAL.match(text.strip().lower())
+        unit = match and (match.group(2) or "s")  # a bare number is seconds; "minutes" matched as "minute"
+        if not match or unit not in _UNITS:
+            raise ValueError(f"{setting}={text!r}: write an interval like 15m, 1h, 30s, '*/15 minutes' or off.")
+        seconds = int(match.group(1)) * _UNITS[unit]
+    if seconds < 1:
+        raise ValueError(f"{setting}={text!r}: the interval must be at least one second.")
+    return seconds
 
 
 def resolve(func: str | Callable) -> Callable:
@@ -120,11 +153,14 @@ def run_periodic_forever(app: Flask, schedule: Sequence[Periodic], stop: threadi
         while not stop.is_set():
             now = time.time()
             for periodic in schedule:
-                slot = int(now // periodic.every_seconds)
+                every = periodic.interval(app.config)
+                if every is None:
+                    continue
+                slot = int(now // every)
                 lock = f"{queue_name('scheduler:', app)}{periodic.name}:{slot}"
                 if redis is not None:
-                    if redis.set(lock, "1", nx=True, ex=periodic.every_seconds * 2):
-                        enqueue(periodic.func, job_id=f"{periodic.name}-{slot}", timeout=periodic.every_seconds * 5)
+                    if redis.set(lock, "1", nx=True, ex=max(every * 2, 2)):
+                        enqueue(periodic.func, job_id=f"{periodic.name}-{slot}", timeout=max(every * 5, 300))
                 else:
                     last = app.extensions.setdefault("periodic_slots", {})
                     if last.get(periodic.name) != slot:

@@ -67,6 +67,20 @@ def resume_held_batches() -> list[str]:
 
 
 @job
+def start_scheduled_batches() -> list[str]:
+    """Periodic, on PAYOUT_SCHEDULE: approved money goes out without an admin. Each batch started
+    (one per currency with someone to pay at least PAYOUT_MINIMUM_CENTS) is paid by process_batch."""
+    from flask import current_app
+
+    from marketplace.payouts import service
+
+    batches = service.start_scheduled_batches(current_app.config["PAYOUT_MINIMUM_CENTS"])
+    for batch in batches:
+        enqueue_batch(batch)
+    return [batch.id for batch in batches]
+
+
+@job
 def reverse_item(item_id: str, reason: str) -> str:
     from marketplace.payouts import service
 

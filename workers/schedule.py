@@ -16,6 +16,7 @@ PERIODIC: list[Periodic] = [
     Periodic("complete-briefs", payments.complete_ended_briefs, 300),
     Periodic("settle-refunds", payments.settle_pending_refunds, 300),
     Periodic("resume-payouts", payouts.resume_stalled_batches, payouts.RESUME_EVERY_SECONDS),
+    Periodic("scheduled-payouts", payouts.start_scheduled_batches, 900, setting="PAYOUT_SCHEDULE"),
     Periodic("resume-held-payouts", payouts.resume_held_batches, payouts.RESUME_EVERY_SECONDS),
     Periodic("stop-rule", tracking.sweep_stop_rule, 300),
     Periodic("email-notifications", notifications.send_pending_emails, notifications.EVERY_SECONDS),

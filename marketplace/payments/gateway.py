@@ -28,6 +28,10 @@ class OutcomeUnknown(Exception):
     """The request may or may not have reached Stripe (timeout, dropped connection, 5xx)."""
 
 
+def configured() -> bool:
+    return bool(current_app.config.get("STRIPE_API_KEY"))
+
+
 def require_configured() -> None:
     """503 unless Stripe is configured: checked before anything is reserved for a Stripe call."""
     if not current_app.config.get("STRIPE_API_KEY"):

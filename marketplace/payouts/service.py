@@ -363,6 +363,29 @@ def start_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pay
     return batch
 
 
+def start_scheduled_batches(min_amount_cents: int) -> list[PayoutBatch]:
+    """The payout schedule's run (PAYOUT_SCHEDULE): a batch per currency in which workers hold
+    money available, each committed for the caller to hand to the payouts queue. A batch that
+    finds nobody to pay is rolled back, so an idle schedule writes nothing; without Stripe
+    configured nothing is reserved. Two runs at once are serialised by create_batch's lock: the
+    second finds the money in transit and pays nobody."""
+    if not gateway.configured():
+        log.info("payout schedule: Stripe is not configured; no batch started")
+        return []
+    started = []
+    for currency, total in sorted(ledger_queries.kind_balances("worker_available").items()):
+        if total < min_amount_cents:
+            continue
+        batch = create_batch(currency=currency, min_amount_cents=min_amount_cents, created_by="schedule")
+        if batch.status == "completed":  # nobody eligible: not worth a row every interval
+            db.session.rollback()
+            continue
+        db.session.commit()
+        started.append(batch)
+    db.session.rollback()
+    return started
+
+
 def get_batch(batch_id: str) -> PayoutBatch:
     batch = db.session.get(PayoutBatch, batch_id)
     if batch is None:
