@@ -9,7 +9,15 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from tests.factories import auth, brief_payload, claim, create_brief, live_brief, sign_up_brand, sign_up_worker
+from tests.factories import (
+    auth,
+    brief_payload,
+    claim,
+    create_brief,
+    live_brief,
+    sign_up_brand,
+    sign_up_worker,
+)
 from tests.factories.proofs import run_validation_jobs, submit
 from tests.factories.tracking import approve, claims
 

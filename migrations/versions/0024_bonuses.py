@@ -1,7 +1,7 @@
 """bonuses: one-off and performance bonuses, and a group's performance-bonus terms
 
 Revision ID: 0024
-Revises: 0017
+Revises: 0023
 Create Date: 2026-12-04 06:45:00
 """
 from alembic import op
@@ -15,15 +15,16 @@ depends_on = None
 
 
 def upgrade():
-    op.add_column('task_groups', sa.Column('bonus_per_conversion_cents', sa.BigInteger(), nullable=True))
-    op.add_column('task_groups', sa.Column('bonus_max_per_task_cents', sa.BigInteger(), nullable=True))
-    op.create_check_constraint(
-        op.f('ck_task_groups_bonus_terms'), 'task_groups',
-        '(bonus_per_conversion_cents IS NULL) = (bonus_max_per_task_cents IS NULL) AND '
-        '(bonus_per_conversion_cents IS NULL OR (bonus_per_conversion_cents > 0 '
-        'AND bonus_max_per_task_cents >= bonus_per_conversion_cents))')
-    op.create_check_constraint(op.f('ck_task_groups_no_review_bonus'), 'task_groups',
-                               "kind <> 'review' OR bonus_per_conversion_cents IS NULL")
+    with op.batch_alter_table('task_groups') as batch:
+        batch.add_column(sa.Column('bonus_per_conversion_cents', sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column('bonus_max_per_task_cents', sa.BigInteger(), nullable=True))
+        batch.create_check_constraint(
+            op.f('ck_task_groups_bonus_terms'),
+            '(bonus_per_conversion_cents IS NULL) = (bonus_max_per_task_cents IS NULL) AND '
+            '(bonus_per_conversion_cents IS NULL OR (bonus_per_conversion_cents > 0 '
+            'AND bonus_max_per_task_cents >= bonus_per_conversion_cents))')
+        batch.create_check_constraint(op.f('ck_task_groups_no_review_bonus'),
+                                      "kind <> 'review' OR bonus_per_conversion_cents IS NULL")
     op.create_table(
         'bonuses',
         sa.Column('id', sa.String(length=40), nullable=False),
@@ -61,7 +62,8 @@ def downgrade():
     op.drop_index('ix_bonuses_brief_created', table_name='bonuses')
     op.drop_index('ix_bonuses_worker_created', table_name='bonuses')
     op.drop_table('bonuses')
-    op.drop_constraint(op.f('ck_task_groups_no_review_bonus'), 'task_groups', type_='check')
-    op.drop_constraint(op.f('ck_task_groups_bonus_terms'), 'task_groups', type_='check')
-    op.drop_column('task_groups', 'bonus_max_per_task_cents')
-    op.drop_column('task_groups', 'bonus_per_conversion_cents')
+    with op.batch_alter_table('task_groups') as batch:
+        batch.drop_constraint(op.f('ck_task_groups_no_review_bonus'), type_='check')
+        batch.drop_constraint(op.f('ck_task_groups_bonus_terms'), type_='check')
+        batch.drop_column('bonus_max_per_task_cents')
+        batch.drop_column('bonus_per_conversion_cents')
