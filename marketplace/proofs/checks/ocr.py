@@ -128,8 +128,8 @@ DATA_EXCERPT = 2000
 SEARCHED_CHARS = 8000
 
 # Look-alikes Tesseract swaps, folded to one letter on both sides of the comparison
-# (after lower-casing): l/I/1/|/!, 0/O, and "rn" read for "m" (done separately, it is two letters).
-_CONFUSABLE = str.maketrans({"i": "l", "1": "l", "|": "l", "!": "l", "0": "o"})
+# (after lower-casing): l/I/1/|, 0/O, and "rn" read for "m" (done separately, it is two letters).
+_CONFUSABLE = str.maketrans({"i": "l", "1": "l", "|": "l", "0": "o"})
 
 
 def normalise(text: str) -> str:
@@ -146,9 +146,15 @@ def _compact(text: str) -> str:
 
 
 def _allowed_errors(length: int) -> int:
-    # Short labels must be read exactly ("#ad" one letter off is "#a", "had", ...); longer ones
+    # Short words must be read exactly ("#ad" one letter off is "#a", "had", ...); longer ones
     # tolerate about one mistake in six letters, at most three.
     return min(3, length // 6)
+
+
+def _label_errors(label: str) -> int:
+    # Hashtags are matched exactly, as whole tags: a garbled "#sponsored" is still caught by the
+    # "Sponsored" wording, and a fuzzy "#ad" would be found in half the words of a caption.
+    return 0 if label.startswith("#") else _allowed_errors(len(label))
 
 
 def _fuzzy_find(needle: str, haystack: str, errors: int) -> bool:
@@ -182,7 +188,7 @@ def find_disclosure(text: str) -> str | None:
     compact = _compact(norm)
     for label in DISCLOSURES:
         wanted = _compact(normalise(label))
-        errors = _allowed_errors(len(wanted))
+        errors = _label_errors(wanted)
         if errors == 0:
             if _short_label(wanted).search(norm):
                 return label
@@ -200,10 +206,13 @@ def handle_visible(handle: str, text: str) -> bool:
 def caption_overlap(caption: str, text: str, *, words: int = 12) -> float | None:
     """The share of the caption's first words (of 3 letters or more) read on the screenshot; None
     when the caption has none. Platforms cut long captions ("... more"), so only its start counts."""
-    wanted = [w for w in (_compact(w) for w in normalise(caption).split()) if len(w) >= 3][:words]
+    def word_list(of: str) -> list[str]:
+        return [w.lstrip("#") for w in (_compact(w) for w in normalise(of).split())]
+
+    wanted = [w for w in word_list(caption) if len(w) >= 3][:words]
     if not wanted:
         return None
-    read = {_compact(w) for w in normalise(text[:SEARCHED_CHARS]).split()}
+    read = set(word_list(text[:SEARCHED_CHARS]))
     return sum(1 for w in wanted if w in read) / len(wanted)
 
 
