@@ -320,3 +320,26 @@ def test_a_proof_that_failed_a_cheap_check_is_not_read(client, standin, jobs, mo
     status, check = validated(client, standin, jobs, phone_screenshot(), caption="Lighter shoe, same grip")
     assert (status, check["outcome"]) == ("auto_rejected", "pass"), check
     assert "ocr" not in check["data"]
+
+
+def test_the_fast_fuzzy_search_agrees_with_the_full_dynamic_programme():
+    import random
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        needle = "".join(rng.choice("abc") for _ in range(rng.randint(6, 14)))
+        haystack = "".join(rng.choice("abc") for _ in range(rng.randint(0, 30)))
+        errors = rng.randint(1, 3)
+        assert ocr._fuzzy_find(needle, haystack, errors) == ocr._edit_within(needle, haystack, errors)
+
+
+def test_a_page_of_text_without_a_disclosure_is_searched_quickly():
+    import random
+    import time
+
+    rng = random.Random(1)
+    page = " ".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+                    for _ in range(1200))
+    started = time.perf_counter()
+    assert ocr.find_disclosure(page) is None
+    assert time.perf_counter() - started < 0.2  # the plain dynamic programme took ~0.8 s

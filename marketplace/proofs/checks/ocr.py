@@ -165,6 +165,23 @@ def _fuzzy_find(needle: str, haystack: str, errors: int) -> bool:
         return True
     if errors == 0:
         return False
+    # Pigeonhole: within `errors` edits, one of `errors + 1` disjoint pieces of the needle occurs
+    # intact. Only the stretches around such occurrences get the dynamic programme, which keeps a
+    # page of OCR text from costing a second per label.
+    m = len(needle)
+    step = max(1, m // (errors + 1))
+    for offset in range(0, step * (errors + 1), step):
+        piece = needle[offset:offset + step]
+        at = haystack.find(piece)
+        while at >= 0:
+            start = max(0, at - offset - errors)
+            if _edit_within(needle, haystack[start:at - offset + m + errors], errors):
+                return True
+            at = haystack.find(piece, at + 1)
+    return False
+
+
+def _edit_within(needle: str, haystack: str, errors: int) -> bool:
     # Sellers' dynamic programme: the match may start anywhere in the haystack (row 0 is zeros).
     previous = list(range(len(needle) + 1))
     for ch in haystack:
