@@ -343,3 +343,14 @@ def test_a_page_of_text_without_a_disclosure_is_searched_quickly():
     started = time.perf_counter()
     assert ocr.find_disclosure(page) is None
     assert time.perf_counter() - started < 0.2  # the plain dynamic programme took ~0.8 s
+
+
+def test_tesseract_failing_warns_and_says_why(client, standin, jobs, monkeypatch, tmp_path):
+    crashing = tmp_path / "tesseract"
+    crashing.write_text("#!/bin/sh\necho 'Segmentation fault' >&2\nexit 139\n")
+    crashing.chmod(0o755)
+    monkeypatch.setitem(jobs.config, "OCR_TESSERACT_BINARY", str(crashing))
+    status, check = validated(client, standin, jobs, phone_screenshot())
+    assert (status, check["outcome"]) == ("needs_review", "warn"), check
+    assert "not checked: Tesseract failed (exit 139)" in check["detail"]
+    assert check["data"]["ocr"] == "failed"
