@@ -1,5 +1,6 @@
 """Validation bench: proof validation jobs per second on one RQ worker, against computing the perceptual
-hash alone on the same screenshots."""
+hash alone on the same screenshots; and the same jobs for a brief asking for the disclosure on the image
+(OCR with Tesseract), against those without it."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from PIL import Image
 from bench import harness
 
 N = int(os.environ.get("BENCH_VALIDATION_JOBS", "60"))
+# OCR takes about a second a screenshot: fewer of them give as steady a figure.
+N_OCR = int(os.environ.get("BENCH_VALIDATION_OCR_JOBS", "12"))
 SIZE = (1280, 720)  # a phone screenshot, landscape
 
 BRIEF = {
     "title": "Validation bench", "objective": "content", "landing_url": "https://shop.example.com/bench",
-    "budget_cents": 10 * N * 110, "currency": "usd",
+    "budget_cents": 10 * (N + N_OCR) * 110, "currency": "usd",
     "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-12-08T00:00:00Z", "auto_approve_after_hours": 72,
     "disclosure_required": False,
     "task_groups": [{"kind": "clip", "name": "A", "quantity": N, "unit_price_cents": 100,
@@ -26,29 +29,41 @@ BRIEF = {
 }
 
 
-def _screenshots() -> list[bytes]:
+def _screenshots(seeds: range) -> list[bytes]:
+    """Pictures with a post's text on them (handle, disclosure label, caption), as OCR would meet."""
+    from PIL import ImageDraw, ImageFont
+
     from tests.factories.proofs import encode, picture
 
-    return [encode(picture(seed, SIZE)) for seed in range(N)]
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 28)
+    shots = []
+    for seed in seeds:
+        img = picture(seed, SIZE)
+        draw = ImageDraw.Draw(img)
+        draw.rectangle((0, 0, SIZE[0], 120), fill="white")
+        draw.text((20, 10), f"@bench.worker{seed}", fill="black", font=font)
+        draw.text((20, 60), "Paid partnership  Lighter shoe, same grip #ad", fill="black", font=font)
+        shots.append(encode(img))
+    return shots
 
 
-def _live_group(app) -> str:
+def _live_group(app, *, on_media: bool) -> str:
     """A funded, published brief with one screenshot group of N tasks (booked as the webhook would)."""
     from marketplace.auth.models import Brand
     from marketplace.briefs.schemas import BriefIn
     from marketplace.extensions import db
 
     with app.app_context():
-        brand = Brand(name="Bench Shoes", email="bench-validation@example.com")
+        brand = Brand(name="Bench Shoes", email=f"bench-validation-{on_media}@example.com")
         db.session.add(brand)
         db.session.commit()
-        brief = harness.live_brief(brand.id, BriefIn().load(BRIEF))
+        brief = harness.live_brief(brand.id, BriefIn().load({**BRIEF, "disclosure_on_media": on_media}))
         group_id = brief.task_groups[0].id
         db.session.remove()
         return group_id
 
 
-def _submit_all(app, group_id: str, screenshots: list[bytes]) -> None:
+def _submit_all(app, group_id: str, screenshots: list[bytes], prefix: str) -> None:
     """N workers each claim a task and submit a screenshot (untimed): N validation jobs in the queue."""
     from marketplace.auth.models import Worker
     from marketplace.extensions import db
@@ -58,7 +73,7 @@ def _submit_all(app, group_id: str, screenshots: list[bytes]) -> None:
 
     with app.app_context():
         for i, data in enumerate(screenshots):
-            worker = Worker(email=f"bench-{i}@example.com", password_hash="x", display_name="Bench", country="GB")
+            worker = Worker(email=f"bench-{prefix}{i}@example.com", password_hash="x", display_name="Bench", country="GB")
             db.session.add(worker)
             db.session.commit()
             claim = tasks.claim(worker.id, group_id)
@@ -67,13 +82,26 @@ def _submit_all(app, group_id: str, screenshots: list[bytes]) -> None:
         db.session.remove()
 
 
-def main() -> None:
+def _burst(app, count: int) -> float:
+    """Run the `count` queued validation jobs on one SimpleWorker: jobs per second."""
     from rq import Queue, SimpleWorker
 
-    from marketplace.extensions import db
     from marketplace.jobs import queue_name, redis_connection
 
-    screenshots = _screenshots()
+    with app.app_context():
+        redis = redis_connection(app)
+        queue = Queue(queue_name("validation", app), connection=redis)
+        assert queue.count == count, queue.count
+        started = time.perf_counter()
+        SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
+        return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    from marketplace.extensions import db
+
+    screenshots = _screenshots(range(N))
+    ocr_screenshots = _screenshots(range(N, N + N_OCR))
     # The baseline: decoding each screenshot and computing its perceptual hash, nothing else.
     started = time.perf_counter()
     for data in screenshots:
@@ -84,25 +112,26 @@ def main() -> None:
             tempfile.TemporaryDirectory() as storage_dir:
         app = harness.migrated_app(url, REDIS_URL=redis_url, STORAGE_DIR=storage_dir,
                                    SUBMISSION_RATE_LIMIT="off", CLAIM_RATE_LIMIT="off")
-        group_id = _live_group(app)
-        _submit_all(app, group_id, screenshots)
+        _submit_all(app, _live_group(app, on_media=False), screenshots, "plain-")
+        job_rate = _burst(app, N)
+        _submit_all(app, _live_group(app, on_media=True), ocr_screenshots, "ocr-")
+        ocr_rate = _burst(app, N_OCR)
         with app.app_context():
-            redis = redis_connection(app)
-            queue = Queue(queue_name("validation", app), connection=redis)
-            assert queue.count == N, queue.count
-            started = time.perf_counter()
-            SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
-            job_rate = N / (time.perf_counter() - started)
-            statuses = dict(db.session.execute(db.text(
-                "SELECT status, count(*) FROM submissions GROUP BY status")).all())
+            outcomes = sorted(tuple(row) for row in db.session.execute(db.text(
+                "SELECT b.disclosure_on_media, s.status || '/' || c.outcome, count(*) FROM submissions s "
+                "JOIN briefs b ON b.id = s.brief_id JOIN submission_checks c ON c.submission_id = s.id "
+                "AND c.name = 'screenshot' GROUP BY 1, 2")))
             db.session.remove()
         with app.app_context():
             db.engine.dispose()
 
     harness.report("validation", f"jobs/s, 1 worker, {N} shots", job_rate, hash_rate, unit="jobs/s",
                    baseline_name="phash alone")
+    harness.report("validation.ocr", f"jobs/s with OCR, {N_OCR} shots", ocr_rate, job_rate, unit="jobs/s",
+                   baseline_name="without OCR")
     harness.note(f"{SIZE[0]}x{SIZE[1]} PNG screenshots; each job: decode + container walk + phash, duplicate "
-                 f"lookup, timestamp check, 4 transactions; outcome {statuses}")
+                 "lookup, timestamp check, 4 transactions; with OCR (disclosure_on_media) also Tesseract "
+                 f"(eng+fra+deu+spa, psm 11) and the disclosure match; outcomes {outcomes}")
 
 
 if __name__ == "__main__":

@@ -138,6 +138,9 @@ def from_environment(instance_path: Path) -> dict:
         "CLICK_VISIT_WINDOW_SECONDS": _int("CLICK_VISIT_WINDOW_SECONDS", 30 * 60),
         "CLICK_CAP_PER_ADDRESS_PER_MINUTE": _int("CLICK_CAP_PER_ADDRESS_PER_MINUTE", 60),
         "DUPLICATE_HAMMING_THRESHOLD": _int("DUPLICATE_HAMMING_THRESHOLD", 6),
+        # OCR of screenshots for briefs with disclosure_on_media (scripts/ocr.sh installs it).
+        "OCR_TESSERACT_BINARY": os.environ.get("OCR_TESSERACT_BINARY", "tesseract"),
+        "OCR_TIMEOUT_SECONDS": _int("OCR_TIMEOUT_SECONDS", 30),
         # Proof validation jobs: a submission still validating after this long is re-enqueued by
         # the sweep; after this many started attempts it goes to a person instead.
         "VALIDATION_STUCK_AFTER_SECONDS": _int("VALIDATION_STUCK_AFTER_SECONDS", 600),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure Debian's Tesseract is installed with the English, French, German and Spanish data the
-# screenshot check reads disclosures in (marketplace/proofs/checks/ocr.py). Quick when it is there.
+# screenshot check reads disclosures in (marketplace/proofs/checks/ocr.py), and the DejaVu fonts the
+# OCR tests draw their screenshots with. Quick when it is there.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -14,6 +15,7 @@ missing() {
   for lang in "${LANGS[@]}"; do
     grep -qx "$lang" <<<"$have" || return 0
   done
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || return 0
   return 1
 }
 
@@ -21,9 +23,9 @@ if missing; then
   echo "ocr: installing Debian's tesseract-ocr with ${LANGS[*]}" >&2
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
-    -o DPkg::Lock::Timeout=300 tesseract-ocr "${LANGS[@]/#/tesseract-ocr-}" >/dev/null
+    -o DPkg::Lock::Timeout=300 tesseract-ocr "${LANGS[@]/#/tesseract-ocr-}" fonts-dejavu-core >/dev/null
   if missing; then
-    echo "ocr: tesseract or its ${LANGS[*]} data is still missing" >&2
+    echo "ocr: tesseract, its ${LANGS[*]} data or the DejaVu fonts are still missing" >&2
     exit 1
   fi
 fi

@@ -41,6 +41,7 @@ from marketplace.extensions import db
 from marketplace.proofs import lifecycle
 from marketplace.proofs.checks import FAIL, PASS, WARN, CheckResult
 from marketplace.proofs.checks.link import Resolver, link_check
+from marketplace.proofs.checks.ocr import media_disclosure_check
 from marketplace.proofs.checks.screenshot import (
     ImageRejected,
     chunk_neighbours,
@@ -57,6 +58,7 @@ from marketplace.proofs.checks.timestamp import timestamp_check
 from marketplace.proofs.models import Submission, SubmissionCheck
 from marketplace.proofs.storage import StorageKeyError, storage
 from marketplace.tasks.models import Claim
+from marketplace.workforce.models import SocialAccount
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,9 @@ class _Snapshot:
     prohibitions: list[str]
     disclosure_required: bool
     rules: dict
+    disclosure_on_media: bool = False
+    handles: dict[str, str] = field(default_factory=dict)  # platform -> the worker's registered handle
+    screenshot_bytes: bytes | None = None  # kept for OCR, which runs after the cheap checks
     exif_at: datetime | None = None
     phash: int | None = None
     shingles: frozenset[int] = field(default_factory=frozenset)
@@ -146,8 +151,12 @@ def _start(submission_id: str) -> _Snapshot | None:
         link=row.link, text=row.text, claimed_at=as_utc(claim.claimed_at), tracked_code=claim.tracked_code,
         window_start=as_utc(brief.starts_at), window_end=as_utc(brief.ends_at),
         prohibitions=list(brief.prohibitions or []), disclosure_required=bool(brief.disclosure_required),
-        rules=dict(group.proof or {}),
+        rules=dict(group.proof or {}), disclosure_on_media=bool(brief.disclosure_on_media),
     )
+    if snapshot.disclosure_on_media and snapshot.screenshot_key:
+        snapshot.handles = dict(db.session.execute(
+            sa.select(SocialAccount.platform, SocialAccount.handle).where(SocialAccount.worker_id == row.worker_id)
+        ).all())
     db.session.commit()
     return snapshot
 
@@ -166,6 +175,8 @@ def _screenshot_facts(snap: _Snapshot) -> list[CheckResult]:
         return [rejected_check(rejected)]
     snap.phash = facts.phash
     snap.exif_at = facts.exif_datetime
+    if snap.disclosure_on_media:
+        snap.screenshot_bytes = data
     return [screenshot_check(facts)]
 
 
@@ -377,7 +388,42 @@ def run_checks(snap: _Snapshot, *, resolver: Resolver | None = None) -> list[Che
         results += _guarded("text", lambda: _text_results(snap))
         if snap.shingles:
             results += _guarded("near_copy", lambda: _near_copy_result(snap))
+    # OCR last, and only for proof no cheap check failed: it costs more than all of them together,
+    # and a rejected proof needs no reading.
+    if snap.screenshot_bytes is not None and not any(r.outcome == FAIL for r in results):
+        results = [_media_result(snap, r) if r.name == "screenshot" else r for r in results]
     return results
+
+
+def _platform_of(link: str | None) -> str | None:
+    """The platform a post link is on (its host), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(link or "").hostname or "").lower()
+    except ValueError:
+        return None
+    for platform, domains in PLATFORM_DOMAINS.items():
+        if any(host == d or host.endswith("." + d) for d in domains):
+            return platform
+    return None
+
+
+PLATFORM_DOMAINS = {"tiktok": ("tiktok.com",), "instagram": ("instagram.com",),
+                    "youtube": ("youtube.com", "youtu.be"), "x": ("x.com", "twitter.com")}
+
+
+def _media_result(snap: _Snapshot, screenshot: CheckResult) -> CheckResult:
+    """The screenshot verdict with the disclosure read on the image (OCR) folded in."""
+    platform = _platform_of(snap.link)
+    # The handle registered on the link's platform; without a link, any registered one may show.
+    handles = [snap.handles[platform]] if platform in snap.handles else (
+        [] if platform else list(snap.handles.values()))
+    config = current_app.config
+    [result] = _guarded("screenshot", lambda: media_disclosure_check(
+        screenshot, snap.screenshot_bytes, handles=handles, caption=snap.text,
+        binary=config["OCR_TESSERACT_BINARY"], timeout=config["OCR_TIMEOUT_SECONDS"]))
+    return result
 
 
 # --- 4. finish -----------------------------------------------------------------------------------
