@@ -163,7 +163,7 @@ def earn_for_conversions(conversions: sa.Select) -> int:
     )
     # The briefs (escrows) concerned, from the conversions themselves, which never change.
     briefs_concerned = db.session.execute(
-        sa.select(sa.distinct(conv.c.brief_id), conv.c.currency).where(conv.c.id.in_(conversions))
+        sa.select(conv.c.brief_id, conv.c.currency).distinct().where(conv.c.id.in_(conversions))
     ).all()
     if not briefs_concerned:
         return 0

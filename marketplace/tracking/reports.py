@@ -6,8 +6,10 @@ on (dimension, key), so a brief with 100,000 clicks costs one read of its clicks
 per row.
 
 Spend is read from the ledger alone: the debit side of each "approval" entry (the unit price
-plus the platform fee) whose ref_id is an approved or paid submission of the brief. Prices are
-never recomputed from the groups, so a later price or fee change can not rewrite history.
+plus the platform fee) whose ref_id is an approved or paid submission of the brief, plus the
+bonuses paid on the brief (each booked once at its amount, escrow → worker: tests/ledger_invariants
+checks it). Prices are never recomputed from the groups, so a later price or fee change can not
+rewrite history. A one-off bonus belongs to no group: it counts for its brief, worker and day.
 
 Arithmetic is exact (integers and fractions); ratios are rounded half up only when shown:
 cents ratios (CPA, cost per action) to hundredths of a cent, other ratios (ROAS, conversions per
@@ -24,6 +26,7 @@ from fractions import Fraction
 import sqlalchemy as sa
 from flask import current_app
 
+from marketplace.bonuses.models import Bonus
 from marketplace.briefs.models import Brief
 from marketplace.extensions import db
 from marketplace.ledger.queries import entry_debits
@@ -169,20 +172,29 @@ def figures_by(dimensions: Sequence[str], brief_ids: Sequence[str]) -> dict[str,
         .where(submissions.c.brief_id.in_(brief_ids), submissions.c.status.in_(APPROVED)),
         _keys({**submissions.c, "at": approvals.c.created_at}), dimensions, "spend_by_key")
 
-    keys = sa.union(*[sa.select(cte.c.dim, cte.c.k) for cte in (clicks, conversions, spend)]).subquery("all_keys")
+    bonuses_t = Bonus.__table__
+    bonuses = _by_dimensions(
+        sa.select(sa.func.sum(bonuses_t.c.amount_cents).label("bonus")).where(bonuses_t.c.brief_id.in_(brief_ids)),
+        _keys({**bonuses_t.c, "at": bonuses_t.c.created_at}), dimensions, "bonuses_by_key")
+
+    keys = sa.union(*[sa.select(cte.c.dim, cte.c.k)
+                      for cte in (clicks, conversions, spend, bonuses)]).subquery("all_keys")
 
     def on(cte):
         return sa.and_(cte.c.dim == keys.c.dim, cte.c.k == keys.c.k)
 
     query = (
-        sa.select(keys.c.dim, keys.c.k, spend.c.spend, spend.c.approved, clicks.c.clicks, conversions.c.conversions,
-                  conversions.c.revenue)
+        sa.select(keys.c.dim, keys.c.k, spend.c.spend, bonuses.c.bonus, spend.c.approved, clicks.c.clicks,
+                  conversions.c.conversions, conversions.c.revenue)
         .select_from(keys)
-        .outerjoin(spend, on(spend)).outerjoin(clicks, on(clicks)).outerjoin(conversions, on(conversions))
+        .outerjoin(spend, on(spend)).outerjoin(bonuses, on(bonuses)).outerjoin(clicks, on(clicks))
+        .outerjoin(conversions, on(conversions))
     )
-    for dim, key, spent, approved, n_clicks, n_conversions, revenue in db.session.execute(query):
-        out[dim][key] = Figures(key, int(spent or 0), int(approved or 0), int(n_clicks or 0), int(n_conversions or 0),
-                                int(revenue or 0))
+    for dim, key, spent, bonus, approved, n_clicks, n_conversions, revenue in db.session.execute(query):
+        if key is None:  # one-off bonuses by group: they belong to none
+            continue
+        out[dim][key] = Figures(key, int(spent or 0) + int(bonus or 0), int(approved or 0), int(n_clicks or 0),
+                                int(n_conversions or 0), int(revenue or 0))
     return out
 
 

@@ -83,7 +83,8 @@ class ConversionBatchOut(Schema):
 
 
 class Performance(Schema):
-    spend_cents = fields.Integer(metadata={"description": "Approved payouts plus platform fees, from the ledger."})
+    spend_cents = fields.Integer(metadata={"description": "Approved payouts plus platform fees, and the bonuses paid "
+                                                         "(one-off and performance), from the ledger."})
     approved_actions = fields.Integer()
     clicks = fields.Integer()
     conversions = fields.Integer()
