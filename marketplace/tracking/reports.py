@@ -257,6 +257,25 @@ def top_performers(workers: Sequence[Figures]) -> list[str]:
     return [w.key for w in ranked if Fraction(w.conversions, w.approved) >= cutoff]
 
 
+def top_workers(workers: Sequence[Figures], approval_rates: dict[str, float | None]) -> list[str]:
+    """The top 20% (rounded up) of workers with approved work, by CPA (lowest first), then by approval
+    rate (highest first; none yet ranks last): who to invite back when a brief scales its winners.
+
+    Workers tied with the last one in (same CPA and approval rate) are in too; a worker without
+    conversions has no CPA and never is.
+    """
+    def rank(w: Figures) -> tuple:
+        rate = approval_rates.get(w.key)
+        return (w.cpa, rate is None, -(rate or 0))
+
+    ranked = sorted((w for w in workers if w.approved and w.conversions), key=lambda w: (*rank(w), w.key))
+    if not ranked:
+        return []
+    take = min(len(ranked), math.ceil(sum(1 for w in workers if w.approved) * TOP_PERFORMER_SHARE))
+    cutoff = rank(ranked[take - 1])
+    return [w.key for w in ranked if rank(w) <= cutoff]
+
+
 def breaches_stop_rule(brief: Brief, group: Figures, min_spend_cents: int) -> bool:
     """CPA > 3 × target after the minimum spend. No conversions at all counts as an infinite CPA:
     with spend > 3 × target even the next conversion could not bring it under the line."""
@@ -318,6 +337,7 @@ def brief_report(brief: Brief) -> dict:
         "daily": [{"date": day, **by_day[day].as_dict()} for day in sorted(by_day)],
         "verdicts": verdicts(groups, min_conversions),
         "top_performers": top,
+        "top_workers": top_workers(workers, {k: (r or {}).get("approval_rate") for k, r in reputations.items()}),
         "click_counting": click_counting(),
         "rules": {
             "verdict_min_conversions": min_conversions,
