@@ -30,7 +30,7 @@ def test_create_brief_returns_groups_counts_and_money(client):
     assert brief["task_groups"][0]["fee_per_task_cents"] == 6
     assert brief["money"] == {
         "currency": "usd", "budget_cents": 50000, "cost_cents": 300 * 60 + 100 * 100,
-        "fee_cents": 300 * 6 + 100 * 10, "committed_cents": 30800, "funded_cents": 0,
+        "fee_cents": 300 * 6 + 100 * 10, "bonus_reserve_cents": 0, "committed_cents": 30800, "funded_cents": 0,
         "spent_cents": 0, "refunded_cents": 0, "remaining_cents": 0,
     }
     assert brief["task_groups"][0]["counts"] == dict.fromkeys(

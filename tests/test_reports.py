@@ -117,6 +117,7 @@ def test_brief_to_clicks_to_conversions_to_report_and_csv(app, client, standin, 
         w3["id"]: (220, 2, 2, 400, "110.00", "1.8182", "1.0000"),    # 400/220 = 1.81818…
     }
     assert body["top_performers"] == [w1["id"]]  # top 20% of 3, rounded up: one worker
+    assert body["top_workers"] == [w1["id"]]  # the lowest CPA: 55
     assert people[w1["id"]]["top_performer"] and not people[w3["id"]]["top_performer"]
 
     # A's CPA (55) is 50% below B's (110), both have ≥ 3 conversions: A wins.
@@ -292,6 +293,7 @@ def test_cpa_and_roas_are_exact_and_rounded_half_up_only_for_display():
         cents_ratio,
         plain_ratio,
         top_performers,
+        top_workers,
         verdict,
     )
 
@@ -309,6 +311,16 @@ def test_cpa_and_roas_are_exact_and_rounded_half_up_only_for_display():
     people = [Figures(f"w{i}", approved=2, conversions=i) for i in range(10)]
     assert top_performers(people) == ["w9", "w8"]  # 20% of 10
     assert top_performers([Figures("x", approved=1, conversions=0)]) == []
+
+    # top_workers: by CPA, lowest first; 20% of 10 with approved work is two.
+    spenders = [Figures(f"s{i}", spend_cents=100 * (i + 1), approved=1, conversions=1) for i in range(10)]
+    assert top_workers(spenders, {}) == ["s0", "s1"]
+    # The same CPA: the higher approval rate first, none yet last; a tie with the last one in is in.
+    same = [Figures(k, spend_cents=100, approved=1, conversions=1) for k in ("a", "b", "c", "d", "e")]
+    assert top_workers(same, {"a": 0.5, "b": 0.9, "c": None, "d": 0.5, "e": 0.7}) == ["b"]
+    assert top_workers(same[:2] + [Figures("z", approved=3)] * 3, {"a": 0.8, "b": 0.8}) == ["a", "b"]
+    # No conversions, no CPA: never a top worker, however cheap.
+    assert top_workers([Figures("x", approved=1, conversions=0)], {}) == []
 
 
 def test_a_brief_without_target_cpa_is_never_stopped(app, client, standin, rules):

@@ -161,9 +161,12 @@ def earn_for_conversions(conversions: sa.Select) -> int:
                briefs.c.status.in_(RUNNING), approved,
                ~sa.exists().where(Bonus.conversion_id == conv.c.id))
     )
-    # The briefs (escrows) concerned, from the conversions themselves, which never change.
+    # The briefs (escrows) concerned, from the conversions themselves, which never change; only
+    # those of groups with a bonus, so conversions on other briefs never wait for an escrow lock.
     briefs_concerned = db.session.execute(
-        sa.select(sa.distinct(conv.c.brief_id), conv.c.currency).where(conv.c.id.in_(conversions))
+        sa.select(conv.c.brief_id, conv.c.currency).distinct()
+        .join(groups, groups.c.id == conv.c.group_id)
+        .where(conv.c.id.in_(conversions), groups.c.bonus_per_conversion_cents.is_not(None))
     ).all()
     if not briefs_concerned:
         return 0

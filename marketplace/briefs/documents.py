@@ -17,7 +17,14 @@ import sqlalchemy as sa
 
 from marketplace.auth import require_role
 from marketplace.auth.service import CREDENTIAL_CHECK, Principal, hash_secret, principal_from
-from marketplace.briefs.models import Brief, TaskGroup, fee_for, groups_cost, groups_fee
+from marketplace.briefs.models import (
+    Brief,
+    TaskGroup,
+    fee_for,
+    groups_bonus_reserve,
+    groups_cost,
+    groups_fee,
+)
 from marketplace.briefs.schemas import BriefOut, TaskGroupOut
 from marketplace.db import direct
 from marketplace.db.clock import rfc3339
@@ -37,7 +44,9 @@ TASK_COUNTS = ("open", "claimed", "submitted", "approved", "paid", "cancelled")
 
 _OUT = BriefOut().fields
 BRIEF_KEYS = tuple(k for k in _OUT if k not in ("task_groups", "money", "funding"))
-GROUP_KEYS = tuple(k for k in TaskGroupOut().fields if k not in ("fee_per_task_cents", "counts"))
+GROUP_KEYS = tuple(k for k in TaskGroupOut().fields if k not in ("fee_per_task_cents", "counts", "bonus"))
+BONUS_KEYS = ("bonus_per_conversion_cents", "bonus_max_per_task_cents")
+GROUP_COLUMNS = GROUP_KEYS + BONUS_KEYS
 _TIMES = frozenset(k for k in BRIEF_KEYS if isinstance(_OUT[k], UTCDateTime))
 
 
@@ -46,13 +55,14 @@ def money(brief: Mapping[str, Any], groups: list, moved: Mapping[str, int]) -> d
 
     funded = spent + refunded + remaining (+ whatever is on its way back as a refund).
     """
-    cost, fees = groups_cost(groups), groups_fee(groups, brief["fee_bps"])
+    cost, fees, reserve = groups_cost(groups), groups_fee(groups, brief["fee_bps"]), groups_bonus_reserve(groups)
     return {
         "currency": brief["currency"],
         "budget_cents": brief["budget_cents"],
         "cost_cents": cost,
         "fee_cents": fees,
-        "committed_cents": cost + fees,
+        "bonus_reserve_cents": reserve,
+        "committed_cents": cost + fees + reserve,
         "funded_cents": moved.get("funding", 0),
         "spent_cents": -moved.get("approval", 0),
         # Net of refunds Stripe refused or later failed, whose money came back to the escrow.
@@ -72,6 +82,9 @@ def shape(brief: Mapping[str, Any], groups: list, counts: Mapping[str, Mapping[s
             {
                 **{key: getattr(g, key) for key in GROUP_KEYS},
                 "fee_per_task_cents": fee_for(g.unit_price_cents, fee_bps),
+                "bonus": {"per_conversion_cents": g.bonus_per_conversion_cents,
+                          "max_per_task_cents": g.bonus_max_per_task_cents}
+                if getattr(g, "bonus_per_conversion_cents", None) else None,
                 "counts": dict(counts.get(g.id) or dict.fromkeys(COUNT_KEYS, 0)),
             }
             for g in groups
@@ -103,7 +116,7 @@ WITH cred AS ({CREDENTIAL_CHECK}), brief AS (
 ), moved AS ({_ESCROW_MOVED})
 SELECT cred.role, cred.principal_id, cred.revoked_at, cred.expires_at,
        {", ".join(f"brief.{k}" for k in BRIEF_KEYS)},
-       {", ".join(f"g.{k} AS g_{k}" for k in GROUP_KEYS)},
+       {", ".join(f"g.{k} AS g_{k}" for k in GROUP_COLUMNS)},
        {", ".join(f"(SELECT count(*) FROM tasks t WHERE t.group_id = g.id AND t.status = '{s}') AS n_{s}"
                   for s in TASK_COUNTS)},
        (SELECT count(*) FROM submissions s
@@ -118,7 +131,7 @@ ORDER BY g.position
 """).columns(
     # By name, the model's types, so both databases hand back the same Python values (JSON, aware times, booleans).
     **{k: Brief.__table__.c[k].type for k in BRIEF_KEYS},
-    **{"g_" + k: TaskGroup.__table__.c[k].type for k in GROUP_KEYS},
+    **{"g_" + k: TaskGroup.__table__.c[k].type for k in GROUP_COLUMNS},
     **{"f_" + k: Payment.__table__.c[k].type for k in FUNDING_COLUMNS},
 )
 
@@ -126,10 +139,10 @@ ORDER BY g.position
 class _Group:
     """A group's columns from a row of the read, as attributes (what `shape` takes)."""
 
-    __slots__ = GROUP_KEYS
+    __slots__ = GROUP_COLUMNS
 
     def __init__(self, row: Mapping[str, Any]) -> None:
-        for key in GROUP_KEYS:
+        for key in GROUP_COLUMNS:
             setattr(self, key, row["g_" + key])
 
 

@@ -12,7 +12,7 @@ from marketplace.auth import (
     current_principal,
     role_required,
 )
-from marketplace.briefs import documents, lifecycle, schemas, service
+from marketplace.briefs import documents, lifecycle, scaling, schemas, service
 from marketplace.briefs.planning import MixItem, plan
 from marketplace.http import idempotency
 from marketplace.http.blueprint import Blueprint
@@ -94,6 +94,21 @@ def get_brief(brief_id):
     """
     g.principal, document = documents.read(bearer_secret(), brief_id, roles=("brand", "admin"))
     return jsonify(document)  # already rendered: a Response passes flask-smorest's schema untouched
+
+
+@blp.route("/v1/briefs/<string:brief_id>/task-groups", methods=["POST"])
+@role_required("brand")
+@blp.arguments(schemas.TaskGroupIn(), example=schemas.BRIEF_EXAMPLE["task_groups"][1])
+@blp.response(201, schemas.BriefOut)
+@blp.doc(security=BEARER, summary="Add a task group to a running brief", description=(
+    "Scale the winners: a live or paused brief of yours takes one more group (the body of one group in "
+    "POST /v1/briefs) and opens its tasks at once, paid for by the brief's unspent escrow (what it holds "
+    "beyond the tasks and performance bonuses it has promised; GET /v1/briefs/{id}/unspent). No new payment: "
+    "the money is in escrow already. 422 when the unspent escrow cannot cover every task at its price plus fee "
+    "(the problem says how much is missing), 409 for a brief that is not live or paused, 404 for a brief that "
+    "is not yours. Answers the brief, with the new group last."))
+def add_task_group(data, brief_id):
+    return service.present([scaling.add_task_group(current_principal(), brief_id, data)])[0]
 
 
 @blp.route("/v1/briefs/<string:brief_id>/fund", methods=["POST"])

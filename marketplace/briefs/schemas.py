@@ -134,6 +134,30 @@ class UsageRights(Schema):
                 "territories": _unique(code.upper() for code in data["territories"])}
 
 
+# The FTC's Trade Regulation Rule on the Use of Consumer Reviews and Testimonials forbids paying for
+# reviews conditioned on what they express; a bonus per conversion rewards a review for persuading.
+REVIEW_BONUS_REFUSED = (
+    "review groups may not carry a performance bonus: paying for a review by its effect is an incentive tied "
+    "to its sentiment, which the FTC's rule on consumer reviews and testimonials forbids (16 CFR Part 465, "
+    "465.4).")
+MAX_BONUS_PER_TASK_CENTS = 1_000_000  # a performance bonus's cap per task, as a one-off bonus's most
+
+
+class PerformanceBonus(Schema):
+    """Each conversion on an approved task's tracked link earns its worker per_conversion_cents, until
+    the task has earned max_per_task_cents. The budget rule reserves quantity × max_per_task_cents."""
+
+    per_conversion_cents = Cents(required=True, minimum=1)
+    max_per_task_cents = StrictInteger(required=True, validate=validate.Range(
+        min=1, max=MAX_BONUS_PER_TASK_CENTS, error=f"Must be between 1 and {MAX_BONUS_PER_TASK_CENTS} cents."))
+
+    @validates_schema
+    def _cap_covers_one(self, data, **kwargs):
+        per, cap = data.get("per_conversion_cents"), data.get("max_per_task_cents")
+        if per is not None and cap is not None and cap < per:
+            raise ValidationError("Must be at least per_conversion_cents.", "max_per_task_cents")
+
+
 class TaskGroupIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS, error="Must be one of: {choices}."))
     name = fields.String(validate=validate.Length(max=100), load_default=None,
@@ -144,6 +168,20 @@ class TaskGroupIn(Schema):
     instructions = fields.String(validate=validate.Length(max=5000), load_default=None)
     max_per_worker = StrictInteger(validate=validate.Range(min=1, max=100_000), load_default=None)
     proof = fields.Nested(ProofRules, load_default=dict)
+    bonus = fields.Nested(PerformanceBonus, load_default=None, allow_none=True, metadata={
+        "description": "A performance bonus per conversion on the group's approved tasks' tracked links, capped "
+                       "per task; not for review groups (16 CFR Part 465)."})
+
+    @validates_schema
+    def _no_review_bonus(self, data, **kwargs):
+        if data.get("kind") == "review" and data.get("bonus"):
+            raise ValidationError(REVIEW_BONUS_REFUSED, "bonus")
+
+    @post_load
+    def _bonus_columns(self, data, **kwargs):
+        bonus = data.pop("bonus", None) or {}
+        return {**data, "bonus_per_conversion_cents": bonus.get("per_conversion_cents"),
+                "bonus_max_per_task_cents": bonus.get("max_per_task_cents")}
 
 
 class BriefIn(Schema):
@@ -196,6 +234,11 @@ class GroupCounts(Schema):
                                                        "so it is not part of the sum above."})
 
 
+class PerformanceBonusOut(Schema):
+    per_conversion_cents = fields.Integer()
+    max_per_task_cents = fields.Integer()
+
+
 class TaskGroupOut(Schema):
     id = fields.String()
     kind = fields.String()
@@ -207,6 +250,7 @@ class TaskGroupOut(Schema):
     max_per_worker = fields.Integer(allow_none=True)
     proof = fields.Dict()
     paused_reason = fields.String(allow_none=True)
+    bonus = fields.Nested(PerformanceBonusOut, allow_none=True)
     counts = fields.Nested(GroupCounts)
 
 
@@ -215,7 +259,10 @@ class BriefMoney(Schema):
     budget_cents = fields.Integer()
     cost_cents = fields.Integer(metadata={"description": "All tasks approved, before fees."})
     fee_cents = fields.Integer(metadata={"description": "Platform fees on all tasks."})
-    committed_cents = fields.Integer(metadata={"description": "cost + fees: what funding charges."})
+    bonus_reserve_cents = fields.Integer(metadata={
+        "description": "Performance bonuses at their caps: every task × its group's max_per_task_cents."})
+    committed_cents = fields.Integer(metadata={
+        "description": "cost + fees + bonus reserve: what funding charges, at most the budget."})
     funded_cents = fields.Integer()
     spent_cents = fields.Integer(metadata={"description": "Approved work plus its fees."})
     refunded_cents = fields.Integer()

@@ -21,7 +21,13 @@ from marketplace.auth.service import (
     principal_from,
 )
 from marketplace.briefs import documents
-from marketplace.briefs.models import Brief, TaskGroup, groups_cost, groups_fee
+from marketplace.briefs.models import (
+    Brief,
+    TaskGroup,
+    groups_bonus_reserve,
+    groups_cost,
+    groups_fee,
+)
 from marketplace.db import direct
 from marketplace.db.clock import utcnow
 from marketplace.db.ids import new_id
@@ -139,13 +145,15 @@ def _json(value) -> str:
 
 
 def _check_budget(brief: dict, groups: list) -> None:
-    cost, fees = groups_cost(groups), groups_fee(groups, brief["fee_bps"])
-    over = cost + fees - brief["budget_cents"]
+    cost, fees, reserve = groups_cost(groups), groups_fee(groups, brief["fee_bps"]), groups_bonus_reserve(groups)
+    over = cost + fees + reserve - brief["budget_cents"]
     if over > 0:
+        bonuses = f" and {reserve} cents of performance bonuses at their caps" if reserve else ""
         raise InvalidInput(
             f"The task groups cost {cost} cents plus {fees} cents of platform fees "
-            f"({brief['fee_bps'] / 100:g}%), {over} cents over the budget.",
-            errors={"budget_cents": [f"Must be at least {cost + fees} (tasks plus fees); it is {over} short."]},
+            f"({brief['fee_bps'] / 100:g}%){bonuses}, {over} cents over the budget.",
+            errors={"budget_cents": [f"Must be at least {cost + fees + reserve} (tasks plus fees"
+                                     f"{' plus bonus reserve' if reserve else ''}); it is {over} short."]},
         )
 
 

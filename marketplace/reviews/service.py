@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 from marketplace.audit import service as audit
 from marketplace.auth.models import Worker
 from marketplace.auth.service import Principal
+from marketplace.bonuses import service as bonuses
 from marketplace.briefs.models import Brief, TaskGroup, fee_for
 from marketplace.db.clock import utcnow
 from marketplace.errors import InvalidInput, NotFound
@@ -323,6 +324,8 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
                       reason=reason, revision_deadline=revision_deadline)
         _audit_decided(decidable, decision, actor=actor, reason=reason)
         if decision == "approve":
+            # Conversions that came in while the work waited for review earn its bonus now.
+            bonuses.earn_on_approval([r.id for r in decidable])
             outcome.approved = len(decidable)
         elif decision == "reject":
             outcome.rejected = len(decidable)

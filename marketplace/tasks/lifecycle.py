@@ -63,8 +63,9 @@ def _task_update(action: str, where: sa.ColumnElement[bool], now: datetime) -> s
 # --- tasks ----------------------------------------------------------------------------------
 
 
-def create_tasks(brief_id: str) -> int:
-    """One open task per paid action, for every group of the brief, in one INSERT … SELECT."""
+def create_tasks(brief_id: str, group_id: str | None = None) -> int:
+    """One open task per paid action, for every group of the brief (or the one `group_id`, added to a
+    running brief), in one INSERT … SELECT."""
     bind = db.session.get_bind()
     task_id = sql_new_id("task", bind.dialect.name)
     groups = TaskGroup.__table__
@@ -81,6 +82,8 @@ def create_tasks(brief_id: str) -> int:
             groups.join(seq, seq.c.i <= groups.c.quantity)
         )
     source = source.where(groups.c.brief_id == brief_id)
+    if group_id is not None:
+        source = source.where(groups.c.id == group_id)
     insert = sa.insert(Task.__table__).from_select(["id", "group_id", "brief_id", "seq", "status", "created_at"], source)
     return db.session.execute(insert).rowcount
 

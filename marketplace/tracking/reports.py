@@ -6,8 +6,10 @@ on (dimension, key), so a brief with 100,000 clicks costs one read of its clicks
 per row.
 
 Spend is read from the ledger alone: the debit side of each "approval" entry (the unit price
-plus the platform fee) whose ref_id is an approved or paid submission of the brief. Prices are
-never recomputed from the groups, so a later price or fee change can not rewrite history.
+plus the platform fee) whose ref_id is an approved or paid submission of the brief, plus the
+bonuses paid on the brief (each booked once at its amount, escrow → worker: tests/ledger_invariants
+checks it). Prices are never recomputed from the groups, so a later price or fee change can not
+rewrite history. A one-off bonus belongs to no group: it counts for its brief, worker and day.
 
 Arithmetic is exact (integers and fractions); ratios are rounded half up only when shown:
 cents ratios (CPA, cost per action) to hundredths of a cent, other ratios (ROAS, conversions per
@@ -24,6 +26,7 @@ from fractions import Fraction
 import sqlalchemy as sa
 from flask import current_app
 
+from marketplace.bonuses.models import Bonus
 from marketplace.briefs.models import Brief
 from marketplace.extensions import db
 from marketplace.ledger.queries import entry_debits
@@ -169,20 +172,29 @@ def figures_by(dimensions: Sequence[str], brief_ids: Sequence[str]) -> dict[str,
         .where(submissions.c.brief_id.in_(brief_ids), submissions.c.status.in_(APPROVED)),
         _keys({**submissions.c, "at": approvals.c.created_at}), dimensions, "spend_by_key")
 
-    keys = sa.union(*[sa.select(cte.c.dim, cte.c.k) for cte in (clicks, conversions, spend)]).subquery("all_keys")
+    bonuses_t = Bonus.__table__
+    bonuses = _by_dimensions(
+        sa.select(sa.func.sum(bonuses_t.c.amount_cents).label("bonus")).where(bonuses_t.c.brief_id.in_(brief_ids)),
+        _keys({**bonuses_t.c, "at": bonuses_t.c.created_at}), dimensions, "bonuses_by_key")
+
+    keys = sa.union(*[sa.select(cte.c.dim, cte.c.k)
+                      for cte in (clicks, conversions, spend, bonuses)]).subquery("all_keys")
 
     def on(cte):
         return sa.and_(cte.c.dim == keys.c.dim, cte.c.k == keys.c.k)
 
     query = (
-        sa.select(keys.c.dim, keys.c.k, spend.c.spend, spend.c.approved, clicks.c.clicks, conversions.c.conversions,
-                  conversions.c.revenue)
+        sa.select(keys.c.dim, keys.c.k, spend.c.spend, bonuses.c.bonus, spend.c.approved, clicks.c.clicks,
+                  conversions.c.conversions, conversions.c.revenue)
         .select_from(keys)
-        .outerjoin(spend, on(spend)).outerjoin(clicks, on(clicks)).outerjoin(conversions, on(conversions))
+        .outerjoin(spend, on(spend)).outerjoin(bonuses, on(bonuses)).outerjoin(clicks, on(clicks))
+        .outerjoin(conversions, on(conversions))
     )
-    for dim, key, spent, approved, n_clicks, n_conversions, revenue in db.session.execute(query):
-        out[dim][key] = Figures(key, int(spent or 0), int(approved or 0), int(n_clicks or 0), int(n_conversions or 0),
-                                int(revenue or 0))
+    for dim, key, spent, bonus, approved, n_clicks, n_conversions, revenue in db.session.execute(query):
+        if key is None:  # one-off bonuses by group: they belong to none
+            continue
+        out[dim][key] = Figures(key, int(spent or 0) + int(bonus or 0), int(approved or 0), int(n_clicks or 0),
+                                int(n_conversions or 0), int(revenue or 0))
     return out
 
 
@@ -243,6 +255,25 @@ def top_performers(workers: Sequence[Figures]) -> list[str]:
     take = min(len(ranked), math.ceil(len(eligible) * TOP_PERFORMER_SHARE))
     cutoff = Fraction(ranked[take - 1].conversions, ranked[take - 1].approved)
     return [w.key for w in ranked if Fraction(w.conversions, w.approved) >= cutoff]
+
+
+def top_workers(workers: Sequence[Figures], approval_rates: dict[str, float | None]) -> list[str]:
+    """The top 20% (rounded up) of workers with approved work, by CPA (lowest first), then by approval
+    rate (highest first; none yet ranks last): who to invite back when a brief scales its winners.
+
+    Workers tied with the last one in (same CPA and approval rate) are in too; a worker without
+    conversions has no CPA and never is.
+    """
+    def rank(w: Figures) -> tuple:
+        rate = approval_rates.get(w.key)
+        return (w.cpa, rate is None, -(rate or 0))
+
+    ranked = sorted((w for w in workers if w.approved and w.conversions), key=lambda w: (*rank(w), w.key))
+    if not ranked:
+        return []
+    take = min(len(ranked), math.ceil(sum(1 for w in workers if w.approved) * TOP_PERFORMER_SHARE))
+    cutoff = rank(ranked[take - 1])
+    return [w.key for w in ranked if rank(w) <= cutoff]
 
 
 def breaches_stop_rule(brief: Brief, group: Figures, min_spend_cents: int) -> bool:
@@ -306,6 +337,7 @@ def brief_report(brief: Brief) -> dict:
         "daily": [{"date": day, **by_day[day].as_dict()} for day in sorted(by_day)],
         "verdicts": verdicts(groups, min_conversions),
         "top_performers": top,
+        "top_workers": top_workers(workers, {k: (r or {}).get("approval_rate") for k, r in reputations.items()}),
         "click_counting": click_counting(),
         "rules": {
             "verdict_min_conversions": min_conversions,

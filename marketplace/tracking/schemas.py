@@ -83,7 +83,8 @@ class ConversionBatchOut(Schema):
 
 
 class Performance(Schema):
-    spend_cents = fields.Integer(metadata={"description": "Approved payouts plus platform fees, from the ledger."})
+    spend_cents = fields.Integer(metadata={"description": "Approved payouts plus platform fees, and the bonuses paid "
+                                                         "(one-off and performance), from the ledger."})
     approved_actions = fields.Integer()
     clicks = fields.Integer()
     conversions = fields.Integer()
@@ -160,6 +161,11 @@ class ReportOut(Schema):
     verdicts = fields.List(fields.Nested(Verdict), metadata={"description": "One per pair of groups of the same kind."})
     top_performers = fields.List(fields.String(), metadata={
         "description": "Worker ids: the top 20% (rounded up) by conversions per approved task."})
+    top_workers = fields.List(fields.String(), metadata={
+        "description": "Worker ids: the top 20% (rounded up) of workers with approved work, by CPA (lowest first), "
+                       "then approval rate; those tied with the last one in are in too, and a worker without "
+                       "conversions never is. Who to invite back to a group added with "
+                       "POST /v1/briefs/{id}/task-groups."})
     rules = fields.Nested(ReportRules)
     click_counting = fields.Nested(ClickCounting, metadata={"description": "How `clicks` were counted."})
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import sqlalchemy as sa
 from flask import current_app
 
+from marketplace.bonuses import service as bonuses
 from marketplace.briefs import service as briefs_service
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db import direct
@@ -267,6 +268,8 @@ def record_conversions(brand_id: str, items: list[dict]) -> list[ConversionResul
     created: set[str] = set()
     if wanted:
         created = set(db.session.execute(_insert_ignoring_duplicates(list(wanted.values()))).scalars())
+        # Performance bonuses the new conversions earn, in their transaction: stored and paid together.
+        bonuses.earn_for_conversion_ids(sorted(wanted[external_id]["id"] for external_id in created))
     table = Conversion.__table__
     stored = {r.external_id: r for r in db.session.execute(
         sa.select(table).where(table.c.brand_id == brand_id, table.c.external_id.in_(list(wanted)))
