@@ -25,33 +25,47 @@ SECONDS = 8.0
 TASKS = 50_000  # more than 16 clients can claim in the run, so no claim meets an empty group
 
 
-def seed(app) -> tuple[str, list[str]]:
-    """A live brief with one big group, and one worker token per client; returns (group id, tokens)."""
+# The eligibility-on variant's rules, which the bench's workers pass (GB, writing English, nobody
+# excluded but an outsider; min_approved 0 still runs the approved count). No min_approval_rate:
+# new workers have no rate yet, and a rate rule keeps them out.
+def eligibility(outsider: str) -> dict:
+    return {"countries": ["GB", "FR"], "languages": ["en"], "min_approved": 0, "exclude_workers": [outsider]}
+
+
+def seed(app) -> tuple[str, str, list[str]]:
+    """A live brief with one big open group and one as big behind eligibility rules, and one worker
+    token per client; returns (open group id, eligibility group id, tokens)."""
     from marketplace.auth import service as accounts
     from marketplace.db.clock import utcnow
+    from marketplace.workforce import profile
 
     with app.app_context():
         brand, _ = accounts.sign_up_brand("Bench Co", "brand@bench.example")
+        outsider = accounts.sign_up_worker("outsider@bench.example", "bench-password-123", "Outsider", "GB")
         now = utcnow()
         brief = live_brief(brand.id, {
             "title": "Bench captions", "objective": "engagement", "landing_url": "https://shop.example.com/",
-            "budget_cents": TASKS * 20, "currency": "usd", "starts_at": now - timedelta(hours=1),
+            "budget_cents": 2 * TASKS * 20, "currency": "usd", "starts_at": now - timedelta(hours=1),
             "ends_at": now + timedelta(days=1), "auto_approve_after_hours": 72, "disclosure_required": True,
-            "prohibitions": [], "task_groups": [{"kind": "caption", "quantity": TASKS, "unit_price_cents": 10,
-                                                  "instructions": "Write a caption", "proof": {}}],
+            "prohibitions": [], "task_groups": [
+                {"kind": "caption", "quantity": TASKS, "unit_price_cents": 10, "instructions": "Write a caption",
+                 "proof": {}},
+                {"kind": "caption", "quantity": TASKS, "unit_price_cents": 10, "instructions": "Write a caption",
+                 "proof": {}, "eligibility": eligibility(outsider.id)}],
         })
-        group_id = brief.task_groups[0].id
+        open_group, eligible_group = (g.id for g in sorted(brief.task_groups, key=lambda g: g.position))
         tokens = []
         for i in range(CLIENTS):
-            accounts.sign_up_worker(f"w{i}@bench.example", "bench-password-123", f"Worker {i}", "GB")
+            worker = accounts.sign_up_worker(f"w{i}@bench.example", "bench-password-123", f"Worker {i}", "GB")
+            profile.update_profile(worker.id, {"languages": ["en"]})
             tokens.append(accounts.log_in_worker(f"w{i}@bench.example", "bench-password-123")[0])
-        return group_id, tokens
+        return open_group, eligible_group, tokens
 
 
 def main() -> None:
     with scratch_database() as database_url, spare_redis() as redis_url:
         app = migrated_app(database_url)
-        group_id, tokens = seed(app)
+        group_id, eligible_group, tokens = seed(app)
         # The limiter stays in the path (a Redis round trip per claim) but never refuses.
         env = server_env(database_url, redis_url, CLAIM_RATE_LIMIT="1000000/minute")
         with gunicorn_server(env, workers=2) as base:
@@ -63,6 +77,12 @@ def main() -> None:
 
             claims = load(claim_request, concurrency=CLIENTS, duration=SECONDS)
 
+            def eligible_claim_request(i: int) -> Request:
+                return Request("POST", f"{base}/v1/task-groups/{eligible_group}/claim",
+                               {"Authorization": f"Bearer {tokens[i % CLIENTS]}"})
+
+            eligible_claims = load(eligible_claim_request, concurrency=CLIENTS, duration=SECONDS)
+
             def listing_request(i: int) -> Request:
                 return Request("GET", f"{base}/v1/tasks", {"Authorization": f"Bearer {tokens[i % CLIENTS]}"})
 
@@ -70,6 +90,8 @@ def main() -> None:
         report("claims", f"POST claim, {CLIENTS} clients", claims.rps, bare.rps)
         note(f"claim: {claims.summary()}")
         note(f"bare:  {bare.summary()}")
+        report("claims.eligibility", f"POST claim, eligibility on, {CLIENTS} clients", eligible_claims.rps, bare.rps)
+        note(f"claim, eligibility on: {eligible_claims.summary()}")
         report("claims.listing", "GET /v1/tasks", listing.rps, bare.rps)
         note(f"listing: {listing.summary()}")
         with app.app_context():
@@ -78,7 +100,7 @@ def main() -> None:
             held, distinct = db.session.execute(sa.text(
                 "SELECT count(*), count(DISTINCT task_id) FROM claims WHERE status = 'active'")).one()
             db.engine.dispose()
-        ok = claims.statuses.get(201, 0)  # the warm-up's claims are held too, but not counted here
+        ok = claims.statuses.get(201, 0) + eligible_claims.statuses.get(201, 0)  # the warm-ups' are held too
         note(f"check: {ok} claims answered 201 (plus the warm-up's), {held} held in the database, "
              f"{distinct} distinct tasks" + ("" if held == distinct and held >= ok else "  MISMATCH"))
         note(CORES_NOTE)

@@ -155,3 +155,30 @@ def test_two_adds_that_each_fit_but_not_both_leave_one_group(app, client, standi
     groups = client.get(f"/v1/briefs/{brief_id}", headers=auth(key)).get_json()["task_groups"]
     assert [g["quantity"] for g in groups[2:]] == [15]
     assert unspent(client, key, brief_id) == 2200 - 1650
+
+
+def test_an_invite_only_group_for_the_winners_takes_only_the_workers_it_names(app, client, standin, db_session):
+    worker, token = sign_up_worker(client)
+    key, brief_id = bonus_brief(app, client, standin, [(worker["id"], token)])
+    outsider, outsider_token = sign_up_worker(client)
+
+    response = add(client, key, brief_id, eligibility={"workers": [worker["id"]]})
+    assert response.status_code == 201, response.get_json()
+    added = response.get_json()["task_groups"][-1]
+    assert added["eligibility"]["workers"] == [worker["id"]]
+    assert client.get(f"/v1/briefs/{brief_id}", headers=auth(key)).get_json()["task_groups"][-1]["eligibility"] \
+        == added["eligibility"]
+
+    refused = client.post(f"/v1/task-groups/{added['id']}/claim", headers=auth(outsider_token))
+    assert refused.status_code == 403, refused.get_json()
+    assert "invite_only" in refused.get_json()["errors"]
+    assert claim(client, token, added["id"])["task"]["id"]
+
+
+def test_an_added_group_naming_an_unknown_worker_is_422_and_adds_nothing(app, client, standin, db_session):
+    worker, token = sign_up_worker(client)
+    key, brief_id = bonus_brief(app, client, standin, [(worker["id"], token)])
+
+    response = add(client, key, brief_id, eligibility={"workers": ["wrk_nobody"]})
+    assert response.status_code == 422, response.get_json()
+    assert len(client.get(f"/v1/briefs/{brief_id}", headers=auth(key)).get_json()["task_groups"]) == 2

@@ -34,6 +34,7 @@ from marketplace.ledger.queries import escrow_movements_sql
 from marketplace.ledger.service import escrow_code
 from marketplace.payments.models import Payment
 from marketplace.payments.service import FUNDING_COLUMNS, funding_sql, funding_view
+from marketplace.workforce.models import GroupEligibility
 
 # Escrow movements that are refunds: set aside, and given back when Stripe refused or failed one.
 REFUND_KINDS = ("refund", "refund_failed", "refund_reversed")
@@ -44,7 +45,8 @@ TASK_COUNTS = ("open", "claimed", "submitted", "approved", "paid", "cancelled")
 
 _OUT = BriefOut().fields
 BRIEF_KEYS = tuple(k for k in _OUT if k not in ("task_groups", "money", "funding"))
-GROUP_KEYS = tuple(k for k in TaskGroupOut().fields if k not in ("fee_per_task_cents", "counts", "bonus"))
+GROUP_KEYS = tuple(k for k in TaskGroupOut().fields
+                   if k not in ("fee_per_task_cents", "counts", "bonus", "eligibility"))
 BONUS_KEYS = ("bonus_per_conversion_cents", "bonus_max_per_task_cents")
 GROUP_COLUMNS = GROUP_KEYS + BONUS_KEYS
 _TIMES = frozenset(k for k in BRIEF_KEYS if isinstance(_OUT[k], UTCDateTime))
@@ -72,9 +74,11 @@ def money(brief: Mapping[str, Any], groups: list, moved: Mapping[str, int]) -> d
 
 
 def shape(brief: Mapping[str, Any], groups: list, counts: Mapping[str, Mapping[str, int]],
-          moved: Mapping[str, int], funding: Mapping[str, Any] | None = None) -> dict:
+          moved: Mapping[str, int], funding: Mapping[str, Any] | None = None,
+          eligibility: Mapping[str, dict] | None = None) -> dict:
     """The document of one brief. `groups` are objects with the group columns as attributes;
-    `funding` is payments' view of its latest payment (none: not asked to pay yet)."""
+    `funding` is payments' view of its latest payment (none: not asked to pay yet); a group's
+    eligibility is its `eligibility` attribute when it has one, else looked up in `eligibility`."""
     fee_bps = brief["fee_bps"]
     return {
         **{key: brief[key] for key in BRIEF_KEYS},
@@ -85,6 +89,7 @@ def shape(brief: Mapping[str, Any], groups: list, counts: Mapping[str, Mapping[s
                 "bonus": {"per_conversion_cents": g.bonus_per_conversion_cents,
                           "max_per_task_cents": g.bonus_max_per_task_cents}
                 if getattr(g, "bonus_per_conversion_cents", None) else None,
+                "eligibility": getattr(g, "eligibility", None) or (eligibility or {}).get(g.id),
                 "counts": dict(counts.get(g.id) or dict.fromkeys(COUNT_KEYS, 0)),
             }
             for g in groups
@@ -117,6 +122,7 @@ WITH cred AS ({CREDENTIAL_CHECK}), brief AS (
 SELECT cred.role, cred.principal_id, cred.revoked_at, cred.expires_at,
        {", ".join(f"brief.{k}" for k in BRIEF_KEYS)},
        {", ".join(f"g.{k} AS g_{k}" for k in GROUP_COLUMNS)},
+       (SELECT e.rules FROM group_eligibility e WHERE e.group_id = g.id) AS g_eligibility,
        {", ".join(f"(SELECT count(*) FROM tasks t WHERE t.group_id = g.id AND t.status = '{s}') AS n_{s}"
                   for s in TASK_COUNTS)},
        (SELECT count(*) FROM submissions s
@@ -132,6 +138,7 @@ ORDER BY g.position
     # By name, the model's types, so both databases hand back the same Python values (JSON, aware times, booleans).
     **{k: Brief.__table__.c[k].type for k in BRIEF_KEYS},
     **{"g_" + k: TaskGroup.__table__.c[k].type for k in GROUP_COLUMNS},
+    g_eligibility=GroupEligibility.__table__.c.rules.type,
     **{"f_" + k: Payment.__table__.c[k].type for k in FUNDING_COLUMNS},
 )
 
@@ -139,10 +146,10 @@ ORDER BY g.position
 class _Group:
     """A group's columns from a row of the read, as attributes (what `shape` takes)."""
 
-    __slots__ = GROUP_COLUMNS
+    __slots__ = (*GROUP_COLUMNS, "eligibility")
 
     def __init__(self, row: Mapping[str, Any]) -> None:
-        for key in GROUP_COLUMNS:
+        for key in (*GROUP_COLUMNS, "eligibility"):
             setattr(self, key, row["g_" + key])
 
 

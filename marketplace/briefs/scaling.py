@@ -26,6 +26,7 @@ from marketplace.db.ids import new_id
 from marketplace.errors import Conflict, InvalidInput
 from marketplace.extensions import db
 from marketplace.tasks import lifecycle as tasks
+from marketplace.workforce import eligibility
 
 MAX_GROUPS = 50  # as many as a brief is created with
 
@@ -43,6 +44,9 @@ def add_task_group(principal: Principal, brief_id: str, data: dict) -> Brief:
         raise Conflict(f"Task groups are added to a live or paused brief; this brief is {brief.status}.")
     if len(brief.task_groups) >= MAX_GROUPS:
         raise InvalidInput(f"A brief has at most {MAX_GROUPS} task groups; this one has {len(brief.task_groups)}.")
+    data = dict(data)
+    rules = eligibility.document(data.pop("eligibility", None))
+    eligibility.check_workers([{"eligibility": rules}])
     group = TaskGroup(**data, id=new_id("grp"), brief_id=brief.id,
                       position=max((g.position for g in brief.task_groups), default=-1) + 1)
     cost, fees, reserve = groups_cost([group]), groups_fee([group], brief.fee_bps), groups_bonus_reserve([group])
@@ -55,6 +59,8 @@ def add_task_group(principal: Principal, brief_id: str, data: dict) -> Brief:
         raise InvalidInput(message, errors={"quantity": [message]})
     db.session.execute(sa.insert(TaskGroup.__table__).values(
         {column.key: getattr(group, column.key) for column in TaskGroup.__table__.columns}))
+    # The invite list (e.g. the report's top_workers) and the other rules live in workforce's tables.
+    eligibility.insert(db.session.connection(), *eligibility.rows(group.id, rules))
     tasks.create_tasks(brief.id, group_id=group.id)
     audit.record(f"{principal.role}:{principal.id}", "task_group.added", group.id, None, {
         "brief_id": brief.id, "kind": group.kind, "quantity": group.quantity,

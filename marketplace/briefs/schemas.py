@@ -19,6 +19,7 @@ from marketplace.briefs.models import KINDS, MAX_GROUP_QUANTITY, OBJECTIVES
 from marketplace.briefs.rights import CHANNELS, MAX_TERM_DAYS, TERRITORIES
 from marketplace.http.fields import Cents, Currency, StrictBoolean, StrictInteger, UTCDateTime
 from marketplace.http.pagination import ListArgs
+from marketplace.workforce.schemas import EligibilityIn, EligibilityOut
 
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 HTTP_URL = fields.Url(schemes={"http", "https"}, require_tld=False)
@@ -168,6 +169,8 @@ class TaskGroupIn(Schema):
     instructions = fields.String(validate=validate.Length(max=5000), load_default=None)
     max_per_worker = StrictInteger(validate=validate.Range(min=1, max=100_000), load_default=None)
     proof = fields.Nested(ProofRules, load_default=dict)
+    eligibility = fields.Nested(EligibilityIn, load_default=None, allow_none=True, metadata={
+        "description": "Who may take the group's tasks; open to every worker in good standing when left out."})
     bonus = fields.Nested(PerformanceBonus, load_default=None, allow_none=True, metadata={
         "description": "A performance bonus per conversion on the group's approved tasks' tracked links, capped "
                        "per task; not for review groups (16 CFR Part 465)."})
@@ -251,6 +254,7 @@ class TaskGroupOut(Schema):
     proof = fields.Dict()
     paused_reason = fields.String(allow_none=True)
     bonus = fields.Nested(PerformanceBonusOut, allow_none=True)
+    eligibility = fields.Nested(EligibilityOut, allow_none=True)
     counts = fields.Nested(GroupCounts)
 
 

@@ -37,6 +37,7 @@ from marketplace.http.pagination import page
 from marketplace.ledger.queries import escrow_movements
 from marketplace.payments import service as payments
 from marketplace.tasks.models import Task
+from marketplace.workforce import eligibility
 
 
 def create_brief(brand_id: str, data: dict) -> str:
@@ -67,9 +68,11 @@ def create_brief_as(secret: str, data: dict, *, brief_id: str | None = None) -> 
             return principal, _document(brief, groups)
         return documents.read(secret, brief_id, ("brand",))
     now = brief["created_at"]
+    heads, values = _eligibility_rows(groups)
     rows = direct.write(_CREATE_AUTHENTICATED, {
         "secret_hash": hash_secret(secret), "now": now,
-        "brief": _json(brief), "groups": _json([vars(g) for g in groups]),
+        "brief": _json(brief), "groups": _json([_columns(g) for g in groups]),
+        "eligibility": _json(heads), "eligibility_values": _json(values),
     })
     principal = brand_only(principal_from(rows[0] if rows else None, now))
     if not rows[0]["created"]:
@@ -83,7 +86,8 @@ def create_brief_as(secret: str, data: dict, *, brief_id: str | None = None) -> 
 def _insert(brief: dict, groups: list) -> None:
     with db.engine.begin() as conn:
         conn.execute(sa.insert(Brief.__table__), brief)
-        conn.execute(sa.insert(TaskGroup.__table__), [vars(g) for g in groups])
+        conn.execute(sa.insert(TaskGroup.__table__), [_columns(g) for g in groups])
+        eligibility.insert(conn, *_eligibility_rows(groups))
 
 
 def brand_only(principal: Principal) -> Principal:
@@ -104,13 +108,30 @@ def _draft(data: dict, brand_id: str | None, brief_id: str | None = None) -> tup
     brief.update(data, id=brief_id or new_id("brief"), brand_id=brand_id, fee_bps=current_app.config["PLATFORM_FEE_BPS"],
                  status="draft", created_at=now, updated_at=now)
     del brief["task_groups"]
+    eligibility.check_workers(data["task_groups"])
     groups = []
     for position, group in enumerate(data["task_groups"]):
         row = {column.key: None for column in TaskGroup.__table__.columns}
         row.update(group, id=new_id("grp"), brief_id=brief["id"], position=position)
+        # Not a column of task_groups: workforce's tables hold it (see _eligibility_rows).
+        row["eligibility"] = eligibility.document(row.get("eligibility"))
         groups.append(SimpleNamespace(**row))
     _check_budget(brief, groups)
     return brief, groups
+
+
+def _columns(group) -> dict:
+    """A group's task_groups columns (its eligibility apart)."""
+    return {key: value for key, value in vars(group).items() if key != "eligibility"}
+
+
+def _eligibility_rows(groups: list) -> tuple[list[dict], list[dict]]:
+    heads, values = [], []
+    for group in groups:
+        h, v = eligibility.rows(group.id, group.eligibility)
+        heads += h
+        values += v
+    return heads, values
 
 
 def _document(brief: dict, groups: list) -> dict:
@@ -134,6 +155,15 @@ WITH cred AS ({CREDENTIAL_CHECK}), author AS (
 ), task_groups_ AS (
     INSERT INTO task_groups
     SELECT g.* FROM json_populate_recordset(NULL::task_groups, CAST(:groups AS json)) g
+    WHERE EXISTS (SELECT 1 FROM brief)
+), eligibility_ AS (
+    -- Foreign keys to the groups are checked at the end of the statement, when the groups are in.
+    INSERT INTO group_eligibility
+    SELECT e.* FROM json_populate_recordset(NULL::group_eligibility, CAST(:eligibility AS json)) e
+    WHERE EXISTS (SELECT 1 FROM brief)
+), eligibility_values_ AS (
+    INSERT INTO group_eligibility_values
+    SELECT v.* FROM json_populate_recordset(NULL::group_eligibility_values, CAST(:eligibility_values AS json)) v
     WHERE EXISTS (SELECT 1 FROM brief)
 )
 SELECT cred.*, EXISTS (SELECT 1 FROM brief) AS created FROM cred
@@ -228,9 +258,10 @@ def present(briefs: Sequence[Brief]) -> list[dict]:
     counts = group_counts([b.id for b in briefs if b.published_at is not None])
     moved = escrow_movements([b.id for b in briefs])
     funding = payments.funding_of([b.id for b in briefs])
+    rules = eligibility.of_groups(g.id for b in briefs for g in b.task_groups)
     columns = [c.key for c in Brief.__table__.columns]
     return [
         documents.shape({key: getattr(b, key) for key in columns}, b.task_groups, counts, moved.get(b.id, {}),
-                        funding.get(b.id))
+                        funding.get(b.id), rules)
         for b in briefs
     ]

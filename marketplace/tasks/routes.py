@@ -17,7 +17,7 @@ blp = Blueprint("tasks", __name__, description="Finding and claiming tasks (work
 @blp.arguments(schemas.TaskListArgs(), location="query")
 @blp.response(200, schemas.OpenGroupPage)
 @blp.doc(security=BEARER, description="Task groups you can claim from now: open tasks on live briefs inside "
-         "their window, newest brief first. Filter by `kind` and `brief` (a brief id).")
+         "their window that the group's eligibility and the brand's blocks let you take, newest brief first. Filter by `kind` and `brief` (a brief id).")
 def list_tasks(args):
     rows, next_cursor = service.list_open_groups(
         current_principal().id, kind=args["kind"], brief_id=args["brief"], limit=args["limit"], cursor=args["cursor"])
@@ -28,7 +28,9 @@ def list_tasks(args):
 @role_required("worker")
 @blp.response(201, schemas.ClaimOut)
 @blp.doc(security=BEARER, description="Reserve one open task of the group. 409 when none is left, when the "
-         "brief is not live, or when you already hold the group's max_per_worker tasks; 429 (with Retry-After) "
+         "brief is not live, or when you already hold the group's max_per_worker tasks; 403 (problem type "
+         "not-eligible, its errors keyed by the rule: country, language, min_approval_rate, min_approved, "
+         "invite_only, excluded, blocked) when the group's eligibility or the brand's block keeps you out; 429 (with Retry-After) "
          "past CLAIM_RATE_LIMIT. The claim expires at claim_expires_at unless proof is submitted.")
 @rate_limited
 def claim_task(group_id):

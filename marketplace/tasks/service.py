@@ -17,6 +17,7 @@ from marketplace.http.pagination import decode_cursor, encode_cursor
 from marketplace.proofs.checks.link import LINK_PLACEMENT
 from marketplace.tasks import lifecycle
 from marketplace.tasks.models import HOLDING, Claim, Task
+from marketplace.workforce import eligibility
 
 
 def new_tracked_code() -> str:
@@ -63,6 +64,12 @@ def claim(worker_id: str, group_id: str) -> Claim:
     """
     group, brief = claimable_group(group_id)
     db.session.execute(sa.select(Worker.id).where(Worker.id == worker_id).with_for_update())
+    # After the lock, in this transaction: what the rules read (the worker's rate, the brand's
+    # blocks) is as committed now, not as it was when the request began.
+    refused = eligibility.refusal(worker_id, group.id, brief.brand_id)
+    if refused is not None:
+        db.session.rollback()
+        raise refused
     if group.max_per_worker is not None:
         held = db.session.scalar(
             sa.select(sa.func.count()).select_from(Claim)
@@ -157,13 +164,15 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
                      cursor: str | None) -> tuple[list[dict], str | None]:
     """Groups a worker may claim from now, newest brief first, with open and held counts.
 
-    Live brief, inside its window, group not paused, at least one open task, and the worker
-    below its max_per_worker (the contract lists the groups the worker may take; the ones they
+    Live brief, inside its window, group not paused, at least one open task, the worker below its
+    max_per_worker and let in by its eligibility and the brand's blocks, as NOT EXISTS / EXISTS
+    subqueries on the group (the contract lists the groups the worker may take; the ones they
     hold are at /v1/me/claims). The counts of the whole page come from two statements however
     many groups: the page with the caller's held claims per group, then the open counts, each bounded.
     """
     now = utcnow()
     has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
+    caller_country = sa.select(Worker.country).where(Worker.id == worker_id).scalar_subquery()
     held = (sa.select(sa.func.count()).select_from(Claim)
             .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, counts_against_limit(now))
             .scalar_subquery())
@@ -172,6 +181,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
         .join(Brief, Brief.id == TaskGroup.brief_id)
         .where(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
                TaskGroup.paused_reason.is_(None), has_open_task,
+               eligibility.allowed(TaskGroup.id, Brief.brand_id, sa.literal(worker_id), caller_country),
                sa.or_(TaskGroup.max_per_worker.is_(None), held < TaskGroup.max_per_worker))
     )
     if kind:

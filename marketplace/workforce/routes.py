@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from flask.views import MethodView
+
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http.blueprint import Blueprint
-from marketplace.workforce import profile, schemas, service
+from marketplace.http.pagination import ListArgs
+from marketplace.workforce import blocks, profile, schemas, service
 
 blp = Blueprint("workforce", __name__, description="Workers: profile, reputation, eligibility, blocks, suspensions")
 
@@ -21,3 +24,34 @@ def update_profile(data):
     worker_id = current_principal().id
     profile.update_profile(worker_id, data)
     return service.view(worker_id)
+
+
+@blp.route("/v1/blocked-workers")
+class BlockedWorkers(MethodView):
+    @role_required("brand")
+    @blp.arguments(schemas.BlockIn(), example={"worker_id": "wrk_…", "reason": "Posted off-brief content twice"})
+    @blp.response(201, schemas.BlockOut)
+    @blp.doc(security=BEARER, summary="Block a worker", description=(
+        "The worker no longer sees or claims your tasks (a claim is 403 with the rule 'blocked'); the tasks they "
+        "hold now are theirs to finish. 404 for an unknown worker; 409 when they are blocked already (the block "
+        "held keeps its reason and time: unblock first to change it). Recorded in the audit log."))
+    def post(self, data):
+        return blocks.block(current_principal().id, data["worker_id"], data["reason"])
+
+    @role_required("brand")
+    @blp.arguments(ListArgs(), location="query")
+    @blp.response(200, schemas.BlockPage)
+    @blp.doc(security=BEARER, summary="Your blocked workers", description="Newest block first.")
+    def get(self, args):
+        rows, next_cursor = blocks.list_blocks(current_principal().id, **args)
+        return {"data": rows, "next_cursor": next_cursor}
+
+
+@blp.route("/v1/blocked-workers/<string:worker_id>", methods=["DELETE"])
+@role_required("brand")
+@blp.response(204)
+@blp.doc(security=BEARER, summary="Unblock a worker", description=(
+    "The worker sees and may claim your tasks again (if the groups' eligibility lets them). 404 when they are "
+    "not blocked. Recorded in the audit log."))
+def unblock(worker_id):
+    blocks.unblock(current_principal().id, worker_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from marketplace.auth.schemas import AdminOut, BrandOut, WorkerOut
-from marketplace.http.fields import UTCDateTime
+from marketplace.http.fields import StrictInteger, UTCDateTime
 from marketplace.workforce.fields import CountryCode, LanguageCode
 from marketplace.workforce.models import PLATFORMS
 
@@ -77,3 +77,51 @@ class WorkerMeOut(Schema):
     brand = fields.Nested(BrandOut)
     worker = fields.Nested(WorkerProfileOut)
     admin = fields.Nested(AdminOut)
+
+
+WORKER_ID = validate.Regexp(r"^wrk_[A-Za-z0-9_-]{1,60}$", error="Must be a worker id (wrk_…).")
+
+
+class EligibilityIn(Schema):
+    """Who may take a group's tasks. Every rule left out lets everyone through; `workers` makes the
+    group invite-only. Worker ids are checked against the workers table by the service."""
+
+    countries = fields.List(CountryCode(), validate=validate.Length(min=1, max=250), load_default=None,
+                            metadata={"description": "ISO 3166-1 alpha-2 codes; the worker's profile country "
+                                                     "must be one of them."})
+    languages = fields.List(LanguageCode(), validate=validate.Length(min=1, max=200), load_default=None,
+                            metadata={"description": "ISO 639-1 codes; the worker must write one of them."})
+    min_approval_rate = fields.Float(validate=validate.Range(min=0, max=1), load_default=None, metadata={
+        "description": "0–1: the worker's approval rate (last 100 decided submissions; none below 5) must reach "
+                       "it. A worker with no rate yet is kept out."})
+    min_approved = StrictInteger(validate=validate.Range(min=0, max=1_000_000), load_default=None,
+                                  metadata={"description": "Approved submissions the worker must have."})
+    workers = fields.List(fields.String(validate=WORKER_ID), validate=validate.Length(min=1, max=10_000),
+                          load_default=None, metadata={"description": "Invite-only: only these workers."})
+    exclude_workers = fields.List(fields.String(validate=WORKER_ID), validate=validate.Length(max=10_000),
+                                  load_default=None, metadata={"description": "These workers are kept out."})
+
+
+class EligibilityOut(Schema):
+    countries = fields.List(fields.String(), allow_none=True)
+    languages = fields.List(fields.String(), allow_none=True)
+    min_approval_rate = fields.Float(allow_none=True)
+    min_approved = fields.Integer(allow_none=True)
+    workers = fields.List(fields.String(), allow_none=True)
+    exclude_workers = fields.List(fields.String(), allow_none=True)
+
+
+class BlockIn(Schema):
+    worker_id = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class BlockOut(Schema):
+    worker_id = fields.String()
+    reason = fields.String()
+    created_at = UTCDateTime()
+
+
+class BlockPage(Schema):
+    data = fields.List(fields.Nested(BlockOut))
+    next_cursor = fields.String(allow_none=True)
