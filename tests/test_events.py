@@ -25,6 +25,11 @@ def test_a_briefs_moves_are_its_brands_events_and_nobody_elses(client, setup):
     assert client.post(f"/v1/briefs/{brief['id']}/pause", headers=f.auth(key)).status_code == 200
     assert client.post(f"/v1/briefs/{brief['id']}/cancel", headers=f.auth(key)).status_code == 200
     body = events(client, key).get_json()
+    # Cancelling refunds the unspent escrow through Stripe: refund.succeeded, once Stripe made it.
+    [refund] = [e for e in body["data"] if e["type"] == "refund.succeeded"]
+    assert refund["data"]["object"]["brief_id"] == brief["id"] and refund["data"]["object"]["amount_cents"] > 0
+    assert refund["data"]["object"]["id"].startswith("rfd_")
+    body["data"].remove(refund)
     assert [e["type"] for e in body["data"]] == ["brief.cancelled", "brief.paused", "brief.live", "brief.funded"]
     for event in body["data"]:
         assert event["id"].startswith("evt_") and event["created_at"]

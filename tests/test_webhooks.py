@@ -8,6 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import sqlalchemy as sa
 import standardwebhooks
 
 from tests import factories as f
@@ -271,3 +272,45 @@ def test_redelivering_an_event_sends_it_again(client, local, brand, receivers):
     assert [h["webhook-id"] for h, _ in receiver.received] == [event_id, event_id]
     _, other = f.sign_up_brand(client, "Someone Else")
     assert client.post(f"/v1/events/{event_id}/redeliver", headers=f.auth(other)).status_code == 404
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing_the_sweep_delivers_it(client, app, local, brand, receivers):
+    import os
+    import signal
+
+    from marketplace.extensions import db
+    from marketplace.jobs import queue_name
+    from marketplace.webhooks import service
+    from marketplace.webhooks.models import WebhookDelivery
+    from tests.factories.processes import start, stop
+
+    receiver = receivers(hang=60)  # the first attempt never gets its answer: the worker dies waiting
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    pause(client, brand)
+    with app.app_context():
+        assert service.sweep() == 1
+    env = {**os.environ, "WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_TIMEOUT_SECONDS": "60",
+           "LOG_LEVEL": "WARNING"}
+    worker = start(["rq", "worker", "--url", app.config["REDIS_URL"], "--burst", "--worker-class",
+                    "rq.worker.SimpleWorker", queue_name("default", app)], env)
+    try:
+        deadline = time.monotonic() + 30
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert receiver.received, "the worker never made its attempt"
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        stop(worker)
+    with app.app_context():
+        [row] = db.session.scalars(sa.select(WebhookDelivery)).all()
+        assert row.status == "pending" and row.attempt_count == 0 and row.leased_until is not None
+        assert service.sweep() == 0  # still leased: in flight as far as anyone can tell
+        row.leased_until = row.leased_until.replace(year=2000)  # the dead worker's lease lapses
+        db.session.commit()
+    receiver.hang = 0
+    deliver_all(local)
+    [delivery] = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+                            headers=f.auth(brand["key"])).get_json()["data"]
+    assert delivery["status"] == "succeeded" and [a["status_code"] for a in delivery["attempts"]] == [200]
+    assert len({h["webhook-id"] for h, _ in receiver.received}) == 1 and len(receiver.received) == 2

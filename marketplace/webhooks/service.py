@@ -237,6 +237,15 @@ def _record(delivery_id: str, *, ok: bool, status_code: int | None, duration_ms:
                            .values(disabled_at=now))
     else:
         delivery.next_attempt_at = now + timedelta(seconds=schedule[delivery.attempt_count - 1])
+        # The endpoint is failing: its other deliveries due before this retry wait for it too, so a
+        # dead endpoint costs the workers one timeout per retry, not one per event (their queued
+        # jobs find them not due and return at once). Attempts are counted only when made.
+        db.session.execute(
+            sa.update(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == delivery.endpoint_id, WebhookDelivery.id != delivery.id,
+                   WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at < delivery.next_attempt_at,
+                   sa.or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until < now))
+            .values(next_attempt_at=delivery.next_attempt_at).execution_options(synchronize_session=False))
     db.session.commit()
     return delivery.status
 
