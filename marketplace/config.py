@@ -116,6 +116,13 @@ def from_environment(instance_path: Path) -> dict:
         "STORAGE_URL": os.environ.get("STORAGE_URL") or None,
         "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL") or None,
         "LINK_CHECK_ALLOW_PRIVATE": _bool(os.environ.get("LINK_CHECK_ALLOW_PRIVATE")),
+        # Outbound webhooks: https only and public addresses only, unless these (tests, local receivers) say so.
+        "WEBHOOK_ALLOW_HTTP": _bool(os.environ.get("WEBHOOK_ALLOW_HTTP")),
+        "WEBHOOK_ALLOW_PRIVATE": _bool(os.environ.get("WEBHOOK_ALLOW_PRIVATE")),
+        "WEBHOOK_TIMEOUT_SECONDS": _int("WEBHOOK_TIMEOUT_SECONDS", 10),
+        # Seconds to wait before each retry of a delivery that failed: about three days in all, then
+        # the delivery fails and its endpoint is disabled.
+        "WEBHOOK_RETRY_SCHEDULE": os.environ.get("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,86400,86400"),
         "CLAIM_TTL_MINUTES": _int("CLAIM_TTL_MINUTES", 60),
         # Results: a variant needs this many conversions before it can win or tie; a group whose CPA
         # exceeds 3x the brief's target is paused once it has spent at least STOP_RULE_MIN_SPEND_CENTS.

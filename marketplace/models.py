@@ -6,6 +6,7 @@ from marketplace.auth.models import Admin, Brand, Credential, Worker  # noqa: F4
 from marketplace.bonuses.models import Bonus  # noqa: F401
 from marketplace.briefs.models import Brief, TaskGroup  # noqa: F401
 from marketplace.cases.models import MoneyCase  # noqa: F401
+from marketplace.events.models import Event  # noqa: F401
 from marketplace.http.idempotency import IdempotencyRecord  # noqa: F401
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine  # noqa: F401
 from marketplace.notifications.models import Notification  # noqa: F401
@@ -20,6 +21,7 @@ from marketplace.payouts.models import (  # noqa: F401
 from marketplace.proofs.models import Submission, SubmissionCheck  # noqa: F401
 from marketplace.tasks.models import Claim, Task  # noqa: F401
 from marketplace.tracking.models import Click, Conversion  # noqa: F401
+from marketplace.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: F401
 from marketplace.workforce.models import (  # noqa: F401
     BrandBlock,
     DeviceSighting,

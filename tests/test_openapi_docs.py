@@ -144,3 +144,17 @@ def test_docs_show_each_operations_body_fields_example_and_answers(client):
     assert "None: send an empty body." in publish
     screenshot = page.split('id="get-/v1/submissions/{submission_id}/screenshot"', 1)[1].split('<div class="op"', 1)[0]
     assert "image/png" in screenshot and "size" in screenshot
+
+
+def test_every_event_type_has_its_payload_documented(client):
+    from marketplace.events.models import TYPES
+
+    spec = client.get("/openapi.json").get_json()
+    assert set(spec["x-webhooks"]) == set(TYPES)
+    for type in TYPES:
+        body = spec["x-webhooks"][type]["post"]["requestBody"]["content"]["application/json"]
+        name = body["schema"]["$ref"].rsplit("/", 1)[1]
+        schema = spec["components"]["schemas"][name]
+        assert schema["properties"]["type"]["enum"] == [type] and schema["description"].startswith(type)
+        assert set(schema["properties"]["data"]["properties"]["object"]["properties"]) >= {"id", "object"}
+        assert body["example"]["type"] == type and body["example"]["data"]["object"]["id"]

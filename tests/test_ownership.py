@@ -24,7 +24,8 @@ TABLES = {"Task": "tasks", "Claim": "claims", "Submission": "submissions"}
 # Modules that set `.status` on rows of their own tables (payments, refunds, payout items and
 # batches, briefs, cases); anywhere else an assignment to `.status` is a write nobody owns.
 OWN_STATUS_ASSIGNMENTS = {"payments/service.py", "payouts/service.py", "briefs/lifecycle.py",
-                          "tasks/lifecycle.py", "proofs/lifecycle.py", "cases/service.py"}
+                          "tasks/lifecycle.py", "proofs/lifecycle.py", "cases/service.py",
+                          "webhooks/service.py"}  # (webhook deliveries: pending → succeeded | failed)
 OWNED_NAMES = re.compile(r"task|claim|held|submission|\bsub\b|\brow\b")
 
 

@@ -212,6 +212,11 @@ def test_stop_rule_waits_for_the_minimum_spend_and_counts_no_conversions_as_unbo
                 "group_id")
     assert "unbounded" in groups[silent]["paused_reason"] and groups[cheap]["paused_reason"] is None
     assert groups[silent]["cpa_cents"] is None and groups[silent]["roas"] == "0.0000"
+    # The brand hears of it as brief.paused, with the stop rule's reason and the group it paused (once).
+    paused = client.get("/v1/events", query_string={"type": "brief.paused"}, headers=auth(brand_key)).get_json()
+    [event] = paused["data"]
+    assert event["data"]["object"]["paused_group_id"] == silent
+    assert event["data"]["object"]["reason"].startswith("Stop rule:") and "unbounded" in event["data"]["object"]["reason"]
 
 
 def test_periodic_sweep_applies_the_stop_rule_to_running_briefs(app, client, standin, rules):

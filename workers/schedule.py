@@ -7,7 +7,16 @@ rather than in marketplace.jobs: the jobs call marketplace's services, which imp
 from __future__ import annotations
 
 from marketplace.jobs import Periodic
-from workers import claims, notifications, payments, payouts, reviews, tracking, validation
+from workers import (
+    claims,
+    notifications,
+    payments,
+    payouts,
+    reviews,
+    tracking,
+    validation,
+    webhooks,
+)
 
 PERIODIC: list[Periodic] = [
     Periodic("expire-claims", claims.expire_claims, 60),
@@ -20,5 +29,6 @@ PERIODIC: list[Periodic] = [
     Periodic("resume-held-payouts", payouts.resume_held_batches, payouts.RESUME_EVERY_SECONDS),
     Periodic("stop-rule", tracking.sweep_stop_rule, 300),
     Periodic("email-notifications", notifications.send_pending_emails, notifications.EVERY_SECONDS),
+    Periodic("webhook-deliveries", webhooks.sweep_deliveries, webhooks.SWEEP_EVERY_SECONDS),
 ]
 

@@ -18,6 +18,7 @@ from marketplace.briefs.models import CLOSED, TRANSITIONS, Brief, fee_for
 from marketplace.briefs.service import get_brief
 from marketplace.db.clock import utcnow
 from marketplace.errors import Conflict
+from marketplace.events import service as events
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.ledger.queries import held_escrow_owners
@@ -46,7 +47,15 @@ def transition(brief: Brief, action: str, reason: str | None = None) -> Brief:
         brief.published_at = now
     elif to in ("completed", "cancelled"):
         brief.closed_at = now
+    # Every move of a brief lands on a status with an event of its own name (publish and resume both: live).
+    events.record(brief.brand_id, f"brief.{to}", brief_object(brief))
     return brief
+
+
+def brief_object(brief: Brief) -> dict:
+    """A brief as its events carry it: who, where it stands now and why."""
+    return {"id": brief.id, "object": "brief", "title": brief.title, "status": brief.status,
+            "reason": brief.status_reason, "budget_cents": brief.budget_cents, "currency": brief.currency}
 
 
 # Funding ----------------------------------------------------------------------------------

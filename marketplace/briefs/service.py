@@ -32,6 +32,7 @@ from marketplace.db import direct
 from marketplace.db.clock import utcnow
 from marketplace.db.ids import new_id
 from marketplace.errors import Forbidden, InvalidInput, NotFound
+from marketplace.events import service as events
 from marketplace.extensions import db
 from marketplace.http.pagination import page
 from marketplace.ledger.queries import escrow_movements
@@ -219,10 +220,19 @@ def pause_group(group_id: str, reason: str) -> bool:
     """Pause one running group (the stop rule): no new claims from it. Conditional, so two runs
     pause it once; False when it was paused already."""
     table = TaskGroup.__table__
-    return bool(db.session.execute(
+    paused = db.session.execute(
         sa.update(table).where(table.c.id == group_id, table.c.paused_reason.is_(None))
-        .values(paused_reason=reason[:300])
-    ).rowcount)
+        .values(paused_reason=reason[:300]).returning(table.c.brief_id)
+    ).scalar()
+    if paused is None:
+        return False
+    # The brief keeps running its other groups, but for its brand this is the pause that matters:
+    # brief.paused, with the group and the stop rule's reason.
+    brief = db.session.get(Brief, paused)
+    events.record(brief.brand_id, events.BRIEF_PAUSED, {
+        "id": brief.id, "object": "brief", "title": brief.title, "status": brief.status, "reason": reason[:300],
+        "paused_group_id": group_id, "budget_cents": brief.budget_cents, "currency": brief.currency})
+    return True
 
 
 def group_counts(brief_ids: Sequence[str]) -> dict[str, dict[str, int]]:

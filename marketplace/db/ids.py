@@ -12,6 +12,7 @@ PREFIXES = {
     "susp",
     "apl",
     "bon",
+    "whe", "whd",
 }
 
 

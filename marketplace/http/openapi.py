@@ -46,7 +46,10 @@ class MarketplaceApi(Api):
 
     def documented_spec(self) -> dict:
         """The spec as served: every JSON body with an example (marketplace.http.examples)."""
-        return examples.document(self.spec.to_dict())
+        # Imported here: marketplace.http is imported by the domains, so it cannot import one at the top.
+        from marketplace.events import documents as event_documents
+
+        return event_documents.document(examples.document(self.spec.to_dict()))
 
     def _openapi_json(self):
         return current_app.response_class(json.dumps(self.documented_spec(), indent=2), mimetype="application/json")

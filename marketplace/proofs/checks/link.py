@@ -779,7 +779,64 @@ def link_check(
     return CheckResult(result.name, result.outcome, result.detail, {**data, **result.data})
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """What one SSRF-safe POST got: the status (None when no answer came), and why not, if not."""
+
+    status: int | None
+    error: str | None
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool = False,
+         timeout: float = 10.0, resolver: Resolver | None = None) -> Delivered:
+    """POST `body` to `url` through the same vetted, pinned connection the link check fetches
+    with (outbound webhooks use it): the name is resolved once, every address vetted (loopback,
+    private, link-local and metadata refused unless `allow_private`), the connect pinned to a
+    vetted address. A redirect is never followed (it is an answer like any other, not a 2xx).
+    `timeout` bounds the whole attempt, so a hanging receiver holds nobody longer. Never raises."""
+    try:
+        link = parse_link(url)
+    except LinkRejected as bad:
+        return Delivered(None, f"unacceptable URL: {bad.detail}")
+    deadline = _Deadline(timeout)
+    try:
+        addresses = _vetted_addresses(link, resolver or _default_resolver, allow_private)
+        connection_class = _PinnedHTTPSConnection if link.scheme == "https" else _PinnedHTTPConnection
+        conn = connection_class(link.host, link.port, address=_connectable(addresses[0]),
+                                connect_timeout=deadline.remaining(), read_timeout=deadline.remaining())
+        watchdog = deadline.guard(conn)
+        try:
+            conn.putrequest("POST", link.target, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", link.host_header)
+            conn.putheader("User-Agent", "marketplace-webhooks/1.0")
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.putheader("Content-Length", str(len(body)))
+            conn.putheader("Connection", "close")
+            conn.endheaders(body)
+            response = conn.getresponse()
+            if deadline.passed:
+                raise OSError("deadline")
+            response.read(64 * 1024)  # what the receiver says is not ours to keep
+            return Delivered(response.status, None)
+        except (OSError, http.client.HTTPException) as exc:
+            if deadline.expired():
+                return Delivered(None, f"no answer within {timeout:g} s")
+            return Delivered(None, f"{link.host} did not answer ({_describe(exc)})")
+        finally:
+            watchdog.cancel()
+            conn.close()
+    except _Refused as refused:
+        return Delivered(None, f"{refused}; refused")
+    except _Unreachable as unreachable:
+        return Delivered(None, str(unreachable))
+    except Exception as exc:  # the boundary: a surprise here must not kill the delivery job
+        return Delivered(None, f"could not deliver ({type(exc).__name__})")
+
+
 __all__ = [
+    "Delivered",
+    "post",
     "LINK_PLACEMENT",
     "MAX_URL_LENGTH",
     "Wanted",

@@ -1,0 +1,316 @@
+"""Webhooks: endpoints registered over HTTP, events delivered by real RQ jobs (SimpleWorker bursts)
+to a real local HTTP receiver, signed per Standard Webhooks and verified with its library."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import sqlalchemy as sa
+import standardwebhooks
+
+from tests import factories as f
+from tests.factories import reviews as fr
+from tests.factories.jobs import drain
+
+
+class Receiver:
+    """A local HTTP server that records what it is sent; `answers` is the status of each request in
+    turn (the last one repeats); `hang` seconds of silence before answering."""
+
+    def __init__(self, answers=(200,), hang: float = 0.0, location: str | None = None):
+        self.answers, self.hang, self.location = list(answers), hang, location
+        self.received: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                if receiver.hang:
+                    time.sleep(receiver.hang)
+                status = receiver.answers[min(len(receiver.received), len(receiver.answers)) - 1]
+                self.send_response(status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers():
+    made = []
+
+    def make(*args, **kwargs) -> Receiver:
+        made.append(Receiver(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+@pytest.fixture
+def local(app, monkeypatch):
+    """Local receivers allowed: plain http and loopback (the settings tests exist for), quick retries."""
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_HTTP", True)
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE", True)
+    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_SCHEDULE", "0,0,0")
+    monkeypatch.setitem(app.config, "WEBHOOK_TIMEOUT_SECONDS", 2)
+    return app
+
+
+@pytest.fixture
+def brand(client, standin):
+    key, brief = fr.review_brief(client, standin)
+    return {"key": key, "brief": brief}
+
+
+def register(client, key: str, url: str, events=("*",)):
+    return client.post("/v1/webhook-endpoints", headers=f.auth(key), json={"url": url, "events": list(events)})
+
+
+def deliver_all(app, rounds: int = 1) -> None:
+    """What the scheduler and the workers do: sweep the due deliveries into jobs, run them."""
+    from marketplace.webhooks import service
+
+    for _ in range(rounds):
+        with app.app_context():
+            service.sweep()
+        drain(app)
+
+
+def pause(client, brand) -> None:
+    assert client.post(f"/v1/briefs/{brand['brief']['id']}/pause", headers=f.auth(brand["key"])).status_code == 200
+
+
+def test_an_endpoint_is_registered_with_its_secret_shown_once(client, local, brand):
+    response = register(client, brand["key"], "https://hooks.example.com/x", ["submission.approved"])
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["id"].startswith("whe_") and body["secret"].startswith("whsec_")
+    assert body["events"] == ["submission.approved"] and body["url"] == "https://hooks.example.com/x"
+    [listed] = client.get("/v1/webhook-endpoints", headers=f.auth(brand["key"])).get_json()["data"]
+    assert listed["id"] == body["id"] and "secret" not in listed
+    _, other = f.sign_up_brand(client, "Someone Else")
+    assert client.get("/v1/webhook-endpoints", headers=f.auth(other)).get_json()["data"] == []
+    assert client.delete(f"/v1/webhook-endpoints/{body['id']}", headers=f.auth(other)).status_code == 404
+    assert client.delete(f"/v1/webhook-endpoints/{body['id']}", headers=f.auth(brand["key"])).status_code == 204
+    assert client.get("/v1/webhook-endpoints", headers=f.auth(brand["key"])).get_json()["data"] == []
+
+
+@pytest.mark.parametrize("url, events", [
+    ("https://hooks.example.com/x", ["brief.exploded"]),
+    ("https://hooks.example.com/x", []),
+    ("not a url", ["*"]),
+    ("ftp://hooks.example.com/x", ["*"]),
+    ("http://hooks.example.com/x", ["*"]),  # http without WEBHOOK_ALLOW_HTTP
+    ("https://127.0.0.1/x", ["*"]),
+    ("https://169.254.169.254/latest/meta-data", ["*"]),
+    ("https://[::1]/x", ["*"]),
+])
+def test_an_unknown_type_or_a_bad_url_is_422_and_registers_nothing(client, brand, url, events):
+    response = register(client, brand["key"], url, events)
+    assert response.status_code == 422 and response.content_type.startswith("application/problem+json")
+    assert client.get("/v1/webhook-endpoints", headers=f.auth(brand["key"])).get_json()["data"] == []
+
+
+def test_an_event_is_delivered_signed_and_verifies_with_standard_webhooks(client, local, brand, receivers):
+    receiver = receivers()
+    secret = register(client, brand["key"], receiver.url).get_json()["secret"]
+    pause(client, brand)
+    deliver_all(local)
+    [(headers, body)] = receiver.received
+    payload = standardwebhooks.Webhook(secret).verify(body, headers)
+    [event] = client.get("/v1/events", headers=f.auth(brand["key"]), query_string={"type": "brief.paused"}
+                         ).get_json()["data"]
+    assert payload == event and headers["webhook-id"] == event["id"]
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(secret).verify(body.replace(b"paused", b"live!!"), headers)
+
+
+def test_a_receiver_failing_twice_gets_the_event_once_as_a_success_and_the_failures_are_listed(
+        client, local, brand, receivers):
+    receiver = receivers(answers=(500, 500, 200))
+    endpoint = register(client, brand["key"], receiver.url, ["brief.paused"]).get_json()
+    pause(client, brand)
+    deliver_all(local, rounds=5)
+    assert len(receiver.received) == 3
+    assert len({headers["webhook-id"] for headers, _ in receiver.received}) == 1
+    [delivery] = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+                            headers=f.auth(brand["key"])).get_json()["data"]
+    assert delivery["status"] == "succeeded" and delivery["attempt_count"] == 3
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 500, 200]
+    assert [bool(a["error"]) for a in delivery["attempts"]] == [True, True, False]
+    assert all(a["duration_ms"] >= 0 for a in delivery["attempts"])
+
+
+def test_an_endpoint_failing_the_whole_schedule_is_disabled_and_its_events_stay_listed(
+        client, local, brand, receivers):
+    receiver = receivers(answers=(503,))
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    pause(client, brand)
+    deliver_all(local, rounds=6)
+    assert len(receiver.received) == 4  # the first attempt and the schedule's three retries
+    [listed] = client.get("/v1/webhook-endpoints", headers=f.auth(brand["key"])).get_json()["data"]
+    assert listed["id"] == endpoint["id"] and listed["disabled_at"]
+    [delivery] = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+                            headers=f.auth(brand["key"])).get_json()["data"]
+    assert delivery["status"] == "failed"
+    assert client.post(f"/v1/briefs/{brand['brief']['id']}/resume", headers=f.auth(brand["key"])).status_code == 200
+    deliver_all(local)
+    assert len(receiver.received) == 4  # nothing more to a disabled endpoint
+    types = [e["type"] for e in client.get("/v1/events", headers=f.auth(brand["key"])).get_json()["data"]]
+    assert types[:2] == ["brief.live", "brief.paused"]
+
+
+def test_a_hanging_receiver_does_not_hold_the_worker_past_the_timeout(client, local, brand, receivers, monkeypatch):
+    monkeypatch.setitem(local.config, "WEBHOOK_TIMEOUT_SECONDS", 1)
+    receiver = receivers(hang=8)
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    pause(client, brand)
+    started = time.monotonic()
+    deliver_all(local)
+    assert time.monotonic() - started < 5
+    [delivery] = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+                            headers=f.auth(brand["key"])).get_json()["data"]
+    [attempt] = delivery["attempts"]
+    assert delivery["status"] == "pending" and attempt["status_code"] is None and "1 s" in attempt["error"]
+
+
+def test_after_a_rotation_both_secrets_verify_for_24_hours(client, local, brand, receivers):
+    receiver = receivers()
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    rotated = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=f.auth(brand["key"]))
+    assert rotated.status_code == 200
+    new_secret = rotated.get_json()["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != endpoint["secret"]
+    assert rotated.get_json()["previous_secret_expires_at"]
+    pause(client, brand)
+    deliver_all(local)
+    [(headers, body)] = receiver.received
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (endpoint["secret"], new_secret):
+        assert standardwebhooks.Webhook(secret).verify(body, headers)["type"] == "brief.paused"
+
+
+def test_after_24_hours_only_the_new_secret_signs(client, app, local, brand, receivers):
+    from marketplace.extensions import db
+    from marketplace.webhooks.models import WebhookEndpoint
+
+    receiver = receivers()
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    client.post(f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=f.auth(brand["key"]))
+    with app.app_context():  # a day passes
+        row = db.session.get(WebhookEndpoint, endpoint["id"])
+        row.previous_secret_expires_at = row.previous_secret_expires_at.replace(year=2000)
+        db.session.commit()
+    pause(client, brand)
+    deliver_all(local)
+    [(headers, body)] = receiver.received
+    assert len(headers["webhook-signature"].split(" ")) == 1
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(endpoint["secret"]).verify(body, headers)
+
+
+def test_a_redirect_is_never_followed(client, local, brand, receivers):
+    target = receivers()
+    redirecting = receivers(answers=(302,), location=target.url)
+    endpoint = register(client, brand["key"], redirecting.url).get_json()
+    pause(client, brand)
+    deliver_all(local)
+    assert len(redirecting.received) == 1 and target.received == []
+    [delivery] = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+                            headers=f.auth(brand["key"])).get_json()["data"]
+    assert delivery["status"] == "pending" and delivery["attempts"][0]["status_code"] == 302
+
+
+@pytest.mark.parametrize("host", ["localhost", "0x7f.1", "2130706433", "[::ffff:127.0.0.1]", "127.0.0.1"])
+def test_a_loopback_endpoint_is_never_reached_without_allow_private(client, local, brand, receivers, host,
+                                                                   monkeypatch):
+    receiver = receivers()
+    port = receiver.server.server_address[1]
+    # Registered while private addresses are allowed, then delivered with them refused: vetted at every attempt.
+    endpoint = register(client, brand["key"], f"http://{host}:{port}/hook")
+    assert endpoint.status_code == 201, endpoint.get_json()
+    monkeypatch.setitem(local.config, "WEBHOOK_ALLOW_PRIVATE", False)
+    pause(client, brand)
+    deliver_all(local)
+    assert receiver.received == []
+    [delivery] = client.get(f"/v1/webhook-endpoints/{endpoint.get_json()['id']}/deliveries",
+                            headers=f.auth(brand["key"])).get_json()["data"]
+    assert "refused" in delivery["attempts"][0]["error"]
+
+
+def test_redelivering_an_event_sends_it_again(client, local, brand, receivers):
+    receiver = receivers()
+    register(client, brand["key"], receiver.url)
+    pause(client, brand)
+    deliver_all(local)
+    event_id = receiver.received[0][0]["webhook-id"]
+    response = client.post(f"/v1/events/{event_id}/redeliver", headers=f.auth(brand["key"]))
+    assert response.status_code == 202 and response.get_json()["deliveries"] == 1
+    deliver_all(local)
+    assert [h["webhook-id"] for h, _ in receiver.received] == [event_id, event_id]
+    _, other = f.sign_up_brand(client, "Someone Else")
+    assert client.post(f"/v1/events/{event_id}/redeliver", headers=f.auth(other)).status_code == 404
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing_the_sweep_delivers_it(client, app, local, brand, receivers):
+    import os
+    import signal
+
+    from marketplace.extensions import db
+    from marketplace.jobs import queue_name
+    from marketplace.webhooks import service
+    from marketplace.webhooks.models import WebhookDelivery
+    from tests.factories.processes import start, stop
+
+    receiver = receivers(hang=60)  # the first attempt never gets its answer: the worker dies waiting
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    pause(client, brand)
+    with app.app_context():
+        assert service.sweep() == 1
+    env = {**os.environ, "WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_TIMEOUT_SECONDS": "60",
+           "LOG_LEVEL": "WARNING"}
+    worker = start(["rq", "worker", "--url", app.config["REDIS_URL"], "--burst", "--worker-class",
+                    "rq.worker.SimpleWorker", queue_name("default", app)], env)
+    try:
+        deadline = time.monotonic() + 30
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert receiver.received, "the worker never made its attempt"
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        stop(worker)
+    with app.app_context():
+        [row] = db.session.scalars(sa.select(WebhookDelivery)).all()
+        assert row.status == "pending" and row.attempt_count == 0 and row.leased_until is not None
+        assert service.sweep() == 0  # still leased: in flight as far as anyone can tell
+        row.leased_until = row.leased_until.replace(year=2000)  # the dead worker's lease lapses
+        db.session.commit()
+    receiver.hang = 0
+    deliver_all(local)
+    [delivery] = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+                            headers=f.auth(brand["key"])).get_json()["data"]
+    assert delivery["status"] == "succeeded" and [a["status_code"] for a in delivery["attempts"]] == [200]
+    assert len({h["webhook-id"] for h, _ in receiver.received}) == 1 and len(receiver.received) == 2
