@@ -117,6 +117,8 @@ def from_environment(instance_path: Path) -> dict:
         "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL") or None,
         "LINK_CHECK_ALLOW_PRIVATE": _bool(os.environ.get("LINK_CHECK_ALLOW_PRIVATE")),
         "CLAIM_TTL_MINUTES": _int("CLAIM_TTL_MINUTES", 60),
+        # A rejection or an auto-rejection can be appealed for this long after it was decided.
+        "APPEAL_WINDOW_DAYS": _int("APPEAL_WINDOW_DAYS", 7),
         # Results: a variant needs this many conversions before it can win or tie; a group whose CPA
         # exceeds 3x the brief's target is paused once it has spent at least STOP_RULE_MIN_SPEND_CENTS.
         "VERDICT_MIN_CONVERSIONS": _int("VERDICT_MIN_CONVERSIONS", 10),

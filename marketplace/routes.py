@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
+from marketplace.appeals.routes import blp as appeals
 from marketplace.audit.routes import blp as audit
 from marketplace.auth.routes import blp as accounts
 from marketplace.bonuses.routes import blp as bonuses
@@ -19,7 +20,7 @@ from marketplace.tracking.routes import blp as tracking
 from marketplace.workforce.routes import blp as workforce
 
 API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking, cases,
-                  notifications, workforce, audit, bonuses)
+                  notifications, workforce, audit, bonuses, appeals)
 
 
 def register_blueprints(api: Api) -> None:
