@@ -300,3 +300,121 @@ def test_two_admins_overturning_at_once_pay_once(app, client, db_session, setup,
     after = money(db_session, brief["id"], [worker_id])
     assert after[worker_id] == before[worker_id] + 100 and approvals(db_session) == 1
     assert ledger_problems(db.engine) == []
+
+
+# What a closed brief keeps for appeals --------------------------------------------------------
+
+
+def escrow_of(app, brief_id: str) -> int:
+    from marketplace.extensions import db
+    from marketplace.ledger import service as ledger
+
+    with app.app_context():
+        try:
+            return ledger.balance(ledger.escrow(brief_id, "usd"))
+        finally:
+            db.session.remove()
+
+
+def sweep(app, days: float = 0) -> int:
+    """The scheduled refund sweep, run as if `days` from now."""
+    from marketplace.briefs import lifecycle
+    from marketplace.db.clock import utcnow
+    from marketplace.extensions import db
+
+    with app.app_context():
+        try:
+            return lifecycle.refund_released_escrow(now=utcnow() + timedelta(days=days))
+        finally:
+            db.session.remove()
+
+
+def cancel(client, key: str, brief_id: str) -> None:
+    response = client.post(f"/v1/briefs/{brief_id}/cancel", headers=f.auth(key))
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_closed_brief_keeps_its_appealable_rejections_in_escrow_until_the_window_ends(
+        app, client, db_session, setup, standin):
+    key, brief, token, sub_id = rejected_one(client, db_session, setup, standin)
+    cancel(client, key, brief["id"])
+    assert escrow_of(app, brief["id"]) == COST  # everything else went back; the rejection's value stays
+    sweep(app)
+    assert escrow_of(app, brief["id"]) == COST
+    sweep(app, days=6.9)
+    assert escrow_of(app, brief["id"]) == COST
+    assert sweep(app, days=7.1) == 1
+    assert escrow_of(app, brief["id"]) == 0
+
+    # Refunded: an appeal made now can still be decided, but an overturn has nothing to be paid from.
+    appeal_id = appeal(client, token, sub_id).get_json()["id"]
+    refused = decide(client, setup["admin"], appeal_id, "overturn")
+    assert refused.status_code == 409 and "escrow" in refused.get_json()["detail"]
+    assert approvals(db_session) == 0
+
+
+def test_an_overturn_on_a_closed_brief_is_paid_from_what_it_kept(app, client, db_session, setup, standin):
+    key, brief, token, sub_id = rejected_one(client, db_session, setup, standin)
+    [kept_too] = fr.submissions(client, db_session, brief, 1, [setup["workers"][1][1]])
+    reject(client, setup["admin"], [kept_too])
+    cancel(client, key, brief["id"])
+    assert escrow_of(app, brief["id"]) == 2 * COST
+    appeal_id = appeal(client, token, sub_id).get_json()["id"]
+
+    response = decide(client, setup["admin"], appeal_id, "overturn")
+    assert response.status_code == 200, response.get_json()
+    assert escrow_of(app, brief["id"]) == COST  # the other rejection's value is still kept
+    assert money(db_session, brief["id"], [setup["workers"][0][0]["id"]])[setup["workers"][0][0]["id"]] == 100
+    assert sweep(app, days=8) == 1
+    assert escrow_of(app, brief["id"]) == 0 and approvals(db_session) == 1
+
+
+def test_an_overturn_racing_the_window_end_refund_pays_or_refunds_never_both(app, client, db_session, setup,
+                                                                          standin):
+    from marketplace.extensions import db
+
+    key, brief, token, sub_id = rejected_one(client, db_session, setup, standin)
+    worker_id = setup["workers"][0][0]["id"]
+    cancel(client, key, brief["id"])
+    appeal_id = appeal(client, token, sub_id).get_json()["id"]
+
+    # Hold the brief's row lock so both racers reach it and wait at the same gate.
+    gate = db.engine.connect()
+    gate_tx = gate.begin()
+    gate.execute(sa.text("SELECT id FROM briefs WHERE id = :id FOR UPDATE"), {"id": brief["id"]})
+    results: dict[str, object] = {}
+
+    def overturn():
+        results["overturn"] = decide(app.test_client(), setup["admin"], appeal_id, "overturn").status_code
+
+    def refund():
+        results["refunded"] = sweep(app, days=8)
+
+    threads = [threading.Thread(target=overturn), threading.Thread(target=refund)]
+    for t in threads:
+        t.start()
+    try:
+        waiting = 0
+        for _ in range(200):
+            gate.execute(sa.text("SELECT pg_stat_clear_snapshot()"))  # else the transaction's first view is kept
+            waiting = gate.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'")).scalar_one()
+            if waiting >= 2:
+                break
+            threading.Event().wait(0.05)
+        assert waiting >= 2
+    finally:
+        gate_tx.rollback()
+        gate.close()
+    for t in threads:
+        t.join(30)
+
+    paid = money(db_session, brief["id"], [worker_id])[worker_id]
+    assert results["overturn"] in (200, 409)
+    if results["overturn"] == 200:  # paid from the hold; nothing of it refunded
+        assert (paid, approvals(db_session), results["refunded"]) == (100, 1, 0)
+    else:  # refunded first; the overturn found nothing to pay from
+        assert (paid, approvals(db_session), results["refunded"]) == (0, 0, 1)
+    assert escrow_of(app, brief["id"]) == 0
+    assert ledger_problems(db.engine) == []

@@ -11,10 +11,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from marketplace.appeals import holds
 from marketplace.appeals.models import APPEAL_MOVES, Appeal
 from marketplace.audit import service as audit
 from marketplace.auth.service import Principal
 from marketplace.bonuses.service import promised_cents
+from marketplace.briefs.models import CLOSED
 from marketplace.briefs.service import get_brief
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
@@ -24,7 +26,7 @@ from marketplace.notifications import service as notifications
 from marketplace.proofs.models import Submission
 from marketplace.reviews import service as reviews
 
-APPEALABLE = ("rejected", "auto_rejected")
+APPEALABLE = holds.APPEALABLE
 MAX_MESSAGE = 2000
 MAX_REASON = 1000
 DECISIONS = tuple(APPEAL_MOVES)
@@ -92,8 +94,15 @@ def decide(principal: Principal, appeal_id: str, decision: str, reason: str) -> 
     actor = f"{principal.role}:{principal.id}"
     if decision == "overturn":
         brief = get_brief(principal, appeal.brief_id, lock=True)
+
+        def kept() -> int:
+            # What the overturn must leave: the brief's promises and, once it is closed, what it
+            # keeps for its other rejections still inside their appeal window.
+            other_holds = holds.held_cents(brief, utcnow(), exclude=appeal.submission_id) if brief.status in CLOSED else 0
+            return promised_cents(brief) + other_holds
+
         try:
-            reviews.approve_overturned(appeal.submission_id, actor=actor, promised_cents=lambda: promised_cents(brief))
+            reviews.approve_overturned(appeal.submission_id, actor=actor, promised_cents=kept)
         except Conflict:
             db.session.rollback()
             raise
