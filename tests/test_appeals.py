@@ -418,3 +418,25 @@ def test_an_overturn_racing_the_window_end_refund_pays_or_refunds_never_both(app
         assert (paid, approvals(db_session), results["refunded"]) == (0, 0, 1)
     assert escrow_of(app, brief["id"]) == 0
     assert ledger_problems(db.engine) == []
+
+
+def test_metrics_show_the_open_appeals_and_the_oldest_ones_age(client, db_session, setup, standin):
+    def gauges() -> dict[str, float]:
+        text = client.get("/metrics").get_data(as_text=True)
+        return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                if line.startswith(("appeals_open ", "appeals_oldest_open_age_seconds "))}
+
+    assert gauges() == {"appeals_open": 0.0, "appeals_oldest_open_age_seconds": 0.0}
+    _, brief = brief_with(client, standin)
+    tokens = [t for _, t in setup["workers"]]
+    ids = fr.submissions(client, db_session, brief, 2, tokens)
+    reject(client, setup["admin"], ids)
+    made = [appeal(client, token, sub_id).get_json()["id"] for sub_id, token in zip(ids, tokens[:2], strict=True)]
+    db_session.execute(sa.text("UPDATE appeals SET created_at = now() - interval '1 hour' WHERE id = :id"),
+                       {"id": made[0]})  # as if made an hour ago
+    db_session.commit()
+    shown = gauges()
+    assert shown["appeals_open"] == 2 and 3600 <= shown["appeals_oldest_open_age_seconds"] < 3700
+    assert decide(client, setup["admin"], made[0], "uphold").status_code == 200
+    shown = gauges()
+    assert shown["appeals_open"] == 1 and shown["appeals_oldest_open_age_seconds"] < 600

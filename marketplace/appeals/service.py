@@ -75,6 +75,16 @@ def list_appeals(*, status: str | None, limit: int, cursor: str | None) -> tuple
     return rows[:limit], encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id)
 
 
+def open_queue_stats(now: datetime | None = None) -> tuple[int, int]:
+    """(open appeals, the oldest one's age in whole seconds, 0 when none), in one statement
+    through the (status, created_at) index."""
+    count, oldest = db.session.execute(
+        sa.select(sa.func.count(), sa.func.min(Appeal.created_at)).where(Appeal.status == "open")).one()
+    if oldest is None:
+        return int(count), 0
+    return int(count), max(0, int(((now or utcnow()) - as_utc(oldest)).total_seconds()))
+
+
 def decide(principal: Principal, appeal_id: str, decision: str, reason: str) -> Appeal:
     """Uphold or overturn an open appeal (409 when it was decided already, or when an overturn's
     escrow cannot pay it: then nothing changes and the appeal stays open).
