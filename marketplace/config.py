@@ -124,6 +124,8 @@ def from_environment(instance_path: Path) -> dict:
         # the delivery fails and its endpoint is disabled.
         "WEBHOOK_RETRY_SCHEDULE": os.environ.get("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,86400,86400"),
         "CLAIM_TTL_MINUTES": _int("CLAIM_TTL_MINUTES", 60),
+        # A rejection or an auto-rejection can be appealed for this long after it was decided.
+        "APPEAL_WINDOW_DAYS": _int("APPEAL_WINDOW_DAYS", 7),
         # Results: a variant needs this many conversions before it can win or tie; a group whose CPA
         # exceeds 3x the brief's target is paused once it has spent at least STOP_RULE_MIN_SPEND_CENTS.
         "VERDICT_MIN_CONVERSIONS": _int("VERDICT_MIN_CONVERSIONS", 10),

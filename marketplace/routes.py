@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
+from marketplace.appeals.routes import blp as appeals
 from marketplace.audit.routes import blp as audit
 from marketplace.auth.routes import blp as accounts
 from marketplace.bonuses.routes import blp as bonuses
@@ -21,7 +22,7 @@ from marketplace.webhooks.routes import blp as webhooks
 from marketplace.workforce.routes import blp as workforce
 
 API_BLUEPRINTS = (accounts, briefs, tasks, proofs, reviews, payouts, stripe_webhooks, tracking, cases,
-                  notifications, workforce, audit, bonuses, events, webhooks)
+                  notifications, workforce, audit, bonuses, events, webhooks, appeals)
 
 
 def register_blueprints(api: Api) -> None:

@@ -312,10 +312,10 @@ def test_the_refund_sweep_reads_escrow_and_what_is_owed_at_one_moment(client, st
     reached_owed, approved = threading.Event(), threading.Event()
     real_owed = lifecycle.owed_cents
 
-    def owed_after_the_approval(brief_row):
+    def owed_after_the_approval(brief_row, now=None):
         reached_owed.set()
         approved.wait(timeout=20)
-        return real_owed(brief_row)
+        return real_owed(brief_row, now)
 
     monkeypatch.setattr(lifecycle, "owed_cents", owed_after_the_approval)
     swept = []

@@ -22,10 +22,11 @@ STATUS_OWNERS = {
 }
 TABLES = {"Task": "tasks", "Claim": "claims", "Submission": "submissions"}
 # Modules that set `.status` on rows of their own tables (payments, refunds, payout items and
-# batches, briefs, cases); anywhere else an assignment to `.status` is a write nobody owns.
+# batches, briefs, cases, appeals); anywhere else an assignment to `.status` is a write nobody owns.
 OWN_STATUS_ASSIGNMENTS = {"payments/service.py", "payouts/service.py", "briefs/lifecycle.py",
                           "tasks/lifecycle.py", "proofs/lifecycle.py", "cases/service.py",
-                          "webhooks/service.py"}  # (webhook deliveries: pending → succeeded | failed)
+                          "webhooks/service.py",  # (webhook deliveries: pending → succeeded | failed)
+                          "appeals/service.py"}
 OWNED_NAMES = re.compile(r"task|claim|held|submission|\bsub\b|\brow\b")
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from marketplace.appeals import holds as appeal_holds
 from marketplace.audit import service as audit
 from marketplace.auth.service import Principal
 from marketplace.briefs.models import CLOSED, TRANSITIONS, Brief, fee_for
@@ -136,10 +137,12 @@ def set_paused(principal: Principal, brief_id: str, paused: bool) -> Brief:
 # Closing: cancel, complete, and the refunds of what is not owed --------------------------------
 
 
-def owed_cents(brief: Brief) -> int:
-    """What the brief may still have to pay: claimed and submitted work, with fees."""
+def owed_cents(brief: Brief, now: datetime | None = None) -> int:
+    """What the brief may still have to pay: claimed and submitted work, and rejections still
+    inside their appeal window (an overturn is paid from here), with fees."""
     fee_by_group = {g.id: g.unit_price_cents + fee_for(g.unit_price_cents, brief.fee_bps) for g in brief.task_groups}
-    return sum(fee_by_group[group_id] * n for group_id, n in held_task_counts(brief.id).items())
+    held = sum(fee_by_group[group_id] * n for group_id, n in held_task_counts(brief.id).items())
+    return held + appeal_holds.held_cents(brief, now or utcnow())
 
 
 def cancel(principal: Principal, brief_id: str) -> Brief:
@@ -179,17 +182,17 @@ def _close(brief: Brief, action: str, *, actor: str, reason: str | None = None) 
     return brief
 
 
-def _refund_unowed(brief: Brief, *, actor: str) -> int:
+def _refund_unowed(brief: Brief, *, actor: str, now: datetime | None = None) -> int:
     """Reserve what the (locked) brief's escrow holds beyond what it owes, commit, and ask Stripe
     for it. The number of refunds made."""
-    refunds = [refund.id for refund in reserve_refunds(brief, actor=actor)]
+    refunds = [refund.id for refund in reserve_refunds(brief, actor=actor, now=now)]
     db.session.commit()
     for refund_id in refunds:
         payments.settle_refund(refund_id)
     return len(refunds)
 
 
-def reserve_refunds(brief: Brief, *, actor: str) -> list:
+def reserve_refunds(brief: Brief, *, actor: str, now: datetime | None = None) -> list:
     """Set aside escrow that is not owed as pending refunds, in the caller's transaction.
 
     The escrow is locked before anything is read: an approval locks it too and commits its task
@@ -199,7 +202,7 @@ def reserve_refunds(brief: Brief, *, actor: str) -> list:
     """
     escrow = ledger.escrow(brief.id, brief.currency)
     held = ledger.locked_balances([escrow])
-    refundable = held[escrow.code] - owed_cents(brief)
+    refundable = held[escrow.code] - owed_cents(brief, now)
     if refundable <= 0:
         return []
     refunds = payments.reserve_refunds(brief.id, brief.currency, refundable, escrow=escrow, locked=held)
@@ -222,9 +225,11 @@ def on_refund_failed(event: gateway.WebhookEvent) -> None:
     payments.book_refund_reversed(refund, event)
 
 
-def refund_released_escrow() -> int:
-    """Cancelled and completed briefs keep escrow for claimed and submitted work; when that work
-    ends without being paid (expired, released, rejected), the money is no longer owed and goes back."""
+def refund_released_escrow(now: datetime | None = None) -> int:
+    """Cancelled and completed briefs keep escrow for claimed and submitted work and for rejections
+    inside their appeal window; when that work ends without being paid (expired, released,
+    rejected) or the window ends, the money is no longer owed and goes back. An overturn locks the
+    brief as this does, so the two never both spend the same money."""
     # Not a brief with a refund in flight, nor one whose refund Stripe refused or failed: the same
     # card would fail the same way every run; that brief waits for a person.
     unsettled = payments.unsettled_refund
@@ -237,5 +242,5 @@ def refund_released_escrow() -> int:
         if db.session.scalar(sa.select(unsettled(brief_id))):  # one failed or started since it was picked
             db.session.rollback()
             continue
-        owed_nothing_more += bool(_refund_unowed(brief, actor=REFUND_SWEEPER))
+        owed_nothing_more += bool(_refund_unowed(brief, actor=REFUND_SWEEPER, now=now))
     return owed_nothing_more

@@ -21,7 +21,9 @@ REFUND = {"type": "object", "properties": {
     "id": _STR, "object": {"type": "string", "enum": ["refund"]}, "brief_id": _STR, "amount_cents": _INT,
     "currency": _STR, "status": _STR}}
 APPEAL = {"type": "object", "properties": {"id": _STR, "object": {"type": "string", "enum": ["appeal"]},
-                                           "submission_id": _STR, "outcome": _STR}}
+                                           "submission_id": _STR, "brief_id": _STR,
+                                           "outcome": {"type": "string", "enum": ["upheld", "overturned"]},
+                                           "reason": _STR}}
 
 WHEN = {
     "brief.funded": ("Its funding arrived: the brief can be published.", BRIEF),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, render_template
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
+from marketplace.appeals import service as appeals
 from marketplace.extensions import db
 from marketplace.http import ratelimit
 from marketplace.http.problems import problem
@@ -63,7 +64,24 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     # content_type, not mimetype: Flask would append a second charset to one that has it.
-    return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry()) + _queue_gauges(), content_type=CONTENT_TYPE_LATEST)
+
+
+def _queue_gauges() -> bytes:
+    """Gauges read from the database at scrape time (the same for every process), in a registry
+    of their own made per scrape; none when the database cannot be read (readyz says why)."""
+    try:
+        open_count, oldest_age = appeals.open_queue_stats()
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        return b""
+    finally:
+        db.session.rollback()  # the read transaction ends with the scrape
+    live = CollectorRegistry()
+    Gauge("appeals_open", "Appeals waiting for a decision", registry=live).set(open_count)
+    Gauge("appeals_oldest_open_age_seconds", "How long the oldest open appeal has waited (0 when none)",
+          registry=live).set(oldest_age)
+    return generate_latest(live)
 
 
 @bp.get("/docs")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from marketplace.audit.service import json_object
 from marketplace.briefs.models import Brief
@@ -36,6 +37,7 @@ SUBMISSION_MOVES: dict[str, Move] = {
     "request_revision": Move(frozenset({"needs_review"}), "revision_requested"),
     "mark_paid": Move(frozenset({"approved"}), "paid"),
     "reverse_payment": Move(frozenset({"paid"}), "approved"),
+    "overturn": Move(frozenset({"rejected", "auto_rejected"}), "approved"),  # an appeal won
 }
 
 
@@ -45,6 +47,11 @@ class IllegalMove(RuntimeError):
 
 # What a worker is told of each decision (marketplace.notifications).
 DECISION_NOTICES = {"approve": "approved", "reject": "rejected", "request_revision": "revision_requested"}
+
+def appeal_window() -> timedelta:
+    """How long after a rejection the worker may appeal it (APPEAL_WINDOW_DAYS)."""
+    return timedelta(days=current_app.config.get("APPEAL_WINDOW_DAYS", 7))
+
 
 def _target(action: str, row: Submission) -> str:
     move = SUBMISSION_MOVES[action]
@@ -76,6 +83,7 @@ def auto_reject(rows: list[Submission], reasons: dict[str, list[dict]]) -> None:
     now = utcnow()
     for row in rows:
         row.status, row.validated_at = _target("auto_reject", row), row.validated_at or now
+        row.appealable_until = now + appeal_window()
         row.rejection_reasons = [*(row.rejection_reasons or []), *reasons[row.id]]
         failed = sorted({reason["check"] for reason in reasons[row.id]})
         notifications.notify(row.worker_id, "rejected", row.id, reason_code="failed_checks",
@@ -112,7 +120,8 @@ def decide(rows: list, decision: str, *, among, now: datetime, actor: str, reaso
         sa.update(Submission)
         .where(among(Submission.id, [r.id for r in rows]), Submission.status.in_(sorted(move.sources)))
         .values(status=move.target, decided_at=now, decided_by=actor, reason_code=reason_code, reason=reason,
-                revision_deadline=now + revision_deadline if decision == "request_revision" else None)
+                revision_deadline=now + revision_deadline if decision == "request_revision" else None,
+                appealable_until=now + appeal_window() if decision == "reject" else None)
         .execution_options(synchronize_session=False)
     )
     notifications.submissions_decided(DECISION_NOTICES[decision], sa.select(
@@ -124,6 +133,21 @@ def decide(rows: list, decision: str, *, among, now: datetime, actor: str, reaso
         tasks.approve_tasks([r.task_id for r in rows], now, among=among)
     elif decision == "reject":
         tasks.reject(sa.select(Claim.id).where(among(Claim.id, [r.claim_id for r in rows])))
+
+
+def overturn(submission_id: str, *, now: datetime, actor: str) -> None:
+    """A (locked) rejected or auto-rejected submission whose appeal was won: approved now, by the
+    admin who overturned it, and no longer appealable; the rejection's reason stays on record. Its money and its task are the approval
+    path's (marketplace.reviews.service.approve_overturned)."""
+    move = SUBMISSION_MOVES["overturn"]
+    updated = db.session.execute(
+        sa.update(Submission)
+        .where(Submission.id == submission_id, Submission.status.in_(sorted(move.sources)))
+        .values(status=move.target, decided_at=now, decided_by=actor, appealable_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if updated != 1:
+        raise IllegalMove(f"cannot overturn submission {submission_id}: it is not rejected")
 
 
 def mark_paid(submission_ids: sa.Select | list[str], now: datetime | None = None) -> int:

@@ -67,6 +67,9 @@ class SubmissionOut(Schema):
     reason_code = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
     revision = fields.Nested(SubmissionRevisionOut, allow_none=True)
+    appealable_until = UTCDateTime(allow_none=True, metadata={
+        "description": "A rejection or auto-rejection can be appealed (POST /v1/submissions/{id}/appeal) until "
+                       "then: APPEAL_WINDOW_DAYS (default 7) after it was decided; null otherwise."})
     paid_at = UTCDateTime(allow_none=True, metadata={
         "description": "When the transfer carrying its money settled at Stripe (status paid); null otherwise."})
     reversal = fields.Nested(SubmissionReversalOut, allow_none=True, metadata={

@@ -265,7 +265,7 @@ def present(submissions: list[Submission], viewer: Principal | None = None) -> l
                        for c in checks[s.id]],
             "reasons": [{**r, "detail": disclose(r.get("detail"))} for r in (s.rejection_reasons or [])],
             "decided_at": s.decided_at, "reason_code": s.reason_code, "reason": s.reason,
-            "revision": revision, "paid_at": s.paid_at,
+            "revision": revision, "appealable_until": s.appealable_until, "paid_at": s.paid_at,
             "reversal": {"reversed_at": s.reversed_at, "detail": s.reversal} if s.reversed_at else None,
             "created_at": s.created_at,
         })

@@ -18,7 +18,7 @@ from marketplace.auth.service import Principal
 from marketplace.bonuses import service as bonuses
 from marketplace.briefs.models import Brief, TaskGroup, fee_for
 from marketplace.db.clock import utcnow
-from marketplace.errors import InvalidInput, NotFound
+from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.http.pagination import decode_cursor, encode_cursor
 from marketplace.ledger import service as ledger
@@ -27,7 +27,7 @@ from marketplace.proofs.checks import CHECK_NAMES, OUTCOMES
 from marketplace.proofs.models import REASON_CODES, Submission, SubmissionCheck
 from marketplace.proofs.service import disclosing, shown_auto_approve_at, waits_for
 from marketplace.tasks import lifecycle as tasks
-from marketplace.tasks.models import HOLDING, Claim
+from marketplace.tasks.models import HOLDING, Claim, Task
 
 DECISIONS = ("approve", "reject", "request_revision")
 MAX_PER_CALL = 10_000
@@ -345,19 +345,23 @@ def _audit_decided(rows: list, decision: str, *, actor: str, reason: str | None)
     ).where(_among(Submission.id, [r.id for r in rows]), Submission.status == target), reason=reason)
 
 
-def _approve(rows: list, outcome: DecisionOutcome) -> list:
-    """Book the approvals the escrows cover (oldest first per brief), skip the rest; returns the booked rows."""
+def _approve(rows: list, outcome: DecisionOutcome, keep: dict[str, int] | None = None) -> list:
+    """Book the approvals the escrows cover (oldest first per brief), skip the rest; returns the booked rows.
+
+    `keep` (brief id → cents) is what an escrow must keep beyond these approvals: an overturn
+    whose task someone else holds is paid only from what the brief has not promised."""
     if not rows:
         return []
     escrows = {r.brief_id: ledger.escrow(r.brief_id, r.currency) for r in rows}
     held = ledger.locked_balances(escrows.values())
+    keep = keep or {}
     by_brief: dict[str, list] = defaultdict(list)
     for row in rows:
         by_brief[row.brief_id].append(row)
 
     covered = []
     for brief_id, brief_rows in by_brief.items():
-        left = held[escrows[brief_id].code]
+        left = held[escrows[brief_id].code] - keep.get(brief_id, 0)
         for row in sorted(brief_rows, key=lambda r: (r.created_at, r.id)):
             cost = row.unit_price_cents + fee_for(row.unit_price_cents, row.fee_bps)
             if cost <= left:
@@ -381,6 +385,46 @@ def _approve(rows: list, outcome: DecisionOutcome) -> list:
         postings.append(ledger.Posting("approval", row.id, tuple(lines), memo=f"approved {row.task_id}"))
     ledger.post_many(postings, locked=held)  # the escrows are locked and read above
     return covered
+
+
+# Overturned rejections ----------------------------------------------------------------------
+
+
+def approve_overturned(submission_id: str, *, actor: str, promised_cents) -> None:
+    """Approve a rejected or auto-rejected submission whose appeal was won, in the caller's
+    transaction (the caller has locked the brief, so its groups and promises hold still).
+
+    The same booking as every approval (_approve: escrow to the worker and the platform's fee,
+    once per submission by the ledger's unique entry). The task comes back to the worker when
+    it is open again, and its money is the one the escrow kept for it; when someone else holds
+    it, the approval is paid only from what the escrow holds beyond `promised_cents()` (what
+    the brief still promises), else Conflict, and nothing changes.
+    """
+    now = utcnow()
+    row = db.session.connection().execute(
+        sa.select(Submission.id, Submission.status, Submission.brief_id, Submission.worker_id,
+                  Submission.task_id, Submission.claim_id, Submission.created_at,
+                  TaskGroup.unit_price_cents, Brief.fee_bps, Brief.currency)
+        .join(TaskGroup, TaskGroup.id == Submission.group_id)
+        .join(Brief, Brief.id == Submission.brief_id)
+        .where(Submission.id == submission_id)
+        .with_for_update(of=Submission)
+    ).one()
+    if row.status not in proofs.SUBMISSION_MOVES["overturn"].sources:
+        raise Conflict(f"Submission {row.id} is {row.status}, not rejected: there is nothing to overturn.")
+    task_status = db.session.scalar(sa.select(Task.status).where(Task.id == row.task_id).with_for_update())
+    taken_back = task_status == "open"
+    # An open task is promised (its money is in the escrow, kept for whoever takes it): taking
+    # it back spends that money. Otherwise the overturn must not eat into anyone else's task.
+    keep = {} if taken_back else {row.brief_id: promised_cents()}
+    outcome = DecisionOutcome()
+    if not _approve([row], outcome, keep):
+        raise Conflict(f"The brief's escrow cannot cover this approval: its task is "
+                       f"{task_status} and nothing is left beyond what the brief has promised. "
+                       "The appeal stays open.")
+    if taken_back:
+        tasks.take_back(row.task_id, row.worker_id, now)
+    proofs.overturn(row.id, now=now, actor=actor)
 
 
 # Auto-approval and lapsed revisions ------------------------------------------------------------

@@ -42,6 +42,7 @@ TASK_MOVES: dict[str, Move] = {
     "close": _move({"open", "claimed", "submitted"}, "cancelled"),
     "mark_paid": _move({"approved"}, "paid"),
     "reverse_payment": _move({"paid"}, "approved"),  # the transfer that paid it was reversed
+    "take_back": _move({"open"}, "approved"),  # an overturned rejection's task, reopened and not taken since
 }
 
 # active → submitted while proof is in (through review and payment); a holding claim ends as
@@ -98,6 +99,14 @@ def approve_tasks(task_ids: list[str], now: datetime, among=None) -> None:
     decision passes one that binds 10,000 ids as one array); IN by default."""
     where = among(Task.id, task_ids) if among is not None else Task.id.in_(task_ids)
     db.session.execute(_task_update("approve", where, now).execution_options(synchronize_session=False))
+
+
+def take_back(task_id: str, worker_id: str, now: datetime) -> bool:
+    """The (locked) task of an overturned rejection goes back to its worker, approved, when it is
+    open again; False when someone else holds it (or it closed with its brief)."""
+    return db.session.execute(
+        _task_update("take_back", Task.id == task_id, now).values(worker_id=worker_id)
+    ).rowcount == 1
 
 
 def mark_paid(task_ids: list[str] | sa.Select, now: datetime | None = None) -> int:

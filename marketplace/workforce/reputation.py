@@ -3,7 +3,7 @@
 approved, rejected, auto_rejected: every submission so decided; approval_rate: approved share of
 the last RECENT_DECIDED decided submissions, null below MIN_DECIDED; on_time_rate: of the claims
 that ended with proof or ran out, the share with proof in time (claims given back do not count);
-appeals_won: 0 until appeals exist. The same expressions serve one worker (GET /v1/me), a page of
+appeals_won: the worker's overturned appeals. The same expressions serve one worker (GET /v1/me), a page of
 workers (admin lists, a brief's report) and the claim's eligibility check, correlated on a
 worker id column.
 """
@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
+from marketplace.appeals.models import Appeal
 from marketplace.auth.models import Worker
 from marketplace.extensions import db
 from marketplace.proofs.models import Submission
@@ -68,6 +69,8 @@ def columns(worker_id) -> list[sa.Label]:
         approval_rate(worker_id).label("approval_rate"),
         on_time.label("claims_on_time"),
         late.label("claims_late"),
+        (sa.select(sa.func.count()).select_from(Appeal)
+         .where(Appeal.worker_id == worker_id, Appeal.status == "overturned").scalar_subquery()).label("appeals_won"),
     ]
 
 
@@ -80,8 +83,7 @@ def as_dict(row, since) -> dict:
         "auto_rejected": int(row.auto_rejected or 0),
         "approval_rate": None if rate is None else round(float(rate), 4),
         "on_time_rate": round(row.claims_on_time / ended, 4) if ended else None,
-        # Appeals land with marketplace/appeals: until then none was won.
-        "appeals_won": 0,
+        "appeals_won": int(row.appeals_won or 0),
         "since": since,
     }
 
