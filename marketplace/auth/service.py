@@ -114,6 +114,9 @@ def log_in_worker(email: str, password: str) -> tuple[str, Credential]:
         worker = None
     if worker is None:
         raise Unauthorized("Email or password is wrong.")
+    from marketplace.workforce import suspensions  # workforce builds on auth's models
+
+    suspensions.refuse_if_suspended(worker.id)
     if _hasher.check_needs_rehash(worker.password_hash):
         worker.password_hash = _hasher.hash(password)
     ttl = timedelta(hours=current_app.config["WORKER_TOKEN_TTL_HOURS"])

@@ -35,6 +35,7 @@ from marketplace.proofs.models import Submission, SubmissionCheck
 from marketplace.proofs.storage import CHUNK, StorageKeyError, StorageUnavailable, storage
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.models import Claim, Task
+from marketplace.workforce import suspensions
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
     proof whose upload began before the claim expired is on time, however slow the phone's
     connection (the expiry job leaves a claim alone for UPLOAD_GRACE past its expiry).
     """
+    suspensions.refuse_if_suspended(worker_id)
     check_submission(worker_id)  # SUBMISSION_RATE_LIMIT per worker: 429 with Retry-After
     if upload is not None and len(upload.data) > current_app.config["MAX_UPLOAD_BYTES"]:
         raise RequestEntityTooLarge()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http.blueprint import Blueprint
-from marketplace.workforce import profile, schemas, service
+from marketplace.workforce import profile, schemas, service, suspensions
 
 blp = Blueprint("workforce", __name__, description="Workers: profile, reputation, eligibility, blocks, suspensions")
 
@@ -20,4 +20,31 @@ blp = Blueprint("workforce", __name__, description="Workers: profile, reputation
 def update_profile(data):
     worker_id = current_principal().id
     profile.update_profile(worker_id, data)
+    return service.view(worker_id)
+
+
+@blp.route("/v1/workers/<string:worker_id>/suspend", methods=["POST"])
+@role_required("admin")
+@blp.arguments(schemas.SuspensionIn(), example={"reason": "Same device as three banned accounts"})
+@blp.response(200, schemas.WorkerProfileOut)
+@blp.doc(security=BEARER, summary="Suspend a worker", description=(
+    "The worker can no longer log in, claim tasks or submit proof (403 saying they are suspended). Their "
+    "claims waiting for proof end and the tasks reopen; proof already in is still reviewed. Their available "
+    "balance is held (a ledger movement to their held account): payout batches skip them, with the reason "
+    "held, until they are reinstated. 404 for an unknown worker, 409 when already suspended. Audited."))
+def suspend_worker(data, worker_id):
+    suspensions.suspend(worker_id, data["reason"], f"admin:{current_principal().id}")
+    return service.view(worker_id)
+
+
+@blp.route("/v1/workers/<string:worker_id>/reinstate", methods=["POST"])
+@role_required("admin")
+@blp.arguments(schemas.SuspensionIn(), example={"reason": "Appeal upheld: the device was a shared library PC"})
+@blp.response(200, schemas.WorkerProfileOut)
+@blp.doc(security=BEARER, summary="Reinstate a suspended worker", description=(
+    "End the worker's suspension: they may log in, claim and submit again, and what the suspension held "
+    "returns to their available balance, for the next payout batch. 404 for an unknown worker, 409 when "
+    "they are not suspended. Audited."))
+def reinstate_worker(data, worker_id):
+    suspensions.reinstate(worker_id, data["reason"], f"admin:{current_principal().id}")
     return service.view(worker_id)

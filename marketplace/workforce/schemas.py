@@ -57,6 +57,11 @@ class ReputationOut(Schema):
     since = UTCDateTime(metadata={"description": "When the worker signed up."})
 
 
+class SuspensionIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
+                           metadata={"description": "Why: kept in the suspension's history and the audit log."})
+
+
 class SuspensionOut(Schema):
     reason = fields.String()
     suspended_at = UTCDateTime()
