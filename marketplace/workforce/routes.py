@@ -48,3 +48,27 @@ def suspend_worker(data, worker_id):
 def reinstate_worker(data, worker_id):
     suspensions.reinstate(worker_id, data["reason"], f"admin:{current_principal().id}")
     return service.view(worker_id)
+
+
+@blp.route("/v1/workers", methods=["GET"])
+@role_required("admin")
+@blp.arguments(schemas.WorkerListArgs(), location="query")
+@blp.response(200, schemas.WorkerPage)
+@blp.doc(security=BEARER, summary="List workers", description=(
+    "Workers newest first, with profile, status and reputation. `q` matches part of the email or display "
+    "name; `status` is active or suspended."))
+def list_workers(args):
+    rows, next_cursor = service.list_workers(**args)
+    return {"data": rows, "next_cursor": next_cursor}
+
+
+@blp.route("/v1/workers/<string:worker_id>", methods=["GET"])
+@role_required("admin")
+@blp.response(200, schemas.WorkerDetailOut)
+@blp.doc(security=BEARER, summary="A worker, for review", description=(
+    "Profile, reputation, balances by currency (available, held by a suspension, in transit, paid), every "
+    "suspension, and fraud signals: other workers seen from one of this worker's devices, submissions the "
+    "duplicate check caught, and submissions in the last hour against the median worker's. 404 for an "
+    "unknown worker."))
+def get_worker(worker_id):
+    return service.detail(worker_id)
