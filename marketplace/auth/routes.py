@@ -7,6 +7,7 @@ from flask import request
 from marketplace.auth import BEARER, current_principal, role_required, schemas, service
 from marketplace.http import ratelimit
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.client import client_device
 from marketplace.http.route_facts import ignores_idempotency_key, rate_limited
 from marketplace.workforce import schemas as workforce_schemas
 from marketplace.workforce import service as workforce
@@ -41,7 +42,7 @@ def sign_up_brand(data):
 @rate_limited
 def sign_up_worker(data):
     ratelimit.check_account_attempt("worker-sign-up", data["email"], request.remote_addr)
-    return service.sign_up_worker(**data)
+    return service.sign_up_worker(**data, seen_from=client_device())
 
 
 @blp.route("/v1/auth/token", methods=["POST"])
@@ -52,7 +53,7 @@ def sign_up_worker(data):
 @rate_limited
 def issue_token(data):
     ratelimit.check_account_attempt("login", data["email"], request.remote_addr)
-    token, credential = service.log_in_worker(data["email"], data["password"])
+    token, credential = service.log_in_worker(data["email"], data["password"], seen_from=client_device())
     return {"token": token, "expires_at": credential.expires_at}
 
 

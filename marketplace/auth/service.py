@@ -83,7 +83,9 @@ def sign_up_brand(name: str, email: str) -> tuple[Brand, str]:
     return brand, api_key
 
 
-def sign_up_worker(email: str, password: str, display_name: str, country: str) -> Worker:
+def sign_up_worker(email: str, password: str, display_name: str, country: str,
+                   seen_from: tuple[str | None, str | None] | None = None) -> Worker:
+    """`seen_from`: the client's (address, user agent), recorded as a keyed device sighting."""
     email = _normalise_email(email)
     if db.session.scalar(sa.select(Worker.id).where(Worker.email == email)):
         raise Conflict("A worker with that email already exists.")
@@ -94,8 +96,17 @@ def sign_up_worker(email: str, password: str, display_name: str, country: str) -
         country=country.upper(),
     )
     _insert_unique(worker, "worker")
+    _seen(worker.id, "sign_up", seen_from)
     db.session.commit()
     return worker
+
+
+def _seen(worker_id: str, event: str, seen_from: tuple[str | None, str | None] | None) -> None:
+    if seen_from is not None:
+        # workforce owns the sightings, and builds on auth: imported here, not at the top
+        from marketplace.workforce import sightings
+
+        sightings.seen(worker_id, event, *seen_from)
 
 
 def update_worker_identity(worker_id: str, *, display_name: str | None = None, country: str | None = None) -> None:
@@ -106,7 +117,8 @@ def update_worker_identity(worker_id: str, *, display_name: str | None = None, c
         db.session.execute(sa.update(Worker).where(Worker.id == worker_id).values(**values))
 
 
-def log_in_worker(email: str, password: str) -> tuple[str, Credential]:
+def log_in_worker(email: str, password: str,
+                  seen_from: tuple[str | None, str | None] | None = None) -> tuple[str, Credential]:
     worker = db.session.scalar(sa.select(Worker).where(Worker.email == _normalise_email(email)))
     try:
         _hasher.verify(worker.password_hash if worker else _DUMMY_HASH, password)
@@ -114,10 +126,15 @@ def log_in_worker(email: str, password: str) -> tuple[str, Credential]:
         worker = None
     if worker is None:
         raise Unauthorized("Email or password is wrong.")
+    # workforce owns suspensions, and builds on auth: imported here, not at the top
+    from marketplace.workforce import suspensions
+
+    suspensions.refuse_if_suspended(worker.id)
     if _hasher.check_needs_rehash(worker.password_hash):
         worker.password_hash = _hasher.hash(password)
     ttl = timedelta(hours=current_app.config["WORKER_TOKEN_TTL_HOURS"])
     token, credential = _issue("token", "worker", worker.id, ttl)
+    _seen(worker.id, "login", seen_from)
     db.session.commit()
     return token, credential
 

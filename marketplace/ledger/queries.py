@@ -18,7 +18,7 @@ from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerLine
 
 # Each kind of account is on one side, as service.py's constructors make it.
 _SIGN = {a.kind: a.sign for a in (
-    ledger.escrow("", ""), ledger.worker_available("", ""), ledger.worker_in_transit("", ""),
+    ledger.escrow("", ""), ledger.worker_available("", ""), ledger.worker_in_transit("", ""), ledger.worker_held("", ""),
     ledger.refund_pending("", ""), ledger.platform_fees(""), ledger.stripe_clearing(""), ledger.stripe_fees(""),
 )}
 
@@ -179,3 +179,15 @@ def worker_earnings(worker_id: str) -> dict[str, dict[str, int]]:
     return {currency: {"available_cents": int(available_cents or 0), "in_transit_cents": int(in_transit_cents or 0),
                        "paid_cents": int(paid or 0), "bonus_cents": int(bonus or 0)}
             for currency, available_cents, in_transit_cents, paid, bonus in rows}
+
+
+def worker_balances(worker_id: str, kind: str) -> dict[str, int]:
+    """currency → the worker's balance in their accounts of this kind (worker_available,
+    worker_held…), in one query; currencies without such an account are absent."""
+    rows = db.session.execute(
+        sa.select(LedgerAccount.currency, _as_balance(kind, sa.func.sum(LedgerLine.amount_cents)))
+        .join(LedgerLine, LedgerLine.account_id == LedgerAccount.id)
+        .where(LedgerAccount.owner_id == worker_id, LedgerAccount.kind == kind)
+        .group_by(LedgerAccount.currency)
+    ).all()
+    return {currency: int(cents or 0) for currency, cents in rows}

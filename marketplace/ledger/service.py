@@ -70,6 +70,12 @@ def worker_in_transit(worker_id: str, currency: str) -> Account:
     return Account(f"worker:{worker_id}:in_transit:{currency}", "worker_in_transit", worker_id, currency, "credit")
 
 
+def worker_held(worker_id: str, currency: str) -> Account:
+    """A suspended worker's balance, set aside from available so no payout batch pays it, and given
+    back to available when they are reinstated: owed to them all along, never lost."""
+    return Account(f"worker:{worker_id}:held:{currency}", "worker_held", worker_id, currency, "credit")
+
+
 def refund_pending(brief_id: str, currency: str) -> Account:
     """Escrow set aside for a refund Stripe has not confirmed yet."""
     return Account(f"refund_pending:{brief_id}", "refund_pending", brief_id, currency, "credit")

@@ -90,7 +90,8 @@ class BatchSkipOut(Schema):
     reason = fields.String(validate=validate.OneOf(SKIP_REASONS), metadata={"description": (
         "no_payout_account: never made one; payout_account_blocked: a bank payout failed and Stripe has not "
         "since shown the account good (see the worker's payout account); payouts_disabled: Stripe does not "
-        "let the account receive transfers or payouts yet; under_minimum: less than the batch's minimum.")})
+        "let the account receive transfers or payouts yet; under_minimum: less than the batch's minimum; "
+        "held: the worker is suspended, and their money waits for their reinstatement.")})
     available_cents = fields.Integer(metadata={"description": "What the worker had available when the batch was made."})
 
 

@@ -38,6 +38,7 @@ from marketplace.payouts.models import (
 )
 from marketplace.proofs import lifecycle as proofs
 from marketplace.proofs.models import Submission
+from marketplace.workforce import suspensions
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +273,9 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
     available = sa.select(balances.c.owner_id, balances.c.balance_cents).cte("available")
     payable = sa.and_(PayoutAccount.transfers_active.is_(True), PayoutAccount.payouts_enabled.is_(True),
                       PayoutAccount.blocked_reason.is_(None))
+    # A suspended worker's money is held: what a suspension did not move to their held account
+    # (approved since) stays in available, and no batch pays it until they are reinstated.
+    suspended = available.c.owner_id.in_(suspensions.suspended_workers())
     eligible = (
         sa.select(
             sql_new_id("pbi", dialect), sa.literal(batch.id), available.c.owner_id,
@@ -279,7 +283,7 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
             sa.literal("pending"), sa.literal(0), sa.literal(1), sa.func.now(),
         )
         .select_from(available.join(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id))
-        .where(payable, available.c.balance_cents >= minimum)
+        .where(payable, ~suspended, available.c.balance_cents >= minimum)
     )
     insert_items = (
         sa.insert(PayoutItem)
@@ -288,6 +292,7 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
         .returning(PayoutItem.id, PayoutItem.worker_id, PayoutItem.amount_cents)
     )
     reason = sa.case(
+        (suspended, "held"),
         (PayoutAccount.worker_id.is_(None), "no_payout_account"),
         (PayoutAccount.blocked_reason.is_not(None), "payout_account_blocked"),
         (~payable, "payouts_disabled"),
@@ -297,7 +302,7 @@ def create_batch(*, currency: str, min_amount_cents: int, created_by: str) -> Pa
         ["batch_id", "worker_id", "reason", "available_cents"],
         sa.select(sa.literal(batch.id), available.c.owner_id, reason, available.c.balance_cents)
         .select_from(available.outerjoin(PayoutAccount, PayoutAccount.worker_id == available.c.owner_id))
-        .where(sa.or_(PayoutAccount.worker_id.is_(None), ~payable, available.c.balance_cents < minimum)),
+        .where(sa.or_(suspended, PayoutAccount.worker_id.is_(None), ~payable, available.c.balance_cents < minimum)),
     )
     if dialect == "postgresql":
         new_items = insert_items.cte("new_items")

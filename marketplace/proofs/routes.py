@@ -10,6 +10,7 @@ from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.db.clock import utcnow
 from marketplace.errors import InvalidInput
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.client import client_device
 from marketplace.http.inputs import refuse_nameless_parts, refuse_unstorable
 from marketplace.http.problems import field_errors
 from marketplace.http.route_facts import accepts_upload, rate_limited
@@ -82,7 +83,8 @@ def submit_proof(task_id):
     # When the request arrived, before any hook read its body: an upload begun in time is on time.
     received_at = g.get("received_at") or utcnow()
     proof, upload = _read_proof()
-    submission = service.submit(current_principal().id, task_id, proof, upload, received_at=received_at)
+    submission = service.submit(current_principal().id, task_id, proof, upload, received_at=received_at,
+                                seen_from=client_device())
     validation_jobs.enqueue_validation(submission.id)
     return service.present([submission], current_principal())[0]
 

@@ -35,6 +35,7 @@ from marketplace.proofs.models import Submission, SubmissionCheck
 from marketplace.proofs.storage import CHUNK, StorageKeyError, StorageUnavailable, storage
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.models import Claim, Task
+from marketplace.workforce import sightings, suspensions
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ def _required_parts(rules: dict, proof: dict, upload: Upload | None) -> None:
 
 
 def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
-           received_at: datetime | None = None) -> Submission:
+           received_at: datetime | None = None,
+           seen_from: tuple[str | None, str | None] | None = None) -> Submission:
     """Record proof for the worker's claimed task as `validating` (the caller enqueues its validation).
 
     ``proof`` holds link/text/captured_at as parsed by SubmissionIn. The claim row is locked
@@ -114,6 +116,7 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
     proof whose upload began before the claim expired is on time, however slow the phone's
     connection (the expiry job leaves a claim alone for UPLOAD_GRACE past its expiry).
     """
+    suspensions.refuse_if_suspended(worker_id)
     check_submission(worker_id)  # SUBMISSION_RATE_LIMIT per worker: 429 with Retry-After
     if upload is not None and len(upload.data) > current_app.config["MAX_UPLOAD_BYTES"]:
         raise RequestEntityTooLarge()
@@ -142,6 +145,8 @@ def submit(worker_id: str, task_id: str, proof: dict, upload: Upload | None,
         submission.screenshot_sha256 = hashlib.sha256(upload.data).hexdigest()
     try:
         tasks.submit(held, now)
+        if seen_from is not None:  # the client's (address, user agent), as a keyed device sighting
+            sightings.seen(worker_id, "submission", *seen_from)
         db.session.commit()
     except BaseException as exc:  # nothing recorded: the stored file goes too
         db.session.rollback()

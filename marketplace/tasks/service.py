@@ -17,7 +17,7 @@ from marketplace.http.pagination import decode_cursor, encode_cursor
 from marketplace.proofs.checks.link import LINK_PLACEMENT
 from marketplace.tasks import lifecycle
 from marketplace.tasks.models import HOLDING, Claim, Task
-from marketplace.workforce import eligibility
+from marketplace.workforce import eligibility, suspensions
 
 
 def new_tracked_code() -> str:
@@ -64,6 +64,13 @@ def claim(worker_id: str, group_id: str) -> Claim:
     """
     group, brief = claimable_group(group_id)
     db.session.execute(sa.select(Worker.id).where(Worker.id == worker_id).with_for_update())
+    # Under the worker's row lock, which suspend() takes too: a suspension either commits first
+    # (and this claim is refused) or waits for this claim and then ends it.
+    try:
+        suspensions.refuse_if_suspended(worker_id)
+    except suspensions.Suspended:
+        db.session.rollback()
+        raise
     # After the lock, in this transaction: what the rules read (the worker's rate, the brand's
     # blocks) is as committed now, not as it was when the request began.
     refused = eligibility.refusal(worker_id, group.id, brief.brand_id)

@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from marketplace.auth.schemas import AdminOut, BrandOut, WorkerOut
 from marketplace.http.fields import StrictInteger, UTCDateTime
+from marketplace.http.pagination import ListArgs
 from marketplace.workforce.fields import CountryCode, LanguageCode
 from marketplace.workforce.models import PLATFORMS
 
@@ -55,6 +56,11 @@ class ReputationOut(Schema):
                        "null before any."})
     appeals_won = fields.Integer()
     since = UTCDateTime(metadata={"description": "When the worker signed up."})
+
+
+class SuspensionIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
+                           metadata={"description": "Why: kept in the suspension's history and the audit log."})
 
 
 class SuspensionOut(Schema):
@@ -125,3 +131,48 @@ class BlockOut(Schema):
 class BlockPage(Schema):
     data = fields.List(fields.Nested(BlockOut))
     next_cursor = fields.String(allow_none=True)
+
+
+class WorkerListArgs(ListArgs):
+    q = fields.String(load_default=None, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Part of the email or display name (any case)."})
+    status = fields.String(load_default=None, validate=validate.OneOf(["active", "suspended"]))
+
+
+class WorkerPage(Schema):
+    data = fields.List(fields.Nested(WorkerProfileOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class BalanceOut(Schema):
+    currency = fields.String()
+    available_cents = fields.Integer(metadata={"description": "What the next payout batch may pay."})
+    held_cents = fields.Integer(metadata={"description": "Set aside by a suspension; returned on reinstatement."})
+    in_transit_cents = fields.Integer(metadata={"description": "In a payout batch, not yet paid."})
+    paid_cents = fields.Integer(metadata={"description": "Paid out, net of reversals."})
+
+
+class SuspensionRecordOut(Schema):
+    id = fields.String()
+    reason = fields.String()
+    suspended_by = fields.String()
+    suspended_at = UTCDateTime()
+    reinstated_at = UTCDateTime(allow_none=True)
+    reinstated_by = fields.String(allow_none=True)
+    reinstate_reason = fields.String(allow_none=True)
+
+
+class SignalsOut(Schema):
+    shared_device_workers = fields.List(fields.String(), metadata={
+        "description": "Other workers seen from a device (keyed digest of address and user agent) this one used."})
+    duplicate_proof_caught = fields.Integer(metadata={
+        "description": "This worker's submissions the duplicate-screenshot check failed."})
+    submissions_last_hour = fields.Integer()
+    median_submissions_last_hour = fields.Float(metadata={
+        "description": "The median, over every worker who submitted in the last hour, of their submissions in it."})
+
+
+class WorkerDetailOut(WorkerProfileOut):
+    balances = fields.List(fields.Nested(BalanceOut))
+    suspensions = fields.List(fields.Nested(SuspensionRecordOut), metadata={"description": "Newest first."})
+    signals = fields.Nested(SignalsOut)

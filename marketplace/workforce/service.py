@@ -3,13 +3,23 @@ fixed number of statements."""
 
 from __future__ import annotations
 
+import statistics
+from datetime import timedelta
+
 import sqlalchemy as sa
+import sqlalchemy.orm
 
 from marketplace.auth.models import Worker
+from marketplace.db.clock import utcnow
 from marketplace.errors import NotFound
 from marketplace.extensions import db
-from marketplace.workforce import profile, reputation
-from marketplace.workforce.models import Suspension
+from marketplace.http.pagination import page
+from marketplace.ledger import queries as ledger_queries
+from marketplace.proofs.models import Submission, SubmissionCheck
+from marketplace.workforce import profile, reputation, suspensions
+from marketplace.workforce.models import DeviceSighting, Suspension
+
+VELOCITY_WINDOW = timedelta(hours=1)
 
 
 def open_suspensions(worker_ids: list[str]) -> dict[str, Suspension]:
@@ -43,3 +53,61 @@ def view(worker_id: str) -> dict:
     if worker is None:
         raise NotFound(f"No worker {worker_id}.")
     return views([worker])[0]
+
+
+def list_workers(*, q: str | None, status: str | None, limit: int,
+                 cursor: str | None) -> tuple[list[dict], str | None]:
+    """Workers newest first; `q` matches part of the email or display name, `status` is active or
+    suspended. A page is a fixed number of statements, whatever its length."""
+    query = sa.select(Worker)
+    if q:
+        query = query.where(sa.or_(Worker.email.icontains(q, autoescape=True),
+                                   Worker.display_name.icontains(q, autoescape=True)))
+    if status:
+        suspended = Worker.id.in_(suspensions.suspended_workers())
+        query = query.where(suspended if status == "suspended" else ~suspended)
+    rows, next_cursor = page(query, Worker, limit=limit, cursor=cursor)
+    return views(rows), next_cursor
+
+
+def detail(worker_id: str) -> dict:
+    """One worker as an admin reviews them: the view, balances by currency, every suspension,
+    and the fraud signals (one query each)."""
+    out = view(worker_id)
+    earned = ledger_queries.worker_earnings(worker_id)
+    held = ledger_queries.worker_balances(worker_id, "worker_held")
+    out["balances"] = [
+        {"currency": c, "available_cents": earned.get(c, {}).get("available_cents", 0), "held_cents": held.get(c, 0),
+         "in_transit_cents": earned.get(c, {}).get("in_transit_cents", 0),
+         "paid_cents": earned.get(c, {}).get("paid_cents", 0)}
+        for c in sorted(set(earned) | set(held))
+    ]
+    out["suspensions"] = list(db.session.scalars(
+        sa.select(Suspension).where(Suspension.worker_id == worker_id)
+        .order_by(Suspension.suspended_at.desc(), Suspension.id.desc())))
+    out["signals"] = signals(worker_id)
+    return out
+
+
+def signals(worker_id: str) -> dict:
+    """What suggests one person behind several accounts, or recycled proof."""
+    mine, other = sa.orm.aliased(DeviceSighting), sa.orm.aliased(DeviceSighting)
+    sharing = list(db.session.scalars(
+        sa.select(other.worker_id).distinct()
+        .join(mine, sa.and_(mine.device == other.device, mine.worker_id == worker_id))
+        .where(other.worker_id != worker_id).order_by(other.worker_id)))
+    duplicates = db.session.scalar(
+        sa.select(sa.func.count()).select_from(SubmissionCheck)
+        .join(Submission, Submission.id == SubmissionCheck.submission_id)
+        .where(Submission.worker_id == worker_id, SubmissionCheck.name == "duplicate",
+               SubmissionCheck.outcome == "fail"))
+    # Velocity: submissions in the last hour, against the median of every worker who submitted in it.
+    per_worker = dict(db.session.execute(
+        sa.select(Submission.worker_id, sa.func.count())
+        .where(Submission.created_at > utcnow() - VELOCITY_WINDOW).group_by(Submission.worker_id)).all())
+    return {
+        "shared_device_workers": sharing,
+        "duplicate_proof_caught": int(duplicates or 0),
+        "submissions_last_hour": int(per_worker.get(worker_id, 0)),
+        "median_submissions_last_hour": statistics.median(per_worker.values()) if per_worker else 0,
+    }
