@@ -16,7 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from marketplace.auth import require_role
-from marketplace.auth.service import CREDENTIAL_CHECK, Principal, hash_secret, principal_from
+from marketplace.auth.service import (
+    CREDENTIAL_CHECK,
+    Principal,
+    hash_secret,
+    principal_from,
+    require_scope,
+)
 from marketplace.briefs.models import Brief, TaskGroup, fee_for, groups_cost, groups_fee
 from marketplace.briefs.schemas import BriefOut, TaskGroupOut
 from marketplace.db import direct
@@ -101,7 +107,7 @@ WITH cred AS ({CREDENTIAL_CHECK}), brief AS (
     SELECT b.* FROM briefs b JOIN cred ON cred.role = 'admin' OR b.brand_id = cred.principal_id
     WHERE b.id = :brief_id
 ), moved AS ({_ESCROW_MOVED})
-SELECT cred.role, cred.principal_id, cred.revoked_at, cred.expires_at,
+SELECT cred.role, cred.principal_id, cred.revoked_at, cred.expires_at, cred.scopes,
        {", ".join(f"brief.{k}" for k in BRIEF_KEYS)},
        {", ".join(f"g.{k} AS g_{k}" for k in GROUP_KEYS)},
        {", ".join(f"(SELECT count(*) FROM tasks t WHERE t.group_id = g.id AND t.status = '{s}') AS n_{s}"
@@ -138,7 +144,8 @@ def read(secret: str, brief_id: str, roles: tuple[str, ...]) -> tuple[Principal,
     answers them, 404 for a brief that does not exist or is another tenant's."""
     rows = direct.read(_READ, {"secret_hash": hash_secret(secret), "brief_id": brief_id,
                                "escrow_code": escrow_code(brief_id)})
-    principal = require_role(principal_from(rows[0] if rows else None), roles)
+    # The key's scopes come back on the same row: checked here, no second statement.
+    principal = require_scope(require_role(principal_from(rows[0] if rows else None), roles), "briefs:read")
     first = rows[0]
     if first["id"] is None:
         raise NotFound(f"No brief {brief_id}.")

@@ -23,6 +23,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 
+from marketplace.auth import required_scope
 from marketplace.http import examples, route_facts
 from marketplace.http.idempotency import HEADER, MAX_KEY_LENGTH
 from marketplace.http.problems import PROBLEM_JSON
@@ -84,6 +85,11 @@ class ErrorResponses(BasePlugin):
         view = self.app.view_functions.get(rule.endpoint) if rule is not None else None
         for method, operation in operations.items():
             facts = route_facts.facts_of(view, method)
+            scope = required_scope(view, method) if view is not None else None
+            if scope is not None:
+                operation["x-required-scope"] = scope
+                operation["description"] = (operation.get("description", "") + "\n\n" if operation.get("description")
+                                            else "") + (f"A brand's API key needs the `{scope}` scope (else 403).")
             honours_key = method == "post" and route_facts.IGNORES_IDEMPOTENCY_KEY not in facts
             responses = operation.setdefault("responses", {})
             wanted = []
