@@ -230,3 +230,45 @@ def test_the_spec_states_each_brand_operations_scope(client):
         assert operation["x-required-scope"] == scope, (path, method)
         assert f"`{scope}`" in operation["description"]
     assert "x-required-scope" not in spec["paths"]["/v1/tasks"]["get"]  # a worker's route
+
+
+# --- last_used_at, written at most once a minute -----------------------------------------------------
+
+def row_version(db_session, key_id: str):
+    """The key's row version (xmin): it changes on every UPDATE of the row, even one to the same value."""
+    db_session.rollback()
+    return db_session.execute(sa.text("SELECT xmin::text AS version, last_used_at FROM credentials WHERE id = :id"),
+                              {"id": key_id}).one()
+
+
+def test_last_used_at_is_written_once_a_minute_however_many_requests(client, db_session):
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    made = make_key(client, key, scopes=["briefs:read"])
+    assert row_version(db_session, made["id"]).last_used_at is None
+
+    assert client.get(f"/v1/briefs/{brief['id']}", headers=auth(made["secret"])).status_code == 200
+    first = row_version(db_session, made["id"])
+    assert first.last_used_at is not None
+    for path in (f"/v1/briefs/{brief['id']}", "/v1/briefs", "/v1/me"):  # the one-statement read and the others
+        assert client.get(path, headers=auth(made["secret"])).status_code == 200
+    assert row_version(db_session, made["id"]) == first  # no write at all within the minute
+
+    # A minute on (the stored time moved back, as the clock would move on), the next request writes it again.
+    db_session.execute(sa.text("UPDATE credentials SET last_used_at = last_used_at - interval '61 seconds' "
+                               "WHERE id = :id"), {"id": made["id"]})
+    db_session.commit()
+    moved_back = row_version(db_session, made["id"])
+    assert client.get("/v1/me", headers=auth(made["secret"])).status_code == 200
+    after = row_version(db_session, made["id"])
+    assert after.version != moved_back.version and after.last_used_at > moved_back.last_used_at
+    shown = {k["id"]: k for k in client.get("/v1/api-keys", headers=auth(key)).get_json()["data"]}
+    assert shown[made["id"]]["last_used_at"] is not None
+
+
+def test_a_refused_key_is_not_marked_used(client, db_session):
+    _, key = sign_up_brand(client)
+    made = make_key(client, key, scopes=["briefs:read"])
+    client.delete(f"/v1/api-keys/{made['id']}", headers=auth(key))
+    assert client.get("/v1/me", headers=auth(made["secret"])).status_code == 401
+    assert row_version(db_session, made["id"]).last_used_at is None

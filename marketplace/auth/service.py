@@ -151,11 +151,32 @@ def create_admin(email: str) -> tuple[Admin, str]:
 # The columns `principal_from` needs, for the credential behind a secret's hash: a statement of its
 # own, and the first step of the hot reads that authenticate in the same round trip.
 CREDENTIAL_CHECK = """
-SELECT role, principal_id, revoked_at, expires_at, scopes FROM credentials WHERE secret_hash = :secret_hash
+SELECT id AS credential_id, role, principal_id, revoked_at, expires_at, scopes, last_used_at FROM credentials
+WHERE secret_hash = :secret_hash
 """
 _AUTHENTICATE = sa.text(CREDENTIAL_CHECK).columns(
-    revoked_at=sa.DateTime(timezone=True), expires_at=sa.DateTime(timezone=True)
+    revoked_at=sa.DateTime(timezone=True), expires_at=sa.DateTime(timezone=True),
+    last_used_at=sa.DateTime(timezone=True),
 )
+
+# last_used_at is for people ("is this key still in use?"), so a minute's precision is plenty:
+# a credential's row is written at most once a minute however busy the key, and the hot reads
+# stay one statement on every other request. The condition is in the UPDATE too, so requests
+# racing past a stale value write once (the second re-reads the row the first wrote, and skips).
+LAST_USED_PRECISION = timedelta(minutes=1)
+_NOTE_USE = sa.text("""
+UPDATE credentials SET last_used_at = :now
+WHERE id = :id AND (last_used_at IS NULL OR last_used_at < :stale_before)
+""")
+
+
+def _note_use(credential: Mapping[str, Any], now: datetime) -> None:
+    last_used_at = as_utc(credential.get("last_used_at"))
+    if "credential_id" not in credential or (last_used_at is not None and last_used_at >= now - LAST_USED_PRECISION):
+        return
+    # The fast pool: a last-use time lost to a crash in the same instant costs nothing; a repeat is harmless.
+    direct.write(_NOTE_USE, {"id": credential["credential_id"], "now": now, "stale_before": now - LAST_USED_PRECISION},
+                 durable=False, retry=True)
 
 
 def principal_from(credential: Mapping[str, Any] | None, now: datetime | None = None) -> Principal:
@@ -167,6 +188,7 @@ def principal_from(credential: Mapping[str, Any] | None, now: datetime | None = 
     expires_at = as_utc(credential["expires_at"])
     if expires_at is not None and expires_at <= (now or utcnow()):
         raise Unauthorized("The token has expired; log in again.")
+    _note_use(credential, now or utcnow())
     scopes = credential.get("scopes")
     return Principal(role=credential["role"], id=credential["principal_id"],
                      scopes=frozenset(scopes.split()) if scopes is not None else None)

@@ -107,7 +107,8 @@ WITH cred AS ({CREDENTIAL_CHECK}), brief AS (
     SELECT b.* FROM briefs b JOIN cred ON cred.role = 'admin' OR b.brand_id = cred.principal_id
     WHERE b.id = :brief_id
 ), moved AS ({_ESCROW_MOVED})
-SELECT cred.role, cred.principal_id, cred.revoked_at, cred.expires_at, cred.scopes,
+SELECT cred.credential_id, cred.role, cred.principal_id, cred.revoked_at, cred.expires_at, cred.scopes,
+       cred.last_used_at,
        {", ".join(f"brief.{k}" for k in BRIEF_KEYS)},
        {", ".join(f"g.{k} AS g_{k}" for k in GROUP_KEYS)},
        {", ".join(f"(SELECT count(*) FROM tasks t WHERE t.group_id = g.id AND t.status = '{s}') AS n_{s}"
@@ -123,6 +124,7 @@ CROSS JOIN moved
 ORDER BY g.position
 """).columns(
     # By name, the model's types, so both databases hand back the same Python values (JSON, aware times, booleans).
+    last_used_at=sa.DateTime(timezone=True),
     **{k: Brief.__table__.c[k].type for k in BRIEF_KEYS},
     **{"g_" + k: TaskGroup.__table__.c[k].type for k in GROUP_KEYS},
     **{"f_" + k: Payment.__table__.c[k].type for k in FUNDING_COLUMNS},
