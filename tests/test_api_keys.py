@@ -272,3 +272,17 @@ def test_a_refused_key_is_not_marked_used(client, db_session):
     client.delete(f"/v1/api-keys/{made['id']}", headers=auth(key))
     assert client.get("/v1/me", headers=auth(made["secret"])).status_code == 401
     assert row_version(db_session, made["id"]).last_used_at is None
+
+
+def test_a_key_grants_no_scope_it_lacks_itself(client, db_session):
+    _, key = sign_up_brand(client)
+    manager = make_key(client, key, scopes=["keys:write", "briefs:read"])["secret"]
+    before = len(credential_rows(db_session))
+    assert refused_for(client.post("/v1/api-keys", json={"name": "x", "scopes": ["briefs:read", "briefs:write"]},
+                                   headers=auth(manager)), "briefs:write")
+    powerful = make_key(client, key, scopes=["briefs:write"])
+    assert refused_for(client.post(f"/v1/api-keys/{powerful['id']}/roll", json={"expires_in_hours": 0},
+                                   headers=auth(manager)), "briefs:write")
+    assert len(credential_rows(db_session)) == before + 1  # only the key the sign-up key made
+    assert client.get("/v1/me", headers=auth(powerful["secret"])).status_code == 200  # the refused roll changed nothing
+    assert make_key(client, manager, scopes=["briefs:read"])["scopes"] == ["briefs:read"]

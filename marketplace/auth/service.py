@@ -230,7 +230,10 @@ def _keys_of(principal: Principal) -> sa.Select:
 
 def create_api_key(principal: Principal, name: str, scopes: Sequence[str],
                    expires_in_hours: int | None = None) -> tuple[str, Credential]:
-    """A new key for the caller's brand; its secret is returned this once."""
+    """A new key for the caller's brand; its secret is returned this once. A key grants only scopes
+    its maker has (403 naming the first it lacks): keys:write alone must not mint a key for all."""
+    for scope in scopes:
+        require_scope(principal, scope)
     expires_in = timedelta(hours=expires_in_hours) if expires_in_hours is not None else None
     secret, credential = _issue("api_key", "brand", principal.id, expires_in, name=name.strip(), scopes=scopes)
     db.session.commit()
@@ -242,8 +245,9 @@ def list_api_keys(principal: Principal, *, limit: int, cursor: str | None):
     return page(_keys_of(principal), Credential, limit=limit, cursor=cursor)
 
 
-def _own_key(principal: Principal, key_id: str) -> Credential:
-    key = db.session.scalar(_keys_of(principal).where(Credential.id == key_id).with_for_update())
+def _own_key(principal: Principal, key_id: str, *, lock: bool = True) -> Credential:
+    query = _keys_of(principal).where(Credential.id == key_id)
+    key = db.session.scalar(query.with_for_update() if lock else query)
     if key is None:  # another brand's key, or revoked already: nothing of the caller's
         raise NotFound(f"No API key {key_id}.")
     return key
@@ -258,7 +262,11 @@ def revoke_api_key(principal: Principal, key_id: str) -> None:
 def roll_api_key(principal: Principal, key_id: str, expires_in_hours: int) -> tuple[str, Credential]:
     """A new key with the old one's name and scopes; the old one works `expires_in_hours` more (0:
     not at all), never longer than it would have. The row lock makes two rolls at once roll in turn."""
+    # Refused before the row is locked: a refusal leaves no lock behind in the request's session.
+    for scope in _own_key(principal, key_id, lock=False).scope_list or BRAND_SCOPES:
+        require_scope(principal, scope)  # the new secret is handed to the caller: no more than it has
     old = _own_key(principal, key_id)
+    db.session.refresh(old)  # the values as locked, not those the first read left in the session
     now = utcnow()
     ends = now + timedelta(hours=expires_in_hours)
     if old.expires_at is None or as_utc(old.expires_at) > ends:

@@ -8,7 +8,9 @@ credentials, 404 where its path names an object, 400, 413, 415 and 422 where it 
 on POSTs that honour the Idempotency-Key (a key reused, a state conflict) or create something (an
 email taken), the Idempotency-Key header on those that honour it and create something, 429 where
 a rate limit applies, 502 where it calls Stripe, and 414, 431 and 503 everywhere (a URL or header
-past the limits, the database unreachable).
+past the limits, the database unreachable). It also states the API-key scope an operation needs
+(`x-required-scope`, and a line of its description), as its view declares it
+(marketplace.auth.scope_required).
 What a route is comes from the marks on its view (marketplace.http.route_facts).
 """
 
