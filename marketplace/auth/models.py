@@ -57,9 +57,20 @@ class Credential(db.Model):
     role: Mapped[str] = mapped_column(sa.String(16))
     principal_id: Mapped[str] = mapped_column(sa.String(40), index=True)
     hint: Mapped[str] = mapped_column(sa.String(16))  # the last characters, to tell keys apart
+    # A brand's key: its name, the visible start of its secret (mk_ and 8 random characters, not
+    # secret: it names the key in lists and logs), and what it may do. NULL scopes: the role's full
+    # rights (worker tokens, admin keys). Keys made before scopes have no visible prefix.
+    name: Mapped[str | None] = mapped_column(sa.String(100))
+    prefix: Mapped[str | None] = mapped_column(sa.String(16))
+    scopes: Mapped[str | None] = mapped_column(sa.String(200))  # space-separated, as OAuth writes them
+    last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    @property
+    def scope_list(self) -> list[str] | None:
+        return self.scopes.split() if self.scopes is not None else None
 
     __table_args__ = (
         sa.CheckConstraint("role IN ('brand', 'worker', 'admin')", name="role_known"),

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from flask import request
 
-from marketplace.auth import BEARER, current_principal, role_required, schemas, service
+from marketplace.auth import (
+    BEARER,
+    current_principal,
+    role_required,
+    schemas,
+    scope_required,
+    service,
+)
 from marketplace.http import ratelimit
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.client import client_device
+from marketplace.http.pagination import ListArgs
 from marketplace.http.route_facts import ignores_idempotency_key, rate_limited
 from marketplace.workforce import schemas as workforce_schemas
 from marketplace.workforce import service as workforce
@@ -68,3 +76,63 @@ def me():
     if principal.role == "worker":
         return {"role": "worker", "worker": workforce.view(principal.id)}
     return service.describe(principal)
+
+
+KEYS_WRITE = "Needs a brand's API key with the keys:write scope (the sign-up key has it)."
+
+
+@blp.route("/v1/api-keys", methods=["POST"])
+@role_required("brand")
+@scope_required("keys:write")
+@blp.arguments(schemas.ApiKeyIn(), example=schemas.API_KEY_EXAMPLE)
+@blp.response(201, schemas.ApiKeyCreated)
+@blp.doc(security=BEARER, summary="Make an API key", description=(
+    "A new key for your brand with a name, the scopes it may use and, optionally, a lifetime in hours. The "
+    "secret is in this answer only; we keep its hash. 422 for an unknown scope or hours out of range. " + KEYS_WRITE))
+@ignores_idempotency_key
+def create_api_key(data):
+    secret, key = service.create_api_key(current_principal(), data["name"], data["scopes"], data["expires_in_hours"])
+    return _with_secret(key, secret)
+
+
+@blp.route("/v1/api-keys", methods=["GET"])
+@role_required("brand")
+@scope_required("keys:write")
+@blp.arguments(ListArgs(), location="query")
+@blp.response(200, schemas.ApiKeyPage)
+@blp.doc(security=BEARER, summary="Your API keys, newest first", description=(
+    "Every key of your brand not revoked: name, scopes, visible prefix, when it was made, last used and "
+    "expires. Never the secret. " + KEYS_WRITE))
+def list_api_keys(args):
+    rows, next_cursor = service.list_api_keys(current_principal(), limit=args["limit"], cursor=args["cursor"])
+    return {"data": rows, "next_cursor": next_cursor}
+
+
+@blp.route("/v1/api-keys/<string:key_id>", methods=["DELETE"])
+@role_required("brand")
+@scope_required("keys:write")
+@blp.response(204)
+@blp.doc(security=BEARER, summary="Revoke an API key", description=(
+    "Revoked at once: the next request with it is 401. 404 for a key that is not yours or is revoked "
+    "already. " + KEYS_WRITE))
+def revoke_api_key(key_id):
+    service.revoke_api_key(current_principal(), key_id)
+
+
+@blp.route("/v1/api-keys/<string:key_id>/roll", methods=["POST"])
+@role_required("brand")
+@scope_required("keys:write")
+@blp.arguments(schemas.ApiKeyRoll(), example=schemas.ROLL_EXAMPLE)
+@blp.response(201, schemas.ApiKeyCreated)
+@blp.doc(security=BEARER, summary="Roll an API key", description=(
+    "A new key with the same name and scopes, its secret in this answer only. The old key keeps working "
+    "for expires_in_hours (0: it stops now), then answers 401. " + KEYS_WRITE))
+@ignores_idempotency_key
+def roll_api_key(data, key_id):
+    secret, key = service.roll_api_key(current_principal(), key_id, data["expires_in_hours"])
+    return _with_secret(key, secret)
+
+
+def _with_secret(key, secret: str):
+    key.secret = secret  # on this answer's object only: never a column
+    return key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from marketplace.auth.service import BRAND_SCOPES, MAX_KEY_HOURS
 from marketplace.http.fields import UTCDateTime
 
 EMAIL = [validate.Length(max=320), validate.Email(error="Must be a valid email address.")]
@@ -65,3 +66,42 @@ class TokenOut(Schema):
     token = fields.String()
     expires_at = UTCDateTime()
 
+
+
+API_KEY_EXAMPLE = {"name": "Reporting dashboard", "scopes": ["briefs:read"], "expires_in_hours": 720}
+ROLL_EXAMPLE = {"expires_in_hours": 24}
+_HOURS = validate.Range(min=1, max=MAX_KEY_HOURS)
+
+
+class ApiKeyIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    scopes = fields.List(fields.String(validate=validate.OneOf(BRAND_SCOPES)), required=True,
+                         validate=validate.Length(min=1, max=len(BRAND_SCOPES)),
+                         metadata={"description": "Any of " + ", ".join(BRAND_SCOPES) + "."})
+    expires_in_hours = fields.Integer(load_default=None, allow_none=True, validate=_HOURS,
+                                      metadata={"description": "Unset: the key never expires."})
+
+
+class ApiKeyRoll(Schema):
+    expires_in_hours = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_KEY_HOURS), metadata={
+        "description": "How long the old key keeps working (0: it stops now)."})
+
+
+class ApiKeyOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    scopes = fields.List(fields.String(), attribute="scope_list")
+    prefix = fields.String(allow_none=True, metadata={
+        "description": "The secret's visible start, to tell keys apart (null for keys made before prefixes)."})
+    created_at = UTCDateTime()
+    last_used_at = UTCDateTime(allow_none=True)
+    expires_at = UTCDateTime(allow_none=True)
+
+
+class ApiKeyCreated(ApiKeyOut):
+    secret = fields.String(metadata={"description": "Shown once; only its hash is kept."})
+
+
+class ApiKeyPage(Schema):
+    data = fields.List(fields.Nested(ApiKeyOut))
+    next_cursor = fields.String(allow_none=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +19,9 @@ from marketplace.auth.models import Admin, Brand, Credential, Worker
 from marketplace.db import direct
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.ids import new_id
-from marketplace.errors import Conflict, Unauthorized
+from marketplace.errors import Conflict, Forbidden, NotFound, Unauthorized
 from marketplace.extensions import db
+from marketplace.http.pagination import page
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a miss costs the same time as a hit.
@@ -28,11 +29,17 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 SECRET_PREFIX = {"api_key": "mk_", "token": "mt_"}
 
+# What a brand's API key may be allowed to do; the key made at sign-up may do all of it.
+BRAND_SCOPES = ("briefs:read", "briefs:write", "review:write", "conversions:write", "webhooks:write", "keys:write")
+MAX_KEY_HOURS = 24 * 366
+
 
 @dataclass(frozen=True)
 class Principal:
     role: str
     id: str
+    # What the key may do; None is the role's full rights (worker tokens, admin keys, the console).
+    scopes: frozenset[str] | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -43,8 +50,12 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _issue(kind: str, role: str, principal_id: str, expires_in: timedelta | None = None):
-    secret = SECRET_PREFIX[kind] + secrets.token_urlsafe(32)
+def _issue(kind: str, role: str, principal_id: str, expires_in: timedelta | None = None, *,
+           name: str | None = None, scopes: Sequence[str] | None = None):
+    # mk_1f2e3d4c_…: the start (its visible prefix) names the key in lists and logs, like Stripe's
+    # and GitHub's; only the whole secret's hash is kept.
+    prefix = SECRET_PREFIX[kind] + secrets.token_hex(4)
+    secret = prefix + "_" + secrets.token_urlsafe(32)
     credential = Credential(
         id=new_id("key" if kind == "api_key" else "tok"),
         secret_hash=hash_secret(secret),
@@ -52,7 +63,10 @@ def _issue(kind: str, role: str, principal_id: str, expires_in: timedelta | None
         role=role,
         principal_id=principal_id,
         hint=secret[-4:],
-        expires_at=(utcnow() + expires_in) if expires_in else None,
+        name=name,
+        prefix=prefix,
+        scopes=" ".join(s for s in BRAND_SCOPES if s in scopes) if scopes is not None else None,
+        expires_at=(utcnow() + expires_in) if expires_in is not None else None,
     )
     db.session.add(credential)
     return secret, credential
@@ -78,7 +92,7 @@ def sign_up_brand(name: str, email: str) -> tuple[Brand, str]:
         raise Conflict("A brand with that email already exists.")
     brand = Brand(name=name.strip(), email=email)
     _insert_unique(brand, "brand")
-    api_key, _ = _issue("api_key", "brand", brand.id)
+    api_key, _ = _issue("api_key", "brand", brand.id, name="Sign-up key", scopes=BRAND_SCOPES)
     db.session.commit()
     return brand, api_key
 
@@ -154,11 +168,32 @@ def create_admin(email: str) -> tuple[Admin, str]:
 # The columns `principal_from` needs, for the credential behind a secret's hash: a statement of its
 # own, and the first step of the hot reads that authenticate in the same round trip.
 CREDENTIAL_CHECK = """
-SELECT role, principal_id, revoked_at, expires_at FROM credentials WHERE secret_hash = :secret_hash
+SELECT id AS credential_id, role, principal_id, revoked_at, expires_at, scopes, last_used_at FROM credentials
+WHERE secret_hash = :secret_hash
 """
 _AUTHENTICATE = sa.text(CREDENTIAL_CHECK).columns(
-    revoked_at=sa.DateTime(timezone=True), expires_at=sa.DateTime(timezone=True)
+    revoked_at=sa.DateTime(timezone=True), expires_at=sa.DateTime(timezone=True),
+    last_used_at=sa.DateTime(timezone=True),
 )
+
+# last_used_at is for people ("is this key still in use?"), so a minute's precision is plenty:
+# a credential's row is written at most once a minute however busy the key, and the hot reads
+# stay one statement on every other request. The condition is in the UPDATE too, so requests
+# racing past a stale value write once (the second re-reads the row the first wrote, and skips).
+LAST_USED_PRECISION = timedelta(minutes=1)
+_NOTE_USE = sa.text("""
+UPDATE credentials SET last_used_at = :now
+WHERE id = :id AND (last_used_at IS NULL OR last_used_at < :stale_before)
+""")
+
+
+def _note_use(credential: Mapping[str, Any], now: datetime) -> None:
+    last_used_at = as_utc(credential.get("last_used_at"))
+    if "credential_id" not in credential or (last_used_at is not None and last_used_at >= now - LAST_USED_PRECISION):
+        return
+    # The fast pool: a last-use time lost to a crash in the same instant costs nothing; a repeat is harmless.
+    direct.write(_NOTE_USE, {"id": credential["credential_id"], "now": now, "stale_before": now - LAST_USED_PRECISION},
+                 durable=False, retry=True)
 
 
 def principal_from(credential: Mapping[str, Any] | None, now: datetime | None = None) -> Principal:
@@ -170,7 +205,10 @@ def principal_from(credential: Mapping[str, Any] | None, now: datetime | None = 
     expires_at = as_utc(credential["expires_at"])
     if expires_at is not None and expires_at <= (now or utcnow()):
         raise Unauthorized("The token has expired; log in again.")
-    return Principal(role=credential["role"], id=credential["principal_id"])
+    _note_use(credential, now or utcnow())
+    scopes = credential.get("scopes")
+    return Principal(role=credential["role"], id=credential["principal_id"],
+                     scopes=frozenset(scopes.split()) if scopes is not None else None)
 
 
 def authenticate(secret: str) -> Principal:
@@ -191,3 +229,66 @@ def worker_contacts(worker_ids: list[str]) -> dict[str, tuple[str, str]]:
         return {}
     rows = db.session.execute(sa.select(Worker.id, Worker.email, Worker.display_name).where(Worker.id.in_(worker_ids)))
     return {row.id: (row.email, row.display_name) for row in rows}
+
+
+# --- a brand's API keys -----------------------------------------------------------------------------
+
+def require_scope(principal: Principal, scope: str) -> Principal:
+    """403 naming the scope when the caller's key was made without it; full-rights callers pass."""
+    if principal.scopes is not None and scope not in principal.scopes:
+        raise Forbidden(f"This API key lacks the {scope} scope.", errors={"scope": [f"Missing {scope}."]})
+    return principal
+
+
+def _keys_of(principal: Principal) -> sa.Select:
+    return sa.select(Credential).where(Credential.kind == "api_key", Credential.role == "brand",
+                                       Credential.principal_id == principal.id, Credential.revoked_at.is_(None))
+
+
+def create_api_key(principal: Principal, name: str, scopes: Sequence[str],
+                   expires_in_hours: int | None = None) -> tuple[str, Credential]:
+    """A new key for the caller's brand; its secret is returned this once. A key grants only scopes
+    its maker has (403 naming the first it lacks): keys:write alone must not mint a key for all."""
+    for scope in scopes:
+        require_scope(principal, scope)
+    expires_in = timedelta(hours=expires_in_hours) if expires_in_hours is not None else None
+    secret, credential = _issue("api_key", "brand", principal.id, expires_in, name=name.strip(), scopes=scopes)
+    db.session.commit()
+    return secret, credential
+
+
+def list_api_keys(principal: Principal, *, limit: int, cursor: str | None):
+    """The brand's keys not revoked (expired ones too, until someone revokes them), newest first."""
+    return page(_keys_of(principal), Credential, limit=limit, cursor=cursor)
+
+
+def _own_key(principal: Principal, key_id: str, *, lock: bool = True) -> Credential:
+    query = _keys_of(principal).where(Credential.id == key_id)
+    key = db.session.scalar(query.with_for_update() if lock else query)
+    if key is None:  # another brand's key, or revoked already: nothing of the caller's
+        raise NotFound(f"No API key {key_id}.")
+    return key
+
+
+def revoke_api_key(principal: Principal, key_id: str) -> None:
+    """Revoked at once: authentication reads revoked_at on every request, no cache to outlive."""
+    _own_key(principal, key_id).revoked_at = utcnow()
+    db.session.commit()
+
+
+def roll_api_key(principal: Principal, key_id: str, expires_in_hours: int) -> tuple[str, Credential]:
+    """A new key with the old one's name and scopes; the old one works `expires_in_hours` more (0:
+    not at all), never longer than it would have. The row lock makes two rolls at once roll in turn."""
+    # Refused before the row is locked: a refusal leaves no lock behind in the request's session.
+    for scope in _own_key(principal, key_id, lock=False).scope_list or BRAND_SCOPES:
+        require_scope(principal, scope)  # the new secret is handed to the caller: no more than it has
+    old = _own_key(principal, key_id)
+    db.session.refresh(old)  # the values as locked, not those the first read left in the session
+    now = utcnow()
+    ends = now + timedelta(hours=expires_in_hours)
+    if old.expires_at is None or as_utc(old.expires_at) > ends:
+        old.expires_at = ends
+    secret, new = _issue("api_key", "brand", principal.id, name=old.name,
+                         scopes=old.scopes.split() if old.scopes is not None else BRAND_SCOPES)
+    db.session.commit()
+    return secret, new

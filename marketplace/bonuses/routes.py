@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.auth import BEARER, current_principal, role_required, scope_required
 from marketplace.bonuses import schemas, service
 from marketplace.briefs.service import get_brief
 from marketplace.http import idempotency
@@ -14,6 +14,7 @@ blp = Blueprint("bonuses", __name__, description="One-off and performance bonuse
 
 @blp.route("/v1/bonuses", methods=["POST"])
 @role_required("brand", "admin")
+@scope_required("briefs:write")
 @blp.arguments(schemas.BonusIn(), example=schemas.BONUS_EXAMPLE)
 @blp.response(201, schemas.BonusOut)
 @blp.doc(security=BEARER, summary="Pay a one-off bonus", description=(
@@ -30,6 +31,7 @@ def pay_bonus(data):
 
 @blp.route("/v1/bonuses", methods=["GET"])
 @role_required("brand", "admin")
+@scope_required("briefs:read")
 @blp.arguments(schemas.BonusListArgs(), location="query")
 @blp.response(200, schemas.BonusPage)
 @blp.doc(security=BEARER, summary="Bonuses, newest first", description=(
@@ -55,6 +57,7 @@ def my_bonuses(args):
 
 @blp.route("/v1/briefs/<string:brief_id>/unspent", methods=["GET"])
 @role_required("brand", "admin")
+@scope_required("briefs:read")
 @blp.response(200, schemas.UnspentOut)
 @blp.doc(security=BEARER, summary="What a brief's escrow can spare", description=(
     "The most a one-off bonus or a new task group can take from the brief's escrow now."))

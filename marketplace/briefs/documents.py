@@ -16,7 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from marketplace.auth import require_role
-from marketplace.auth.service import CREDENTIAL_CHECK, Principal, hash_secret, principal_from
+from marketplace.auth.service import (
+    CREDENTIAL_CHECK,
+    Principal,
+    hash_secret,
+    principal_from,
+    require_scope,
+)
 from marketplace.briefs.models import (
     Brief,
     TaskGroup,
@@ -119,7 +125,8 @@ WITH cred AS ({CREDENTIAL_CHECK}), brief AS (
     SELECT b.* FROM briefs b JOIN cred ON cred.role = 'admin' OR b.brand_id = cred.principal_id
     WHERE b.id = :brief_id
 ), moved AS ({_ESCROW_MOVED})
-SELECT cred.role, cred.principal_id, cred.revoked_at, cred.expires_at,
+SELECT cred.credential_id, cred.role, cred.principal_id, cred.revoked_at, cred.expires_at, cred.scopes,
+       cred.last_used_at,
        {", ".join(f"brief.{k}" for k in BRIEF_KEYS)},
        {", ".join(f"g.{k} AS g_{k}" for k in GROUP_COLUMNS)},
        (SELECT e.rules FROM group_eligibility e WHERE e.group_id = g.id) AS g_eligibility,
@@ -136,6 +143,7 @@ CROSS JOIN moved
 ORDER BY g.position
 """).columns(
     # By name, the model's types, so both databases hand back the same Python values (JSON, aware times, booleans).
+    last_used_at=sa.DateTime(timezone=True),
     **{k: Brief.__table__.c[k].type for k in BRIEF_KEYS},
     **{"g_" + k: TaskGroup.__table__.c[k].type for k in GROUP_COLUMNS},
     g_eligibility=GroupEligibility.__table__.c.rules.type,
@@ -158,7 +166,8 @@ def read(secret: str, brief_id: str, roles: tuple[str, ...]) -> tuple[Principal,
     answers them, 404 for a brief that does not exist or is another tenant's."""
     rows = direct.read(_READ, {"secret_hash": hash_secret(secret), "brief_id": brief_id,
                                "escrow_code": escrow_code(brief_id)})
-    principal = require_role(principal_from(rows[0] if rows else None), roles)
+    # The key's scopes come back on the same row: checked here, no second statement.
+    principal = require_scope(require_role(principal_from(rows[0] if rows else None), roles), "briefs:read")
     first = rows[0]
     if first["id"] is None:
         raise NotFound(f"No brief {brief_id}.")

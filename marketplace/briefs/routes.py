@@ -10,7 +10,9 @@ from marketplace.auth import (
     authenticated_before_refusal,
     bearer_secret,
     current_principal,
+    declares_scope,
     role_required,
+    scope_required,
 )
 from marketplace.briefs import documents, lifecycle, scaling, schemas, service
 from marketplace.briefs.planning import MixItem, plan
@@ -24,6 +26,7 @@ blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their ta
 @blp.route("/v1/briefs")
 class Briefs(MethodView):
     @role_required("brand", "admin")
+    @scope_required("briefs:read")
     @blp.arguments(schemas.BriefListArgs(), location="query")
     @blp.response(200, schemas.BriefPage)
     @blp.doc(security=BEARER)
@@ -33,6 +36,7 @@ class Briefs(MethodView):
         return {"data": service.present(rows), "next_cursor": next_cursor}
 
     @authenticated_before_refusal(service.brand_only)
+    @declares_scope("briefs:write")  # checked inside the one statement (service.create_brief_as)
     @blp.arguments(schemas.BriefIn(), example=schemas.BRIEF_EXAMPLE)
     @blp.response(201, schemas.BriefOut)
     @blp.doc(security=BEARER)
@@ -48,6 +52,7 @@ class Briefs(MethodView):
 
 @blp.route("/v1/briefs/plan", methods=["POST"])
 @role_required("brand", "admin")
+@scope_required("briefs:read")
 @blp.arguments(schemas.PlanIn(), example=schemas.PLAN_EXAMPLE)
 @blp.response(200, schemas.PlanOut)
 @blp.doc(security=BEARER)
@@ -85,6 +90,7 @@ def plan_budget(data):
 
 
 @blp.route("/v1/briefs/<string:brief_id>", methods=["GET"])
+@declares_scope("briefs:read")  # checked on the one statement's row (documents.read)
 @blp.response(200, schemas.BriefOut)
 @blp.doc(security=BEARER)
 def get_brief(brief_id):
@@ -98,6 +104,7 @@ def get_brief(brief_id):
 
 @blp.route("/v1/briefs/<string:brief_id>/task-groups", methods=["POST"])
 @role_required("brand")
+@scope_required("briefs:write")
 @blp.arguments(schemas.TaskGroupIn(), example=schemas.BRIEF_EXAMPLE["task_groups"][1])
 @blp.response(201, schemas.BriefOut)
 @blp.doc(security=BEARER, summary="Add a task group to a running brief", description=(
@@ -113,6 +120,7 @@ def add_task_group(data, brief_id):
 
 @blp.route("/v1/briefs/<string:brief_id>/fund", methods=["POST"])
 @role_required("brand")
+@scope_required("briefs:write")
 @blp.response(201, schemas.FundOut)
 @blp.doc(security=BEARER, summary="Fund a brief", description="Create (or reuse) a Stripe PaymentIntent for the brief's tasks plus fees "
          "(committed_cents). The fee counts against the budget, so this is the most the brief can spend, never "
@@ -127,6 +135,7 @@ def fund(brief_id):
 
 @blp.route("/v1/briefs/<string:brief_id>/publish", methods=["POST"])
 @role_required("brand", "admin")
+@scope_required("briefs:write")
 @blp.response(200, schemas.BriefOut)
 @blp.doc(security=BEARER, description="funded → live: expands every group into its tasks.")
 def publish_brief(brief_id):
@@ -135,6 +144,7 @@ def publish_brief(brief_id):
 
 @blp.route("/v1/briefs/<string:brief_id>/pause", methods=["POST"])
 @role_required("brand", "admin")
+@scope_required("briefs:write")
 @blp.response(200, schemas.BriefOut)
 @blp.doc(security=BEARER, description="live → paused: no new claims.")
 def pause_brief(brief_id):
@@ -143,6 +153,7 @@ def pause_brief(brief_id):
 
 @blp.route("/v1/briefs/<string:brief_id>/resume", methods=["POST"])
 @role_required("brand", "admin")
+@scope_required("briefs:write")
 @blp.response(200, schemas.BriefOut)
 @blp.doc(security=BEARER, description="paused → live.")
 def resume_brief(brief_id):
@@ -151,6 +162,7 @@ def resume_brief(brief_id):
 
 @blp.route("/v1/briefs/<string:brief_id>/cancel", methods=["POST"])
 @role_required("brand", "admin")
+@scope_required("briefs:write")
 @blp.response(200, schemas.BriefOut)
 @blp.doc(security=BEARER, description="Cancel; open tasks close and what is neither spent nor owed is refunded.")
 def cancel_brief(brief_id):

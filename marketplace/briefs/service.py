@@ -19,6 +19,7 @@ from marketplace.auth.service import (
     authenticate,
     hash_secret,
     principal_from,
+    require_scope,
 )
 from marketplace.briefs import documents
 from marketplace.briefs.models import (
@@ -92,11 +93,12 @@ def _insert(brief: dict, groups: list) -> None:
 
 
 def brand_only(principal: Principal) -> Principal:
-    """Who may create a brief: a brand's key (admins reach briefs, but create none), else 403."""
+    """Who may create a brief: a brand's key with briefs:write (admins reach briefs, but create
+    none), else 403."""
     require_role(principal, ("brand", "admin"))
     if principal.role != "brand":
         raise Forbidden("Briefs are created with a brand's API key.")
-    return principal
+    return require_scope(principal, "briefs:write")
 
 
 def _draft(data: dict, brand_id: str | None, brief_id: str | None = None) -> tuple[dict, list]:
@@ -140,13 +142,14 @@ def _document(brief: dict, groups: list) -> dict:
 
 
 # The caller's credential, and the brief and its groups if it is a brand's valid key, in one
-# statement. The validity test is principal_from's, at the same :now; the row that comes back
-# lets principal_from say why nothing was written. json(b)_populate_record maps each key to the
+# statement. The validity test is principal_from's and brand_only's (role, briefs:write), at the
+# same :now; the row that comes back lets them say why nothing was written. json(b)_populate_record maps each key to the
 # column of that name with the column's type, so the rows go in exactly as _draft built them.
 _CREATE_AUTHENTICATED = sa.text(f"""
 WITH cred AS ({CREDENTIAL_CHECK}), author AS (
     SELECT principal_id FROM cred
     WHERE role = 'brand' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now)
+      AND (scopes IS NULL OR ' ' || scopes || ' ' LIKE '% briefs:write %')
 ), brief AS (
     INSERT INTO briefs
     SELECT r.* FROM author,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.auth import BEARER, current_principal, role_required, scope_required
 from marketplace.events import schemas, service
 from marketplace.http.blueprint import Blueprint
 
@@ -11,6 +11,7 @@ blp = Blueprint("events", __name__, description="What happened to a brand's brie
 
 @blp.route("/v1/events", methods=["GET"])
 @role_required("brand")
+@scope_required("briefs:read")
 @blp.arguments(schemas.EventListArgs(), location="query")
 @blp.response(200, schemas.EventPage)
 @blp.doc(security=BEARER, summary="Your events, newest first", description=(

@@ -8,7 +8,9 @@ credentials, 404 where its path names an object, 400, 413, 415 and 422 where it 
 on POSTs that honour the Idempotency-Key (a key reused, a state conflict) or create something (an
 email taken), the Idempotency-Key header on those that honour it and create something, 429 where
 a rate limit applies, 502 where it calls Stripe, and 414, 431 and 503 everywhere (a URL or header
-past the limits, the database unreachable).
+past the limits, the database unreachable). It also states the API-key scope an operation needs
+(`x-required-scope`, and a line of its description), as its view declares it
+(marketplace.auth.scope_required).
 What a route is comes from the marks on its view (marketplace.http.route_facts).
 """
 
@@ -23,6 +25,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 
+from marketplace.auth import required_scope
 from marketplace.http import examples, route_facts
 from marketplace.http.idempotency import HEADER, MAX_KEY_LENGTH
 from marketplace.http.problems import PROBLEM_JSON
@@ -87,6 +90,11 @@ class ErrorResponses(BasePlugin):
         view = self.app.view_functions.get(rule.endpoint) if rule is not None else None
         for method, operation in operations.items():
             facts = route_facts.facts_of(view, method)
+            scope = required_scope(view, method) if view is not None else None
+            if scope is not None:
+                operation["x-required-scope"] = scope
+                operation["description"] = (operation.get("description", "") + "\n\n" if operation.get("description")
+                                            else "") + (f"A brand's API key needs the `{scope}` scope (else 403).")
             honours_key = method == "post" and route_facts.IGNORES_IDEMPOTENCY_KEY not in facts
             responses = operation.setdefault("responses", {})
             wanted = []

@@ -6,7 +6,7 @@ from flask import Response, current_app, g, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.auth import BEARER, current_principal, role_required, scope_required
 from marketplace.db.clock import utcnow
 from marketplace.errors import InvalidInput
 from marketplace.http.blueprint import Blueprint
@@ -91,6 +91,7 @@ def submit_proof(task_id):
 
 @blp.route("/v1/submissions/<string:submission_id>", methods=["GET"])
 @role_required("worker", "brand", "admin")
+@scope_required("briefs:read")
 @blp.response(200, schemas.SubmissionOut)
 @blp.doc(security=BEARER, description="Status and every check's result. Visible to its worker, the brief's "
          "brand and admins; anyone else gets 404.")
@@ -101,6 +102,7 @@ def get_submission(submission_id):
 
 @blp.route("/v1/submissions/<string:submission_id>/screenshot", methods=["GET"])
 @role_required("worker", "brand", "admin")
+@scope_required("briefs:read")
 @blp.arguments(schemas.ScreenshotArgs(), location="query")
 @blp.response(200, description="The stored screenshot, served under its sniffed content type, or its thumbnail "
               "(image/png).")

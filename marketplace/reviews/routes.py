@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.auth import BEARER, current_principal, role_required, scope_required
 from marketplace.http.blueprint import Blueprint
 from marketplace.reviews import schemas, service
 
@@ -20,6 +20,7 @@ def _review_filter(args: dict, field_prefix: str = "") -> service.ReviewFilter:
 
 @blp.route("/v1/review/submissions", methods=["GET"])
 @role_required("admin", "brand")
+@scope_required("briefs:read")
 @blp.arguments(schemas.ReviewListArgs(), location="query")
 @blp.response(200, schemas.ReviewPage)
 @blp.doc(security=BEARER, description="The review queue, newest first: admins see every submission, a brand "
@@ -33,6 +34,7 @@ def review_queue(args):
 
 @blp.route("/v1/review/decisions", methods=["POST"])
 @role_required("admin", "brand")
+@scope_required("review:write")
 @blp.arguments(schemas.DecisionIn(), example=schemas.DECISION_EXAMPLE)
 @blp.response(200, schemas.DecisionOut)
 @blp.doc(security=BEARER, summary="Decide on submissions in bulk", description=(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, redirect, request, stream_with_context
 from marshmallow import ValidationError
 
-from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.auth import BEARER, current_principal, role_required, scope_required
 from marketplace.briefs import service as briefs
 from marketplace.errors import InvalidInput
 from marketplace.http.blueprint import Blueprint
@@ -65,6 +65,7 @@ def _parse_conversions() -> tuple[list[dict], bool]:
 
 @blp.route("/v1/conversions", methods=["POST"])
 @role_required("brand")
+@scope_required("conversions:write")
 @blp.response(201, schemas.ConversionOut)
 @blp.alt_response(200, schema=schemas.ConversionBatchOut, description=(
     "The bulk form's per-item results; or, for the single form, the conversion stored earlier under this "
@@ -100,6 +101,7 @@ def post_conversions():
 
 @blp.route("/v1/briefs/<string:brief_id>/report", methods=["GET"])
 @role_required("brand", "admin")
+@scope_required("briefs:read")
 @blp.response(200, schemas.ReportOut)
 @blp.doc(security=BEARER, summary="A brief's results: spend, CPA and ROAS", description=(
     "Spend (approved payouts plus fees, from the ledger), approved actions, clicks, conversions, revenue, "
@@ -115,6 +117,7 @@ def brief_report(brief_id):
 
 @blp.route("/v1/briefs/<string:brief_id>/assets", methods=["GET"])
 @role_required("brand", "admin")
+@scope_required("briefs:read")
 @blp.arguments(schemas.AssetArgs(), location="query")
 @blp.response(200, schemas.AssetPage)
 @blp.doc(security=BEARER, description=(

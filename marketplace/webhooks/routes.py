@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.auth import BEARER, current_principal, role_required, scope_required
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.pagination import ListArgs
 from marketplace.webhooks import schemas, service
@@ -12,6 +12,7 @@ blp = Blueprint("webhooks", __name__, description="Signed webhooks of a brand's 
 
 @blp.route("/v1/webhook-endpoints", methods=["POST"])
 @role_required("brand")
+@scope_required("webhooks:write")
 @blp.arguments(schemas.EndpointIn(), example=schemas.ENDPOINT_EXAMPLE)
 @blp.response(201, schemas.EndpointWithSecret)
 @blp.doc(security=BEARER, summary="Register a webhook endpoint", description=(
@@ -26,6 +27,7 @@ def create_endpoint(data):
 
 @blp.route("/v1/webhook-endpoints", methods=["GET"])
 @role_required("brand")
+@scope_required("webhooks:write")
 @blp.arguments(ListArgs(), location="query")
 @blp.response(200, schemas.EndpointPage)
 @blp.doc(security=BEARER, summary="Your webhook endpoints, newest first", description="Never their secrets.")
@@ -36,6 +38,7 @@ def list_endpoints(args):
 
 @blp.route("/v1/webhook-endpoints/<string:endpoint_id>", methods=["DELETE"])
 @role_required("brand")
+@scope_required("webhooks:write")
 @blp.response(204)
 @blp.doc(security=BEARER, summary="Delete a webhook endpoint", description=(
     "Nothing more is sent to it, and its delivery history goes with it. 404 for another brand's."))
@@ -45,6 +48,7 @@ def delete_endpoint(endpoint_id):
 
 @blp.route("/v1/webhook-endpoints/<string:endpoint_id>/rotate-secret", methods=["POST"])
 @role_required("brand")
+@scope_required("webhooks:write")
 @blp.response(200, schemas.EndpointWithSecret)
 @blp.doc(security=BEARER, summary="Rotate an endpoint's secret", description=(
     "A new secret, shown this once. For 24 hours the old secret keeps signing alongside it (webhook-signature "
@@ -55,6 +59,7 @@ def rotate_secret(endpoint_id):
 
 @blp.route("/v1/webhook-endpoints/<string:endpoint_id>/deliveries", methods=["GET"])
 @role_required("brand")
+@scope_required("webhooks:write")
 @blp.arguments(ListArgs(), location="query")
 @blp.response(200, schemas.DeliveryPage)
 @blp.doc(security=BEARER, summary="An endpoint's deliveries, newest first", description=(
@@ -67,6 +72,7 @@ def list_deliveries(args, endpoint_id):
 
 @blp.route("/v1/events/<string:event_id>/redeliver", methods=["POST"])
 @role_required("brand")
+@scope_required("webhooks:write")
 @blp.response(202, schemas.RedeliverOut)
 @blp.doc(security=BEARER, summary="Send an event again", description=(
     "To each of your enabled endpoints that takes its type, as a new delivery due now. 404 for another "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from marketplace.auth import BEARER, current_principal, role_required
+from marketplace.auth import BEARER, current_principal, role_required, scope_required
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.pagination import ListArgs
 from marketplace.workforce import blocks, profile, schemas, service, suspensions
@@ -29,6 +29,7 @@ def update_profile(data):
 @blp.route("/v1/blocked-workers")
 class BlockedWorkers(MethodView):
     @role_required("brand")
+    @scope_required("briefs:write")
     @blp.arguments(schemas.BlockIn(), example={"worker_id": "wrk_…", "reason": "Posted off-brief content twice"})
     @blp.response(201, schemas.BlockOut)
     @blp.doc(security=BEARER, summary="Block a worker", description=(
@@ -39,6 +40,7 @@ class BlockedWorkers(MethodView):
         return blocks.block(current_principal().id, data["worker_id"], data["reason"])
 
     @role_required("brand")
+    @scope_required("briefs:read")
     @blp.arguments(ListArgs(), location="query")
     @blp.response(200, schemas.BlockPage)
     @blp.doc(security=BEARER, summary="Your blocked workers", description="Newest block first.")
@@ -49,6 +51,7 @@ class BlockedWorkers(MethodView):
 
 @blp.route("/v1/blocked-workers/<string:worker_id>", methods=["DELETE"])
 @role_required("brand")
+@scope_required("briefs:write")
 @blp.response(204)
 @blp.doc(security=BEARER, summary="Unblock a worker", description=(
     "The worker sees and may claim your tasks again (if the groups' eligibility lets them). 404 when they are "
