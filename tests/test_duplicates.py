@@ -83,19 +83,18 @@ def test_score_counts_misses_per_edit_and_false_positives() -> None:
 
 def content_detector():
     from marketplace.proofs.checks.screenshot import (
-        CONTENT_HAMMING_THRESHOLD,
+        content_half_phashes,
         content_phash,
         content_probe_phashes,
-        hamming,
+        is_content_copy,
     )
 
     def index(originals):
-        return [content_phash(img) for img in originals]
+        return [(content_phash(img), content_half_phashes(img, stored=True)) for img in originals]
 
     def lookup(hashes, img):
-        probes = content_probe_phashes(img)
-        return {i for i, h in enumerate(hashes)
-                if min(hamming(p, h) for p in probes) <= CONTENT_HAMMING_THRESHOLD}
+        probes, halves = content_probe_phashes(img), content_half_phashes(img, stored=False)
+        return {i for i, (h, stored_halves) in enumerate(hashes) if is_content_copy(probes, halves, h, stored_halves)}
 
     return index, lookup
 

@@ -535,6 +535,11 @@ CONTENT_PROBE_TRIMS = (0.01, 0.035, 0.06)  # left and right trims a lookup tries
 # Bits within which a probe and a stored content hash count as the same post, measured by
 # bench/near_duplicates.py on the generated corpus (at 10: recall 99.1%, false positives 0.7%; at 8: 97.7%, 0%).
 CONTENT_HAMMING_THRESHOLD = 10
+# A sticker moves the band's hash by up to ~14 bits, but leaves one half of the band (top, bottom,
+# left or right) nearly untouched: a pair within CONTENT_VERIFY_THRESHOLD whose closest halves are
+# within CONTENT_HALF_THRESHOLD is a copy too (sticker misses 16 -> 7 of 300; false positives same).
+CONTENT_VERIFY_THRESHOLD = 14
+CONTENT_HALF_THRESHOLD = 4
 
 
 def content_region(img: Image.Image) -> tuple[int, int, int, int]:
@@ -577,6 +582,31 @@ def content_probe_phashes(img: Image.Image) -> list[int]:
     return [phash_int(imagehash.phash(img.crop(_trim(region, left, right))))
             for left in CONTENT_PROBE_TRIMS for right in CONTENT_PROBE_TRIMS]
 
+
+
+def _halves(img: Image.Image, box: tuple[int, int, int, int]) -> list[int]:
+    x0, y0, x1, y1 = box
+    mx, my = (x0 + x1) // 2, (y0 + y1) // 2
+    return [phash_int(imagehash.phash(img.crop(half)))
+            for half in ((x0, y0, x1, my), (x0, my, x1, y1), (x0, y0, mx, y1), (mx, y0, x1, y1))]
+
+
+def content_half_phashes(img: Image.Image, *, stored: bool) -> list[int]:
+    """Top, bottom, left and right halves of the band: of the stored box, or of the middle probe trim."""
+    region = content_region(img)
+    if stored:
+        return _halves(img, _trim(region, CONTENT_STORED_TRIM, CONTENT_STORED_TRIM))
+    middle = CONTENT_PROBE_TRIMS[len(CONTENT_PROBE_TRIMS) // 2]
+    return _halves(img, _trim(region, middle, middle))
+
+
+def is_content_copy(probes: list[int], probe_halves: list[int], stored: int, stored_halves: list[int]) -> bool:
+    """The verdict on one pair: the bands' hashes are close, or fairly close with one half all but equal."""
+    distance = min(hamming(probe, stored) for probe in probes)
+    if distance <= CONTENT_HAMMING_THRESHOLD:
+        return True
+    return distance <= CONTENT_VERIFY_THRESHOLD and min(
+        hamming(a, b) for a, b in zip(probe_halves, stored_halves, strict=True)) <= CONTENT_HALF_THRESHOLD
 
 # --- verdicts ------------------------------------------------------------------------------
 
@@ -640,18 +670,22 @@ def duplicate_check(matches: list[tuple[str, int]], threshold: int) -> CheckResu
 
 __all__ = [
     "CONTENT_HAMMING_THRESHOLD",
+    "CONTENT_HALF_THRESHOLD",
     "CONTENT_TYPES",
+    "CONTENT_VERIFY_THRESHOLD",
     "MAX_BYTES",
     "MAX_PIXELS",
     "ImageFacts",
     "ImageRejected",
     "chunk_neighbours",
+    "content_half_phashes",
     "content_phash",
     "content_probe_phashes",
     "content_region",
     "duplicate_check",
     "hamming",
     "inspect_image",
+    "is_content_copy",
     "parse_exif_datetime",
     "phash_chunks",
     "phash_int",
