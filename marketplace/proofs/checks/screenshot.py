@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 import imagehash
+import numpy as np
 from PIL import ExifTags, Image
 
 from . import FAIL, PASS, CheckResult
@@ -517,6 +518,96 @@ def chunk_neighbours(chunk: int) -> list[int]:
     return [chunk] + [chunk ^ (1 << bit) for bit in range(16)]
 
 
+# --- the content region: what a copier cannot change -------------------------------------
+#
+# A whole-screen hash is mostly the app's chrome (status bar, header, action and navigation
+# bars), identical in every post of that app, so a copy and a distinct post look alike to it
+# while a crop shifts everything. The post's own content is the tallest band of rows that are
+# mostly *not* the background colour; the background is estimated from the image itself (its
+# brightest percentile) with a tolerance, so a brightness or contrast change moves both
+# together. The stored hash is of that band with a margin trimmed off each side; a lookup
+# hashes its own band at several trims, so a copy cropped by up to ~5% per side still lines
+# up with the stored margin of one of them.
+
+_REGION_WORK_WIDTH = 96
+CONTENT_STORED_TRIM = 0.06  # fraction of the band's width left off each side of the stored hash
+CONTENT_PROBE_TRIMS = (0.01, 0.035, 0.06)  # left and right trims a lookup tries (3 x 3 hashes)
+# Bits within which a probe and a stored content hash count as the same post, measured by
+# bench/near_duplicates.py on the generated corpus (at 10: recall 99.1%, false positives 0.7%; at 8: 97.7%, 0%).
+CONTENT_HAMMING_THRESHOLD = 10
+# A sticker moves the band's hash by up to ~14 bits, but leaves one half of the band (top, bottom,
+# left or right) nearly untouched: a pair within CONTENT_VERIFY_THRESHOLD whose closest halves are
+# within CONTENT_HALF_THRESHOLD is a copy too (sticker misses 16 -> 7 of 300; false positives same).
+CONTENT_VERIFY_THRESHOLD = 14
+CONTENT_HALF_THRESHOLD = 4
+
+
+def content_region(img: Image.Image) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the tallest run of content rows; the whole image if none."""
+    gray = img.convert("L")
+    width, height = gray.size
+    scale = _REGION_WORK_WIDTH / width
+    rows = max(1, round(height * scale))
+    small = np.asarray(gray.resize((_REGION_WORK_WIDTH, rows), Image.Resampling.BILINEAR), dtype=np.float32)
+    background = float(np.percentile(small, 99))
+    off_background = np.abs(small - background) > max(12.0, 0.06 * background)
+    content = np.append(off_background.mean(axis=1) > 0.5, False)
+    best, start, span = 0, None, (0, rows)
+    for y, on in enumerate(content):
+        if on and start is None:
+            start = y
+        elif not on and start is not None:
+            if y - start > best:
+                best, span = y - start, (start, y)
+            start = None
+    if best < rows * 0.15:  # no band worth the name: hash the whole image
+        return (0, 0, width, height)
+    return (0, round(span[0] / scale), width, min(height, round(span[1] / scale)))
+
+
+def _trim(box: tuple[int, int, int, int], left: float, right: float) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    return (round(x0 + (x1 - x0) * left), y0, round(x1 - (x1 - x0) * right), y1)
+
+
+def content_phash(img: Image.Image) -> int:
+    """The hash stored for a screenshot: its content band, margins trimmed."""
+    box = _trim(content_region(img), CONTENT_STORED_TRIM, CONTENT_STORED_TRIM)
+    return phash_int(imagehash.phash(img.crop(box)))
+
+
+def content_probe_phashes(img: Image.Image) -> list[int]:
+    """The hashes a lookup compares with stored ones: the content band at each pair of trims."""
+    region = content_region(img)
+    return [phash_int(imagehash.phash(img.crop(_trim(region, left, right))))
+            for left in CONTENT_PROBE_TRIMS for right in CONTENT_PROBE_TRIMS]
+
+
+
+def _halves(img: Image.Image, box: tuple[int, int, int, int]) -> list[int]:
+    x0, y0, x1, y1 = box
+    mx, my = (x0 + x1) // 2, (y0 + y1) // 2
+    return [phash_int(imagehash.phash(img.crop(half)))
+            for half in ((x0, y0, x1, my), (x0, my, x1, y1), (x0, y0, mx, y1), (mx, y0, x1, y1))]
+
+
+def content_half_phashes(img: Image.Image, *, stored: bool) -> list[int]:
+    """Top, bottom, left and right halves of the band: of the stored box, or of the middle probe trim."""
+    region = content_region(img)
+    if stored:
+        return _halves(img, _trim(region, CONTENT_STORED_TRIM, CONTENT_STORED_TRIM))
+    middle = CONTENT_PROBE_TRIMS[len(CONTENT_PROBE_TRIMS) // 2]
+    return _halves(img, _trim(region, middle, middle))
+
+
+def is_content_copy(probes: list[int], probe_halves: list[int], stored: int, stored_halves: list[int]) -> bool:
+    """The verdict on one pair: the bands' hashes are close, or fairly close with one half all but equal."""
+    distance = min(hamming(probe, stored) for probe in probes)
+    if distance <= CONTENT_HAMMING_THRESHOLD:
+        return True
+    return distance <= CONTENT_VERIFY_THRESHOLD and min(
+        hamming(a, b) for a, b in zip(probe_halves, stored_halves, strict=True)) <= CONTENT_HALF_THRESHOLD
+
 # --- verdicts ------------------------------------------------------------------------------
 
 
@@ -578,15 +669,23 @@ def duplicate_check(matches: list[tuple[str, int]], threshold: int) -> CheckResu
 
 
 __all__ = [
+    "CONTENT_HAMMING_THRESHOLD",
+    "CONTENT_HALF_THRESHOLD",
     "CONTENT_TYPES",
+    "CONTENT_VERIFY_THRESHOLD",
     "MAX_BYTES",
     "MAX_PIXELS",
     "ImageFacts",
     "ImageRejected",
     "chunk_neighbours",
+    "content_half_phashes",
+    "content_phash",
+    "content_probe_phashes",
+    "content_region",
     "duplicate_check",
     "hamming",
     "inspect_image",
+    "is_content_copy",
     "parse_exif_datetime",
     "phash_chunks",
     "phash_int",
