@@ -90,11 +90,11 @@ def register(client, key: str, url: str, events=("*",)):
 
 def deliver_all(app, rounds: int = 1) -> None:
     """What the scheduler and the workers do: sweep the due deliveries into jobs, run them."""
-    from marketplace.webhooks import service
+    from workers import webhooks as webhook_jobs
 
     for _ in range(rounds):
         with app.app_context():
-            service.sweep()
+            webhook_jobs.sweep_deliveries()
         drain(app)
 
 
@@ -280,15 +280,15 @@ def test_a_worker_killed_mid_delivery_loses_nothing_the_sweep_delivers_it(client
 
     from marketplace.extensions import db
     from marketplace.jobs import queue_name
-    from marketplace.webhooks import service
     from marketplace.webhooks.models import WebhookDelivery
     from tests.factories.processes import start, stop
+    from workers import webhooks as webhook_jobs
 
     receiver = receivers(hang=60)  # the first attempt never gets its answer: the worker dies waiting
     endpoint = register(client, brand["key"], receiver.url).get_json()
     pause(client, brand)
     with app.app_context():
-        assert service.sweep() == 1
+        assert webhook_jobs.sweep_deliveries() == 1
     env = {**os.environ, "WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_TIMEOUT_SECONDS": "60",
            "LOG_LEVEL": "WARNING"}
     worker = start(["rq", "worker", "--url", app.config["REDIS_URL"], "--burst", "--worker-class",
@@ -305,7 +305,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_the_sweep_delivers_it(client
     with app.app_context():
         [row] = db.session.scalars(sa.select(WebhookDelivery)).all()
         assert row.status == "pending" and row.attempt_count == 0 and row.leased_until is not None
-        assert service.sweep() == 0  # still leased: in flight as far as anyone can tell
+        assert webhook_jobs.sweep_deliveries() == 0  # still leased: in flight as far as anyone can tell
         row.leased_until = row.leased_until.replace(year=2000)  # the dead worker's lease lapses
         db.session.commit()
     receiver.hang = 0

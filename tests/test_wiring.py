@@ -151,7 +151,8 @@ def test_each_route_mark_is_on_the_views_that_have_it(app):
                                    ("accounts.issue_token", "POST")},
         route_facts.IGNORES_IDEMPOTENCY_KEY: {
             ("accounts.sign_up_brand", "POST"), ("accounts.sign_up_worker", "POST"),
-            ("accounts.issue_token", "POST"), ("stripe_webhooks.stripe_webhook", "POST"),
+            ("accounts.issue_token", "POST"), ("accounts.create_api_key", "POST"), ("accounts.roll_api_key", "POST"),
+            ("stripe_webhooks.stripe_webhook", "POST"),
             ("stripe_webhooks.stripe_connect_webhook", "POST")},
         route_facts.ACCEPTS_UPLOAD: {("proofs.submit_proof", "POST")},
     }

@@ -19,6 +19,10 @@ def deliver(delivery_id: str) -> str | None:
 @job
 def sweep_deliveries() -> int:
     """Scheduled (workers.schedule.PERIODIC): enqueue deliveries that are due and not in flight."""
+    from marketplace import jobs
     from marketplace.webhooks import service
 
-    return service.sweep()
+    due = service.due_deliveries()
+    for delivery_id, job_id in due:
+        jobs.enqueue(deliver, delivery_id, job_id=job_id, unique=True, timeout=service.job_timeout())
+    return len(due)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from marketplace.briefs.models import Brief
 from marketplace.db.clock import utcnow
 from marketplace.db.ids import new_id, sql_new_id
 from marketplace.errors import InvalidInput
@@ -38,6 +39,12 @@ def record(brand_id: str, type: str, object: dict) -> str:
                                                created_at=now))
     webhooks.fan_out(type, now)
     return event_id
+
+
+def record_for_brief(brief_id: str, type: str, object: dict) -> str:
+    """record() for the brand whose brief it is: for owners (payments) that know the brief, not its brand."""
+    brand_id = db.session.scalar(sa.select(Brief.brand_id).where(Brief.id == brief_id))
+    return record(brand_id, type, object)
 
 
 def record_many(type: str, objects: sa.Select) -> int:

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from marketplace.briefs.models import Brief
 from marketplace.cases import service as cases
 from marketplace.db.clock import utcnow
 from marketplace.errors import BadGateway, Conflict, InvalidInput, NotFound, ServiceUnavailable
@@ -373,8 +372,7 @@ def _book_refund(refund: Refund, *, stripe_refund_id: str | None = None, failed:
         if refund.retry_of:
             cases.resolve_case("refund_failed", refund.retry_of, actor="stripe",
                                detail=f"Refund {refund.id} (attempt {refund.attempt}) made: {stripe_refund_id}")
-        brand_id = db.session.scalar(sa.select(Brief.brand_id).where(Brief.id == refund.brief_id))
-        events.record(brand_id, events.REFUND_SUCCEEDED, {
+        events.record_for_brief(refund.brief_id, events.REFUND_SUCCEEDED, {
             "id": refund.id, "object": "refund", "brief_id": refund.brief_id, "amount_cents": refund.amount_cents,
             "currency": refund.currency, "status": refund.status})
     db.session.commit()

@@ -250,11 +250,10 @@ def _record(delivery_id: str, *, ok: bool, status_code: int | None, duration_ms:
     return delivery.status
 
 
-def sweep(now: datetime | None = None, *, enqueue=None) -> int:
-    """Enqueue a job for every delivery that is due and not in flight (a lapsed lease counts as not
-    in flight: its worker died). The job id names the attempt, so a delivery queued twice runs once."""
-    from marketplace import jobs
-
+def due_deliveries(now: datetime | None = None) -> list[tuple[str, str]]:
+    """(delivery id, job id) for every delivery that is due and not in flight (a lapsed lease counts
+    as not in flight: its worker died), for the job layer to enqueue (workers.webhooks). The job id
+    names the attempt, so a delivery queued twice runs once."""
     now = now or utcnow()
     due = db.session.execute(
         sa.select(WebhookDelivery.id, WebhookDelivery.attempt_count, WebhookDelivery.leased_until)
@@ -264,11 +263,13 @@ def sweep(now: datetime | None = None, *, enqueue=None) -> int:
         .with_for_update(skip_locked=True)
     ).all()
     db.session.commit()
-    for delivery_id, attempt, leased_until in due:
-        lapsed = int(as_utc(leased_until).timestamp()) if leased_until else 0
-        jobs.enqueue("workers.webhooks.deliver", delivery_id, job_id=f"webhook-{delivery_id}-{attempt}-{lapsed}",
-                     unique=True, timeout=int(_timeout()) + 30)
-    return len(due)
+    return [(delivery_id, f"webhook-{delivery_id}-{attempt}-{int(as_utc(leased_until).timestamp()) if leased_until else 0}")
+            for delivery_id, attempt, leased_until in due]
+
+
+def job_timeout() -> int:
+    """An attempt's job outlives its request's timeout, so RQ never kills one mid-answer."""
+    return int(_timeout()) + 30
 
 
 def list_deliveries(brand_id: str, endpoint_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
