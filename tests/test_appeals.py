@@ -258,6 +258,19 @@ def test_an_overturn_whose_task_was_taken_is_paid_from_unspent_escrow(app, clien
     assert client.get(f"/v1/briefs/{brief['id']}/unspent",
                       headers=f.auth(key)).get_json()["unspent_cents"] == unspent - COST
 
+    # Paying the overturned submission later must not touch the task the other worker now holds, even
+    # once their own work on it is approved.
+    from marketplace.proofs import lifecycle as proofs
+
+    db_session.execute(sa.text("UPDATE tasks SET status = 'approved' WHERE id = :id"), {"id": task_id})
+    db_session.commit()
+    with app.app_context():
+        assert proofs.mark_paid([sub_id]) == 1
+        db.session.commit()
+        db.session.remove()
+    assert row(db_session, "SELECT status FROM submissions WHERE id = :id", id=sub_id)["status"] == "paid"
+    assert row(db_session, "SELECT status FROM tasks WHERE id = :id", id=task_id)["status"] == "approved"
+
 
 def test_an_overturn_the_escrow_cannot_pay_is_409_and_the_appeal_stays_open(client, db_session, setup, standin):
     key, brief, token, sub_id = rejected_one(client, db_session, setup, standin, quantity=1)

@@ -26,7 +26,7 @@ from marketplace.notifications import service as notifications
 from marketplace.proofs.models import Submission
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.lifecycle import Move
-from marketplace.tasks.models import Claim
+from marketplace.tasks.models import Claim, Task
 
 SUBMISSION_MOVES: dict[str, Move] = {
     "pass_checks": Move(frozenset({"validating"}), "needs_review"),
@@ -159,18 +159,24 @@ def mark_paid(submission_ids: sa.Select | list[str], now: datetime | None = None
         .values(status=move.target, paid_at=now).execution_options(synchronize_session=False)
     ).rowcount
     if paid:
-        tasks.mark_paid(sa.select(Submission.task_id).where(Submission.id.in_(submission_ids),
-                                                            Submission.status == move.target), now)
+        tasks.mark_paid(_own_tasks(sa.and_(Submission.id.in_(submission_ids), Submission.status == move.target)), now)
     return paid
+
+
+def _own_tasks(where: sa.ColumnElement[bool]) -> sa.Select:
+    """The tasks of the submissions matching `where` that are still their workers' own: an overturned
+    submission paid from unspent escrow keeps pointing at a task someone else has taken since, and
+    paying (or reversing) it must not move that other worker's task."""
+    return (sa.select(Submission.task_id).join(Task, Task.id == Submission.task_id)
+            .where(where, Task.worker_id == Submission.worker_id))
 
 
 def reverse_payment(submission_ids: sa.Select | list[str], reversal: str, now: datetime | None = None) -> int:
     """Paid submissions whose transfer was taken back: approved again (their money is available to
     the next batch), with the reversal shown; their tasks go back to approved too."""
     move, now = SUBMISSION_MOVES["reverse_payment"], now or utcnow()
-    task_ids = sa.select(Submission.task_id).where(Submission.id.in_(submission_ids),
-                                                   Submission.status.in_(sorted(move.sources)))
-    tasks.reverse_payment(task_ids, now)
+    tasks.reverse_payment(_own_tasks(sa.and_(Submission.id.in_(submission_ids),
+                                             Submission.status.in_(sorted(move.sources)))), now)
     return db.session.execute(
         sa.update(Submission).where(Submission.id.in_(submission_ids), Submission.status.in_(sorted(move.sources)))
         .values(status=move.target, paid_at=None, reversed_at=now, reversal=reversal[:500])
