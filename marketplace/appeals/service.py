@@ -16,7 +16,7 @@ from marketplace.appeals.models import APPEAL_MOVES, Appeal
 from marketplace.audit import service as audit
 from marketplace.auth.service import Principal
 from marketplace.bonuses.service import promised_cents
-from marketplace.briefs.models import CLOSED, Brief
+from marketplace.briefs.models import CLOSED
 from marketplace.briefs.service import get_brief
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
@@ -125,8 +125,7 @@ def decide(principal: Principal, appeal_id: str, decision: str, reason: str) -> 
     audit.record(actor, f"appeal.{target}", appeal.id, reason,
                  {"submission_id": appeal.submission_id, "brief_id": appeal.brief_id, "worker_id": appeal.worker_id})
     # The brand hears of it with the decision, in its transaction (the outbox), never before or without it.
-    brand_id = db.session.scalar(sa.select(Brief.brand_id).where(Brief.id == appeal.brief_id))
-    events.record(brand_id, events.APPEAL_DECIDED, {
+    events.record_for_brief(appeal.brief_id, events.APPEAL_DECIDED, {
         "id": appeal.id, "object": "appeal", "submission_id": appeal.submission_id, "brief_id": appeal.brief_id,
         "outcome": target, "reason": reason})
     db.session.commit()
