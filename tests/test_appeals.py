@@ -457,3 +457,25 @@ def test_metrics_show_the_open_appeals_and_the_oldest_ones_age(client, db_sessio
     assert decide(client, setup["admin"], made[0], "uphold").status_code == 200
     shown = gauges()
     assert shown["appeals_open"] == 1 and shown["appeals_oldest_open_age_seconds"] < 600
+
+
+def test_a_worker_appealing_twice_at_once_gets_one_appeal(app, client, db_session, setup, standin):
+    """A double tap on the appeal button: two requests at once, one appeal, the other told why."""
+    _, _, token, sub_id = rejected_one(client, db_session, setup, standin)
+    barrier = threading.Barrier(2)
+    answers: list = []
+
+    def send():
+        own = app.test_client()
+        barrier.wait()
+        response = appeal(own, token, sub_id)
+        answers.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(code for code, _ in answers) == [201, 409], answers
+    assert "appealed already" in next(body for code, body in answers if code == 409)["detail"]
+    assert row(db_session, "SELECT count(*) AS n FROM appeals WHERE submission_id = :id", id=sub_id)["n"] == 1
