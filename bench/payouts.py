@@ -81,7 +81,7 @@ def main() -> None:
         harness.report("payouts.batch", "ms each vs bare stripe call", per_transfer_ms, bare_ms, unit="ms",
                        baseline_name="bare client", higher_is_better=False)
         harness.note("bare client = the same stripe library making transfers in a loop, no database: the gap to "
-                     "it is our bookkeeping (items marked sending in groups of 10 before the calls, outcomes "
+                     f"it is our bookkeeping (items marked sending in groups of {service.CLAIM_GROUP} before the calls, outcomes "
                      "and ledger entries booked per group in one commit)")
 
 

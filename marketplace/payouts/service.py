@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 # Batch creation is serialised on this advisory lock: the second of two concurrent requests
 # reads balances only after the first has moved its snapshot to "in transit".
 BATCH_CREATION_LOCK = zlib.crc32(b"marketplace:payout-batch-creation")
-CLAIM_GROUP = 10  # items marked `sending` per transaction before their transfers are made
+CLAIM_GROUP = 50  # items marked `sending` per transaction before their transfers are made
 STALLED_AFTER = timedelta(minutes=5)
 DONE = ("paid", "failed", "reversed")
 UNSETTLED = ("pending", "sending", "held")  # still in transit: the batch is not finished
