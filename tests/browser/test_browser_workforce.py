@@ -10,13 +10,20 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.browser.browsing import DESKTOP, console_log_in
+from tests.browser.browsing import DESKTOP, console_log_in, readme_screenshot
 from tests.factories import auth, claim, make_admin, sign_up_worker
 from tests.factories import reviews as fr
 from tests.factories.bonuses import bonus_brief
 from tests.factories.payouts import approved_work, earnings
 
 pytestmark = pytest.mark.browser
+
+
+def log_in(page, admin_key: str) -> None:
+    """Log in and let the first view (the review queue) draw before going elsewhere: a view still
+    waiting for the API when another is chosen draws over it."""
+    console_log_in(page, admin_key)
+    expect(page.locator("#queue")).to_be_visible()
 
 
 def api(client, key: str, path: str, **query) -> dict:
@@ -32,7 +39,7 @@ def test_an_admin_suspends_then_reinstates_a_worker_from_their_page_and_the_audi
     approved_work(app, client, standin, [(worker["id"], token)], 300)
 
     page = open_page(DESKTOP)
-    console_log_in(page, admin)
+    log_in(page, admin)
     page.get_by_role("link", name="Workers").click()
     row = page.locator(f"#workers tbody tr[data-id='{worker['id']}']")
     expect(row).to_contain_text("active")
@@ -55,6 +62,7 @@ def test_an_admin_suspends_then_reinstates_a_worker_from_their_page_and_the_audi
     # The page shows what the suspension holds.
     held_cell = page.locator("#worker-balances tbody tr td").nth(2)
     expect(held_cell).to_have_text("$3.00")
+    readme_screenshot(page, "console-worker")
 
     page.fill("#standing-reason", "Siblings sharing a phone, checked")
     page.click("#reinstate-worker")
@@ -76,6 +84,7 @@ def test_an_admin_suspends_then_reinstates_a_worker_from_their_page_and_the_audi
     page.fill("#audit-action", "worker.*")
     page.click("#audit-filters button[type=submit]")
     expect(rows).to_have_count(2)
+    readme_screenshot(page, "console-audit")
     assert page.errors == []
 
 
@@ -101,7 +110,7 @@ def test_an_admin_overturns_an_appeal_from_the_queue_and_sees_a_409_explained(
     _, sub_id, appeal_id = rejected_and_appealed(second_token, 5, "The caption is on brief, look again.")
 
     page = open_page(DESKTOP)
-    console_log_in(page, admin)
+    log_in(page, admin)
     page.get_by_role("link", name="Appeals").click()
     cards = page.locator("#appeals article.appeal")
     expect(cards).to_have_count(2)
@@ -120,6 +129,7 @@ def test_an_admin_overturns_an_appeal_from_the_queue_and_sees_a_409_explained(
     expect(stuck_card.locator(".form-error")).to_contain_text("Could not overturn this appeal")
     expect(stuck_card.locator(".form-error")).to_contain_text("escrow")
     expect(stuck_card).to_have_attribute("data-status", "open")
+    readme_screenshot(page, "console-appeals")
     assert api(client, admin, "/v1/appeals", status="open")["data"][0]["id"] == stuck
     assert api(client, first_token, f"/v1/submissions/{stuck_sub}")["status"] == "rejected"
 
@@ -144,7 +154,7 @@ def test_a_double_clicked_bonus_and_a_retry_after_a_lost_answer_each_pay_once(
     posts: list[str | None] = []
     page.on("request", lambda r: r.method == "POST" and r.url.endswith("/v1/bonuses")
             and posts.append(r.headers.get("idempotency-key")))
-    console_log_in(page, admin)
+    log_in(page, admin)
     page.get_by_role("link", name="Bonus").click()
     page.select_option("#bonus-brief", brief_id)
     expect(page.locator("#bonus-unspent")).to_contain_text("$22.00")
@@ -182,6 +192,7 @@ def test_a_double_clicked_bonus_and_a_retry_after_a_lost_answer_each_pay_once(
     db_session.commit()
     assert entries == 2
     expect(page.locator("#bonus-unspent")).to_contain_text("$14.50")
+    readme_screenshot(page, "console-bonus")
 
     # A refusal is shown beside its form: more than the brief can spare.
     page.fill("#bonus-amount", "100")

@@ -130,8 +130,16 @@ async function renderWorkers() {
   await list.load(true);
 }
 
+// A view that waited for the API draws only if the console is still on its page: a click
+// elsewhere meanwhile has drawn another view, which a late answer must not cover.
+function moved(hash) {
+  return location.hash !== hash;
+}
+
 async function renderWorker(id) {
+  const here = location.hash;
   const w = await api.get(`/v1/workers/${encodeURIComponent(id)}`);
+  if (moved(here)) return;
   const r = w.reputation || {};
   const s = w.signals || {};
   const suspended = w.status === "suspended";
@@ -310,10 +318,12 @@ function newKey() {
 }
 
 async function renderBonus(workerId) {
+  const here = location.hash;
   let briefs = [];
   try {
     briefs = (await api.get("/v1/briefs", { limit: 500 })).data || [];
   } catch (error) { /* the select stays empty; the POST's answer says why */ }
+  if (moved(here)) return;
   const running = briefs.filter((b) => b.status === "live" || b.status === "paused");
   const brief = h("select", { id: "bonus-brief", name: "brief_id" }, option("", "Choose a brief"),
     running.map((b) => option(b.id, `${b.title} (${humanize(b.status)})`)));
