@@ -120,6 +120,7 @@ def test_an_admin_overturns_an_appeal_from_the_queue_and_sees_a_409_explained(
     expect(card.locator(".reason-code")).to_have_text("off brief")
     expect(card.locator(".reviewer-reason")).to_have_text("The caption is about another product.")
     expect(card.locator(".appeal-message")).to_have_text("The caption is on brief, look again.")
+    expect(card.get_by_role("link", name="Sam")).to_have_attribute("href", f"#worker/{second['id']}")
 
     stuck_card = page.locator(f"article.appeal[data-id='{stuck}']")
     stuck_card.get_by_role("button", name="Overturn and approve").click()
@@ -147,7 +148,7 @@ def test_a_double_clicked_bonus_and_a_retry_after_a_lost_answer_each_pay_once(
         app, client, runner, standin, db_session, open_page):
     admin = make_admin(runner)
     worker, token = sign_up_worker(client)
-    _, brief_id = bonus_brief(app, client, standin, [(worker["id"], token)])
+    brand_key, brief_id = bonus_brief(app, client, standin, [(worker["id"], token)])
     before = earnings(client, token)["available_cents"]
 
     page = open_page(DESKTOP)
@@ -201,3 +202,11 @@ def test_a_double_clicked_bonus_and_a_retry_after_a_lost_answer_each_pay_once(
     expect(page.locator("#bonus-form .form-error")).not_to_be_empty()
     assert len(api(client, admin, "/v1/bonuses", worker=worker["id"])["data"]) == 2
     assert page.errors == []
+
+    # A brand has the bonus form for its own briefs, and none of the admins' workforce pages.
+    brand = open_page(DESKTOP)
+    console_log_in(brand, brand_key)
+    expect(brand.get_by_role("link", name="Bonus")).to_be_visible()
+    for admin_only in ("Workers", "Appeals", "Audit log"):
+        expect(brand.get_by_role("link", name=admin_only, exact=True)).to_be_hidden()
+    assert brand.errors == []

@@ -217,6 +217,7 @@ function standingForm(w) {
 // ---- appeals -------------------------------------------------------------------------------
 
 const appealFilter = { status: "open" };
+const names = new Map(); // worker id → display name, as the queue has fetched them
 
 async function renderAppeals() {
   const status = h("select", { id: "appeals-status", name: "status" }, option("open", "Open", appealFilter.status),
@@ -235,9 +236,14 @@ async function renderAppeals() {
       const page = await api.get("/v1/appeals", { status: appealFilter.status, limit: 20, cursor });
       const rows = page.data || [];
       // Each appeal's submission: its rejection's reason code and evidence (fetched side by side).
-      const submissions = await Promise.all(rows.map((a) => api.get(`/v1/submissions/${encodeURIComponent(a.submission_id)}`)
-        .catch((error) => ({ error }))));
+      // and the workers' names, once per worker on the page.
+      const workerIds = [...new Set(rows.map((a) => a.worker_id))];
+      const [submissions, people] = await Promise.all([
+        Promise.all(rows.map((a) => api.get(`/v1/submissions/${encodeURIComponent(a.submission_id)}`).catch((error) => ({ error })))),
+        Promise.all(workerIds.map((wid) => api.get(`/v1/workers/${encodeURIComponent(wid)}`).catch(() => ({ id: wid })))),
+      ]);
       if (mine !== latest) return;
+      for (const p of people) if (p.display_name) names.set(p.id, p.display_name);
       if (reset) list.replaceChildren();
       rows.forEach((a, i) => list.append(appealCard(a, submissions[i])));
       if (!list.children.length) list.append(h("p", { class: "hint" }, appealFilter.status === "open" ? "No appeal is waiting." : "No appeals."));
@@ -275,7 +281,7 @@ function appealCard(a, sub) {
   const card = h("article", { class: "card appeal", dataset: { id: a.id, status: a.status } });
   const heading = h("h3", {}, `Appeal ${a.id}`);
   const facts = h("p", { class: "hint" }, "Waiting ", h("strong", { class: "age" }, age(a.age_seconds)), ` · made ${when(a.created_at)} · by `,
-    workerLink(a.worker_id), ` · submission ${a.submission_id} · brief ${a.brief_id}`);
+    workerLink(a.worker_id, names.get(a.worker_id)), ` · submission ${a.submission_id} · brief ${a.brief_id}`);
   const message = h("blockquote", { class: "proof-text appeal-message" }, a.message || "");
   if (a.status !== "open") {
     return replace(card, heading, facts, evidence(sub), h("p", {}, "The worker wrote:"), message,
