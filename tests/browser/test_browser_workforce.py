@@ -40,13 +40,22 @@ def test_an_admin_suspends_then_reinstates_a_worker_from_their_page_and_the_audi
 
     page = open_page(DESKTOP)
     log_in(page, admin)
+    other, _ = sign_up_worker(client)
     page.get_by_role("link", name="Workers").click()
+    expect(page.locator(f"#workers tbody tr[data-id='{other['id']}']")).to_be_visible()
+    page.fill("#workers-q", worker["email"][:-12].upper())  # part of the e-mail, any case
+    page.click("#workers-filters button[type=submit]")
     row = page.locator(f"#workers tbody tr[data-id='{worker['id']}']")
+    expect(page.locator("#workers tbody tr")).to_have_count(1)
     expect(row).to_contain_text("active")
+    # Both signed up from the test client, one device: each is the other's signal.
+    expect(row.locator("td").nth(6)).to_have_text("1")
     row.get_by_role("link", name="Sam").click()
     expect(page.locator("#worker-status")).to_contain_text("active")
     expect(page.locator("#worker-balances")).to_contain_text("$3.00")
     expect(page.locator("#worker-reputation")).to_contain_text("Approved")
+    expect(page.locator("#worker-signals")).to_contain_text("Shares a device with 1 other worker")
+    expect(page.locator("#worker-signals").get_by_role("link", name=other["id"])).to_be_visible()
 
     # A reason is required: nothing is sent without one.
     page.click("#suspend-worker")
