@@ -94,6 +94,24 @@ def test_an_admin_suspends_then_reinstates_a_worker_from_their_page_and_the_audi
     page.click("#audit-filters button[type=submit]")
     expect(rows).to_have_count(2)
     readme_screenshot(page, "console-audit")
+
+    # Paged by cursor: 60 older payout-batch events, 50 a page, the rest on "Load more".
+    from marketplace.audit import service as audit
+    from marketplace.extensions import db
+
+    with app.app_context():
+        for n in range(60):
+            audit.record(f"admin:adm_{n}", "payout_batch.created", f"pb_{n}", None, {"n": n})
+        db.session.commit()
+        db.session.remove()
+    page.fill("#audit-action", "payout_batch.*")
+    page.click("#audit-filters button[type=submit]")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_contain_text("pb_59")
+    page.click("#audit-more")
+    expect(rows).to_have_count(60)
+    expect(rows.last).to_contain_text("pb_0")
+    expect(page.locator("#audit-more")).to_be_hidden()
     assert page.errors == []
 
 
