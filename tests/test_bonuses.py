@@ -59,6 +59,15 @@ def test_an_admin_pays_a_bonus_on_any_brief(app, client, runner, standin):
     response = pay(client, admin, brief_id, worker["id"], 300)
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["created_by"].startswith("admin:")
+    # Audited, once: who paid whom how much and why (a replay of the same key adds nothing).
+    bonus = response.get_json()
+    assert pay(client, admin, brief_id, worker["id"], 300, idempotency_key="audit-1").status_code == 201
+    assert pay(client, admin, brief_id, worker["id"], 300, idempotency_key="audit-1").status_code == 201
+    events = client.get("/v1/audit-events", query_string={"action": "bonus.paid"}, headers=auth(admin)).get_json()["data"]
+    assert len(events) == 2
+    first = next(e for e in events if e["subject"] == bonus["id"])
+    assert first["actor"] == bonus["created_by"] and first["reason"] == "Great clip, thank you"
+    assert first["detail"] == {"brief_id": brief_id, "worker_id": worker["id"], "amount_cents": 300, "currency": "usd"}
 
 
 def test_a_bonus_to_a_worker_without_approved_work_on_the_brief_is_404(app, client, standin, db_session):
@@ -166,6 +175,7 @@ def test_a_retry_whose_first_answer_was_lost_finds_the_first_bonus(app, client, 
     again, paid_again = service.pay_bonus(admin, **args)
     assert (paid_now, paid_again) == (True, False) and again.id == first.id
     assert bonus_rows(db_session) == 1
+    assert db_session.execute(sa.text("SELECT count(*) FROM audit_events WHERE action = 'bonus.paid'")).scalar_one() == 1
 
 
 def test_concurrent_bonuses_never_spend_more_than_the_escrow_can_spare(app, client, standin, db_session):

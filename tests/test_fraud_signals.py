@@ -183,3 +183,29 @@ def test_worker_detail_shows_balances_held_suspension_history_and_fraud_signals(
     assert record["reinstate_reason"] == "Siblings, checked" and record["reinstated_by"].startswith("admin:")
     other = admin_get(client, admin, f"/v1/workers/{stranger}")["signals"]
     assert other["shared_device_workers"] == [] and other["duplicate_proof_caught"] == 0
+
+
+def test_the_worker_list_counts_each_workers_signals_in_the_same_statements_however_long_the_page(
+        app, client, runner, standin, sql_statements):
+    from tests.factories.payouts import approved_work
+
+    admin = make_admin(runner)
+    worker_id, token = sign_up_and_log_in(client, PHONE)
+    twin, _ = sign_up_and_log_in(client, PHONE)
+    stranger, _ = sign_up_and_log_in(client, LAPTOP)
+    flagged = approved_work(app, client, standin, [(worker_id, token)], 100, status="needs_review")
+    from marketplace.extensions import db
+    from marketplace.proofs.models import Submission
+
+    with app.app_context():
+        flag_duplicate(app, list(db.session.scalars(sa.select(Submission.id).where(Submission.brief_id == flagged))))
+        db.session.remove()
+
+    rows = {w["id"]: w for w in admin_get(client, admin, "/v1/workers?limit=500")["data"]}
+    # The worker: one twin on their phone and one recycled screenshot; the twin: the worker.
+    assert (rows[worker_id]["signal_count"], rows[twin]["signal_count"], rows[stranger]["signal_count"]) == (2, 1, 0)
+    with sql_statements as one_row:
+        admin_get(client, admin, "/v1/workers?limit=1")
+    with sql_statements as every_row:
+        admin_get(client, admin, "/v1/workers?limit=500")
+    assert len(every_row) == len(one_row)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from marketplace.audit import service as audit
 from marketplace.auth.models import Worker
 from marketplace.auth.service import Principal
 from marketplace.bonuses.models import LEDGER_KINDS, Bonus
@@ -121,6 +122,8 @@ def pay_bonus(principal: Principal, *, brief_id: str, worker_id: str, amount_cen
                      locked=held)
     notifications.notify(worker_id, "bonus", bonus.id, message=reason, amount_cents=amount_cents,
                          currency=brief.currency)
+    audit.record(bonus.created_by, "bonus.paid", bonus.id, reason, {
+        "brief_id": brief.id, "worker_id": worker_id, "amount_cents": amount_cents, "currency": brief.currency})
     db.session.commit()
     return bonus, True
 

@@ -139,8 +139,14 @@ class WorkerListArgs(ListArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(["active", "suspended"]))
 
 
+class WorkerListItemOut(WorkerProfileOut):
+    signal_count = fields.Integer(metadata={
+        "description": "Fraud signals in short: other workers seen from one of this worker's devices plus "
+                       "their submissions the duplicate check caught (GET /v1/workers/{id} has the detail)."})
+
+
 class WorkerPage(Schema):
-    data = fields.List(fields.Nested(WorkerProfileOut))
+    data = fields.List(fields.Nested(WorkerListItemOut))
     next_cursor = fields.String(allow_none=True)
 
 

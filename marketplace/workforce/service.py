@@ -67,7 +67,33 @@ def list_workers(*, q: str | None, status: str | None, limit: int,
         suspended = Worker.id.in_(suspensions.suspended_workers())
         query = query.where(suspended if status == "suspended" else ~suspended)
     rows, next_cursor = page(query, Worker, limit=limit, cursor=cursor)
-    return views(rows), next_cursor
+    out = views(rows)
+    counts = signal_counts([w["id"] for w in out])
+    for w in out:
+        w["signal_count"] = counts.get(w["id"], 0)
+    return out, next_cursor
+
+
+def signal_counts(worker_ids: list[str]) -> dict[str, int]:
+    """For a page of the worker list: per worker, the other workers seen from one of their devices
+    plus their submissions the duplicate check caught (the detail's signals, counted), in two
+    grouped statements whatever the page's length."""
+    if not worker_ids:
+        return {}
+    mine, other = sa.orm.aliased(DeviceSighting), sa.orm.aliased(DeviceSighting)
+    sharing = db.session.execute(
+        sa.select(mine.worker_id, sa.func.count(sa.distinct(other.worker_id)))
+        .join(other, sa.and_(other.device == mine.device, other.worker_id != mine.worker_id))
+        .where(mine.worker_id.in_(worker_ids)).group_by(mine.worker_id)).all()
+    duplicates = db.session.execute(
+        sa.select(Submission.worker_id, sa.func.count())
+        .join(SubmissionCheck, SubmissionCheck.submission_id == Submission.id)
+        .where(Submission.worker_id.in_(worker_ids), SubmissionCheck.name == "duplicate",
+               SubmissionCheck.outcome == "fail").group_by(Submission.worker_id)).all()
+    counts: dict[str, int] = {}
+    for worker_id, n in [*sharing, *duplicates]:
+        counts[worker_id] = counts.get(worker_id, 0) + int(n)
+    return counts
 
 
 def detail(worker_id: str) -> dict:

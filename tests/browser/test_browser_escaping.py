@@ -69,3 +69,56 @@ def test_markup_in_user_text_renders_as_text_and_never_runs(client, runner, stan
         assert page.locator("img[src='x'], #main script, [onerror], [onmouseover]").count() == 0
         assert page.dialogs == []
         assert page.errors == []
+
+
+SUSPEND_REASON = "<img src=x onerror=alert('suspend')> same phone"
+REVIEW_REASON = "<script>alert('review')</script> off brief"
+APPEAL_MESSAGE = "<svg onload=alert('appeal')>It is on brief</svg>"
+BONUS_REASON = "<a href=javascript:alert('bonus')>thanks</a>"
+
+
+def test_markup_in_workers_appeals_bonuses_and_the_audit_log_renders_as_text(
+        app, client, runner, standin, db_session, open_page):
+    from tests.factories import reviews as fr
+    from tests.factories.bonuses import bonus_brief, pay
+
+    admin_key = make_admin(runner)
+    email = unique_email("xss")
+    made = client.post("/v1/workers", json={"email": email, "password": PASSWORD, "display_name": NAME, "country": "GB"})
+    assert made.status_code == 201
+    worker_id = made.get_json()["id"]
+    token = client.post("/v1/auth/token", json={"email": email, "password": PASSWORD}).get_json()["token"]
+    _, brief = fr.review_brief(client, standin, quantity=5)
+    [rejected] = fr.submissions(client, db_session, brief, 1, [token])
+    _, bonus_brief_id = bonus_brief(app, client, standin, [(worker_id, token)])
+    assert client.post("/v1/review/decisions", headers=auth(admin_key), json={
+        "submission_ids": [rejected], "decision": "reject", "reason_code": "off_brief",
+        "reason": REVIEW_REASON}).status_code == 200
+    assert client.post(f"/v1/submissions/{rejected}/appeal", json={"message": APPEAL_MESSAGE},
+                       headers=auth(token)).status_code == 201
+    assert pay(client, admin_key, bonus_brief_id, worker_id, 10, reason=BONUS_REASON).status_code == 201
+    assert client.post(f"/v1/workers/{worker_id}/suspend", json={"reason": SUSPEND_REASON},
+                       headers=auth(admin_key)).status_code == 200
+
+    console = open_page(DESKTOP)
+    console_log_in(console, admin_key)
+    expect(console.locator("#queue")).to_be_visible()
+    console.get_by_role("link", name="Workers").click()
+    expect(console.get_by_role("link", name=NAME)).to_be_visible()
+    console.get_by_role("link", name=NAME).click()
+    expect(console.locator("h2")).to_have_text(NAME)
+    expect(console.locator("#worker-suspensions")).to_contain_text(SUSPEND_REASON)
+    console.get_by_role("link", name="Pay a bonus").click()
+    expect(console.locator("#bonuses tbody")).to_contain_text(BONUS_REASON)
+    console.get_by_role("link", name="Appeals").click()
+    expect(console.locator(".appeal-message")).to_have_text(APPEAL_MESSAGE)
+    expect(console.locator(".reviewer-reason")).to_have_text(REVIEW_REASON)
+    console.get_by_role("link", name="Audit log", exact=True).click()
+    expect(console.locator("#audit tbody")).to_contain_text(SUSPEND_REASON)
+    expect(console.locator("#audit tbody")).to_contain_text(BONUS_REASON)
+
+    console.mouse.move(10, 10)
+    assert console.locator("img[src='x'], #main script, #main svg, [onerror], [onload], [onmouseover], "
+                           "a[href^='javascript']").count() == 0
+    assert console.dialogs == []
+    assert console.errors == []

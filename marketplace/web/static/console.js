@@ -5,6 +5,7 @@ import {
   ApiError, announce, apiClient, credential, field, h, humanize, money, outcomeBadge, parseAmount,
   goTo, replace, safeLink, submitting, svg, when,
 } from "./common.js";
+import { workforceViews } from "./console_workforce.js";
 
 const STATUSES = ["validating", "needs_review", "auto_rejected", "approved", "rejected", "revision_requested", "paid"];
 const REASONS = ["duplicate", "off_brief", "missing_disclosure", "broken_link", "low_quality", "other"];
@@ -56,12 +57,14 @@ async function show() {
   }
   nav.hidden = false;
   document.getElementById("nav-payouts").hidden = me.role !== "admin";
+  for (const link of nav.querySelectorAll("[data-admin-only]")) link.hidden = me.role !== "admin";
   const [view, arg] = (location.hash.replace(/^#/, "") || "review").split("/");
   for (const link of nav.querySelectorAll("a")) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   const views = { review: renderReview, briefs: renderBriefs, brief: renderBrief, payouts: renderPayouts, payout: renderPayout };
+  Object.assign(views, workforceViews({ api, main, live }));
   try {
     await (views[view] || renderReview)(arg && decodeURIComponent(arg));
   } catch (error) {
