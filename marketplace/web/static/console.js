@@ -5,6 +5,7 @@ import {
   ApiError, announce, apiClient, credential, field, h, humanize, money, outcomeBadge, parseAmount,
   goTo, replace, safeLink, submitting, svg, when,
 } from "./common.js";
+import { brandIntegration } from "./console_integration.js";
 
 const STATUSES = ["validating", "needs_review", "auto_rejected", "approved", "rejected", "revision_requested", "paid"];
 const REASONS = ["duplicate", "off_brief", "missing_disclosure", "broken_link", "low_quality", "other"];
@@ -62,6 +63,7 @@ async function show() {
     else link.removeAttribute("aria-current");
   }
   const views = { review: renderReview, briefs: renderBriefs, brief: renderBrief, payouts: renderPayouts, payout: renderPayout };
+  Object.assign(views, brandIntegration({ api, main, live, me, onStop: (stop) => stops.push(stop), keyInUse: () => key.get() }));
   try {
     await (views[view] || renderReview)(arg && decodeURIComponent(arg));
   } catch (error) {

@@ -1,0 +1,134 @@
+"""The console's brand-integration pages in Chromium: a webhook endpoint made in the page (its
+secret shown once, gone on reload), a real delivery to a local receiver listed with its status
+and duration, Redeliver sending it again; an API key made (shown once), rolled and revoked, the
+API refusing it at once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import standardwebhooks
+from playwright.sync_api import expect
+
+from tests.browser.browsing import PHONE, console_log_in
+from tests.factories import auth, sign_up_brand
+from tests.factories.reviews import review_brief
+from tests.test_webhooks import Receiver, deliver_all
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def local_hooks(app, monkeypatch):
+    """Plain http to loopback allowed (the settings exist for tests), for the live server too."""
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_HTTP", True)
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE", True)
+    monkeypatch.setitem(app.config, "WEBHOOK_RETRY_SCHEDULE", "0,0,0")
+    monkeypatch.setitem(app.config, "WEBHOOK_TIMEOUT_SECONDS", 2)
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def _stored(page) -> str:
+    """Everything the page keeps: its URL and both storages."""
+    return page.evaluate("JSON.stringify([location.href, {...sessionStorage}, {...localStorage}])")
+
+
+def test_an_endpoint_made_in_the_console_shows_its_secret_once_lists_its_delivery_and_redelivers(
+        app, client, standin, local_hooks, open_page):
+    receiver = local_hooks
+    brand_key, brief = review_brief(client, standin)
+    page = open_page(PHONE)
+    console_log_in(page, brand_key)
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.locator("#no-endpoints")).to_be_visible()
+
+    page.fill("#endpoint-url", receiver.url)
+    page.uncheck("#endpoint-every")
+    page.click("#endpoint-form button[type=submit]")
+    expect(page.locator("#endpoint-events-error")).to_contain_text("Choose")
+    page.check("#endpoint-events-brief-paused")
+    page.click("#endpoint-form button[type=submit]")
+    secret = page.locator("#new-secret").input_value()
+    assert secret.startswith("whsec_")
+    expect(page.locator("#endpoint-list tbody tr")).to_have_count(1)
+    expect(page.locator("#endpoint-list tbody")).to_contain_text("Enabled")
+    assert secret not in _stored(page)
+
+    page.reload()
+    expect(page.locator("#endpoint-list tbody tr")).to_have_count(1)
+    expect(page.locator("#new-secret")).to_have_count(0)
+    assert secret not in page.content() and secret not in _stored(page)
+
+    # A real event, delivered by a real RQ job to the receiver, signed with the secret the page showed.
+    assert client.post(f"/v1/briefs/{brief['id']}/pause", headers=auth(brand_key)).status_code == 200
+    deliver_all(app)
+    [(headers, body)] = receiver.received
+    assert json.loads(body)["type"] == "brief.paused"
+    standardwebhooks.Webhook(secret).verify(body, headers)  # raises if the page's secret did not sign it
+
+    page.get_by_role("link", name="Deliveries").click()
+    rows = page.locator("#delivery-list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("[data-status]")).to_have_attribute("data-status", "succeeded")
+    expect(rows.first).to_contain_text(headers["webhook-id"])
+    expect(rows.first).to_contain_text("200")
+    expect(rows.first).to_contain_text(" ms")
+
+    rows.first.get_by_role("button", name="Redeliver").click()
+    expect(page.locator("#redeliver-notice")).to_contain_text("sent again to 1 endpoint")
+    expect(rows).to_have_count(2)
+    expect(rows.first.locator("[data-status]")).to_have_attribute("data-status", "pending")
+    deliver_all(app)  # what the sweep and the workers do; the page looks again while one is pending
+    expect(rows.first.locator("[data-status]")).to_have_attribute("data-status", "succeeded")
+    assert [h["webhook-id"] for h, _ in receiver.received] == [headers["webhook-id"]] * 2
+    assert page.errors == [] and page.dialogs == []
+
+
+def test_an_api_key_made_in_the_console_is_shown_once_rolls_and_is_refused_at_once_when_revoked(
+        client, standin, open_page):
+    _, brand_key = sign_up_brand(client)
+    page = open_page(PHONE)
+    console_log_in(page, brand_key)
+    page.get_by_role("link", name="API keys").click()
+    expect(page.locator("#key-list tbody tr")).to_have_count(1)  # the sign-up key
+    expect(page.locator("#key-list tbody")).to_contain_text("this console's key")
+
+    page.fill("#key-name", "shop backend")
+    page.uncheck("#key-scopes-briefs-read")
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#key-scopes-error")).to_contain_text("scope")
+    page.check("#key-scopes-briefs-read")
+    page.click("#key-form button[type=submit]")
+    secret = page.locator("#new-secret").input_value()
+    assert secret.startswith("mk_")
+    row = page.locator("#key-list tbody tr", has_text="shop backend")
+    expect(row).to_contain_text("briefs:read")
+    expect(row).to_contain_text("never")  # never used, never expires
+    assert client.get("/v1/briefs", headers=auth(secret)).status_code == 200
+    assert client.get("/v1/webhook-endpoints", headers=auth(secret)).status_code == 403  # outside its scopes
+    page.click("#secret-saved")
+    expect(page.locator("#new-secret")).to_have_count(0)
+    page.reload()
+    expect(row).to_be_visible()
+    assert secret not in page.content() and secret not in _stored(page)
+
+    # Roll with no overlap: the old secret stops now, the new one works.
+    row.get_by_role("button", name="Roll").click()
+    row.locator(".roll-hours").fill("0")
+    row.locator("[data-confirm=yes]").click()
+    rolled = page.locator("#new-secret").input_value()
+    assert rolled.startswith("mk_") and rolled != secret
+    assert client.get("/v1/briefs", headers=auth(secret)).status_code == 401
+    assert client.get("/v1/briefs", headers=auth(rolled)).status_code == 200
+
+    old_row = page.locator(f'#key-list tr[data-prefix="{secret[:11]}"]')
+    expect(old_row).to_contain_text("expired")
+    new_row = page.locator(f'#key-list tr[data-prefix="{rolled[:11]}"]')
+    new_row.get_by_role("button", name="Revoke").click()
+    new_row.locator("[data-confirm=yes]").click()
+    expect(new_row).to_have_count(0)
+    assert client.get("/v1/briefs", headers=auth(rolled)).status_code == 401
+    assert page.errors == [] and page.dialogs == []
