@@ -31,6 +31,13 @@ def local_hooks(app, monkeypatch):
     receiver.close()
 
 
+def _log_in(page, key: str) -> None:
+    """Log in and wait for the first view (the review queue): a view chosen while it still loads
+    would be drawn over by it when its answers come in."""
+    console_log_in(page, key)
+    expect(page.locator("#queue")).to_be_visible()
+
+
 def _stored(page) -> str:
     """Everything the page keeps: its URL and both storages."""
     return page.evaluate("JSON.stringify([location.href, {...sessionStorage}, {...localStorage}])")
@@ -41,7 +48,7 @@ def test_an_endpoint_made_in_the_console_shows_its_secret_once_lists_its_deliver
     receiver = local_hooks
     brand_key, brief = review_brief(client, standin)
     page = open_page(PHONE)
-    console_log_in(page, brand_key)
+    _log_in(page, brand_key)
     page.get_by_role("link", name="Webhooks").click()
     expect(page.locator("#no-endpoints")).to_be_visible()
 
@@ -91,7 +98,7 @@ def test_an_api_key_made_in_the_console_is_shown_once_rolls_and_is_refused_at_on
         client, standin, open_page):
     _, brand_key = sign_up_brand(client)
     page = open_page(PHONE)
-    console_log_in(page, brand_key)
+    _log_in(page, brand_key)
     page.get_by_role("link", name="API keys").click()
     expect(page.locator("#key-list tbody tr")).to_have_count(1)  # the sign-up key
     expect(page.locator("#key-list tbody")).to_contain_text("this console's key")
