@@ -87,7 +87,7 @@ def test_markup_in_a_key_name_and_an_endpoint_url_renders_as_text_on_the_integra
     console_log_in(console, brand_key)
     expect(console.locator("#queue")).to_be_visible()  # the first view, drawn before moving on
     console.get_by_role("link", name="API keys").click()
-    expect(console.locator("#key-list tbody tr td:first-child", has_text="alert('key')").first).to_contain_text(KEY_NAME)
+    expect(console.locator("#key-list .key-name", has_text="alert('key')").first).to_contain_text(KEY_NAME)
     console.get_by_role("link", name="Webhooks").click()
     expect(console.locator("#endpoint-list code")).to_have_text(stored_url)
     console.get_by_role("link", name="Deliveries").click()

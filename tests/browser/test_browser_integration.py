@@ -11,7 +11,7 @@ import pytest
 import standardwebhooks
 from playwright.sync_api import expect
 
-from tests.browser.browsing import PHONE, console_log_in
+from tests.browser.browsing import PHONE, console_log_in, readme_screenshot
 from tests.factories import auth, sign_up_brand
 from tests.factories.reviews import review_brief
 from tests.test_webhooks import Receiver, deliver_all
@@ -60,12 +60,13 @@ def test_an_endpoint_made_in_the_console_shows_its_secret_once_lists_its_deliver
     page.click("#endpoint-form button[type=submit]")
     secret = page.locator("#new-secret").input_value()
     assert secret.startswith("whsec_")
-    expect(page.locator("#endpoint-list tbody tr")).to_have_count(1)
-    expect(page.locator("#endpoint-list tbody")).to_contain_text("Enabled")
+    expect(page.locator("#endpoint-list > li")).to_have_count(1)
+    expect(page.locator("#endpoint-list")).to_contain_text("Enabled")
     assert secret not in _stored(page)
+    readme_screenshot(page, "console-webhooks")
 
     page.reload()
-    expect(page.locator("#endpoint-list tbody tr")).to_have_count(1)
+    expect(page.locator("#endpoint-list > li")).to_have_count(1)
     expect(page.locator("#new-secret")).to_have_count(0)
     assert secret not in page.content() and secret not in _stored(page)
 
@@ -77,10 +78,11 @@ def test_an_endpoint_made_in_the_console_shows_its_secret_once_lists_its_deliver
     standardwebhooks.Webhook(secret).verify(body, headers)  # raises if the page's secret did not sign it
 
     page.get_by_role("link", name="Deliveries").click()
-    rows = page.locator("#delivery-list tbody tr")
+    rows = page.locator("#delivery-list > li")
     expect(rows).to_have_count(1)
     expect(rows.first.locator("[data-status]")).to_have_attribute("data-status", "succeeded")
     expect(rows.first).to_contain_text(headers["webhook-id"])
+    expect(rows.first.locator(".event-type")).to_have_text("brief.paused")
     expect(rows.first).to_contain_text("200")
     expect(rows.first).to_contain_text(" ms")
 
@@ -91,6 +93,19 @@ def test_an_endpoint_made_in_the_console_shows_its_secret_once_lists_its_deliver
     deliver_all(app)  # what the sweep and the workers do; the page looks again while one is pending
     expect(rows.first.locator("[data-status]")).to_have_attribute("data-status", "succeeded")
     assert [h["webhook-id"] for h, _ in receiver.received] == [headers["webhook-id"]] * 2
+    readme_screenshot(page, "console-deliveries")
+
+    # Rotating shows the new secret once (the old one signs alongside it for 24 h); deleting empties the list.
+    page.get_by_role("link", name="← Webhooks").click()
+    page.get_by_role("button", name="Rotate secret").click()
+    page.locator("#endpoint-list [data-confirm=yes]").click()
+    rotated = page.locator("#new-secret").input_value()
+    assert rotated.startswith("whsec_") and rotated != secret
+    expect(page.locator("#endpoint-list")).to_contain_text("Old secret also signs until")
+    page.get_by_role("button", name="Delete").click()
+    page.locator("#endpoint-list [data-confirm=yes]").click()
+    expect(page.locator("#no-endpoints")).to_be_visible()
+    assert client.get("/v1/webhook-endpoints", headers=auth(brand_key)).get_json()["data"] == []
     assert page.errors == [] and page.dialogs == []
 
 
@@ -100,8 +115,8 @@ def test_an_api_key_made_in_the_console_is_shown_once_rolls_and_is_refused_at_on
     page = open_page(PHONE)
     _log_in(page, brand_key)
     page.get_by_role("link", name="API keys").click()
-    expect(page.locator("#key-list tbody tr")).to_have_count(1)  # the sign-up key
-    expect(page.locator("#key-list tbody")).to_contain_text("this console's key")
+    expect(page.locator("#key-list > li")).to_have_count(1)  # the sign-up key
+    expect(page.locator("#key-list")).to_contain_text("This console's key")
 
     page.fill("#key-name", "shop backend")
     page.uncheck("#key-scopes-briefs-read")
@@ -111,9 +126,10 @@ def test_an_api_key_made_in_the_console_is_shown_once_rolls_and_is_refused_at_on
     page.click("#key-form button[type=submit]")
     secret = page.locator("#new-secret").input_value()
     assert secret.startswith("mk_")
-    row = page.locator("#key-list tbody tr", has_text="shop backend")
+    row = page.locator("#key-list > li", has_text="shop backend")
     expect(row).to_contain_text("briefs:read")
     expect(row).to_contain_text("never")  # never used, never expires
+    readme_screenshot(page, "console-api-keys")
     assert client.get("/v1/briefs", headers=auth(secret)).status_code == 200
     assert client.get("/v1/webhook-endpoints", headers=auth(secret)).status_code == 403  # outside its scopes
     page.click("#secret-saved")
@@ -131,9 +147,9 @@ def test_an_api_key_made_in_the_console_is_shown_once_rolls_and_is_refused_at_on
     assert client.get("/v1/briefs", headers=auth(secret)).status_code == 401
     assert client.get("/v1/briefs", headers=auth(rolled)).status_code == 200
 
-    old_row = page.locator(f'#key-list tr[data-prefix="{secret[:11]}"]')
+    old_row = page.locator(f'#key-list li[data-prefix="{secret[:11]}"]')
     expect(old_row).to_contain_text("expired")
-    new_row = page.locator(f'#key-list tr[data-prefix="{rolled[:11]}"]')
+    new_row = page.locator(f'#key-list li[data-prefix="{rolled[:11]}"]')
     new_row.get_by_role("button", name="Revoke").click()
     new_row.locator("[data-confirm=yes]").click()
     expect(new_row).to_have_count(0)

@@ -36,7 +36,8 @@ function banner() {
 // A panel holding a secret the API shows this once. "I have saved it" removes it from the page;
 // a reload, or leaving the view, loses it too: nothing keeps it.
 function secretOnce(slot, title, secret, note) {
-  const input = h("input", { id: "new-secret", type: "text", readonly: true, value: secret, autocomplete: "off", spellcheck: "false" });
+  const input = h("textarea", { id: "new-secret", readonly: true, rows: 2, autocomplete: "off", spellcheck: "false" });
+  input.value = secret;
   const copied = h("span", { class: "hint", "aria-live": "polite" });
   const copy = h("button", { type: "button", class: "secondary", id: "copy-secret" }, "Copy");
   copy.addEventListener("click", async () => {
@@ -84,6 +85,11 @@ function confirming(label, question, yesLabel, action, { danger = false, id } = 
   });
   reset();
   return box;
+}
+
+// A card's facts as label/value pairs: readable on a phone, where a wide table would need scrolling.
+function facts(pairs) {
+  return h("dl", { class: "facts" }, pairs.filter(Boolean).map(([label, value]) => [h("dt", {}, label), h("dd", {}, value)]));
 }
 
 function checkboxGroup(id, name, legend, values, checked, hint) {
@@ -136,9 +142,7 @@ async function renderEndpoints() {
       const page = await api.get("/v1/webhook-endpoints", { limit: 100 });
       const rows = page.data || [];
       replace(list, h("h3", { id: "endpoints-title" }, "Endpoints"), rows.length
-        ? h("div", { class: "table-wrap" }, h("table", { id: "endpoint-list" },
-          h("thead", {}, h("tr", {}, h("th", {}, "URL"), h("th", {}, "Events"), h("th", {}, "State"), h("th", {}, "Added"), h("th", {}, "Actions"))),
-          h("tbody", {}, rows.map(endpointRow))))
+        ? h("ul", { class: "plain", id: "endpoint-list" }, rows.map(endpointRow))
         : h("p", { class: "hint", id: "no-endpoints" }, "No endpoints yet: add one below to receive your events."));
     } catch (error) {
       replace(list, h("h3", { id: "endpoints-title" }, "Endpoints"), errorBox(error));
@@ -166,14 +170,16 @@ async function renderEndpoints() {
         replace(secretSlot, errorBox(error));
       }
     }, { danger: true });
-    return h("tr", { dataset: { id: endpoint.id } },
-      h("td", { class: "link-cell" }, h("code", {}, endpoint.url)),
-      h("td", {}, (endpoint.events || []).includes("*") ? "Every event" : h("ul", { class: "plain" }, (endpoint.events || []).map((t) => h("li", {}, t)))),
-      h("td", {}, endpointState(endpoint),
-        endpoint.previous_secret_expires_at ? h("div", { class: "hint" }, `Old secret also signs until ${when(endpoint.previous_secret_expires_at)}`) : null),
-      h("td", {}, when(endpoint.created_at)),
-      h("td", {}, h("div", { class: "row" },
-        h("a", { class: "button secondary", href: `#webhook/${id}` }, "Deliveries"), rotate, remove)));
+    const events = endpoint.events || [];
+    return h("li", { class: "card endpoint", dataset: { id: endpoint.id } },
+      h("p", { class: "endpoint-url" }, h("code", {}, endpoint.url)),
+      facts([
+        ["State", [endpointState(endpoint), endpoint.previous_secret_expires_at
+          ? h("div", { class: "hint" }, `Old secret also signs until ${when(endpoint.previous_secret_expires_at)}`) : null]],
+        ["Events", events.includes("*") ? "Every event" : events.join(", ")],
+        ["Added", when(endpoint.created_at)],
+      ]),
+      h("div", { class: "row" }, h("a", { class: "button secondary", href: `#webhook/${id}` }, "Deliveries"), rotate, remove));
   }
 
   form.addEventListener("submit", (event) => {
@@ -223,6 +229,12 @@ async function renderDeliveries(endpointId) {
     if (endpoint) replace(heading, h("code", {}, endpoint.url), " ", endpointState(endpoint));
   }, () => {});
 
+  // Each event's type, from the brand's event list (it needs briefs:read: without it, ids only).
+  const types = new Map();
+  const typesLoaded = api.get("/v1/events", { limit: 500 }).then((page) => {
+    for (const event of page.data || []) types.set(event.id, event.type);
+  }, () => {});
+
   let stopped = false;
   let timer = null;
   ctx.onStop(() => { stopped = true; clearTimeout(timer); });
@@ -236,13 +248,11 @@ async function renderDeliveries(endpointId) {
       if (!stopped) replace(list, errorBox(error));
       return;
     }
+    await typesLoaded;
     if (stopped) return;
     const rows = page.data || [];
-    replace(list, rows.length ? h("table", { id: "delivery-list" },
-      h("caption", { class: "hint" }, "Each event sent to this endpoint, newest first, with its attempts"),
-      h("thead", {}, h("tr", {}, h("th", {}, "Event"), h("th", {}, "Status"), h("th", {}, "Last attempt"),
-        h("th", { class: "num" }, "Code"), h("th", { class: "num" }, "Duration"), h("th", {}, "Error"), h("th", {}, ""))),
-      h("tbody", {}, rows.map(deliveryRow)))
+    replace(list, rows.length ? [h("p", { class: "hint" }, "Each event sent to this endpoint, newest first, with its attempts."),
+      h("ul", { class: "plain", id: "delivery-list" }, rows.map(deliveryRow))]
       : h("p", { class: "hint", id: "no-deliveries" }, "Nothing sent to this endpoint yet."));
     // A pending delivery is on its way (or waiting for a retry): look again soon.
     if (rows.some((row) => row.status === "pending")) timer = setTimeout(load, POLL_MS);
@@ -269,19 +279,22 @@ async function renderDeliveries(endpointId) {
         again.disabled = false;
       }
     });
-    return h("tr", { dataset: { id: delivery.id, event: delivery.event_id }, class: delivery.status === "failed" ? "has-failure" : "" },
-      h("td", {}, h("code", {}, delivery.event_id), h("div", { class: "hint" }, `queued ${when(delivery.created_at)}`)),
-      h("td", {}, deliveryStatus(delivery.status),
-        h("div", { class: "hint" }, `${delivery.attempt_count} attempt${delivery.attempt_count === 1 ? "" : "s"}`),
-        delivery.status === "pending" && delivery.next_attempt_at ? h("div", { class: "hint" }, `next ${when(delivery.next_attempt_at)}`) : null),
-      h("td", {}, last ? when(last.at) : "—"),
-      h("td", { class: "num" }, last && last.status_code !== null && last.status_code !== undefined ? String(last.status_code) : "—"),
-      h("td", { class: "num" }, last ? `${last.duration_ms} ms` : "—"),
-      h("td", { class: "proof-text" }, last && last.error ? last.error : "",
-        attempts.length > 1 ? h("details", {}, h("summary", {}, "Every attempt"), h("ol", { class: "attempts" }, attempts.map((a) => h("li", {},
-          `${when(a.at)}: ${a.status_code ?? "no answer"}, ${a.duration_ms} ms`, a.error ? ` — ${a.error}` : ""))))
-          : null),
-      h("td", {}, again));
+    const code = last && last.status_code !== null && last.status_code !== undefined ? String(last.status_code) : "no answer";
+    return h("li", { class: `card delivery${delivery.status === "failed" ? " has-failure" : ""}`, dataset: { id: delivery.id, event: delivery.event_id } },
+      h("div", { class: "row" }, deliveryStatus(delivery.status), types.has(delivery.event_id) ? h("strong", { class: "event-type" }, types.get(delivery.event_id)) : null,
+        h("code", {}, delivery.event_id)),
+      facts([
+        ["Attempts", String(delivery.attempt_count)],
+        ["Last attempt", last ? when(last.at) : "—"],
+        last ? ["Status code", code] : null,
+        last ? ["Duration", `${last.duration_ms} ms`] : null,
+        last && last.error ? ["Error", h("span", { class: "delivery-error" }, last.error)] : null,
+        delivery.status === "pending" && delivery.next_attempt_at ? ["Next attempt", when(delivery.next_attempt_at)] : null,
+        ["Queued", when(delivery.created_at)],
+      ]),
+      attempts.length > 1 ? h("details", {}, h("summary", {}, "Every attempt"), h("ol", { class: "attempts" }, attempts.map((a) => h("li", {},
+        `${when(a.at)}: ${a.status_code ?? "no answer"}, ${a.duration_ms} ms`, a.error ? ` — ${a.error}` : "")))) : null,
+      h("div", { class: "row" }, again));
   }
 
   refresh.addEventListener("click", load);
@@ -315,10 +328,8 @@ async function renderKeys() {
     try {
       const page = await api.get("/v1/api-keys", { limit: 100 });
       const rows = page.data || [];
-      replace(list, h("h3", { id: "keys-title" }, "Keys"), h("div", { class: "table-wrap" }, h("table", { id: "key-list" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Prefix"), h("th", {}, "Scopes"), h("th", {}, "Last used"),
-          h("th", {}, "Expires"), h("th", {}, "Actions"))),
-        h("tbody", {}, rows.length ? rows.map(keyRow) : h("tr", {}, h("td", { colspan: 6 }, "No keys."))))));
+      replace(list, h("h3", { id: "keys-title" }, "Keys"), rows.length
+        ? h("ul", { class: "plain", id: "key-list" }, rows.map(keyRow)) : h("p", { class: "hint", id: "no-keys" }, "No keys."));
     } catch (error) {
       replace(list, h("h3", { id: "keys-title" }, "Keys"), errorBox(error));
     }
@@ -348,14 +359,17 @@ async function renderKeys() {
           replace(secretSlot, errorBox(error));
         }
       }, { danger: true });
-    return h("tr", { dataset: { id: key.id, prefix: key.prefix || "" } },
-      h("td", {}, key.name || h("span", { class: "hint" }, "(unnamed)"), inUse ? h("div", { class: "hint" }, "this console's key") : null,
-        h("div", { class: "hint" }, `made ${when(key.created_at)}`)),
-      h("td", {}, key.prefix ? h("code", {}, key.prefix) : "—"),
-      h("td", {}, key.scopes ? h("ul", { class: "plain" }, key.scopes.map((s) => h("li", {}, s))) : "every scope"),
-      h("td", {}, key.last_used_at ? when(key.last_used_at) : "never"),
-      h("td", {}, expiry(key)),
-      h("td", {}, h("div", { class: "row" }, roll, revoke)));
+    return h("li", { class: "card api-key", dataset: { id: key.id, prefix: key.prefix || "" } },
+      h("h4", { class: "key-name" }, key.name || "(unnamed)"),
+      inUse ? h("p", { class: "hint" }, "This console's key") : null,
+      facts([
+        ["Prefix", key.prefix ? h("code", {}, key.prefix) : "—"],
+        ["Scopes", key.scopes ? key.scopes.join(", ") : "every scope"],
+        ["Last used", key.last_used_at ? when(key.last_used_at) : "never"],
+        ["Expires", expiry(key)],
+        ["Made", when(key.created_at)],
+      ]),
+      h("div", { class: "row" }, roll, revoke));
   }
 
   form.addEventListener("submit", (event) => {
