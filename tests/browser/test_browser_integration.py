@@ -44,7 +44,7 @@ def _stored(page) -> str:
 
 
 def test_an_endpoint_made_in_the_console_shows_its_secret_once_lists_its_delivery_and_redelivers(
-        app, client, standin, local_hooks, open_page):
+        app, client, standin, local_hooks, open_page, caplog):
     receiver = local_hooks
     brand_key, brief = review_brief(client, standin)
     page = open_page(PHONE)
@@ -52,6 +52,10 @@ def test_an_endpoint_made_in_the_console_shows_its_secret_once_lists_its_deliver
     page.get_by_role("link", name="Webhooks").click()
     expect(page.locator("#no-endpoints")).to_be_visible()
 
+    page.fill("#endpoint-url", "ftp://hooks.example.com/x")
+    page.click("#endpoint-form button[type=submit]")
+    expect(page.locator("#endpoint-url-error")).not_to_be_empty()
+    expect(page.locator("#endpoint-url")).to_have_attribute("aria-invalid", "true")
     page.fill("#endpoint-url", receiver.url)
     page.uncheck("#endpoint-every")
     page.click("#endpoint-form button[type=submit]")
@@ -106,6 +110,38 @@ def test_an_endpoint_made_in_the_console_shows_its_secret_once_lists_its_deliver
     page.locator("#endpoint-list [data-confirm=yes]").click()
     expect(page.locator("#no-endpoints")).to_be_visible()
     assert client.get("/v1/webhook-endpoints", headers=auth(brand_key)).get_json()["data"] == []
+    assert "POST /v1/webhook-endpoints" in caplog.text  # the live server's request log, as captured
+    assert secret not in caplog.text and rotated not in caplog.text  # never carries a secret
+    assert page.errors == [] and page.dialogs == []
+
+
+def test_a_dead_endpoint_shows_its_failed_attempts_and_its_disabled_state(app, client, standin, local_hooks, open_page):
+    dead = Receiver(answers=(503,))
+    try:
+        brand_key, brief = review_brief(client, standin)
+        made = client.post("/v1/webhook-endpoints", headers=auth(brand_key), json={"url": dead.url, "events": ["*"]})
+        assert made.status_code == 201
+        assert client.post(f"/v1/briefs/{brief['id']}/pause", headers=auth(brand_key)).status_code == 200
+        deliver_all(app, rounds=4)  # the first attempt and the (short) schedule's three retries
+        assert len(dead.received) == 4
+    finally:
+        dead.close()
+
+    page = open_page(PHONE)
+    _log_in(page, brand_key)
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.locator("#endpoint-list")).to_contain_text("Disabled")
+    expect(page.locator("#endpoint-list")).to_contain_text("failed for the whole retry schedule")
+    page.get_by_role("link", name="Deliveries").click()
+    delivery = page.locator("#delivery-list > li")
+    expect(delivery).to_have_count(1)
+    expect(delivery.locator("[data-status]")).to_have_attribute("data-status", "failed")
+    expect(delivery).to_contain_text("503")
+    expect(delivery.locator(".delivery-error")).to_have_text("answered 503")
+    expect(delivery.locator(".attempts li")).to_have_count(4)
+    # A disabled endpoint takes nothing more: Redeliver says so rather than pretending.
+    delivery.get_by_role("button", name="Redeliver").click()
+    expect(page.locator("#redeliver-notice")).to_contain_text("no enabled endpoint takes it")
     assert page.errors == [] and page.dialogs == []
 
 
