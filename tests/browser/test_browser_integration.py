@@ -12,7 +12,7 @@ import standardwebhooks
 from playwright.sync_api import expect
 
 from tests.browser.browsing import PHONE, console_log_in, readme_screenshot
-from tests.factories import auth, sign_up_brand
+from tests.factories import auth, make_admin, sign_up_brand
 from tests.factories.reviews import review_brief
 from tests.test_webhooks import Receiver, deliver_all
 
@@ -191,3 +191,14 @@ def test_an_api_key_made_in_the_console_is_shown_once_rolls_and_is_refused_at_on
     expect(new_row).to_have_count(0)
     assert client.get("/v1/briefs", headers=auth(rolled)).status_code == 401
     assert page.errors == [] and page.dialogs == []
+
+
+def test_an_admin_is_not_offered_the_brand_pages_and_is_told_why_when_opening_one(runner, open_page):
+    page = open_page(PHONE)
+    _log_in(page, make_admin(runner))
+    expect(page.get_by_role("link", name="Payouts")).to_be_visible()
+    expect(page.get_by_role("link", name="Webhooks")).to_be_hidden()
+    expect(page.get_by_role("link", name="API keys")).to_be_hidden()
+    page.goto("/console/#api-keys")
+    expect(page.locator("#keys .form-error")).to_contain_text("brand")
+    assert page.errors == []
