@@ -10,7 +10,9 @@ const EVENT_TYPES = [
   "submission.revision_requested", "appeal.decided", "refund.succeeded",
 ];
 const SCOPES = ["briefs:read", "briefs:write", "review:write", "conversions:write", "webhooks:write", "keys:write"];
-const POLL_MS = 2000;
+const POLL_MS = 2000; // while a delivery is due now
+const POLL_MAX_MS = 60000; // while the next one waits for a later retry
+const PAGE = 50;
 
 let ctx = null; // { api, main, live, me, onStop, keyInUse } from console.js, fresh on each view
 
@@ -50,7 +52,7 @@ function secretOnce(slot, title, secret, note) {
     }
   });
   const done = h("button", { type: "button", id: "secret-saved" }, "I have saved it");
-  const panel = h("section", { class: "notice secret-once", id: "secret-once", role: "alert", "aria-labelledby": "secret-title" },
+  const panel = h("section", { class: "notice secret-once", id: "secret-once", "aria-labelledby": "secret-title" },
     h("h3", { id: "secret-title" }, title),
     h("p", {}, h("strong", {}, "Copy it now: it is shown this once and never again. "), note || ""),
     h("div", { class: "field" }, h("label", { for: "new-secret" }, "Secret"), h("div", { class: "tracked" }, input, copy)),
@@ -218,10 +220,11 @@ async function renderDeliveries(endpointId) {
   const path = `/v1/webhook-endpoints/${encodeURIComponent(endpointId)}/deliveries`;
   const heading = h("p", { class: "hint", id: "delivery-endpoint" }, endpointId);
   const result = h("div", { id: "redeliver-result", "aria-live": "polite" });
-  const list = h("div", { class: "table-wrap", id: "deliveries" }, h("p", {}, "Loading…"));
+  const list = h("div", { id: "deliveries" }, h("p", {}, "Loading…"));
   const refresh = h("button", { type: "button", class: "secondary", id: "refresh-deliveries" }, "Refresh");
+  const more = h("button", { type: "button", class: "secondary", id: "more-deliveries", hidden: true }, "Load older deliveries");
   replace(main, h("p", {}, h("a", { href: "#webhooks" }, "← Webhooks")), h("h2", {}, "Deliveries"), heading,
-    h("div", { class: "row" }, refresh), result, list);
+    h("div", { class: "row" }, refresh), result, list, more);
 
   // The endpoint's URL for the heading (no single-endpoint GET: it is in the list).
   api.get("/v1/webhook-endpoints", { limit: 100 }).then((page) => {
@@ -239,23 +242,33 @@ async function renderDeliveries(endpointId) {
   let timer = null;
   ctx.onStop(() => { stopped = true; clearTimeout(timer); });
 
-  async function load() {
+  let rows = [];
+  let cursor = null;
+  let latest = 0; // an older answer (a poll overtaken by a Refresh) must not land over a newer one
+  // Newest first; `older` appends the next page, anything else starts again from the newest
+  // (a poll, a Refresh, after Redeliver).
+  async function load(older = false) {
+    const mine = ++latest;
     clearTimeout(timer);
     let page;
     try {
-      page = await api.get(path, { limit: 100 });
+      page = await api.get(path, { limit: PAGE, cursor: older ? cursor : null });
     } catch (error) {
-      if (!stopped) replace(list, errorBox(error));
+      if (!stopped && mine === latest) replace(list, errorBox(error));
       return;
     }
     await typesLoaded;
-    if (stopped) return;
-    const rows = page.data || [];
+    if (stopped || mine !== latest) return;
+    rows = older ? [...rows, ...(page.data || [])] : page.data || [];
+    cursor = page.next_cursor || null;
+    more.hidden = !cursor;
     replace(list, rows.length ? [h("p", { class: "hint" }, "Each event sent to this endpoint, newest first, with its attempts."),
       h("ul", { class: "plain", id: "delivery-list" }, rows.map(deliveryRow))]
       : h("p", { class: "hint", id: "no-deliveries" }, "Nothing sent to this endpoint yet."));
-    // A pending delivery is on its way (or waiting for a retry): look again soon.
-    if (rows.some((row) => row.status === "pending")) timer = setTimeout(load, POLL_MS);
+    // A pending delivery is on its way or waits for a retry: look again when it is due.
+    const due = rows.filter((row) => row.status === "pending")
+      .map((row) => (row.next_attempt_at ? new Date(row.next_attempt_at).getTime() - Date.now() : 0));
+    if (due.length) timer = setTimeout(() => load(), Math.min(POLL_MAX_MS, Math.max(POLL_MS, Math.min(...due) + 1000)));
   }
 
   function deliveryRow(delivery) {
@@ -297,7 +310,8 @@ async function renderDeliveries(endpointId) {
       h("div", { class: "row" }, again));
   }
 
-  refresh.addEventListener("click", load);
+  refresh.addEventListener("click", () => load());
+  more.addEventListener("click", () => load(true));
   await load();
 }
 
