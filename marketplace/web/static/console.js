@@ -30,6 +30,14 @@ function stopAll() {
   blobUrls = [];
 }
 
+// For a view that waits for the API before drawing: true once another view has been shown, so a
+// slow answer does not draw the old view over the new one.
+function leftView() {
+  let left = false;
+  stops.push(() => { left = true; });
+  return () => left;
+}
+
 function banner() {
   return h("p", { class: "form-error", role: "alert", tabindex: "-1" });
 }
@@ -138,7 +146,9 @@ function decisionFilter() {
 }
 
 async function renderReview() {
+  const left = leftView();
   const briefs = await briefOptions();
+  if (left()) return;
   const briefSelect = h("select", { id: "filter-brief", name: "brief" }, option("", "All briefs", review.brief),
     briefs.map((b) => option(b.id, b.title, review.brief)));
   const statusSelect = h("select", { id: "filter-status", name: "status" }, option("", "Any status", review.status),
@@ -346,7 +356,9 @@ function fundingLine(funding) {
 }
 
 async function renderBriefs() {
+  const left = leftView();
   const page = await api.get("/v1/briefs", { limit: 200 });
+  if (left()) return;
   const rows = (page.data || []).map((b) => {
     const c = totals(b.task_groups);
     const m = b.money || {};
@@ -377,7 +389,9 @@ function ratio(value) {
 }
 
 async function renderBrief(id) {
+  const left = leftView();
   const brief = await api.get(`/v1/briefs/${encodeURIComponent(id)}`);
+  if (left()) return;
   const m = brief.money || {};
   const cur = brief.currency;
   const groups = h("div", { class: "table-wrap" }, h("table", { id: "groups" },
