@@ -122,3 +122,31 @@ def test_markup_in_workers_appeals_bonuses_and_the_audit_log_renders_as_text(
                            "a[href^='javascript']").count() == 0
     assert console.dialogs == []
     assert console.errors == []
+
+
+KEY_NAME = "<img src=x onerror=alert('key')>"
+HOOK_URL = "https://hooks.example.com/<svg/onload=alert('hook')>"  # a URL takes no spaces
+
+
+def test_markup_in_a_key_name_and_an_endpoint_url_renders_as_text_on_the_integration_pages(client, open_page):
+    _, brand_key = sign_up_brand(client)
+    made = client.post("/v1/api-keys", headers=auth(brand_key), json={"name": KEY_NAME, "scopes": ["briefs:read"]})
+    assert made.status_code == 201, made.get_json()
+    hook = client.post("/v1/webhook-endpoints", headers=auth(brand_key), json={"url": HOOK_URL, "events": ["*"]})
+    assert hook.status_code == 201, hook.get_json()
+    stored_url = hook.get_json()["url"]  # the API stores it percent-encoded; the page shows it as stored
+
+    console = open_page(PHONE)
+    console_log_in(console, brand_key)
+    expect(console.locator("#queue")).to_be_visible()  # the first view, drawn before moving on
+    console.get_by_role("link", name="API keys").click()
+    expect(console.locator("#key-list .key-name", has_text="alert('key')").first).to_contain_text(KEY_NAME)
+    console.get_by_role("link", name="Webhooks").click()
+    expect(console.locator("#endpoint-list code")).to_have_text(stored_url)
+    console.get_by_role("link", name="Deliveries").click()
+    expect(console.locator("#delivery-endpoint code")).to_have_text(stored_url)
+
+    console.mouse.move(10, 10)
+    assert console.locator("img[src='x'], #main script, #main svg, [onerror], [onload]").count() == 0
+    assert console.dialogs == []
+    assert console.errors == []

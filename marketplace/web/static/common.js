@@ -67,6 +67,7 @@ export function apiClient(store, onUnauthorized) {
     post: (path, json, opts = {}) => request("POST", path, { json: json === undefined ? {} : json, ...opts }),
     upload: (path, form) => request("POST", path, { form }),
     blob: (path, query) => request("GET", path, { query, blob: true }),
+    del: (path) => request("DELETE", path),
   };
 }
 

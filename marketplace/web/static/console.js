@@ -6,6 +6,7 @@ import {
   goTo, replace, safeLink, submitting, svg, when,
 } from "./common.js";
 import { workforceViews } from "./console_workforce.js";
+import { brandIntegration } from "./console_integration.js";
 
 const STATUSES = ["validating", "needs_review", "auto_rejected", "approved", "rejected", "revision_requested", "paid"];
 const REASONS = ["duplicate", "off_brief", "missing_disclosure", "broken_link", "low_quality", "other"];
@@ -28,6 +29,14 @@ function stopAll() {
   stops = [];
   for (const url of blobUrls) URL.revokeObjectURL(url);
   blobUrls = [];
+}
+
+// For a view that waits for the API before drawing: true once another view has been shown, so a
+// slow answer does not draw the old view over the new one.
+function leftView() {
+  let left = false;
+  stops.push(() => { left = true; });
+  return () => left;
 }
 
 function banner() {
@@ -65,6 +74,7 @@ async function show() {
   }
   const views = { review: renderReview, briefs: renderBriefs, brief: renderBrief, payouts: renderPayouts, payout: renderPayout };
   Object.assign(views, workforceViews({ api, main, live }));
+  Object.assign(views, brandIntegration({ api, main, live, me, onStop: (stop) => stops.push(stop), keyInUse: () => key.get() }));
   try {
     await (views[view] || renderReview)(arg && decodeURIComponent(arg));
   } catch (error) {
@@ -139,7 +149,9 @@ function decisionFilter() {
 }
 
 async function renderReview() {
+  const left = leftView();
   const briefs = await briefOptions();
+  if (left()) return;
   const briefSelect = h("select", { id: "filter-brief", name: "brief" }, option("", "All briefs", review.brief),
     briefs.map((b) => option(b.id, b.title, review.brief)));
   const statusSelect = h("select", { id: "filter-status", name: "status" }, option("", "Any status", review.status),
@@ -347,7 +359,9 @@ function fundingLine(funding) {
 }
 
 async function renderBriefs() {
+  const left = leftView();
   const page = await api.get("/v1/briefs", { limit: 200 });
+  if (left()) return;
   const rows = (page.data || []).map((b) => {
     const c = totals(b.task_groups);
     const m = b.money || {};
@@ -378,7 +392,9 @@ function ratio(value) {
 }
 
 async function renderBrief(id) {
+  const left = leftView();
   const brief = await api.get(`/v1/briefs/${encodeURIComponent(id)}`);
+  if (left()) return;
   const m = brief.money || {};
   const cur = brief.currency;
   const groups = h("div", { class: "table-wrap" }, h("table", { id: "groups" },
