@@ -162,3 +162,81 @@ def test_the_database_refuses_a_second_claim_with_the_same_code(app, client, sta
                            {"p": held["promo_code"], "c": other["claim_id"]})
         db_session.flush()
     db_session.rollback()
+
+
+# --- conversions by promo code ----------------------------------------------------------------------
+
+
+def sale(promo_code: str, external_id: str, value_cents: int = 2500, **over) -> dict:
+    return {"promo_code": promo_code, "external_id": external_id, "value_cents": value_cents,
+            "occurred_at": "2026-05-01T10:00:00Z", **over}
+
+
+@pytest.fixture
+def promo(client, standin):
+    """A live promo brief with two workers' claims (two codes), and a second brand with a promo brief of its own."""
+    brief, key = promo_brief(client, standin)
+    group_id = brief["task_groups"][0]["id"]
+    (worker, token), (rival, rival_token) = sign_up_worker(client), sign_up_worker(client)
+    held, rival_held = claim(client, token, group_id), claim(client, rival_token, group_id)
+    other_brief, other_key = promo_brief(client, standin, brand="Contoso")
+    other_held = claim(client, token, other_brief["task_groups"][0]["id"])
+    return {"brief": brief, "key": key, "worker": worker, "claim": held, "rival": rival, "rival_claim": rival_held,
+            "other_key": other_key, "other_claim": other_held}
+
+
+def count_conversions(db_session) -> int:
+    db_session.rollback()
+    return db_session.execute(sa.text("SELECT count(*) FROM conversions")).scalar_one()
+
+
+def test_a_sale_by_promo_code_is_credited_to_that_claims_worker_with_no_click(client, promo, db_session):
+    body = sale(promo["claim"]["promo_code"], "order-1")
+    response = client.post("/v1/conversions", json=body, headers=auth(promo["key"]))
+    assert response.status_code == 201, response.get_json()
+    stored = response.get_json()
+    assert (stored["task_id"], stored["worker_id"], stored["click_id"], stored["attributed_by"]) == (
+        promo["claim"]["task"]["id"], promo["worker"]["id"], None, "promo_code")
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT claim_id FROM conversions WHERE id = :i"),
+                              {"i": stored["id"]}).scalar_one() == promo["claim"]["claim_id"]
+    # A replay is the first one back; the rival's code is credited to the rival.
+    again = client.post("/v1/conversions", json=body, headers=auth(promo["key"]))
+    assert again.status_code == 200 and again.get_json() == stored
+    theirs = client.post("/v1/conversions", json=sale(promo["rival_claim"]["promo_code"], "order-2"),
+                         headers=auth(promo["key"])).get_json()
+    assert theirs["worker_id"] == promo["rival"]["id"]
+
+
+@pytest.mark.parametrize("typed", [str.lower, lambda c: f"  {c.lower()} ", str.title])
+def test_a_promo_code_matches_whatever_its_case_and_surrounding_spaces(client, promo, typed):
+    response = client.post("/v1/conversions", json=sale(typed(promo["claim"]["promo_code"]), "order-case"),
+                           headers=auth(promo["key"]))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["worker_id"] == promo["worker"]["id"]
+
+
+def test_an_unknown_promo_code_or_another_brands_is_404_and_attributes_nothing(client, promo, db_session):
+    for code in ("NORTHW-ZZZZZZZZ", promo["other_claim"]["promo_code"]):
+        body = assert_problem(client.post("/v1/conversions", json=sale(code, f"x-{code}"), headers=auth(promo["key"])),
+                              404)
+        assert "promo code" in body["detail"]
+    # The other brand's code is theirs to report; ours is not.
+    assert client.post("/v1/conversions", json=sale(promo["claim"]["promo_code"], "y"),
+                       headers=auth(promo["other_key"])).status_code == 404
+    bulk = client.post("/v1/conversions", json={"conversions": [
+        sale(promo["claim"]["promo_code"], "b-1"), sale(promo["other_claim"]["promo_code"], "b-2")]},
+        headers=auth(promo["key"])).get_json()
+    assert [(r["outcome"], r["status"]) for r in bulk["results"]] == [("created", 201), ("not_found", 404)]
+    assert count_conversions(db_session) == 1
+
+
+@pytest.mark.parametrize("change", [
+    {"promo_code": ""}, {"promo_code": "   "}, {"promo_code": 12345}, {"promo_code": "X" * 65},
+    {"code": "abc"}, {"click_id": "clk_x"},
+])
+def test_bad_promo_code_input_is_422_and_stores_nothing(client, promo, db_session, change):
+    body = {**sale(promo["claim"]["promo_code"], "bad-1"), **change}
+    problem = assert_problem(client.post("/v1/conversions", json=body, headers=auth(promo["key"])), 422)
+    assert problem["errors"]
+    assert count_conversions(db_session) == 0

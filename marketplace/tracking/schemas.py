@@ -26,6 +26,10 @@ class ConversionIn(Schema):
                          metadata={"description": "The tracked link's code (the part after /t/). Give code or click_id."})
     click_id = fields.String(validate=validate.Length(min=1, max=40), load_default=None,
                              metadata={"description": "The click's id (the landing page receives it as `mkt_click`)."})
+    promo_code = fields.String(validate=validate.Length(min=1, max=64), load_default=None, metadata={
+        "description": "A promo code a claim of one of your briefs carries (briefs with `promo_codes: true`), as "
+                       "the buyer typed it: not case-sensitive, surrounding spaces ignored. Attributes a sale "
+                       "that came without a click to that claim's worker."})
     value_cents = Cents(required=True)  # integer cents, 0 allowed (a sign-up without revenue)
     currency = fields.String(validate=validate.Regexp(r"^[a-z]{3}$", error="Must be a lower-case ISO 4217 code."),
                              load_default=None, metadata={"description": "Defaults to the brief's; must equal it."})
@@ -40,8 +44,11 @@ class ConversionIn(Schema):
 
     @validates_schema
     def _one_target(self, data, **kwargs):
-        if bool(data.get("code")) == bool(data.get("click_id")):
-            raise ValidationError("Give exactly one of code and click_id.", "code")
+        given = [name for name in ("code", "click_id", "promo_code") if data.get(name)]
+        if len(given) != 1:
+            raise ValidationError("Give exactly one of code, click_id and promo_code.", given[1] if given else "code")
+        if data.get("promo_code") is not None and not data["promo_code"].strip():
+            raise ValidationError("Must not be blank.", "promo_code")
 
 
 class ConversionBatchIn(Schema):
@@ -58,6 +65,9 @@ class ConversionOut(Schema):
     task_id = fields.String()
     worker_id = fields.String()
     click_id = fields.String(allow_none=True)
+    attributed_by = fields.String(allow_none=True, metadata={
+        "description": "code | click_id | promo_code: what the conversion was reported by (null: stored before "
+                       "this was recorded)."})
     value_cents = fields.Integer()
     currency = fields.String()
     occurred_at = fields.String(metadata={"format": "date-time"})
