@@ -3,6 +3,8 @@ sales by it (no click needed); reports and the content bank show it."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import threading
 from collections import Counter
@@ -240,3 +242,52 @@ def test_bad_promo_code_input_is_422_and_stores_nothing(client, promo, db_sessio
     problem = assert_problem(client.post("/v1/conversions", json=body, headers=auth(promo["key"])), 422)
     assert problem["errors"]
     assert count_conversions(db_session) == 0
+
+
+# --- reports and the content bank -------------------------------------------------------------------
+
+
+def test_the_report_and_the_content_bank_show_each_workers_promo_code(app, client, promo):
+    key = auth(promo["key"])
+    mine, theirs = promo["claim"], promo["rival_claim"]
+    approve(app, [mine, theirs])
+    client.post("/v1/conversions", json={"conversions": [
+        sale(mine["promo_code"], "p-1", 1000), sale(mine["promo_code"].lower(), "p-2", 500),
+        {"code": mine["tracked_code"], "external_id": "c-1", "value_cents": 300,
+         "occurred_at": "2026-05-01T10:00:00Z"}]}, headers=key)
+    report = client.get(f"/v1/briefs/{promo['brief']['id']}/report", headers=key).get_json()
+    workers = {w["worker_id"]: w for w in report["workers"]}
+    assert workers[promo["worker"]["id"]]["promo_codes"] == [{
+        "promo_code": mine["promo_code"], "group_id": mine["task"]["group_id"], "task_id": mine["task"]["id"],
+        "conversions": 2, "revenue_cents": 1500}]
+    assert workers[promo["worker"]["id"]]["conversions"] == 3  # the tracked link's sale counts too
+    assert workers[promo["rival"]["id"]]["promo_codes"][0]["promo_code"] == theirs["promo_code"]
+    assert workers[promo["rival"]["id"]]["promo_codes"][0]["conversions"] == 0
+    (group,) = report["groups"]
+    assert (group["conversions"], group["promo_code_conversions"], group["promo_code_revenue_cents"]) == (3, 2, 1500)
+
+    assets = client.get(f"/v1/briefs/{promo['brief']['id']}/assets", headers=key).get_json()["data"]
+    assert {a["worker_id"]: a["promo_code"] for a in assets} == {
+        promo["worker"]["id"]: mine["promo_code"], promo["rival"]["id"]: theirs["promo_code"]}
+    exported = client.get(f"/v1/briefs/{promo['brief']['id']}/assets?format=csv", headers=key)
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True), newline="")))
+    header = exported.get_data(as_text=True).splitlines()[0].split(",")
+    assert header.index("promo_code") == header.index("tracked_link") + 1
+    assert {r["worker_id"]: r["promo_code"] for r in rows} == {
+        promo["worker"]["id"]: mine["promo_code"], promo["rival"]["id"]: theirs["promo_code"]}
+
+
+def test_without_promo_codes_the_report_and_csv_show_none(app, client, standin):
+    brief, key = promo_brief(client, standin, promo=False)
+    _, token = sign_up_worker(client)
+    held = claim(client, token, brief["task_groups"][0]["id"])
+    approve(app, [held])
+    report = client.get(f"/v1/briefs/{brief['id']}/report", headers=auth(key)).get_json()
+    assert [w["promo_codes"] for w in report["workers"]] == [[]]
+    assert report["groups"][0]["promo_code_conversions"] == 0
+    exported = client.get(f"/v1/briefs/{brief['id']}/assets?format=csv", headers=auth(key)).get_data(as_text=True)
+    (row,) = csv.DictReader(io.StringIO(exported, newline=""))
+    assert row["promo_code"] == ""
+    # A promo code is no way into a brief without them.
+    assert client.post("/v1/conversions", json=sale("ACMESH-23456789", "n-1"), headers=auth(key)).status_code == 404

@@ -114,11 +114,25 @@ class GroupReport(Performance):
                                                                              "paused the group."})
     over_stop_threshold = fields.Boolean(metadata={"description": "CPA is over 3× target after the minimum spend "
                                                                   "now (the job pauses such a group)."})
+    promo_code_conversions = fields.Integer(metadata={
+        "description": "Of `conversions`, those reported by a promo code (a sale that may have had no click)."})
+    promo_code_revenue_cents = fields.Integer()
+
+
+class PromoCodeReport(Schema):
+    promo_code = fields.String()
+    group_id = fields.String()
+    task_id = fields.String()
+    conversions = fields.Integer(metadata={"description": "Conversions reported by this promo code."})
+    revenue_cents = fields.Integer()
 
 
 class WorkerReport(Performance):
     worker_id = fields.String()
     display_name = fields.String(allow_none=True)
+    promo_codes = fields.List(fields.Nested(PromoCodeReport), metadata={
+        "description": "Briefs with promo codes: every promo code the worker's claims on this brief carry, oldest "
+                       "claim first, with the conversions reported by each; empty otherwise."})
     conversions_per_approved_task = fields.String(allow_none=True, metadata={"description": PLAIN_RATIO})
     top_performer = fields.Boolean()
     reputation = fields.Nested(ReputationOut, metadata={
@@ -205,6 +219,9 @@ class AssetOut(Schema):
                                                                            "link that opens without one for 7 days."})
     tracked_code = fields.String()
     tracked_link = fields.String()
+    promo_code = fields.String(allow_none=True, metadata={
+        "description": "The promo code of the claim the asset was made under (briefs with promo codes); null "
+                       "otherwise. A CSV column too."})
     clicks = fields.Integer()
     conversions = fields.Integer()
     revenue_cents = fields.Integer()
