@@ -291,3 +291,56 @@ def test_without_promo_codes_the_report_and_csv_show_none(app, client, standin):
     assert row["promo_code"] == ""
     # A promo code is no way into a brief without them.
     assert client.post("/v1/conversions", json=sale("ACMESH-23456789", "n-1"), headers=auth(key)).status_code == 404
+
+
+def test_the_embedded_sqlite_default_makes_promo_codes_and_attributes_by_them(tmp_path):
+    """`make run` keeps its data in SQLite: the claim's INSERT … ON CONFLICT (promo_code) DO NOTHING
+    RETURNING and the lookup work there too."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "from marketplace import create_app\n"
+        "from flask_migrate import upgrade\n"
+        f"app = create_app({{'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/m.sqlite3'}})\n"
+        "from marketplace.extensions import db\n"
+        "with app.app_context():\n"
+        "    upgrade()\n"
+        "    from marketplace.demo import seed\n"
+        "    demo = seed()\n"
+        "    db.session.execute(db.text('UPDATE briefs SET promo_codes = 1'))\n"
+        "    db.session.commit()\n"
+        "    group = db.session.execute(db.text(\"select id from task_groups where name = 'B'\")).scalar()\n"
+        "c = app.test_client()\n"
+        "token, key = demo.exports['WORKER_TOKEN'], demo.exports['BRAND_KEY']\n"
+        "held = c.post(f'/v1/task-groups/{group}/claim', headers={'Authorization': 'Bearer ' + token}).get_json()\n"
+        "sale = {'promo_code': held['promo_code'].lower(), 'external_id': 'o-1', 'value_cents': 900,\n"
+        "        'occurred_at': '2026-05-01T10:00:00Z'}\n"
+        "r = c.post('/v1/conversions', json=sale, headers={'Authorization': 'Bearer ' + key})\n"
+        "print(held['promo_code'], r.status_code, r.get_json()['task_id'] == held['task']['id'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SECRET_KEY": "x"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    code, status, same_task = out.stdout.split("\n")[-2].split()
+    assert CODE_RE.match(code) and code.startswith("DEMORU-"), code
+    assert (status, same_task) == ("201", "True")
+
+
+def test_a_promo_claim_takes_as_many_statements_as_any_claim(client, standin, sql_statements):
+    """The claim is a hot path: drawing and inserting the code is the INSERT the claim makes anyway."""
+    plain, _ = promo_brief(client, standin, promo=False)
+    promo, _ = promo_brief(client, standin)
+    _, token = sign_up_worker(client)
+
+    def statements(group_id: str) -> list[str]:
+        with sql_statements as seen:
+            claim(client, token, group_id)
+        return list(seen)
+
+    claim(client, token, plain["task_groups"][0]["id"])  # warm: the first request loads what it caches
+    with_code, without = statements(promo["task_groups"][0]["id"]), statements(plain["task_groups"][0]["id"])
+    assert len(with_code) == len(without) > 0
+    assert sum("ON CONFLICT (promo_code) DO NOTHING" in s for s in with_code) == 1
