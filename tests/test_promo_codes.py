@@ -101,24 +101,25 @@ def test_the_prefix_comes_from_the_brands_letters():
 @pytest.mark.slow
 def test_racing_claims_get_distinct_codes_even_when_the_draws_collide(app, client, standin, db_session,
                                                                       monkeypatch):
-    """Threads race claims on a promo brief while the random part is forced to repeat: two draws in
-    three are a code another claim already holds or is inserting right now. The unique index refuses
-    the duplicates and each claim draws again in its own transaction; every claim gets a code, no
-    two the same."""
+    """Twenty threads race claims on a promo brief while every claim's first two draws are the same
+    code: one claim takes it, and the other nineteen, whether the holder has committed or is still
+    inserting, are refused it by the unique index twice and take their third draw, each in its own
+    transaction. Every claim gets a code, no two the same."""
     from marketplace.tasks import promo_codes
 
     brief, _ = promo_brief(client, standin, quantity=40)
     group_id = brief["task_groups"][0]["id"]
     tokens = [sign_up_worker(client)[1] for _ in range(20)]
+    mine = threading.local()
     draws = Counter()
     lock = threading.Lock()
 
-    def colliding() -> str:
+    def colliding() -> str:  # each request runs in its own thread: a count per claim
+        mine.n = getattr(mine, "n", 0) + 1
         with lock:
-            draws["n"] += 1
-            n = draws["n"]
-        # Every third draw is fresh; the others repeat the one code "AAAAAAAA", which the first claim takes.
-        return f"FRESH{n:03d}" if n % 3 == 0 else "AAAAAAAA"
+            draws["all"] += 1
+            fresh = draws["all"]
+        return "AAAAAAAA" if mine.n <= 2 else f"FRESH{fresh:03d}"
 
     monkeypatch.setattr(promo_codes, "random_part", colliding)
     barrier = threading.Barrier(len(tokens))
@@ -139,18 +140,36 @@ def test_racing_claims_get_distinct_codes_even_when_the_draws_collide(app, clien
 
     with app.app_context():
         db.engine.dispose()
-    statuses = Counter(status for status, _ in results)
-    # Five draws per claim: a claim whose draws all collide is refused (503, try again), never given a duplicate.
-    assert set(statuses) <= {201, 503}, results
-    assert statuses[201] >= 15, statuses
-    codes = [body["promo_code"] for status, body in results if status == 201]
-    assert len(set(codes)) == len(codes)
-    assert sum(code.endswith("-AAAAAAAA") for code in codes) == 1
+    assert Counter(status for status, _ in results) == {201: 20}, results
+    codes = [body["promo_code"] for _, body in results]
+    assert len(set(codes)) == 20
+    assert sum(code == "NORTHW-AAAAAAAA" for code in codes) == 1
+    assert draws["all"] == 1 + 19 * 3  # the winner drew once; everyone else collided twice, then drew fresh
     db_session.rollback()
     stored = db_session.execute(sa.text("SELECT promo_code FROM claims WHERE group_id = :g"),
                                 {"g": group_id}).scalars().all()
     assert sorted(stored) == sorted(codes)
-    assert draws["n"] > len(codes)  # the collisions happened and were retried
+
+
+def test_a_claim_whose_every_draw_is_taken_is_503_and_holds_nothing(client, standin, db_session, monkeypatch):
+    from marketplace.tasks import promo_codes
+
+    brief, _ = promo_brief(client, standin, quantity=3)
+    group_id = brief["task_groups"][0]["id"]
+    monkeypatch.setattr(promo_codes, "random_part", lambda: "AAAAAAAA")
+    _, first = sign_up_worker(client)
+    assert claim(client, first, group_id)["promo_code"] == "NORTHW-AAAAAAAA"
+    _, second = sign_up_worker(client)
+    response = client.post(f"/v1/task-groups/{group_id}/claim", headers=auth(second))
+    problem = assert_problem(response, 503)
+    assert "promo code" in problem["detail"] and response.headers["Retry-After"] == "1"
+    db_session.rollback()
+    assert db_session.execute(sa.text("SELECT count(*) FROM claims WHERE group_id = :g"),
+                              {"g": group_id}).scalar_one() == 1
+    assert db_session.execute(sa.text("SELECT count(*) FROM tasks WHERE group_id = :g AND status = 'open'"),
+                              {"g": group_id}).scalar_one() == 2
+    monkeypatch.undo()  # the next draw is random again: the same worker's claim goes through
+    assert CODE_RE.match(claim(client, second, group_id)["promo_code"])
 
 
 def test_the_database_refuses_a_second_claim_with_the_same_code(app, client, standin, db_session):
