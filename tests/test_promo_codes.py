@@ -88,6 +88,16 @@ def test_a_brief_without_promo_codes_gives_its_claims_none(client, standin, db_s
                               {"c": held["claim_id"]}).scalar_one() is None
 
 
+def test_a_typed_code_normalises_to_the_one_code_it_can_mean():
+    from marketplace.tasks.promo_codes import normalise
+
+    for typed in ("northw-k7m3qx9p", "NORTHWK7M3QX9P", " n0rthw k7m3qx9p ", "Northw_K7M3QX9P"):
+        assert normalise(typed) == "NORTHW-K7M3QX9P", typed
+    assert normalise("A-23456789") == "A-23456789"
+    assert normalise("K7M3QX9P") == "K7M3QX9P"  # no prefix: matches no code
+    assert normalise("---") == ""
+
+
 def test_the_prefix_comes_from_the_brands_letters():
     from marketplace.tasks.promo_codes import new_promo_code, prefix_for
 
@@ -229,8 +239,11 @@ def test_a_sale_by_promo_code_is_credited_to_that_claims_worker_with_no_click(cl
     assert theirs["worker_id"] == promo["rival"]["id"]
 
 
-@pytest.mark.parametrize("typed", [str.lower, lambda c: f"  {c.lower()} ", str.title])
-def test_a_promo_code_matches_whatever_its_case_and_surrounding_spaces(client, promo, typed):
+@pytest.mark.parametrize("typed", [
+    str.lower, lambda c: f"  {c.lower()} ", str.title, lambda c: c.replace("-", ""),
+    lambda c: c.replace("-", " ").lower(), lambda c: c.replace("O", "0", 1),
+], ids=["lower", "spaces", "title", "no-hyphen", "space-for-hyphen", "zero-for-O"])
+def test_a_promo_code_matches_whatever_its_case_and_hyphen(client, promo, typed):
     response = client.post("/v1/conversions", json=sale(typed(promo["claim"]["promo_code"]), "order-case"),
                            headers=auth(promo["key"]))
     assert response.status_code == 201, response.get_json()

@@ -4,7 +4,7 @@ A code is a prefix from the brand's name and a random part, e.g. ``NORTHW-K7M3QX
 part is drawn from an alphabet without the characters people confuse when they read a code off a
 video or type it at a checkout (0/O, 1/I/L, and U, which reads as V); the prefix keeps only the
 letters A–Z of the brand's name (no digits, so its O and I are never mistaken for 0 and 1).
-Codes are stored in upper case and looked up case-insensitively (`normalise`).
+Codes are stored in upper case and looked up forgivingly (`normalise`): any case, the hyphen optional.
 
 Uniqueness is the database's: claims has a unique index on promo_code, and the claim inserts with
 ON CONFLICT (promo_code) DO NOTHING, drawing a new code when a row did not go in. With 29^8 ≈ 5·10^11
@@ -39,5 +39,12 @@ def new_promo_code(brand_name: str | None) -> str:
 
 
 def normalise(code: str) -> str:
-    """How a code a brand reports is looked up: surrounding spaces dropped, upper case."""
-    return code.strip().upper()
+    """The stored form of a code as a buyer may have typed it at a checkout: any case, with or
+    without the hyphen (or a space in its place), and a zero in the letters of the prefix read as
+    the O it must be. Codes are PREFIX-RANDOM with a fixed-length random part, so splitting the
+    compacted text before its last RANDOM_LENGTH characters gives the one code it can mean."""
+    compact = "".join(ch for ch in code.upper() if ch.isalnum())
+    if len(compact) <= RANDOM_LENGTH:
+        return compact  # no prefix: no code looks like this
+    prefix, rest = compact[:-RANDOM_LENGTH], compact[-RANDOM_LENGTH:]
+    return f"{prefix.replace('0', 'O')}-{rest}"

@@ -97,7 +97,8 @@ class ClaimOut(Schema):
     tracked_link = fields.String(metadata={"description": "Share this link; clicks on it are credited to you."})
     promo_code = fields.String(allow_none=True, metadata={"description": (
         "When the brief has promo codes: this claim's code, unique across the platform (a prefix from the "
-        "brand's name and 8 characters without 0/O, 1/I/L or U, e.g. NORTHW-K7M3QX9P; not case-sensitive). "
+        "brand's name and 8 characters without 0/O, 1/I/L or U, e.g. NORTHW-K7M3QX9P; not case-sensitive, "
+        "the hyphen optional). "
         "Share it with your post: a sale made with it is credited to you. Null otherwise.")})
     status = fields.String(metadata={"description": "active: waiting for proof; submitted: proof sent back "
                                      "for a revision (see revision)."})

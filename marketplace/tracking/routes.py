@@ -73,7 +73,7 @@ def _parse_conversions() -> tuple[list[dict], bool]:
 @blp.doc(security=BEARER, requestBody=_CONVERSION_BODY, summary="Report conversions", description=(
     "Report a conversion against a tracked link of one of your briefs, by `code` or `click_id`, or by "
     "`promo_code` (the code a claim of a brief with promo codes carries: a sale with no click is credited to "
-    "that claim's worker; matched case-insensitively, surrounding spaces ignored); exactly one of the three "
+    "that claim's worker; matched case-insensitively, the hyphen optional); exactly one of the three "
     "(422 otherwise). Idempotent by "
     "`external_id`: the same conversion again answers 200 with the first one; the same external_id with "
     "anything different is 409. A code, click or promo code that is unknown or of another brand's brief is 404. `currency` defaults to the "

@@ -28,7 +28,8 @@ class ConversionIn(Schema):
                              metadata={"description": "The click's id (the landing page receives it as `mkt_click`)."})
     promo_code = fields.String(validate=validate.Length(min=1, max=64), load_default=None, metadata={
         "description": "A promo code a claim of one of your briefs carries (briefs with `promo_codes: true`), as "
-                       "the buyer typed it: not case-sensitive, surrounding spaces ignored. Attributes a sale "
+                       "the buyer typed it: not case-sensitive, the hyphen optional (spaces ignored), a 0 in the letters "
+                       "before the hyphen read as O. Attributes a sale "
                        "that came without a click to that claim's worker."})
     value_cents = Cents(required=True)  # integer cents, 0 allowed (a sign-up without revenue)
     currency = fields.String(validate=validate.Regexp(r"^[a-z]{3}$", error="Must be a lower-case ISO 4217 code."),
