@@ -520,7 +520,7 @@ def test_listing_shows_claimable_groups_with_counts_filters_and_pages(app, clien
         "id": older["id"], "title": "Older", "key_message": "lighter shoe", "hook": "Stop", "offer": "20% off",
         "prohibitions": ["no competitor names"], "disclosure_required": True,
         "disclosure_on_media": False, "usage_rights": None,
-        "landing_url": "https://shop.example.com/a", "ends_at": older["ends_at"]}
+        "landing_url": "https://shop.example.com/a", "ends_at": older["ends_at"], "promo_codes": False}
     assert first["ends_at"] == older["ends_at"]
     assert rows[0]["held_by_you"] == 0 and rows[0]["max_per_worker"] is None and rows[0]["can_claim"] is True
 

@@ -74,6 +74,8 @@ class Brief(db.Model):
     disclosure_on_media: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # {channels, term_days, territories, exclusive} (briefs/rights.py), or None: no rights stated.
     usage_rights: Mapped[dict | None] = mapped_column(sa.JSON)
+    # Each claim also carries a unique promo code (tasks/promo_codes.py), for sales without a click.
+    promo_codes: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # The fee rate is fixed when the brief is made: later config changes never reprice it.
     fee_bps: Mapped[int] = mapped_column(sa.Integer)
     status: Mapped[str] = mapped_column(sa.String(16), default="draft", index=True)

@@ -48,6 +48,7 @@ BRIEF_EXAMPLE = {
     "disclosure_on_media": True,
     "usage_rights": {"channels": ["organic", "paid_social"], "term_days": 365, "territories": ["GB", "FR"],
                      "exclusive": False},
+    "promo_codes": True,
     "task_groups": [
         {"kind": "caption", "name": "Caption variants", "quantity": 20, "unit_price_cents": 500,
          "instructions": "Write one caption of at most 150 characters for the spring blend.",
@@ -211,6 +212,11 @@ class BriefIn(Schema):
         "also compared with the worker's handle and the caption.")})
     usage_rights = fields.Nested(UsageRights, load_default=None, allow_none=True, metadata={
         "description": "Rights the brand gets over approved content; none stated when left out."})
+    promo_codes = StrictBoolean(load_default=False, metadata={"description": (
+        "True: every claim of the brief's tasks also gets a promo code (unique platform-wide, readable: a prefix "
+        "from your brand's name and 8 characters without 0/O, 1/I/L or U), shown to its worker; report a "
+        "sale made with one to POST /v1/conversions as `promo_code` and it is credited to that worker, "
+        "click or no click.")})
     task_groups = fields.List(fields.Nested(TaskGroupIn), required=True, validate=validate.Length(min=1, max=50))
 
     @validates_schema
@@ -303,6 +309,7 @@ class BriefOut(Schema):
     disclosure_required = fields.Boolean()
     disclosure_on_media = fields.Boolean()
     usage_rights = fields.Nested(UsageRights, allow_none=True)
+    promo_codes = fields.Boolean(metadata={"description": "Claims of this brief carry promo codes."})
     fee_bps = fields.Integer()
     status = fields.String(metadata={"description": (
         "draft → funded → live ⇄ paused → completed | cancelled. A live or paused brief completes by itself "

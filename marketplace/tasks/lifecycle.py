@@ -8,6 +8,7 @@ they change, however many rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from marketplace.briefs.models import CLOSED, Brief, TaskGroup
 from marketplace.db.clock import utcnow
 from marketplace.db.ids import sql_new_id
+from marketplace.db.upsert import upsert_insert
 from marketplace.extensions import db
 from marketplace.tasks.models import HOLDING, Claim, Task
 
@@ -127,16 +129,39 @@ def reverse_payment(task_ids: list[str] | sa.Select, now: datetime | None = None
 # --- claims ---------------------------------------------------------------------------------
 
 
+# Draws of a promo code before a claim gives up (each one collides with odds of about 1 in 10^11).
+PROMO_CODE_ATTEMPTS = 5
+
+
+class PromoCodesExhausted(Exception):
+    """Every promo code drawn for one claim was taken already: never expected, but never a loop."""
+
+
 def claim(task_id: str, *, worker_id: str, group_id: str, brief_id: str, tracked_code: str,
-          now: datetime, expires_at: datetime) -> Claim:
-    """The open task (locked by the caller) goes to the worker under a new active claim."""
+          now: datetime, expires_at: datetime, promo_code: Callable[[], str] | None = None) -> Claim:
+    """The open task (locked by the caller) goes to the worker under a new active claim.
+
+    With `promo_code` (a brief with promo codes: it draws a new code each call) the claim is
+    inserted at once, INSERT … ON CONFLICT (promo_code) DO NOTHING RETURNING: the unique index
+    decides, not a look first, and a code another claim holds (or is inserting concurrently) means
+    no row, so a new code is drawn, in the same transaction, with no savepoint. One statement when
+    the first code is free, as without promo codes (whose INSERT the commit flushes)."""
     db.session.execute(_task_update("claim", Task.id == task_id, now).values(worker_id=worker_id))
-    new_claim = Claim(
-        task_id=task_id, group_id=group_id, brief_id=brief_id, worker_id=worker_id,
-        tracked_code=tracked_code, status="active", claimed_at=now, expires_at=expires_at,
-    )
-    db.session.add(new_claim)
-    return new_claim
+    values = dict(task_id=task_id, group_id=group_id, brief_id=brief_id, worker_id=worker_id,
+                  tracked_code=tracked_code, status="active", claimed_at=now, expires_at=expires_at)
+    if promo_code is None:
+        new_claim = Claim(**values)
+        db.session.add(new_claim)
+        return new_claim
+    for _ in range(PROMO_CODE_ATTEMPTS):
+        inserted = db.session.scalars(
+            upsert_insert(Claim).values(**values, promo_code=promo_code())
+            .on_conflict_do_nothing(index_elements=["promo_code"])
+            .returning(Claim)
+        ).one_or_none()
+        if inserted is not None:
+            return inserted
+    raise PromoCodesExhausted(f"{PROMO_CODE_ATTEMPTS} promo codes drawn for one claim were all taken")
 
 
 def submit(held: Claim, now: datetime) -> None:

@@ -51,6 +51,8 @@ class Claim(db.Model):
     brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"), index=True)
     worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"))
     tracked_code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    # Set when the brief asks for promo codes: unique platform-wide (the index below), upper case.
+    promo_code: Mapped[str | None] = mapped_column(sa.String(32))
     status: Mapped[str] = mapped_column(sa.String(16), default="active")
     claimed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
@@ -65,6 +67,7 @@ class Claim(db.Model):
                  postgresql_where=sa.text("status IN ('active', 'submitted')"),
                  sqlite_where=sa.text("status IN ('active', 'submitted')")),
         sa.Index("ix_claims_worker_group_status", "worker_id", "group_id", "status"),
+        sa.Index("uq_claims_promo_code", "promo_code", unique=True),
         sa.Index("ix_claims_active_expiry", "expires_at",
                  postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'")),
     )

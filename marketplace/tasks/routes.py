@@ -31,7 +31,9 @@ def list_tasks(args):
          "brief is not live, or when you already hold the group's max_per_worker tasks; 403 (problem type "
          "not-eligible, its errors keyed by the rule: country, language, min_approval_rate, min_approved, "
          "invite_only, excluded, blocked) when the group's eligibility or the brand's block keeps you out; 429 (with Retry-After) "
-         "past CLAIM_RATE_LIMIT. The claim expires at claim_expires_at unless proof is submitted.")
+         "past CLAIM_RATE_LIMIT. The claim expires at claim_expires_at unless proof is submitted. On a brief with "
+         "promo codes the claim carries its own promo_code (unique platform-wide; should every code drawn for it be "
+         "taken, a near impossibility, the answer is 503 with Retry-After and nothing is held).")
 @rate_limited
 def claim_task(group_id):
     worker_id = current_principal().id

@@ -32,6 +32,9 @@ class BriefSummary(Schema):
         "exclusive); claiming a task accepts them. Null: none stated.")})
     landing_url = fields.String()
     ends_at = UTCDateTime()
+    promo_codes = fields.Boolean(metadata={"description": (
+        "True: each claim carries a promo_code of its own, to share alongside the tracked link; sales made "
+        "with it are credited to you even without a click.")})
 
 
 class OpenGroup(Schema):
@@ -92,6 +95,11 @@ class ClaimOut(Schema):
     expires_in_seconds = fields.Integer(metadata={"description": "Seconds left to submit proof, by the server's clock."})
     tracked_code = fields.String()
     tracked_link = fields.String(metadata={"description": "Share this link; clicks on it are credited to you."})
+    promo_code = fields.String(allow_none=True, metadata={"description": (
+        "When the brief has promo codes: this claim's code, unique across the platform (a prefix from the "
+        "brand's name and 8 characters without 0/O, 1/I/L or U, e.g. NORTHW-K7M3QX9P; not case-sensitive, "
+        "the hyphen optional). "
+        "Share it with your post: a sale made with it is credited to you. Null otherwise.")})
     status = fields.String(metadata={"description": "active: waiting for proof; submitted: proof sent back "
                                      "for a revision (see revision)."})
     revision = fields.Nested(RevisionAsked, allow_none=True, metadata={

@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from marketplace.auth.models import Worker
+from marketplace.auth.models import Brand, Worker
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db.clock import as_utc, utcnow
-from marketplace.errors import Conflict, NotFound
+from marketplace.errors import Conflict, NotFound, ServiceUnavailable
 from marketplace.extensions import db
 from marketplace.http.pagination import decode_cursor, encode_cursor
 from marketplace.proofs.checks.link import LINK_PLACEMENT
-from marketplace.tasks import lifecycle
+from marketplace.tasks import lifecycle, promo_codes
 from marketplace.tasks.models import HOLDING, Claim, Task
 from marketplace.workforce import eligibility, suspensions
 
@@ -24,14 +24,16 @@ def new_tracked_code() -> str:
     return secrets.token_urlsafe(9)  # 72 random bits, URL-safe, 12 characters
 
 
-def claimable_group(group_id: str) -> tuple[TaskGroup, Brief]:
-    """The group if a worker may claim from it now: live brief, inside its window, not paused."""
+def claimable_group(group_id: str) -> tuple[TaskGroup, Brief, str]:
+    """The group if a worker may claim from it now: live brief, inside its window, not paused; with
+    the brand's name (its promo codes' prefix), read in the same statement."""
     row = db.session.execute(
-        sa.select(TaskGroup, Brief).join(Brief, Brief.id == TaskGroup.brief_id).where(TaskGroup.id == group_id)
+        sa.select(TaskGroup, Brief, Brand.name).join(Brief, Brief.id == TaskGroup.brief_id)
+        .join(Brand, Brand.id == Brief.brand_id).where(TaskGroup.id == group_id)
     ).first()
     if row is None:
         raise NotFound(f"No task group {group_id}.")
-    group, brief = row
+    group, brief, brand_name = row
     now = utcnow()
     if brief.status != "live":
         raise Conflict(f"The brief is {brief.status}; tasks can be claimed only while it is live.")
@@ -39,7 +41,7 @@ def claimable_group(group_id: str) -> tuple[TaskGroup, Brief]:
         raise Conflict("The brief is outside its time window.")
     if group.paused_reason:
         raise Conflict(f"This task group is paused: {group.paused_reason}")
-    return group, brief
+    return group, brief, brand_name
 
 
 # An expired claim is ended this long after its expiry, not at once: proof whose upload began
@@ -62,7 +64,7 @@ def claim(worker_id: str, group_id: str) -> Claim:
     another against max_per_worker; the task is picked with FOR UPDATE SKIP LOCKED, so
     concurrent workers each take a different open task without waiting on one another.
     """
-    group, brief = claimable_group(group_id)
+    group, brief, brand_name = claimable_group(group_id)
     db.session.execute(sa.select(Worker.id).where(Worker.id == worker_id).with_for_update())
     # Under the worker's row lock, which suspend() takes too: a suspension either commits first
     # (and this claim is refused) or waits for this claim and then ends it.
@@ -96,10 +98,16 @@ def claim(worker_id: str, group_id: str) -> Claim:
         db.session.rollback()
         raise Conflict("No open task is left in this group.")
     now = utcnow()
-    new_claim = lifecycle.claim(
-        task_id, worker_id=worker_id, group_id=group.id, brief_id=brief.id, tracked_code=new_tracked_code(),
-        now=now, expires_at=now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
-    )
+    try:
+        new_claim = lifecycle.claim(
+            task_id, worker_id=worker_id, group_id=group.id, brief_id=brief.id, tracked_code=new_tracked_code(),
+            now=now, expires_at=now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
+            promo_code=(lambda: promo_codes.new_promo_code(brand_name)) if brief.promo_codes else None,
+        )
+    except lifecycle.PromoCodesExhausted:
+        db.session.rollback()
+        raise ServiceUnavailable("No free promo code could be drawn for this claim; try again.",
+                                 headers={"Retry-After": "1"}) from None
     db.session.commit()
     return new_claim
 
@@ -164,6 +172,7 @@ def brief_summary(brief: Brief) -> dict:
         "offer": brief.offer, "prohibitions": brief.prohibitions or [],
         "disclosure_required": brief.disclosure_required, "disclosure_on_media": brief.disclosure_on_media,
         "usage_rights": brief.usage_rights, "landing_url": brief.landing_url, "ends_at": brief.ends_at,
+        "promo_codes": brief.promo_codes,
     }
 
 
@@ -269,6 +278,7 @@ def claim_view(claim: Claim, group: TaskGroup, brief: Brief, base_url: str, revi
         "expires_in_seconds": max(0, int((expires_at - utcnow()).total_seconds())),
         "tracked_code": claim.tracked_code,
         "tracked_link": base_url.rstrip("/") + f"/t/{claim.tracked_code}",
+        "promo_code": claim.promo_code,
         "status": claim.status,
         "revision": None if revision is None else {
             "submission_id": revision.submission_id, "reason_code": revision.reason_code,

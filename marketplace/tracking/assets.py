@@ -22,7 +22,7 @@ from marketplace.tracking.reports import APPROVED
 
 CSV_COLUMNS = (
     "submission_id", "status", "approved_at", "brief_id", "group_id", "group_kind", "group_name", "task_id",
-    "worker_id", "worker_name", "text", "link", "screenshot_url", "tracked_code", "tracked_link", "clicks",
+    "worker_id", "worker_name", "text", "link", "screenshot_url", "tracked_code", "tracked_link", "promo_code", "clicks",
     "conversions",
     "revenue_cents", "currency",
     "usage_channels", "usage_term_days", "usage_territories", "usage_exclusive", "rights_expire_at",
@@ -52,7 +52,7 @@ def present(brief: Brief, submissions: Sequence[Submission], base_url: str, *, s
     claim_ids = [s.claim_id for s in submissions]
     details = {
         row.id: row for row in db.session.execute(
-            sa.select(Submission.id, Claim.tracked_code, TaskGroup.kind, TaskGroup.name, Worker.display_name)
+            sa.select(Submission.id, Claim.tracked_code, Claim.promo_code, TaskGroup.kind, TaskGroup.name, Worker.display_name)
             .join(Claim, Claim.id == Submission.claim_id)
             .join(TaskGroup, TaskGroup.id == Submission.group_id)
             .join(Worker, Worker.id == Submission.worker_id)
@@ -81,6 +81,7 @@ def present(brief: Brief, submissions: Sequence[Submission], base_url: str, *, s
             "screenshot_url": (None if not s.screenshot_key else shared_screenshot_url(base_url, s.id) if shared
                                else f"{base_url}/v1/submissions/{s.id}/screenshot"),
             "tracked_code": d.tracked_code, "tracked_link": f"{base_url}/t/{d.tracked_code}",
+            "promo_code": d.promo_code,
             "clicks": int(clicks.get(s.claim_id, 0)), "conversions": n_conversions, "revenue_cents": revenue,
             "currency": brief.currency,
             "usage_rights": brief.usage_rights,

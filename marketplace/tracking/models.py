@@ -63,6 +63,8 @@ class Conversion(db.Model):
     worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"))
     value_cents: Mapped[int] = mapped_column(sa.BigInteger)
     currency: Mapped[str] = mapped_column(sa.String(3))
+    # code | click_id | promo_code: what the brand reported it by; NULL on conversions stored before.
+    attributed_by: Mapped[str | None] = mapped_column(sa.String(16))
     occurred_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 

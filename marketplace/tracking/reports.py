@@ -31,6 +31,7 @@ from marketplace.briefs.models import Brief
 from marketplace.extensions import db
 from marketplace.ledger.queries import entry_debits
 from marketplace.proofs.models import Submission
+from marketplace.tasks.models import Claim
 from marketplace.tracking.models import Click, Conversion
 from marketplace.workforce import reputation
 
@@ -284,6 +285,33 @@ def breaches_stop_rule(brief: Brief, group: Figures, min_spend_cents: int) -> bo
     return group.spend_cents > STOP_RULE_MULTIPLE * brief.target_cpa_cents * group.conversions
 
 
+# --- promo codes -----------------------------------------------------------------------------------
+
+
+def promo_codes_by_worker(brief: Brief, worker_ids: Sequence[str]) -> dict[str, list[dict]]:
+    """worker id → the promo codes of their claims on the brief, with the conversions reported by
+    each, in one statement (none for a brief without promo codes). Only the report's workers: a
+    conversion by promo code makes its worker one of them, so the group totals add up from these."""
+    if not brief.promo_codes or not worker_ids:
+        return {}
+    claims, conversions = Claim.__table__, Conversion.__table__
+    rows = db.session.execute(
+        sa.select(claims.c.worker_id, claims.c.promo_code, claims.c.group_id, claims.c.task_id,
+                  sa.func.count(conversions.c.id), sa.func.coalesce(sa.func.sum(conversions.c.value_cents), 0))
+        .select_from(claims.outerjoin(conversions, sa.and_(conversions.c.claim_id == claims.c.id,
+                                                           conversions.c.attributed_by == "promo_code")))
+        .where(claims.c.brief_id == brief.id, claims.c.promo_code.is_not(None),
+               claims.c.worker_id.in_(list(worker_ids)))
+        .group_by(claims.c.id)
+        .order_by(claims.c.claimed_at, claims.c.id)
+    )
+    out: dict[str, list[dict]] = {}
+    for worker_id, promo_code, group_id, task_id, n, revenue in rows:
+        out.setdefault(worker_id, []).append({"promo_code": promo_code, "group_id": group_id, "task_id": task_id,
+                                              "conversions": int(n), "revenue_cents": int(revenue)})
+    return out
+
+
 # --- the report -----------------------------------------------------------------------------------
 
 
@@ -295,7 +323,8 @@ def click_counting() -> dict:
 
 
 def brief_report(brief: Brief) -> dict:
-    """The whole report of one brief: one aggregate statement for every dimension, one for workers' names."""
+    """The whole report of one brief: one aggregate statement for every dimension, one for workers' names
+    (and, for a brief with promo codes, one for its workers' codes)."""
     from marketplace.auth.models import Worker
 
     min_conversions = current_app.config["VERDICT_MIN_CONVERSIONS"]
@@ -316,6 +345,13 @@ def brief_report(brief: Brief) -> dict:
     top = top_performers(workers)
     reputations = reputation.of_workers(by_worker)
     threshold = STOP_RULE_MULTIPLE * brief.target_cpa_cents if brief.target_cpa_cents else None
+    promos = promo_codes_by_worker(brief, list(by_worker))
+    promo_by_group: dict[str, list[int]] = {}
+    for codes in promos.values():
+        for code in codes:
+            totals = promo_by_group.setdefault(code["group_id"], [0, 0])
+            totals[0] += code["conversions"]
+            totals[1] += code["revenue_cents"]
     return {
         "brief_id": brief.id,
         "currency": brief.currency,
@@ -325,13 +361,16 @@ def brief_report(brief: Brief) -> dict:
             {"group_id": g.id, "kind": g.kind, "name": g.name, "unit_price_cents": g.unit_price_cents,
              "paused_reason": g.paused_reason,
              "over_stop_threshold": breaches_stop_rule(brief, f, min_spend),
+             "promo_code_conversions": promo_by_group.get(g.id, [0, 0])[0],
+             "promo_code_revenue_cents": promo_by_group.get(g.id, [0, 0])[1],
              **f.as_dict()}
             for g, (_, f) in zip(brief.task_groups, groups, strict=True)
         ],
         "workers": [
             {"worker_id": w.key, "display_name": names.get(w.key), **w.as_dict(),
              "conversions_per_approved_task": plain_ratio(w.conversions, w.approved),
-             "top_performer": w.key in top, "reputation": reputations.get(w.key)}
+             "top_performer": w.key in top, "reputation": reputations.get(w.key),
+             "promo_codes": promos.get(w.key, [])}
             for w in workers
         ],
         "daily": [{"date": day, **by_day[day].as_dict()} for day in sorted(by_day)],

@@ -71,9 +71,12 @@ def _parse_conversions() -> tuple[list[dict], bool]:
     "The bulk form's per-item results; or, for the single form, the conversion stored earlier under this "
     "external_id (a replay)."))
 @blp.doc(security=BEARER, requestBody=_CONVERSION_BODY, summary="Report conversions", description=(
-    "Report a conversion against a tracked link of one of your briefs, by `code` or `click_id`. Idempotent by "
+    "Report a conversion against a tracked link of one of your briefs, by `code` or `click_id`, or by "
+    "`promo_code` (the code a claim of a brief with promo codes carries: a sale with no click is credited to "
+    "that claim's worker; matched case-insensitively, the hyphen optional); exactly one of the three "
+    "(422 otherwise). Idempotent by "
     "`external_id`: the same conversion again answers 200 with the first one; the same external_id with "
-    "anything different is 409. A code or click of another brand's brief is 404. `currency` defaults to the "
+    "anything different is 409. A code, click or promo code that is unknown or of another brand's brief is 404. `currency` defaults to the "
     "brief's and must equal it (422). Bulk form: `{\"conversions\": [...]}`, 1 to 1,000 items, stored in one "
     "statement; the answer is 200 with one result per item (items that fail do not stop the others), while "
     "a malformed item (a float or negative value, a missing external_id, …) makes the whole call 422 and "

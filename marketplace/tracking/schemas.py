@@ -26,6 +26,11 @@ class ConversionIn(Schema):
                          metadata={"description": "The tracked link's code (the part after /t/). Give code or click_id."})
     click_id = fields.String(validate=validate.Length(min=1, max=40), load_default=None,
                              metadata={"description": "The click's id (the landing page receives it as `mkt_click`)."})
+    promo_code = fields.String(validate=validate.Length(min=1, max=64), load_default=None, metadata={
+        "description": "A promo code a claim of one of your briefs carries (briefs with `promo_codes: true`), as "
+                       "the buyer typed it: not case-sensitive, the hyphen optional (spaces ignored), a 0 in the letters "
+                       "before the hyphen read as O. Attributes a sale "
+                       "that came without a click to that claim's worker."})
     value_cents = Cents(required=True)  # integer cents, 0 allowed (a sign-up without revenue)
     currency = fields.String(validate=validate.Regexp(r"^[a-z]{3}$", error="Must be a lower-case ISO 4217 code."),
                              load_default=None, metadata={"description": "Defaults to the brief's; must equal it."})
@@ -40,8 +45,11 @@ class ConversionIn(Schema):
 
     @validates_schema
     def _one_target(self, data, **kwargs):
-        if bool(data.get("code")) == bool(data.get("click_id")):
-            raise ValidationError("Give exactly one of code and click_id.", "code")
+        given = [name for name in ("code", "click_id", "promo_code") if data.get(name)]
+        if len(given) != 1:
+            raise ValidationError("Give exactly one of code, click_id and promo_code.", given[1] if given else "code")
+        if data.get("promo_code") is not None and not data["promo_code"].strip():
+            raise ValidationError("Must not be blank.", "promo_code")
 
 
 class ConversionBatchIn(Schema):
@@ -58,6 +66,9 @@ class ConversionOut(Schema):
     task_id = fields.String()
     worker_id = fields.String()
     click_id = fields.String(allow_none=True)
+    attributed_by = fields.String(allow_none=True, metadata={
+        "description": "code | click_id | promo_code: what the conversion was reported by (null: stored before "
+                       "this was recorded)."})
     value_cents = fields.Integer()
     currency = fields.String()
     occurred_at = fields.String(metadata={"format": "date-time"})
@@ -104,11 +115,25 @@ class GroupReport(Performance):
                                                                              "paused the group."})
     over_stop_threshold = fields.Boolean(metadata={"description": "CPA is over 3× target after the minimum spend "
                                                                   "now (the job pauses such a group)."})
+    promo_code_conversions = fields.Integer(metadata={
+        "description": "Of `conversions`, those reported by a promo code (a sale that may have had no click)."})
+    promo_code_revenue_cents = fields.Integer()
+
+
+class PromoCodeReport(Schema):
+    promo_code = fields.String()
+    group_id = fields.String()
+    task_id = fields.String()
+    conversions = fields.Integer(metadata={"description": "Conversions reported by this promo code."})
+    revenue_cents = fields.Integer()
 
 
 class WorkerReport(Performance):
     worker_id = fields.String()
     display_name = fields.String(allow_none=True)
+    promo_codes = fields.List(fields.Nested(PromoCodeReport), metadata={
+        "description": "Briefs with promo codes: every promo code the worker's claims on this brief carry, oldest "
+                       "claim first, with the conversions reported by each; empty otherwise."})
     conversions_per_approved_task = fields.String(allow_none=True, metadata={"description": PLAIN_RATIO})
     top_performer = fields.Boolean()
     reputation = fields.Nested(ReputationOut, metadata={
@@ -195,6 +220,9 @@ class AssetOut(Schema):
                                                                            "link that opens without one for 7 days."})
     tracked_code = fields.String()
     tracked_link = fields.String()
+    promo_code = fields.String(allow_none=True, metadata={
+        "description": "The promo code of the claim the asset was made under (briefs with promo codes); null "
+                       "otherwise. A CSV column too."})
     clicks = fields.Integer()
     conversions = fields.Integer()
     revenue_cents = fields.Integer()

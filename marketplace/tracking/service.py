@@ -20,6 +20,7 @@ from marketplace.db.upsert import upsert_insert
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
 from marketplace.keyed import keyed_digest
+from marketplace.tasks import promo_codes
 from marketplace.tasks.models import Claim
 from marketplace.tracking import reports
 from marketplace.tracking.models import Click, Conversion
@@ -177,12 +178,25 @@ class _Attribution:
     currency: str
 
 
-def _attributions(brand_id: str, items: list[dict]) -> tuple[dict[str, _Attribution], dict[str, _Attribution]]:
-    """Codes and click ids of this brand's briefs, resolved in one query each."""
+def _attributions(brand_id: str, items: list[dict]) -> tuple[dict[str, _Attribution], dict[str, _Attribution],
+                                                             dict[str, _Attribution]]:
+    """Codes, click ids and promo codes (normalised) of this brand's briefs, resolved in one query
+    each (a kind no item uses costs none): another brand's code resolves to nothing."""
     codes = sorted({i["code"] for i in items if i.get("code")})
     click_ids = sorted({i["click_id"] for i in items if i.get("click_id")})
+    promos = sorted({promo_codes.normalise(i["promo_code"]) for i in items if i.get("promo_code")})
     by_code: dict[str, _Attribution] = {}
     by_click: dict[str, _Attribution] = {}
+    by_promo: dict[str, _Attribution] = {}
+    if promos:
+        rows = db.session.execute(
+            sa.select(Claim.promo_code, Claim.id, Claim.task_id, Claim.group_id, Claim.brief_id, Claim.worker_id,
+                      Brief.currency)
+            .join(Brief, Brief.id == Claim.brief_id)
+            .where(Claim.promo_code.in_(promos), Brief.brand_id == brand_id)
+        )
+        for promo, claim_id, task_id, group_id, brief_id, worker_id, currency in rows:
+            by_promo[promo] = _Attribution(claim_id, None, task_id, group_id, brief_id, worker_id, currency)
     if codes:
         rows = db.session.execute(
             sa.select(Claim.tracked_code, Claim.id, Claim.task_id, Claim.group_id, Claim.brief_id, Claim.worker_id,
@@ -201,14 +215,30 @@ def _attributions(brand_id: str, items: list[dict]) -> tuple[dict[str, _Attribut
         )
         for click_id, claim_id, task_id, group_id, brief_id, worker_id, currency in rows:
             by_click[click_id] = _Attribution(claim_id, click_id, task_id, group_id, brief_id, worker_id, currency)
-    return by_code, by_click
+    return by_code, by_click, by_promo
+
+
+def _attribute(item: dict, by_code: dict, by_click: dict, by_promo: dict) -> tuple[str, _Attribution | None]:
+    """(what the item is reported by, the claim it resolves to or None)."""
+    if item.get("code"):
+        return "code", by_code.get(item["code"])
+    if item.get("promo_code"):
+        return "promo_code", by_promo.get(promo_codes.normalise(item["promo_code"]))
+    return "click_id", by_click.get(item.get("click_id"))
+
+
+_NOT_FOUND_DETAIL = {
+    "code": "No tracked link with this code on your briefs.",
+    "click_id": "No tracked link with this click_id on your briefs.",
+    "promo_code": "No promo code like this on your briefs.",
+}
 
 
 def present_conversion(row) -> dict:
     return {
         "id": row.id, "external_id": row.external_id, "brief_id": row.brief_id, "group_id": row.group_id,
         "task_id": row.task_id, "worker_id": row.worker_id, "click_id": row.click_id,
-        "value_cents": int(row.value_cents), "currency": row.currency,
+        "attributed_by": row.attributed_by, "value_cents": int(row.value_cents), "currency": row.currency,
         "occurred_at": rfc3339(row.occurred_at), "created_at": rfc3339(row.created_at),
     }
 
@@ -230,13 +260,13 @@ def _insert_ignoring_duplicates(rows: list[dict]):
 def record_conversions(brand_id: str, items: list[dict]) -> list[ConversionResult]:
     """Attribute conversions to their tracked links, idempotent by (brand, external_id).
 
-    One query resolves the codes, one the click ids, one INSERT … ON CONFLICT DO NOTHING
-    RETURNING stores the new ones and one SELECT reads back the ones that existed: four
+    One query resolves the codes, one the click ids, one the promo codes, one INSERT … ON CONFLICT DO NOTHING
+    RETURNING stores the new ones and one SELECT reads back the ones that existed: at most five
     statements for 1 or 1,000 conversions. An external_id already stored with the same
     attribution, value, currency and time is a replay (the stored conversion comes back); with
     anything different it is a conflict. Items that fail never stop the others.
     """
-    by_code, by_click = _attributions(brand_id, items)
+    by_code, by_click, by_promo = _attributions(brand_id, items)
     now = utcnow()
     results: list[ConversionResult] = []
     wanted: dict[str, dict] = {}  # external_id → the row its first item asks for
@@ -245,10 +275,9 @@ def record_conversions(brand_id: str, items: list[dict]) -> list[ConversionResul
         external_id = item["external_id"]
         result = ConversionResult(index, external_id, CREATED)
         results.append(result)
-        target = by_code.get(item["code"]) if item.get("code") else by_click.get(item.get("click_id"))
+        attributed_by, target = _attribute(item, by_code, by_click, by_promo)
         if target is None:
-            which = "code" if item.get("code") else "click_id"
-            result.outcome, result.detail = NOT_FOUND, f"No tracked link with this {which} on your briefs."
+            result.outcome, result.detail = NOT_FOUND, _NOT_FOUND_DETAIL[attributed_by]
             continue
         currency = item.get("currency") or target.currency
         if currency != target.currency:
@@ -258,7 +287,7 @@ def record_conversions(brand_id: str, items: list[dict]) -> list[ConversionResul
         row = {"id": new_id("conv"), "brand_id": brand_id, "external_id": external_id,
                "claim_id": target.claim_id, "click_id": target.click_id, "task_id": target.task_id,
                "group_id": target.group_id, "brief_id": target.brief_id, "worker_id": target.worker_id,
-               "value_cents": item["value_cents"], "currency": currency,
+               "attributed_by": attributed_by, "value_cents": item["value_cents"], "currency": currency,
                "occurred_at": item["occurred_at"], "created_at": now}
         if external_id in wanted:
             repeats.append((result, row))

@@ -302,6 +302,13 @@ async function renderClaim(taskId) {
       h("p", { class: "hint" }, "Share this link in your post: clicks on it count for you."),
       h("div", { class: "tracked" }, linkInput, copyButton(linkInput))));
   }
+  if (claim?.promo_code) {
+    const promoInput = h("input", { id: "promo-code", readonly: true, value: claim.promo_code });
+    header.append(h("div", { class: "field" },
+      h("label", { for: "promo-code" }, "Your promo code"),
+      h("p", { class: "hint" }, "Share it with your post: sales made with this code count for you, even without a click."),
+      h("div", { class: "tracked" }, promoInput, copyButton(promoInput))));
+  }
   if (claim?.status === "active") {
     const release = h("form", {}, banner(), h("button", { type: "submit", class: "danger" }, "Give this task back"));
     release.addEventListener("submit", (event) => {
