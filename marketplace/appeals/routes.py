@@ -9,6 +9,16 @@ from marketplace.http.blueprint import Blueprint
 blp = Blueprint("appeals", __name__, description="Appeals of rejections")
 
 
+@blp.route("/v1/submissions/<string:submission_id>/appeal", methods=["GET"])
+@role_required("worker")
+@blp.response(200, schemas.AppealOut)
+@blp.doc(security=BEARER, summary="Your appeal of a submission", description=(
+    "The appeal the worker made of their own submission, with its status (open, upheld, overturned) and, "
+    "once decided, the decision's reason. 404 when there is none, or the submission is not yours."))
+def my_appeal(submission_id):
+    return service.present(service.appeal_of(current_principal(), submission_id))
+
+
 @blp.route("/v1/submissions/<string:submission_id>/appeal", methods=["POST"])
 @role_required("worker")
 @blp.arguments(schemas.AppealIn(), example=schemas.APPEAL_EXAMPLE)

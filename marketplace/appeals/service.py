@@ -61,6 +61,16 @@ def open_appeal(principal: Principal, submission_id: str, message: str) -> Appea
     return appeal
 
 
+def appeal_of(principal: Principal, submission_id: str) -> Appeal:
+    """The worker's appeal of their own submission; 404 when the submission is not theirs or was
+    never appealed (the same answer, so it tells nobody which submissions exist)."""
+    appeal = db.session.scalar(sa.select(Appeal).where(
+        Appeal.submission_id == submission_id, Appeal.worker_id == principal.id))
+    if appeal is None:
+        raise NotFound(f"No appeal of submission {submission_id}.")
+    return appeal
+
+
 def list_appeals(*, status: str | None, limit: int, cursor: str | None) -> tuple[list[Appeal], str | None]:
     """Oldest first (the queue's order: the longest waiting is decided first), cursor-paged."""
     query = sa.select(Appeal)
