@@ -62,7 +62,13 @@ def test_a_worker_reads_their_appeal_and_its_decision_and_nobody_elses(client, d
     after = client.get(f"/v1/submissions/{sub_id}/appeal", headers=auth(token)).get_json()
     assert (after["status"], after["decision_reason"]) == ("upheld", "The logo is a competitor's.")
 
+    listed = client.get("/v1/me/appeals", headers=auth(token)).get_json()
+    assert [(a["submission_id"], a["status"]) for a in listed["data"]] == [(sub_id, "upheld")]
+    assert listed["next_cursor"] is None
+
     _, stranger = sign_up_worker(client)
+    assert client.get("/v1/me/appeals", headers=auth(stranger)).get_json()["data"] == []
+    assert client.get("/v1/me/appeals", headers=auth(admin)).status_code == 403
     assert client.get(f"/v1/submissions/{sub_id}/appeal", headers=auth(stranger)).status_code == 404
     assert client.get("/v1/submissions/sub_nope/appeal", headers=auth(token)).status_code == 404
     assert client.get(f"/v1/submissions/{sub_id}/appeal", headers=auth(admin)).status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marketplace.appeals import schemas, service
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.pagination import ListArgs
 
 blp = Blueprint("appeals", __name__, description="Appeals of rejections")
 
@@ -30,6 +31,17 @@ def my_appeal(submission_id):
     "long message."))
 def appeal(data, submission_id):
     return service.present(service.open_appeal(current_principal(), submission_id, data["message"]))
+
+
+@blp.route("/v1/me/appeals", methods=["GET"])
+@role_required("worker")
+@blp.arguments(ListArgs(), location="query")
+@blp.response(200, schemas.AppealPage)
+@blp.doc(security=BEARER, summary="Your appeals, newest first", description=(
+    "Every appeal the worker made, with its submission, status and, once decided, the decision's reason."))
+def my_appeals(args):
+    rows, next_cursor = service.my_appeals(current_principal(), limit=args["limit"], cursor=args["cursor"])
+    return {"data": [service.present(row) for row in rows], "next_cursor": next_cursor}
 
 
 @blp.route("/v1/appeals", methods=["GET"])
