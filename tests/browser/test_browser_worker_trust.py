@@ -98,7 +98,9 @@ def test_a_rejection_shows_its_reason_and_is_appealed_and_the_409s_read_as_words
 
     page = open_page(PHONE)
     worker_log_in(page, email, PASSWORD)
-    expect(page.locator(".task").first).to_be_visible()
+    page.get_by_role("link", name="My work").click()
+    expect(page.locator("#submission-list .reason-code")).to_have_count(3)
+    expect(page.locator("#submission-list .reason-code").first).to_have_text(" (Not what the brief asked for)")
     page.goto(f"/app/#submission/{first}")
     expect(page.locator("#rejection-code")).to_have_text("Reason: Not what the brief asked for")
     expect(page.locator("#rejection-evidence")).to_have_text("The caption is about another shoe.")

@@ -4,7 +4,7 @@ import {
   ApiError, announce, apiClient, credential, field, goTo, h, humanize, money, outcomeBadge, replace,
   safeLink, submitting, when,
 } from "./common.js";
-import { isRejection, payoutHistory, rejectionPanel, renderAppeals, renderProfile, showRefusal } from "./worker_trust.js";
+import { isRejection, payoutHistory, reasonLabel, rejectionPanel, renderAppeals, renderProfile, showRefusal } from "./worker_trust.js";
 
 const KINDS = ["caption", "clip", "review", "translation", "keyword_tags", "survey"];
 const POLL_MS = 1000;
@@ -477,6 +477,7 @@ async function renderWork() {
       sub.text ? h("span", {}, ` — “${sub.text.slice(0, 60)}${sub.text.length > 60 ? "…" : ""}”`) : null,
       sub.status === "revision_requested" ? h("strong", {}, " — revision requested") : null,
       sub.status === "auto_rejected" ? h("strong", {}, " — a check failed") : null,
+      isRejection(sub) && sub.reason_code ? h("span", { class: "reason-code" }, ` (${reasonLabel(sub.reason_code)})`) : null,
       h("span", { class: "hint" }, ` ${when(sub.submitted_at || sub.created_at)}`)))) : h("p", { class: "hint" }, "Nothing submitted yet."));
   }
 }
