@@ -23,7 +23,7 @@ from marketplace.db.clock import utcnow
 from marketplace.events import service as events
 from marketplace.extensions import db
 from marketplace.notifications import service as notifications
-from marketplace.proofs.models import Submission
+from marketplace.proofs.models import ANOTHER_SUBMISSION, SUBMISSION_ID, Submission
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.lifecycle import Move
 from marketplace.tasks.models import Claim, Task
@@ -96,11 +96,14 @@ def reason_code_for(check: str, data: dict | None = None) -> str:
 
 def rejection_reason(reasons: list[dict]) -> tuple[str, str]:
     """(reason code, evidence) of an automatic rejection from its failed checks' {check, detail,
-    reason_code?}: the gravest code, and every failed check's detail in words."""
+    reason_code?}: the gravest code, and every failed check's detail in words. The evidence names
+    no other submission (it goes to the worker, and in events to the brand, as it is); the checks
+    and `reasons` keep the ids, for admins."""
     codes = [r.get("reason_code") or reason_code_for(r["check"]) for r in reasons] or ["other"]
     code = min(codes, key=lambda c: CODE_PRECEDENCE.index(c) if c in CODE_PRECEDENCE else len(CODE_PRECEDENCE))
     evidence = "; ".join(f"{r['check'].replace('_', ' ')} check failed: {r.get('detail') or 'no detail'}"
                          for r in reasons)
+    evidence = SUBMISSION_ID.sub(ANOTHER_SUBMISSION, evidence)
     return code, evidence or "A check failed."
 
 

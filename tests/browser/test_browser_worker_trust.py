@@ -14,7 +14,12 @@ from tests.browser.browsing import PHONE, worker_log_in
 from tests.factories import auth, live_brief, make_admin, sign_up_brand, unique_email
 from tests.factories import reviews as fr
 from tests.factories.clock import wait_for
-from tests.factories.payouts import approved_work, follow_onboarding_link, payout_account, run_payout_jobs
+from tests.factories.payouts import (
+    approved_work,
+    follow_onboarding_link,
+    payout_account,
+    run_payout_jobs,
+)
 
 pytestmark = pytest.mark.browser
 
