@@ -130,7 +130,7 @@ def test_a_rejection_shows_its_reason_and_is_appealed_and_the_409s_read_as_words
     page.locator("#appeal-form button[type=submit]").click()
     expect(page.locator(".appeal-refused")).to_have_text(
         "You have already appealed this submission: one appeal per submission. Its status is below.")
-    expect(page.locator("#appeal-status .appeal-message")).to_have_text("From my other phone")
+    expect(page.locator("#appeal-status .appeal-text")).to_have_text("From my other phone")
 
     # The window ends while the page is open.
     page.goto(f"/app/#submission/{third}")

@@ -168,11 +168,11 @@ export function isRejection(submission) {
 function evidence(submission) {
   const reasons = submission.reasons || [];
   if (submission.status === "auto_rejected" && reasons.length) {
-    return h("ul", { class: "plain evidence", id: "rejection-evidence" }, reasons.map((reason) => h("li", {},
+    return h("ul", { class: "plain rejection-evidence", id: "rejection-evidence" }, reasons.map((reason) => h("li", {},
       h("strong", {}, `${humanize(reason.check || "check")}: `), reason.detail || "")));
   }
   const text = submission.reason || (reasons.length ? reasons.map((r) => r.detail).join(" ") : "");
-  return h("p", { class: "evidence proof-text", id: "rejection-evidence" }, text || "No further detail was given.");
+  return h("p", { class: "rejection-evidence proof-text", id: "rejection-evidence" }, text || "No further detail was given.");
 }
 
 function appealStatus(appeal) {
@@ -184,7 +184,7 @@ function appealStatus(appeal) {
   return h("div", { class: `appeal-status card appeal-${appeal.status}`, id: "appeal-status", dataset: { status: appeal.status } },
     h("p", {}, h("strong", {}, `${outcome[0]}. `), outcome[1]),
     appeal.decision_reason ? h("p", { class: "decision-reason" }, h("strong", {}, "Why: "), appeal.decision_reason) : null,
-    h("p", { class: "hint" }, "You wrote: ", h("span", { class: "appeal-message" }, appeal.message || "")),
+    h("p", { class: "hint" }, "You wrote: ", h("span", { class: "appeal-text" }, appeal.message || "")),
     h("p", { class: "hint" }, `Sent ${when(appeal.created_at)}`, appeal.decided_at ? ` · decided ${when(appeal.decided_at)}` : ""));
 }
 
