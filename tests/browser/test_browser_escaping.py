@@ -125,4 +125,3 @@ def test_markup_in_user_text_renders_as_text_and_never_runs(client, runner, stan
         assert page.locator("img[src='x'], #main script, [onerror], [onmouseover]").count() == 0
         assert page.dialogs == []
         assert page.errors == []
-
