@@ -118,7 +118,7 @@ def test_an_automatic_rejection_says_which_check_failed(app, client, standin):
     run_validation_jobs(app)
 
     [told] = feed(client, token)["data"]
-    assert (told["kind"], told["subject_id"], told["reason_code"]) == ("rejected", sub_id, "failed_checks")
+    assert (told["kind"], told["subject_id"], told["reason_code"]) == ("rejected", sub_id, "low_quality")
     assert "screenshot" in told["message"]
 
 

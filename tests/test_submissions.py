@@ -117,7 +117,8 @@ def test_second_worker_with_the_same_screenshot_is_auto_rejected_naming_the_orig
     # The worker cannot open the original, so it is not named to them (the brand and admins see it).
     assert duplicate["outcome"] == "fail" and ANOTHER_SUBMISSION in duplicate["detail"]
     assert original["id"] not in duplicate["detail"]
-    assert done["reasons"] == [{"check": "duplicate", "detail": duplicate["detail"]}]
+    assert done["reasons"] == [{"check": "duplicate", "detail": duplicate["detail"], "reason_code": "duplicate"}]
+    assert done["reason_code"] == "duplicate" and original["id"] not in done["reason"]
     # The claim ends as rejected and the task is open again for someone else.
     assert statuses(db_session, other_claim) == ("rejected", "open")
     assert submission(client, first_token, original["id"])["status"] == "needs_review"

@@ -5,8 +5,19 @@ from __future__ import annotations
 from marketplace.appeals import schemas, service
 from marketplace.auth import BEARER, current_principal, role_required
 from marketplace.http.blueprint import Blueprint
+from marketplace.http.pagination import ListArgs
 
 blp = Blueprint("appeals", __name__, description="Appeals of rejections")
+
+
+@blp.route("/v1/submissions/<string:submission_id>/appeal", methods=["GET"])
+@role_required("worker")
+@blp.response(200, schemas.AppealOut)
+@blp.doc(security=BEARER, summary="Your appeal of a submission", description=(
+    "The appeal the worker made of their own submission, with its status (open, upheld, overturned) and, "
+    "once decided, the decision's reason. 404 when there is none, or the submission is not yours."))
+def my_appeal(submission_id):
+    return service.present(service.appeal_of(current_principal(), submission_id))
 
 
 @blp.route("/v1/submissions/<string:submission_id>/appeal", methods=["POST"])
@@ -20,6 +31,17 @@ blp = Blueprint("appeals", __name__, description="Appeals of rejections")
     "long message."))
 def appeal(data, submission_id):
     return service.present(service.open_appeal(current_principal(), submission_id, data["message"]))
+
+
+@blp.route("/v1/me/appeals", methods=["GET"])
+@role_required("worker")
+@blp.arguments(ListArgs(), location="query")
+@blp.response(200, schemas.AppealPage)
+@blp.doc(security=BEARER, summary="Your appeals, newest first", description=(
+    "Every appeal the worker made, with its submission, status and, once decided, the decision's reason."))
+def my_appeals(args):
+    rows, next_cursor = service.my_appeals(current_principal(), limit=args["limit"], cursor=args["cursor"])
+    return {"data": [service.present(row) for row in rows], "next_cursor": next_cursor}
 
 
 @blp.route("/v1/appeals", methods=["GET"])

@@ -22,7 +22,7 @@ from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.events import service as events
 from marketplace.extensions import db
-from marketplace.http.pagination import decode_cursor, encode_cursor
+from marketplace.http.pagination import decode_cursor, encode_cursor, page
 from marketplace.notifications import service as notifications
 from marketplace.proofs.models import Submission
 from marketplace.reviews import service as reviews
@@ -59,6 +59,21 @@ def open_appeal(principal: Principal, submission_id: str, message: str) -> Appea
     db.session.add(appeal)
     db.session.commit()
     return appeal
+
+
+def appeal_of(principal: Principal, submission_id: str) -> Appeal:
+    """The worker's appeal of their own submission; 404 when the submission is not theirs or was
+    never appealed (the same answer, so it tells nobody which submissions exist)."""
+    appeal = db.session.scalar(sa.select(Appeal).where(
+        Appeal.submission_id == submission_id, Appeal.worker_id == principal.id))
+    if appeal is None:
+        raise NotFound(f"No appeal of submission {submission_id}.")
+    return appeal
+
+
+def my_appeals(principal: Principal, *, limit: int, cursor: str | None) -> tuple[list[Appeal], str | None]:
+    """The worker's own appeals, newest first, cursor-paged."""
+    return page(sa.select(Appeal).where(Appeal.worker_id == principal.id), Appeal, limit=limit, cursor=cursor)
 
 
 def list_appeals(*, status: str | None, limit: int, cursor: str | None) -> tuple[list[Appeal], str | None]:

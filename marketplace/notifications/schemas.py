@@ -20,7 +20,8 @@ class NotificationOut(Schema):
     subject_id = fields.String(metadata={"description": "The submission, payout item, bonus or appeal it is about."})
     title = fields.String()
     reason_code = fields.String(allow_none=True, metadata={
-        "description": "A rejection's or revision's reason code (failed_checks for an automatic rejection)."})
+        "description": "A rejection's or revision's reason code (one of the review decision's codes; for an automatic "
+                       "rejection, the code of the gravest check that failed)."})
     message = fields.String(allow_none=True, metadata={"description": "The reviewer's reason, or what failed."})
     amount_cents = fields.Integer(allow_none=True)
     currency = fields.String(allow_none=True)

@@ -50,6 +50,17 @@ def my_earnings():
     return {"by_currency": service.earnings(current_principal().id)}
 
 
+@blp.route("/v1/me/payouts", methods=["GET"])
+@role_required("worker")
+@blp.arguments(schemas.ListArgs(), location="query")
+@blp.response(200, schemas.WorkerPayoutPage)
+@blp.doc(security=BEARER, summary="Your payout history", description="Every payout of yours, newest first: "
+         "one item per payout batch that carried your money, with its amount, status, Stripe transfer, "
+         "reversals and how many submissions it paid for.")
+def my_payouts(args):
+    return service.worker_payouts(current_principal().id, limit=args["limit"], cursor=args["cursor"])
+
+
 @blp.route("/v1/payout-batches")
 class PayoutBatches(MethodView):
     @role_required("admin")

@@ -122,3 +122,27 @@ class CurrencyEarnings(Schema):
 
 class EarningsOut(Schema):
     by_currency = fields.List(fields.Nested(CurrencyEarnings))
+
+
+class WorkerPayoutOut(Schema):
+    id = fields.String(metadata={"description": "The payout item (one transfer to you in one batch)."})
+    batch_id = fields.String()
+    amount_cents = fields.Integer()
+    currency = fields.String()
+    status = fields.String(metadata={"description": "pending | held | paid | failed | reversed, as the batch's "
+                                                    "items show it (failed: the money is back in your available "
+                                                    "balance, for the next batch)."})
+    stripe_transfer_id = fields.String(allow_none=True)
+    reversed_cents = fields.Integer(metadata={"description": "Taken back by transfer reversals (and returned to "
+                                                             "your available balance)."})
+    submissions = fields.Integer(metadata={"description": "How many approved submissions it pays for."})
+    failure_reason = fields.String(allow_none=True)
+    available_on = UTCDateTime(allow_none=True, metadata={"description": "For a held item: when Stripe says the "
+                                                                         "funds that cover it become available."})
+    created_at = UTCDateTime()
+    settled_at = UTCDateTime(allow_none=True, metadata={"description": "When the transfer was made (or failed)."})
+
+
+class WorkerPayoutPage(Schema):
+    data = fields.List(fields.Nested(WorkerPayoutOut))
+    next_cursor = fields.String(allow_none=True)

@@ -968,6 +968,33 @@ def transfers_booked() -> dict[str, dict]:
 # Earnings -------------------------------------------------------------------------------------
 
 
+def worker_payouts(worker_id: str, *, limit: int, cursor: str | None) -> dict:
+    """The worker's payout history: one row per batch item that carried their money, newest
+    first, with its batch, status (as batch items show it), what reversals took back and how many
+    submissions it paid for; read in one snapshot, like a batch."""
+    with snapshot():
+        rows, next_cursor = page(sa.select(PayoutItem).where(PayoutItem.worker_id == worker_id), PayoutItem,
+                                 limit=limit, cursor=cursor)
+        ids = [item.id for item in rows]
+        reversed_cents = {item_id: int(cents) for _, item_id, cents in db.session.execute(
+            _reversed(PayoutItem.id.in_(ids)))} if ids else {}
+        carried = dict(db.session.execute(
+            sa.select(PayoutItemSubmission.payout_item_id, sa.func.count())
+            .where(PayoutItemSubmission.payout_item_id.in_(ids))
+            .group_by(PayoutItemSubmission.payout_item_id)).all()) if ids else {}
+        data = [{
+            "id": item.id, "batch_id": item.batch_id, "amount_cents": item.amount_cents, "currency": item.currency,
+            "status": "pending" if item.status == "sending" else item.status,
+            "stripe_transfer_id": item.stripe_transfer_id,
+            "reversed_cents": reversed_cents.get(item.id, 0),
+            "submissions": int(carried.get(item.id, 0)),
+            "failure_reason": item.failure_reason,
+            "available_on": item.available_on if item.status == "held" else None,
+            "created_at": item.created_at, "settled_at": item.settled_at,
+        } for item in rows]
+    return {"data": data, "next_cursor": next_cursor}
+
+
 def earnings(worker_id: str) -> list[dict]:
     """Per currency: pending review (not money yet), available, in transit, paid; the ledger decides the last three."""
     from_ledger = ledger_queries.worker_earnings(worker_id)

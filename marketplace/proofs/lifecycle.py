@@ -23,7 +23,7 @@ from marketplace.db.clock import utcnow
 from marketplace.events import service as events
 from marketplace.extensions import db
 from marketplace.notifications import service as notifications
-from marketplace.proofs.models import Submission
+from marketplace.proofs.models import ANOTHER_SUBMISSION, SUBMISSION_ID, Submission
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.lifecycle import Move
 from marketplace.tasks.models import Claim, Task
@@ -75,9 +75,42 @@ def pass_checks(row: Submission, now: datetime) -> None:
     submissions_changed(events.SUBMISSION_NEEDS_REVIEW, Submission.id == row.id)  # (autoflushes the move)
 
 
+# The contract's reason code (REASON_CODES) of each check that can fail a submission on its own:
+# an automatic rejection carries one, as a reviewer's does. A screenshot fails on its own for an
+# upload that is no usable image, or (reason_code_for) for a disclosure the image does not show.
+CHECK_REASON_CODES = {
+    "duplicate": "duplicate", "near_copy": "duplicate", "disclosure": "missing_disclosure",
+    "link": "broken_link", "prohibited": "off_brief", "text": "low_quality", "screenshot": "low_quality",
+    "timestamp": "other",
+}
+# When several checks fail, the rejection's code is the gravest of theirs.
+CODE_PRECEDENCE = ("duplicate", "missing_disclosure", "off_brief", "broken_link", "low_quality", "other")
+
+
+def reason_code_for(check: str, data: dict | None = None) -> str:
+    """The reason code of one failed check (its name, and its facts when the name is not enough)."""
+    if check == "screenshot" and "disclosure_found" in (data or {}):
+        return "missing_disclosure"  # the OCR read the image and found no disclosure on it
+    return CHECK_REASON_CODES.get(check, "other")
+
+
+def rejection_reason(reasons: list[dict]) -> tuple[str, str]:
+    """(reason code, evidence) of an automatic rejection from its failed checks' {check, detail,
+    reason_code?}: the gravest code, and every failed check's detail in words. The evidence names
+    no other submission (it goes to the worker, and in events to the brand, as it is); the checks
+    and `reasons` keep the ids, for admins."""
+    codes = [r.get("reason_code") or reason_code_for(r["check"]) for r in reasons] or ["other"]
+    code = min(codes, key=lambda c: CODE_PRECEDENCE.index(c) if c in CODE_PRECEDENCE else len(CODE_PRECEDENCE))
+    evidence = "; ".join(f"{r['check'].replace('_', ' ')} check failed: {r.get('detail') or 'no detail'}"
+                         for r in reasons)
+    evidence = SUBMISSION_ID.sub(ANOTHER_SUBMISSION, evidence)
+    return code, evidence or "A check failed."
+
+
 def auto_reject(rows: list[Submission], reasons: dict[str, list[dict]]) -> None:
     """Reject (locked) submissions for the checks that failed, each with its reasons: their claims
-    end as rejected and their tasks reopen, in one statement for all of them."""
+    end as rejected and their tasks reopen, in one statement for all of them. Each carries its
+    reason code and its evidence (reason_code, reason), as a reviewer's rejection does."""
     if not rows:
         return
     now = utcnow()
@@ -85,8 +118,9 @@ def auto_reject(rows: list[Submission], reasons: dict[str, list[dict]]) -> None:
         row.status, row.validated_at = _target("auto_reject", row), row.validated_at or now
         row.appealable_until = now + appeal_window()
         row.rejection_reasons = [*(row.rejection_reasons or []), *reasons[row.id]]
+        row.reason_code, row.reason = rejection_reason(row.rejection_reasons)
         failed = sorted({reason["check"] for reason in reasons[row.id]})
-        notifications.notify(row.worker_id, "rejected", row.id, reason_code="failed_checks",
+        notifications.notify(row.worker_id, "rejected", row.id, reason_code=row.reason_code,
                              message=f"Rejected automatically: the {', '.join(failed)} check failed. "
                                      "The submission shows what was found.")
     tasks.reject(sa.select(Claim.id).where(Claim.id.in_([row.claim_id for row in rows])))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -17,6 +18,10 @@ SUBMISSION_STATUSES = (
 # What a submission waits for (see proofs.service.waits_for); null once decided.
 WAITS_FOR = ("validation", "auto_approval", "review")
 REASON_CODES = ("duplicate", "off_brief", "missing_disclosure", "broken_link", "low_quality", "other")
+# A check's detail names the submission it matched (a duplicate, a near-copy): an id of another
+# tenant's submission tells a worker or a brand something they cannot open. They read this instead.
+ANOTHER_SUBMISSION = "another submission"
+SUBMISSION_ID = re.compile(r"\bsub_[0-9a-f]{32}\b")
 
 
 class Submission(db.Model):

@@ -62,10 +62,18 @@ class SubmissionOut(Schema):
                                                        "person decides; null once decided."})
     validated_at = UTCDateTime(allow_none=True)
     checks = fields.List(fields.Nested(SubmissionCheckOut))
-    reasons = fields.List(fields.Dict(), metadata={"description": "Why it was auto-rejected: {check, detail}."})
+    reasons = fields.List(fields.Dict(), metadata={
+        "description": "Why it was auto-rejected: {check, detail, reason_code} per failed check."})
     decided_at = UTCDateTime(allow_none=True)
-    reason_code = fields.String(allow_none=True)
-    reason = fields.String(allow_none=True)
+    reason_code = fields.String(allow_none=True, metadata={
+        "description": "Why it was rejected or sent back: duplicate | off_brief | missing_disclosure | broken_link | "
+                       "low_quality | other. A reviewer's code, or for an automatic rejection the gravest failed "
+                       "check's (duplicate, near_copy: duplicate; disclosure, or no disclosure read on the "
+                       "screenshot: missing_disclosure; prohibited: off_brief; link: broken_link; text, an unusable "
+                       "screenshot: low_quality; timestamp: other)."})
+    reason = fields.String(allow_none=True, metadata={
+        "description": "The evidence: the reviewer's reason, or for an automatic rejection what each failed "
+                       "check found."})
     revision = fields.Nested(SubmissionRevisionOut, allow_none=True)
     appealable_until = UTCDateTime(allow_none=True, metadata={
         "description": "A rejection or auto-rejection can be appealed (POST /v1/submissions/{id}/appeal) until "

@@ -31,7 +31,7 @@ from marketplace.http.pagination import page
 from marketplace.http.ratelimit import check_submission
 from marketplace.keyed import keyed_digest
 from marketplace.proofs import lifecycle
-from marketplace.proofs.models import Submission, SubmissionCheck
+from marketplace.proofs.models import ANOTHER_SUBMISSION, SUBMISSION_ID, Submission, SubmissionCheck
 from marketplace.proofs.storage import CHUNK, StorageKeyError, StorageUnavailable, storage
 from marketplace.tasks import lifecycle as tasks
 from marketplace.tasks.models import Claim, Task
@@ -197,10 +197,7 @@ def list_own(worker_id: str, *, limit: int, cursor: str | None) -> tuple[list[Su
                 limit=limit, cursor=cursor)
 
 
-# A check's detail names the submission it matched (a duplicate, a near-copy): an id of another
-# tenant's submission tells a worker or a brand something they cannot open. They read this instead.
-ANOTHER_SUBMISSION = "another submission"
-_SUBMISSION_ID = re.compile(r"\bsub_[0-9a-f]{32}\b")
+_SUBMISSION_ID = SUBMISSION_ID
 _SEVERAL_OTHERS = re.compile(rf"{ANOTHER_SUBMISSION}(?:, {ANOTHER_SUBMISSION})+")
 
 

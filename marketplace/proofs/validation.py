@@ -451,7 +451,9 @@ def upsert_checks(results: list[tuple[str, CheckResult]]) -> None:
 def _auto_reject(rows: list[Submission], failures: dict[str, list[CheckResult]]) -> None:
     """Reject (locked) submissions for the checks that failed: their claims end as rejected and
     their tasks reopen, in one statement for all of them."""
-    lifecycle.auto_reject(rows, {row.id: [{"check": r.name, "detail": r.detail} for r in failures[row.id]]
+    lifecycle.auto_reject(rows, {row.id: [{"check": r.name, "detail": r.detail,
+                                           "reason_code": lifecycle.reason_code_for(r.name, r.data)}
+                                          for r in failures[row.id]]
                                  for row in rows})
 
 

@@ -26,6 +26,62 @@ NAME = "<b onmouseover=alert(3)>Sam</b>"
 PASSWORD = "correct horse battery"
 
 
+REASON = "<img src=x onerror=alert('reason')> wrong shoe"
+EVIDENCE = "<img src=x onerror=alert('evidence')> read on the image"
+APPEAL = "<script>alert('appeal')</script> it is the right shoe"
+DECISION = "<svg onload=alert('decision')></svg> the logo is another brand's"
+
+
+def test_markup_in_rejections_appeals_and_the_profile_renders_as_text(app, client, runner, standin, db_session,
+                                                                      open_page):
+    """The worker's trust screens: a reviewer's reason, a check's evidence, the worker's own appeal
+    and the admin's decision, and a display name, each carrying markup, shown literally."""
+    from marketplace.extensions import db
+    from marketplace.proofs import lifecycle
+    from marketplace.proofs.models import Submission
+    from tests.factories import reviews as fr
+
+    admin_key = make_admin(runner)
+    email = unique_email("xss-trust")
+    assert client.post("/v1/workers", json={"email": email, "password": PASSWORD, "display_name": NAME,
+                                            "country": "GB"}).status_code == 201
+    token = client.post("/v1/auth/token", json={"email": email, "password": PASSWORD}).get_json()["token"]
+    _, brief = fr.review_brief(client, standin, quantity=5)
+    [rejected] = fr.submissions(client, db_session, brief, 1, [token])
+    [checked] = fr.submissions(client, db_session, brief, 1, [token], status="validating")
+    assert client.post("/v1/review/decisions", headers=auth(admin_key), json={
+        "submission_ids": [rejected], "decision": "reject", "reason_code": "off_brief", "reason": REASON,
+    }).get_json()["rejected"] == 1
+    with app.app_context():
+        lifecycle.auto_reject([db.session.get(Submission, checked, with_for_update=True)],
+                              {checked: [{"check": "screenshot", "detail": EVIDENCE}]})
+        db.session.commit()
+        db.session.remove()
+    made = client.post(f"/v1/submissions/{rejected}/appeal", json={"message": APPEAL}, headers=auth(token))
+    assert made.status_code == 201
+    assert client.post(f"/v1/appeals/{made.get_json()['id']}/decision", headers=auth(admin_key),
+                       json={"decision": "uphold", "reason": DECISION}).status_code == 200
+
+    page = open_page(PHONE)
+    worker_log_in(page, email, PASSWORD)
+    expect(page.locator("#nav")).to_be_visible()
+    page.goto(f"/app/#submission/{rejected}")
+    expect(page.locator("#rejection-evidence")).to_have_text(REASON)
+    expect(page.locator("#appeal-status .appeal-text")).to_have_text(APPEAL)
+    expect(page.locator("#appeal-status .decision-reason")).to_have_text(f"Why: {DECISION}")
+    page.goto(f"/app/#submission/{checked}")
+    expect(page.locator("#rejection-evidence li")).to_have_text(f"screenshot: {EVIDENCE}")
+    page.goto("/app/#appeals")
+    expect(page.locator("#appeal-list .appeal-text")).to_have_text(APPEAL)
+    page.goto("/app/#profile")
+    expect(page.locator("#profile-form").get_by_label("Display name")).to_have_value(NAME)
+
+    page.mouse.move(10, 10)
+    assert page.locator("img[src='x'], #main script, #main svg, [onerror], [onload], [onmouseover]").count() == 0
+    assert page.dialogs == []
+    assert page.errors == []
+
+
 def test_markup_in_user_text_renders_as_text_and_never_runs(client, runner, standin, rq_worker, open_page):
     _, brand_key = sign_up_brand(client)
     brief = live_brief(client, brand_key, standin, title=TITLE, task_groups=[

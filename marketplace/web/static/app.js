@@ -4,6 +4,7 @@ import {
   ApiError, announce, apiClient, credential, field, goTo, h, humanize, money, outcomeBadge, replace,
   safeLink, submitting, when,
 } from "./common.js";
+import { isRejection, payoutHistory, reasonLabel, rejectionPanel, renderAppeals, renderProfile, showRefusal } from "./worker_trust.js";
 
 const KINDS = ["caption", "clip", "review", "translation", "keyword_tags", "survey"];
 const POLL_MS = 1000;
@@ -58,6 +59,7 @@ async function show() {
   const views = {
     tasks: renderTasks, claim: renderClaim, work: renderWork, submission: renderSubmission, earnings: renderEarnings,
     notifications: renderNotifications,
+    profile: () => renderProfile(api, main, live), appeals: () => renderAppeals(api, main),
   };
   refreshUnread();
   const render = views[view] || renderTasks;
@@ -195,7 +197,11 @@ function taskCard(group) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     submitting(form, async () => {
-      const claim = await api.post(`/v1/task-groups/${encodeURIComponent(groupId)}/claim`);
+      const claim = await api.post(`/v1/task-groups/${encodeURIComponent(groupId)}/claim`).catch((error) => {
+        if (showRefusal(form, error)) return null; // an eligibility rule: said on the card
+        throw error;
+      });
+      if (!claim) return;
       claim.fetchedAt = Date.now();
       claims.set(claim.task.id, claim);
       location.hash = `#claim/${encodeURIComponent(claim.task.id)}`;
@@ -404,11 +410,13 @@ function submissionBody(submission) {
   const revision = submission.revision || {};
   const reasonCode = submission.reason_code || revision.reason_code;
   const reasonText = submission.reason || revision.reason;
-  if (reasonCode || reasonText) {
+  if (isRejection(submission)) {
+    decision.push(rejectionPanel(api, submission, live)); // reason code, evidence, appeal
+  } else if (reasonCode || reasonText) {
     decision.push(h("p", { class: "notice", id: "reviewer-note" }, h("strong", {}, "Reviewer: "),
       reasonCode ? `${humanize(reasonCode)}. ` : "", reasonText || ""));
   }
-  for (const reason of submission.reasons || []) {
+  for (const reason of isRejection(submission) ? [] : submission.reasons || []) {
     decision.push(h("p", { class: "notice" }, reason.check ? `${humanize(reason.check)}: ` : "", reason.detail || ""));
   }
   if (submission.status === "revision_requested") {
@@ -476,6 +484,7 @@ async function renderWork() {
       sub.text ? h("span", {}, ` — “${sub.text.slice(0, 60)}${sub.text.length > 60 ? "…" : ""}”`) : null,
       sub.status === "revision_requested" ? h("strong", {}, " — revision requested") : null,
       sub.status === "auto_rejected" ? h("strong", {}, " — a check failed") : null,
+      isRejection(sub) && sub.reason_code ? h("span", { class: "reason-code" }, ` (${reasonLabel(sub.reason_code)})`) : null,
       h("span", { class: "hint" }, ` ${when(sub.submitted_at || sub.created_at)}`)))) : h("p", { class: "hint" }, "Nothing submitted yet."));
   }
 }
@@ -514,7 +523,7 @@ async function renderEarnings() {
     "Stripe onboarding done. Stripe tells us when your account can receive payouts; this page shows it.")
     : back === "refresh" ? h("p", { class: "notice", id: "onboarding-notice" },
       "That onboarding link has expired. Press \u201cSet up payouts\u201d for a fresh one.") : null;
-  replace(main, h("h2", {}, "Earnings"), notice, box, payout);
+  replace(main, h("h2", {}, "Earnings"), notice, box, payout, payoutHistory(api));
   api.get("/v1/me/payout-account").then(describeAccount, () => { /* none yet: the button makes one */ });
   try {
     const earnings = await api.get("/v1/me/earnings");
@@ -541,7 +550,8 @@ function refreshUnread() {
 
 function notificationItem(note) {
   const target = ["approved", "rejected", "revision_requested"].includes(note.kind)
-    ? `#submission/${encodeURIComponent(note.subject_id)}` : note.kind === "paid" ? "#earnings" : null;
+    ? `#submission/${encodeURIComponent(note.subject_id)}` : ["paid", "bonus"].includes(note.kind) ? "#earnings"
+      : note.kind === "appeal_decided" ? "#appeals" : null;
   return h("li", { class: `card${note.read ? "" : " unread"}${note.kind === "rejected" ? " has-failure" : ""}`, "data-id": note.id },
     target ? h("a", { href: target }, note.title) : h("strong", {}, note.title),
     note.reason_code ? h("p", {}, h("span", { class: "label" }, "Reason: "), humanize(note.reason_code)) : null,

@@ -65,6 +65,7 @@ export function apiClient(store, onUnauthorized) {
   return {
     get: (path, query) => request("GET", path, { query }),
     post: (path, json, opts = {}) => request("POST", path, { json: json === undefined ? {} : json, ...opts }),
+    patch: (path, json) => request("PATCH", path, { json }),
     upload: (path, form) => request("POST", path, { form }),
     blob: (path, query) => request("GET", path, { query, blob: true }),
     del: (path) => request("DELETE", path),
