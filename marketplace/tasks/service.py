@@ -24,14 +24,19 @@ def new_tracked_code() -> str:
     return secrets.token_urlsafe(9)  # 72 random bits, URL-safe, 12 characters
 
 
-def claimable_group(group_id: str) -> tuple[TaskGroup, Brief]:
-    """The group if a worker may claim from it now: live brief, inside its window, not paused."""
-    row = db.session.execute(
-        sa.select(TaskGroup, Brief).join(Brief, Brief.id == TaskGroup.brief_id).where(TaskGroup.id == group_id)
-    ).first()
+def claimable_group(group_id: str, *, locking_worker: str | None = None) -> tuple[TaskGroup, Brief]:
+    """The group if a worker may claim from it now: live brief, inside its window, not paused.
+
+    With `locking_worker`, the same statement also locks that worker's row (the claim's first
+    step), so the read and the lock are one round trip."""
+    query = sa.select(TaskGroup, Brief).join(Brief, Brief.id == TaskGroup.brief_id).where(TaskGroup.id == group_id)
+    if locking_worker is not None:
+        locked = sa.select(Worker.id).where(Worker.id == locking_worker).with_for_update().cte("locked_worker")
+        query = query.add_columns(locked.c.id).outerjoin(locked, sa.true())
+    row = db.session.execute(query).first()
     if row is None:
         raise NotFound(f"No task group {group_id}.")
-    group, brief = row
+    group, brief = row[0], row[1]
     now = utcnow()
     if brief.status != "live":
         raise Conflict(f"The brief is {brief.status}; tasks can be claimed only while it is live.")
@@ -56,52 +61,74 @@ def counts_against_limit(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def claim(worker_id: str, group_id: str) -> Claim:
-    """Reserve one open task of the group for the worker, or 409.
+    """Reserve one open task of the group for the worker, or 409 (see `_take`)."""
+    new_claim, _, _ = _take(worker_id, group_id)
+    db.session.commit()
+    return new_claim
+
+
+def claim_described(worker_id: str, group_id: str, base_url: str) -> dict:
+    """`claim` and `describe_claim` in one: the view is built from the rows the claim read and
+    wrote, before its commit, so nothing is read again after it (the route's path)."""
+    new_claim, group, brief = _take(worker_id, group_id)
+    db.session.flush()
+    view = claim_view(new_claim, group, brief, base_url)
+    db.session.commit()
+    return view
+
+
+def _take(worker_id: str, group_id: str) -> tuple[Claim, TaskGroup, Brief]:
+    """Reserve one open task of the group for the worker, or 409; uncommitted.
 
     The worker's row is locked first, so one worker's concurrent claims are counted one after
     another against max_per_worker; the task is picked with FOR UPDATE SKIP LOCKED, so
     concurrent workers each take a different open task without waiting on one another.
+
+    Three statements before the task moves: the group and brief read with the worker's lock;
+    then, in a statement of its own (so in READ COMMITTED it sees what committed while it
+    waited for the lock), the suspension, the eligibility rules, the count against
+    max_per_worker and the pick of the task, the pick only when nothing refuses the claim.
     """
-    group, brief = claimable_group(group_id)
-    db.session.execute(sa.select(Worker.id).where(Worker.id == worker_id).with_for_update())
+    group, brief = claimable_group(group_id, locking_worker=worker_id)
     # Under the worker's row lock, which suspend() takes too: a suspension either commits first
-    # (and this claim is refused) or waits for this claim and then ends it.
-    try:
-        suspensions.refuse_if_suspended(worker_id)
-    except suspensions.Suspended:
+    # (and this claim is refused) or waits for this claim and then ends it. Likewise what the
+    # rules read (the worker's rate, the brand's blocks) is as committed now, not as it was when
+    # the request began.
+    verdict = sa.select(
+        suspensions.is_suspended(worker_id).label("suspended"),
+        *eligibility.refusal_columns(sa.literal(worker_id), sa.literal(group.id), sa.literal(brief.brand_id)),
+        (sa.select(sa.func.count()).select_from(Claim)
+         .where(Claim.worker_id == worker_id, Claim.group_id == group.id, counts_against_limit(utcnow()))
+         .scalar_subquery() if group.max_per_worker is not None else sa.literal(0)).label("held"),
+    ).cte("verdict")
+    refused = sa.or_(verdict.c.suspended, *(c for c in verdict.c if c.name.startswith("refused_")),
+                     verdict.c.held >= (group.max_per_worker if group.max_per_worker is not None else 1 << 30))
+    pick = (sa.select(Task.id)
+            .where(Task.group_id == group.id, Task.status == "open", ~refused)
+            .order_by(Task.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=Task)
+            .scalar_subquery())
+    row = db.session.execute(sa.select(verdict, pick.label("task_id")).select_from(verdict)).one()
+    if row.suspended:
         db.session.rollback()
-        raise
-    # After the lock, in this transaction: what the rules read (the worker's rate, the brand's
-    # blocks) is as committed now, not as it was when the request began.
-    refused = eligibility.refusal(worker_id, group.id, brief.brand_id)
-    if refused is not None:
+        raise suspensions.Suspended(suspensions.SUSPENDED)
+    not_eligible = eligibility.refused(row)
+    if not_eligible is not None:
         db.session.rollback()
-        raise refused
-    if group.max_per_worker is not None:
-        held = db.session.scalar(
-            sa.select(sa.func.count()).select_from(Claim)
-            .where(Claim.worker_id == worker_id, Claim.group_id == group.id, counts_against_limit(utcnow()))
-        )
-        if held >= group.max_per_worker:
-            db.session.rollback()
-            raise Conflict(f"You already hold {held} of this group's tasks, its limit per worker.")
-    task_id = db.session.scalar(
-        sa.select(Task.id)
-        .where(Task.group_id == group.id, Task.status == "open")
-        .order_by(Task.seq)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    if task_id is None:
+        raise not_eligible
+    if group.max_per_worker is not None and row.held >= group.max_per_worker:
+        db.session.rollback()
+        raise Conflict(f"You already hold {row.held} of this group's tasks, its limit per worker.")
+    if row.task_id is None:
         db.session.rollback()
         raise Conflict("No open task is left in this group.")
     now = utcnow()
     new_claim = lifecycle.claim(
-        task_id, worker_id=worker_id, group_id=group.id, brief_id=brief.id, tracked_code=new_tracked_code(),
+        row.task_id, worker_id=worker_id, group_id=group.id, brief_id=brief.id, tracked_code=new_tracked_code(),
         now=now, expires_at=now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
     )
-    db.session.commit()
-    return new_claim
+    return new_claim, group, brief
 
 
 def held_task_counts(brief_id: str) -> dict[str, int]:
