@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app
 
 from marketplace.auth.models import Worker
 from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.db import direct
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, NotFound
 from marketplace.extensions import db
@@ -201,53 +204,35 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     Live brief, inside its window, group not paused, at least one open task, the worker below its
     max_per_worker and let in by its eligibility and the brand's blocks, as NOT EXISTS / EXISTS
     subqueries on the group (the contract lists the groups the worker may take; the ones they
-    hold are at /v1/me/claims). The counts of the whole page come from two statements however
-    many groups: the page with the caller's held claims per group, then the open counts, each bounded.
+    hold are at /v1/me/claims). The page, the caller's held claims per group and the open counts
+    (each bounded) are one statement, run on the autocommit engine: one round trip, and one
+    snapshot for all of it.
     """
-    now = utcnow()
-    has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
-    caller_country = sa.select(Worker.country).where(Worker.id == worker_id).scalar_subquery()
-    held = (sa.select(sa.func.count()).select_from(Claim)
-            .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, counts_against_limit(now))
-            .scalar_subquery())
-    query = (
-        sa.select(TaskGroup, Brief, held.label("held"))
-        .join(Brief, Brief.id == TaskGroup.brief_id)
-        .where(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
-               TaskGroup.paused_reason.is_(None), has_open_task,
-               eligibility.allowed(TaskGroup.id, Brief.brand_id, sa.literal(worker_id), caller_country),
-               sa.or_(TaskGroup.max_per_worker.is_(None), held < TaskGroup.max_per_worker))
-    )
+    params: dict = {"worker_id": worker_id, "now": utcnow(), "page_limit": limit + 1, "cap": REMAINING_COUNT_CAP + 1}
     if kind:
-        query = query.where(TaskGroup.kind == kind)
+        params["kind"] = kind
     if brief_id:
-        query = query.where(TaskGroup.brief_id == brief_id)
+        params["brief_id"] = brief_id
     if cursor:
-        published_at, after_brief, after_position = decode_cursor(cursor, str, int)
-        published = sa.literal(published_at, Brief.published_at.type)
-        query = query.where(sa.or_(
-            sa.tuple_(Brief.published_at, Brief.id) < sa.tuple_(published, sa.literal(after_brief)),
-            sa.and_(Brief.published_at == published, Brief.id == after_brief, TaskGroup.position > after_position),
-        ))
-    rows = db.session.execute(
-        query.order_by(Brief.published_at.desc(), Brief.id.desc(), TaskGroup.position).limit(limit + 1)
-    ).all()
+        params["after_published"], params["after_brief"], params["after_position"] = decode_cursor(cursor, str, int)
+    rows = direct.read_statement(_listing(bool(kind), bool(brief_id), bool(cursor)), params)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last_group, last_brief, _ = rows[-1]
-        next_cursor = encode_cursor(last_brief.published_at, last_brief.id, last_group.position)
-    open_counts = _open_counts([group.id for group, _, _ in rows])
+        last = rows[-1]
+        next_cursor = encode_cursor(last["b_published_at"], last["b_id"], last["g_position"])
     out = []
-    for group, brief, held in rows:
+    for row in rows:
+        brief = SimpleNamespace(**{name[2:]: value for name, value in row.items() if name.startswith("b_")})
+        held, max_per_worker, open_count = row["held"], row["g_max_per_worker"], row["open_count"]
         out.append({
-            "id": group.id, "brief_id": brief.id, "kind": group.kind, "name": group.name,
-            "unit_price_cents": group.unit_price_cents, "currency": brief.currency,
-            "remaining_count": min(open_counts.get(group.id, 0), REMAINING_COUNT_CAP),
-            "remaining_count_capped": open_counts.get(group.id, 0) > REMAINING_COUNT_CAP,
-            "instructions": group.instructions, "proof": shown_proof(group.proof),
-            "max_per_worker": group.max_per_worker, "held_by_you": held,
-            "can_claim": group.max_per_worker is None or held < group.max_per_worker,
+            "id": row["g_id"], "brief_id": brief.id, "kind": row["g_kind"], "name": row["g_name"],
+            "unit_price_cents": row["g_unit_price_cents"], "currency": brief.currency,
+            "remaining_count": min(open_count, REMAINING_COUNT_CAP),
+            "remaining_count_capped": open_count > REMAINING_COUNT_CAP,
+            "instructions": row["g_instructions"], "proof": shown_proof(row["g_proof"]),
+            "max_per_worker": max_per_worker, "held_by_you": held,
+            "can_claim": max_per_worker is None or held < max_per_worker,
             "ends_at": brief.ends_at, "brief": brief_summary(brief),
         })
     return out, next_cursor
@@ -257,19 +242,49 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
 # past this many, "1000+" tells a worker all they need, and the count stays a bounded read.
 REMAINING_COUNT_CAP = 1000
 
-_OPEN_COUNTS = sa.text("""
-    SELECT g.id, (SELECT count(*) FROM (SELECT 1 FROM tasks t
-                                        WHERE t.group_id = g.id AND t.status = 'open'
-                                        LIMIT :cap) AS capped) AS n
-    FROM task_groups g WHERE g.id IN :ids
-""").bindparams(sa.bindparam("ids", expanding=True))
+_LISTED_GROUP = ("id", "position", "kind", "name", "unit_price_cents", "instructions", "proof", "max_per_worker")
+_LISTED_BRIEF = ("id", "currency", "published_at", "title", "key_message", "hook", "offer", "prohibitions",
+                 "disclosure_required", "disclosure_on_media", "usage_rights", "landing_url", "ends_at")
 
 
-def _open_counts(group_ids: list[str]) -> dict[str, int]:
-    """Open tasks per group, counted up to REMAINING_COUNT_CAP + 1, in one statement."""
-    if not group_ids:
-        return {}
-    return dict(db.session.execute(_OPEN_COUNTS, {"ids": group_ids, "cap": REMAINING_COUNT_CAP + 1}).all())
+@functools.lru_cache(maxsize=8)
+def _listing(by_kind: bool, by_brief: bool, after_cursor: bool) -> sa.Select:
+    """The listing's statement for one combination of filters, built (and compiled by direct) once;
+    every value is a bound parameter."""
+    worker_id = sa.bindparam("worker_id", type_=sa.String)
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
+    caller_country = sa.select(Worker.country).where(Worker.id == worker_id).scalar_subquery()
+    held = (sa.select(sa.func.count()).select_from(Claim)
+            .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, counts_against_limit(now))
+            .scalar_subquery())
+    capped = (sa.select(sa.literal(1)).where(Task.group_id == TaskGroup.id, Task.status == "open")
+              .limit(sa.bindparam("cap", type_=sa.Integer)).subquery("capped"))
+    open_count = sa.select(sa.func.count()).select_from(capped).scalar_subquery()
+    query = (
+        sa.select(*(getattr(TaskGroup, c).label(f"g_{c}") for c in _LISTED_GROUP),
+                  *(getattr(Brief, c).label(f"b_{c}") for c in _LISTED_BRIEF),
+                  held.label("held"), open_count.label("open_count"))
+        .join(Brief, Brief.id == TaskGroup.brief_id)
+        .where(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
+               TaskGroup.paused_reason.is_(None), has_open_task,
+               eligibility.allowed(TaskGroup.id, Brief.brand_id, worker_id, caller_country),
+               sa.or_(TaskGroup.max_per_worker.is_(None), held < TaskGroup.max_per_worker))
+    )
+    if by_kind:
+        query = query.where(TaskGroup.kind == sa.bindparam("kind", type_=sa.String))
+    if by_brief:
+        query = query.where(TaskGroup.brief_id == sa.bindparam("brief_id", type_=sa.String))
+    if after_cursor:
+        published = sa.bindparam("after_published", type_=Brief.published_at.type)
+        after_brief = sa.bindparam("after_brief", type_=sa.String)
+        query = query.where(sa.or_(
+            sa.tuple_(Brief.published_at, Brief.id) < sa.tuple_(published, after_brief),
+            sa.and_(Brief.published_at == published, Brief.id == after_brief,
+                    TaskGroup.position > sa.bindparam("after_position", type_=sa.Integer)),
+        ))
+    return (query.order_by(Brief.published_at.desc(), Brief.id.desc(), TaskGroup.position)
+            .limit(sa.bindparam("page_limit", type_=sa.Integer)))
 
 
 def shown_proof(rules: dict | None) -> dict:
