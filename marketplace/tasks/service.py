@@ -258,8 +258,9 @@ def _listing(by_kind: bool, by_brief: bool, after_cursor: bool) -> sa.Select:
     held = (sa.select(sa.func.count()).select_from(Claim)
             .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, counts_against_limit(now))
             .scalar_subquery())
+    # (A FROM subquery is not correlated by itself: without correlate() it would count every group's tasks.)
     capped = (sa.select(sa.literal(1)).where(Task.group_id == TaskGroup.id, Task.status == "open")
-              .limit(sa.bindparam("cap", type_=sa.Integer)).subquery("capped"))
+              .correlate(TaskGroup).limit(sa.bindparam("cap", type_=sa.Integer)).subquery("capped"))
     open_count = sa.select(sa.func.count()).select_from(capped).scalar_subquery()
     query = (
         sa.select(*(getattr(TaskGroup, c).label(f"g_{c}") for c in _LISTED_GROUP),
