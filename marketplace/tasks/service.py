@@ -32,11 +32,8 @@ def claimable_group(group_id: str, *, locking_worker: str | None = None) -> tupl
 
     With `locking_worker`, the same statement also locks that worker's row (the claim's first
     step), so the read and the lock are one round trip."""
-    query = sa.select(TaskGroup, Brief).join(Brief, Brief.id == TaskGroup.brief_id).where(TaskGroup.id == group_id)
-    if locking_worker is not None:
-        locked = sa.select(Worker.id).where(Worker.id == locking_worker).with_for_update().cte("locked_worker")
-        query = query.add_columns(locked.c.id).outerjoin(locked, sa.true())
-    row = db.session.execute(query).first()
+    row = db.session.execute(_group_read(locking_worker is not None),
+                             {"group_id": group_id, "worker_id": locking_worker}).first()
     if row is None:
         raise NotFound(f"No task group {group_id}.")
     group, brief = row[0], row[1]
@@ -48,6 +45,18 @@ def claimable_group(group_id: str, *, locking_worker: str | None = None) -> tupl
     if group.paused_reason:
         raise Conflict(f"This task group is paused: {group.paused_reason}")
     return group, brief
+
+
+@functools.lru_cache(maxsize=2)
+def _group_read(locking: bool) -> sa.Select:
+    """claimable_group's statement, built once (every value bound); with the worker's lock or without."""
+    query = (sa.select(TaskGroup, Brief).join(Brief, Brief.id == TaskGroup.brief_id)
+             .where(TaskGroup.id == sa.bindparam("group_id", type_=sa.String)))
+    if locking:
+        locked = (sa.select(Worker.id).where(Worker.id == sa.bindparam("worker_id", type_=sa.String))
+                  .with_for_update().cte("locked_worker"))
+        query = query.add_columns(locked.c.id).outerjoin(locked, sa.true())
+    return query
 
 
 # An expired claim is ended this long after its expiry, not at once: proof whose upload began
@@ -97,22 +106,10 @@ def _take(worker_id: str, group_id: str) -> tuple[Claim, TaskGroup, Brief]:
     # (and this claim is refused) or waits for this claim and then ends it. Likewise what the
     # rules read (the worker's rate, the brand's blocks) is as committed now, not as it was when
     # the request began.
-    verdict = sa.select(
-        suspensions.is_suspended(worker_id).label("suspended"),
-        *eligibility.refusal_columns(sa.literal(worker_id), sa.literal(group.id), sa.literal(brief.brand_id)),
-        (sa.select(sa.func.count()).select_from(Claim)
-         .where(Claim.worker_id == worker_id, Claim.group_id == group.id, counts_against_limit(utcnow()))
-         .scalar_subquery() if group.max_per_worker is not None else sa.literal(0)).label("held"),
-    ).cte("verdict")
-    refused = sa.or_(verdict.c.suspended, *(c for c in verdict.c if c.name.startswith("refused_")),
-                     verdict.c.held >= (group.max_per_worker if group.max_per_worker is not None else 1 << 30))
-    pick = (sa.select(Task.id)
-            .where(Task.group_id == group.id, Task.status == "open", ~refused)
-            .order_by(Task.seq)
-            .limit(1)
-            .with_for_update(skip_locked=True, of=Task)
-            .scalar_subquery())
-    row = db.session.execute(sa.select(verdict, pick.label("task_id")).select_from(verdict)).one()
+    row = db.session.execute(_verdict_and_pick(group.max_per_worker is not None), {
+        "worker_id": worker_id, "group_id": group.id, "brand_id": brief.brand_id, "now": utcnow(),
+        "max_per_worker": group.max_per_worker if group.max_per_worker is not None else 0,
+    }).one()
     if row.suspended:
         db.session.rollback()
         raise suspensions.Suspended(suspensions.SUSPENDED)
@@ -132,6 +129,36 @@ def _take(worker_id: str, group_id: str) -> tuple[Claim, TaskGroup, Brief]:
         now=now, expires_at=now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
     )
     return new_claim, group, brief
+
+
+@functools.lru_cache(maxsize=2)
+def _verdict_and_pick(limited: bool) -> sa.Select:
+    """The claim's second statement, built once per kind of group (with a max_per_worker or
+    without), every value bound: the suspension, one column per eligibility rule, the claims held
+    against the limit, and the open task picked (FOR UPDATE SKIP LOCKED) only when none of them
+    refuses the claim."""
+    worker_id = sa.bindparam("worker_id", type_=sa.String)
+    group_id = sa.bindparam("group_id", type_=sa.String)
+    brand_id = sa.bindparam("brand_id", type_=sa.String)
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    held = (sa.select(sa.func.count()).select_from(Claim)
+            .where(Claim.worker_id == worker_id, Claim.group_id == group_id, counts_against_limit(now))
+            .scalar_subquery() if limited else sa.literal(0, sa.Integer))
+    verdict = sa.select(
+        suspensions.is_suspended(worker_id).label("suspended"),
+        *eligibility.refusal_columns(worker_id, group_id, brand_id),
+        held.label("held"),
+    ).cte("verdict")
+    refused = sa.or_(verdict.c.suspended, *(c for c in verdict.c if c.name.startswith("refused_")))
+    if limited:
+        refused = sa.or_(refused, verdict.c.held >= sa.bindparam("max_per_worker", type_=sa.Integer))
+    pick = (sa.select(Task.id)
+            .where(Task.group_id == group_id, Task.status == "open", ~refused)
+            .order_by(Task.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=Task)
+            .scalar_subquery())
+    return sa.select(verdict, pick.label("task_id")).select_from(verdict)
 
 
 def held_task_counts(brief_id: str) -> dict[str, int]:
