@@ -10,7 +10,7 @@ concurrency (half before the rush, half after, so a machine whose load drifts we
 - the check, in the database afterwards: every task handed out once, no claim answered 201 that
   is not held, none held that was not answered, no task left open.
 
-The default is a smaller drop (DROP_TASKS, DROP_WORKERS below), so the bench runs in under two
+The default is a smaller drop (2,000 tasks, 200 workers: TASKS, WORKERS below), so the bench runs in under two
 minutes on a loaded two-core machine; BENCH_DROP_FULL=1 runs the full 10,000 tasks and 500 workers
 (or set BENCH_DROP_TASKS / BENCH_DROP_WORKERS).
 """
@@ -45,7 +45,7 @@ from bench.harness import (
 )
 
 FULL = os.environ.get("BENCH_DROP_FULL") == "1"
-TASKS = int(os.environ.get("BENCH_DROP_TASKS", 10_000 if FULL else 3_000))
+TASKS = int(os.environ.get("BENCH_DROP_TASKS", 10_000 if FULL else 2_000))
 WORKERS = int(os.environ.get("BENCH_DROP_WORKERS", 500 if FULL else 200))
 LISTING_SECONDS = float(os.environ.get("BENCH_DROP_LISTING_SECONDS", "8"))
 BARE_SECONDS = 8.0  # split: half before the rush, half after
