@@ -60,6 +60,22 @@ def read(statement: sa.Executable, params: Mapping[str, Any] | None = None) -> l
     return _run(engine(), statement, params, retry=True)
 
 
+def read_statement(statement: sa.Executable, params: Mapping[str, Any] | None = None) -> list[Mapping[str, Any]]:
+    """All rows of one read-only statement built with SQLAlchemy's expressions (values of its own:
+    literals, IN lists), executed through SQLAlchemy on the autocommit engine: still one round
+    trip, no pre-ping, no BEGIN; retried once on a dropped connection, as `read` is."""
+    bound = engine()
+    for attempt in (1, 2):
+        try:
+            with bound.connect() as conn:
+                return [row._mapping for row in conn.execute(statement, params or {})]
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == 2:
+                raise
+            bound.dispose(close=False)
+    raise AssertionError("unreachable")
+
+
 def write(statement: sa.Executable, params: Mapping[str, Any] | None = None, *, durable: bool = True,
           retry: bool = False) -> list[Mapping[str, Any]]:
     """The rows one writing statement returns (RETURNING), as mappings, committed when this returns.

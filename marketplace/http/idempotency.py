@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Flask, Response, g, request
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.auth import authenticated_principal
+from marketplace.db import direct
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.ids import new_id
 from marketplace.errors import Conflict, InvalidInput
@@ -66,6 +66,32 @@ def _own_transaction():
     return db.engine.begin()
 
 
+# The record's statements run one each on the autocommit engine (marketplace/db/direct.py): one
+# round trip apiece, where a transaction of the ORM's own costs a pre-ping, BEGIN and COMMIT
+# besides. A conflict on (principal, key) is the answer "taken", not an error to catch.
+_RESERVE = sa.text("""
+INSERT INTO idempotency_records (id, principal, key, request_hash, created_at)
+VALUES (:id, :principal, :key, :request_hash, :created_at)
+ON CONFLICT (principal, key) DO NOTHING
+RETURNING id
+""")
+_EXISTING = sa.text("""
+SELECT id, principal, key, request_hash, status_code, content_type, location, body, created_at
+FROM idempotency_records WHERE principal = :principal AND key = :key
+""").columns(created_at=sa.DateTime(timezone=True), body=sa.LargeBinary)
+_TAKE_OVER = sa.text("""
+UPDATE idempotency_records SET created_at = :now
+WHERE id = :id AND created_at = :created_at AND status_code IS NULL
+RETURNING id
+""")
+_FORGET = sa.text("DELETE FROM idempotency_records WHERE principal = :principal AND key = :key")
+_RECORD = sa.text("""
+UPDATE idempotency_records SET status_code = :status_code, content_type = :content_type,
+    location = :location, body = :body
+WHERE principal = :principal AND key = :key
+""").bindparams(sa.bindparam("body", type_=sa.LargeBinary))
+
+
 def _replay(record: IdempotencyRecord) -> Response:
     response = Response(record.body, status=record.status_code, content_type=record.content_type)
     if record.location:
@@ -94,30 +120,25 @@ def before_request():
     principal = authenticated_principal()
     scope = f"{principal.role}:{principal.id}"
     fingerprint = _fingerprint()
-    table = IdempotencyRecord.__table__
     now = utcnow()
-    with _own_transaction() as conn:
-        try:
-            with conn.begin_nested():
-                conn.execute(sa.insert(table).values(
-                    id=new_id("idem"), principal=scope, key=key, request_hash=fingerprint, created_at=now))
-            g.idempotency = (scope, key)
-            return None
-        except IntegrityError:
-            row = conn.execute(sa.select(table).where(table.c.principal == scope, table.c.key == key)).one()
+    # Not durable by itself (the fast pool, synchronous_commit off), and it need not be: every
+    # later commit of this request (the view's work, the response recorded below) is durable and
+    # flushes the log past this row, so the row can be lost in a crash only with all the request
+    # did, when a retry must run for real anyway.
+    if direct.write(_RESERVE, {"id": new_id("idem"), "principal": scope, "key": key, "request_hash": fingerprint,
+                               "created_at": now}, durable=False):
+        g.idempotency = (scope, key)
+        return None
+    row = IdempotencyRecord(**direct.read(_EXISTING, {"principal": scope, "key": key})[0])
     if row.request_hash != fingerprint:
         raise Conflict(f"This {HEADER} was used with a different request; use a new key.",
                        errors={HEADER: ["Already used with a different request."]})
     if row.status_code is not None:
-        return _replay(IdempotencyRecord(**row._mapping))
+        return _replay(row)
     if as_utc(row.created_at) > now - ABANDONED_AFTER:
         raise Conflict(f"A request with this {HEADER} is still being processed; retry shortly.",
                        headers={"Retry-After": "1"})
-    with _own_transaction() as conn:
-        taken = conn.execute(
-            sa.update(table).where(table.c.id == row.id, table.c.created_at == row.created_at,
-                                   table.c.status_code.is_(None)).values(created_at=now)
-        ).rowcount
+    taken = direct.write(_TAKE_OVER, {"id": row.id, "created_at": row.created_at, "now": now})
     if not taken:
         raise Conflict(f"A request with this {HEADER} is still being processed; retry shortly.",
                        headers={"Retry-After": "1"})
@@ -141,20 +162,14 @@ def after_request(response: Response) -> Response:
     if claimed is None:
         return response
     scope, key = claimed
-    table = IdempotencyRecord.__table__
-    where = sa.and_(table.c.principal == scope, table.c.key == key)
-    with _own_transaction() as conn:
-        if response.status_code >= 500 or response.status_code == 429 or (
-                response.status_code == 409 and response.headers.get("Retry-After")):
-            # Failed on our side or "not now": a retry with the same key must run for real.
-            conn.execute(sa.delete(table).where(where))
-        else:
-            conn.execute(sa.update(table).where(where).values(
-                status_code=response.status_code,
-                content_type=response.content_type,
-                location=response.headers.get("Location"),
-                body=response.get_data(),
-            ))
+    if response.status_code >= 500 or response.status_code == 429 or (
+            response.status_code == 409 and response.headers.get("Retry-After")):
+        # Failed on our side or "not now": a retry with the same key must run for real.
+        direct.write(_FORGET, {"principal": scope, "key": key})
+    else:
+        direct.write(_RECORD, {"principal": scope, "key": key, "status_code": response.status_code,
+                               "content_type": response.content_type, "location": response.headers.get("Location"),
+                               "body": response.get_data()})
     return response
 
 

@@ -38,7 +38,7 @@ def list_tasks(args):
 def claim_task(group_id):
     worker_id = current_principal().id
     ratelimit.check_claim(worker_id)
-    return service.describe_claim(service.claim(worker_id, group_id), public_origin())
+    return service.claim_described(worker_id, group_id, public_origin())
 
 
 @blp.route("/v1/tasks/<string:task_id>/release", methods=["POST"])

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app
 
 from marketplace.auth.models import Brand, Worker
 from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.db import direct
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, NotFound, ServiceUnavailable
 from marketplace.extensions import db
@@ -24,16 +27,17 @@ def new_tracked_code() -> str:
     return secrets.token_urlsafe(9)  # 72 random bits, URL-safe, 12 characters
 
 
-def claimable_group(group_id: str) -> tuple[TaskGroup, Brief, str]:
+def claimable_group(group_id: str, *, locking_worker: str | None = None) -> tuple[TaskGroup, Brief, str]:
     """The group if a worker may claim from it now: live brief, inside its window, not paused; with
-    the brand's name (its promo codes' prefix), read in the same statement."""
-    row = db.session.execute(
-        sa.select(TaskGroup, Brief, Brand.name).join(Brief, Brief.id == TaskGroup.brief_id)
-        .join(Brand, Brand.id == Brief.brand_id).where(TaskGroup.id == group_id)
-    ).first()
+    the brand's name (its promo codes' prefix), read in the same statement.
+
+    With `locking_worker`, the same statement also locks that worker's row (the claim's first
+    step), so the read and the lock are one round trip."""
+    row = db.session.execute(_group_read(locking_worker is not None),
+                             {"group_id": group_id, "worker_id": locking_worker}).first()
     if row is None:
         raise NotFound(f"No task group {group_id}.")
-    group, brief, brand_name = row
+    group, brief, brand_name = row[0], row[1], row[2]
     now = utcnow()
     if brief.status != "live":
         raise Conflict(f"The brief is {brief.status}; tasks can be claimed only while it is live.")
@@ -42,6 +46,19 @@ def claimable_group(group_id: str) -> tuple[TaskGroup, Brief, str]:
     if group.paused_reason:
         raise Conflict(f"This task group is paused: {group.paused_reason}")
     return group, brief, brand_name
+
+
+@functools.lru_cache(maxsize=2)
+def _group_read(locking: bool) -> sa.Select:
+    """claimable_group's statement, built once (every value bound); with the worker's lock or without."""
+    query = (sa.select(TaskGroup, Brief, Brand.name).join(Brief, Brief.id == TaskGroup.brief_id)
+             .join(Brand, Brand.id == Brief.brand_id)
+             .where(TaskGroup.id == sa.bindparam("group_id", type_=sa.String)))
+    if locking:
+        locked = (sa.select(Worker.id).where(Worker.id == sa.bindparam("worker_id", type_=sa.String))
+                  .with_for_update().cte("locked_worker"))
+        query = query.add_columns(locked.c.id).outerjoin(locked, sa.true())
+    return query
 
 
 # An expired claim is ended this long after its expiry, not at once: proof whose upload began
@@ -58,49 +75,60 @@ def counts_against_limit(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def claim(worker_id: str, group_id: str) -> Claim:
-    """Reserve one open task of the group for the worker, or 409.
+    """Reserve one open task of the group for the worker, or 409 (see `_take`)."""
+    new_claim, _, _ = _take(worker_id, group_id)
+    db.session.commit()
+    return new_claim
+
+
+def claim_described(worker_id: str, group_id: str, base_url: str) -> dict:
+    """`claim` and `describe_claim` in one: the view is built from the rows the claim read and
+    wrote, before its commit, so nothing is read again after it (the route's path)."""
+    new_claim, group, brief = _take(worker_id, group_id)
+    db.session.flush()
+    view = claim_view(new_claim, group, brief, base_url)
+    db.session.commit()
+    return view
+
+
+def _take(worker_id: str, group_id: str) -> tuple[Claim, TaskGroup, Brief]:
+    """Reserve one open task of the group for the worker, or 409; uncommitted.
 
     The worker's row is locked first, so one worker's concurrent claims are counted one after
     another against max_per_worker; the task is picked with FOR UPDATE SKIP LOCKED, so
     concurrent workers each take a different open task without waiting on one another.
+
+    Three statements before the task moves: the group and brief read with the worker's lock;
+    then, in a statement of its own (so in READ COMMITTED it sees what committed while it
+    waited for the lock), the suspension, the eligibility rules, the count against
+    max_per_worker and the pick of the task, the pick only when nothing refuses the claim.
     """
-    group, brief, brand_name = claimable_group(group_id)
-    db.session.execute(sa.select(Worker.id).where(Worker.id == worker_id).with_for_update())
+    group, brief, brand_name = claimable_group(group_id, locking_worker=worker_id)
     # Under the worker's row lock, which suspend() takes too: a suspension either commits first
-    # (and this claim is refused) or waits for this claim and then ends it.
-    try:
-        suspensions.refuse_if_suspended(worker_id)
-    except suspensions.Suspended:
+    # (and this claim is refused) or waits for this claim and then ends it. Likewise what the
+    # rules read (the worker's rate, the brand's blocks) is as committed now, not as it was when
+    # the request began.
+    row = db.session.execute(_verdict_and_pick(group.max_per_worker is not None), {
+        "worker_id": worker_id, "group_id": group.id, "brand_id": brief.brand_id, "now": utcnow(),
+        "max_per_worker": group.max_per_worker if group.max_per_worker is not None else 0,
+    }).one()
+    if row.suspended:
         db.session.rollback()
-        raise
-    # After the lock, in this transaction: what the rules read (the worker's rate, the brand's
-    # blocks) is as committed now, not as it was when the request began.
-    refused = eligibility.refusal(worker_id, group.id, brief.brand_id)
-    if refused is not None:
+        raise suspensions.Suspended(suspensions.SUSPENDED)
+    not_eligible = eligibility.refused(row)
+    if not_eligible is not None:
         db.session.rollback()
-        raise refused
-    if group.max_per_worker is not None:
-        held = db.session.scalar(
-            sa.select(sa.func.count()).select_from(Claim)
-            .where(Claim.worker_id == worker_id, Claim.group_id == group.id, counts_against_limit(utcnow()))
-        )
-        if held >= group.max_per_worker:
-            db.session.rollback()
-            raise Conflict(f"You already hold {held} of this group's tasks, its limit per worker.")
-    task_id = db.session.scalar(
-        sa.select(Task.id)
-        .where(Task.group_id == group.id, Task.status == "open")
-        .order_by(Task.seq)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    if task_id is None:
+        raise not_eligible
+    if group.max_per_worker is not None and row.held >= group.max_per_worker:
+        db.session.rollback()
+        raise Conflict(f"You already hold {row.held} of this group's tasks, its limit per worker.")
+    if row.task_id is None:
         db.session.rollback()
         raise Conflict("No open task is left in this group.")
     now = utcnow()
     try:
         new_claim = lifecycle.claim(
-            task_id, worker_id=worker_id, group_id=group.id, brief_id=brief.id, tracked_code=new_tracked_code(),
+            row.task_id, worker_id=worker_id, group_id=group.id, brief_id=brief.id, tracked_code=new_tracked_code(),
             now=now, expires_at=now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
             promo_code=(lambda: promo_codes.new_promo_code(brand_name)) if brief.promo_codes else None,
         )
@@ -108,8 +136,37 @@ def claim(worker_id: str, group_id: str) -> Claim:
         db.session.rollback()
         raise ServiceUnavailable("No free promo code could be drawn for this claim; try again.",
                                  headers={"Retry-After": "1"}) from None
-    db.session.commit()
-    return new_claim
+    return new_claim, group, brief
+
+
+@functools.lru_cache(maxsize=2)
+def _verdict_and_pick(limited: bool) -> sa.Select:
+    """The claim's second statement, built once per kind of group (with a max_per_worker or
+    without), every value bound: the suspension, one column per eligibility rule, the claims held
+    against the limit, and the open task picked (FOR UPDATE SKIP LOCKED) only when none of them
+    refuses the claim."""
+    worker_id = sa.bindparam("worker_id", type_=sa.String)
+    group_id = sa.bindparam("group_id", type_=sa.String)
+    brand_id = sa.bindparam("brand_id", type_=sa.String)
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    held = (sa.select(sa.func.count()).select_from(Claim)
+            .where(Claim.worker_id == worker_id, Claim.group_id == group_id, counts_against_limit(now))
+            .scalar_subquery() if limited else sa.literal(0, sa.Integer))
+    verdict = sa.select(
+        suspensions.is_suspended(worker_id).label("suspended"),
+        *eligibility.refusal_columns(worker_id, group_id, brand_id),
+        held.label("held"),
+    ).cte("verdict")
+    refused = sa.or_(verdict.c.suspended, *(c for c in verdict.c if c.name.startswith("refused_")))
+    if limited:
+        refused = sa.or_(refused, verdict.c.held >= sa.bindparam("max_per_worker", type_=sa.Integer))
+    pick = (sa.select(Task.id)
+            .where(Task.group_id == group_id, Task.status == "open", ~refused)
+            .order_by(Task.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=Task)
+            .scalar_subquery())
+    return sa.select(verdict, pick.label("task_id")).select_from(verdict)
 
 
 def held_task_counts(brief_id: str) -> dict[str, int]:
@@ -183,53 +240,35 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     Live brief, inside its window, group not paused, at least one open task, the worker below its
     max_per_worker and let in by its eligibility and the brand's blocks, as NOT EXISTS / EXISTS
     subqueries on the group (the contract lists the groups the worker may take; the ones they
-    hold are at /v1/me/claims). The counts of the whole page come from two statements however
-    many groups: the page with the caller's held claims per group, then the open counts, each bounded.
+    hold are at /v1/me/claims). The page, the caller's held claims per group and the open counts
+    (each bounded) are one statement, run on the autocommit engine: one round trip, and one
+    snapshot for all of it.
     """
-    now = utcnow()
-    has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
-    caller_country = sa.select(Worker.country).where(Worker.id == worker_id).scalar_subquery()
-    held = (sa.select(sa.func.count()).select_from(Claim)
-            .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, counts_against_limit(now))
-            .scalar_subquery())
-    query = (
-        sa.select(TaskGroup, Brief, held.label("held"))
-        .join(Brief, Brief.id == TaskGroup.brief_id)
-        .where(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
-               TaskGroup.paused_reason.is_(None), has_open_task,
-               eligibility.allowed(TaskGroup.id, Brief.brand_id, sa.literal(worker_id), caller_country),
-               sa.or_(TaskGroup.max_per_worker.is_(None), held < TaskGroup.max_per_worker))
-    )
+    params: dict = {"worker_id": worker_id, "now": utcnow(), "page_limit": limit + 1, "cap": REMAINING_COUNT_CAP + 1}
     if kind:
-        query = query.where(TaskGroup.kind == kind)
+        params["kind"] = kind
     if brief_id:
-        query = query.where(TaskGroup.brief_id == brief_id)
+        params["brief_id"] = brief_id
     if cursor:
-        published_at, after_brief, after_position = decode_cursor(cursor, str, int)
-        published = sa.literal(published_at, Brief.published_at.type)
-        query = query.where(sa.or_(
-            sa.tuple_(Brief.published_at, Brief.id) < sa.tuple_(published, sa.literal(after_brief)),
-            sa.and_(Brief.published_at == published, Brief.id == after_brief, TaskGroup.position > after_position),
-        ))
-    rows = db.session.execute(
-        query.order_by(Brief.published_at.desc(), Brief.id.desc(), TaskGroup.position).limit(limit + 1)
-    ).all()
+        params["after_published"], params["after_brief"], params["after_position"] = decode_cursor(cursor, str, int)
+    rows = direct.read_statement(_listing(bool(kind), bool(brief_id), bool(cursor)), params)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last_group, last_brief, _ = rows[-1]
-        next_cursor = encode_cursor(last_brief.published_at, last_brief.id, last_group.position)
-    open_counts = _open_counts([group.id for group, _, _ in rows])
+        last = rows[-1]
+        next_cursor = encode_cursor(last["b_published_at"], last["b_id"], last["g_position"])
     out = []
-    for group, brief, held in rows:
+    for row in rows:
+        brief = SimpleNamespace(**{name[2:]: value for name, value in row.items() if name.startswith("b_")})
+        held, max_per_worker, open_count = row["held"], row["g_max_per_worker"], row["open_count"]
         out.append({
-            "id": group.id, "brief_id": brief.id, "kind": group.kind, "name": group.name,
-            "unit_price_cents": group.unit_price_cents, "currency": brief.currency,
-            "remaining_count": min(open_counts.get(group.id, 0), REMAINING_COUNT_CAP),
-            "remaining_count_capped": open_counts.get(group.id, 0) > REMAINING_COUNT_CAP,
-            "instructions": group.instructions, "proof": shown_proof(group.proof),
-            "max_per_worker": group.max_per_worker, "held_by_you": held,
-            "can_claim": group.max_per_worker is None or held < group.max_per_worker,
+            "id": row["g_id"], "brief_id": brief.id, "kind": row["g_kind"], "name": row["g_name"],
+            "unit_price_cents": row["g_unit_price_cents"], "currency": brief.currency,
+            "remaining_count": min(open_count, REMAINING_COUNT_CAP),
+            "remaining_count_capped": open_count > REMAINING_COUNT_CAP,
+            "instructions": row["g_instructions"], "proof": shown_proof(row["g_proof"]),
+            "max_per_worker": max_per_worker, "held_by_you": held,
+            "can_claim": max_per_worker is None or held < max_per_worker,
             "ends_at": brief.ends_at, "brief": brief_summary(brief),
         })
     return out, next_cursor
@@ -239,19 +278,50 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
 # past this many, "1000+" tells a worker all they need, and the count stays a bounded read.
 REMAINING_COUNT_CAP = 1000
 
-_OPEN_COUNTS = sa.text("""
-    SELECT g.id, (SELECT count(*) FROM (SELECT 1 FROM tasks t
-                                        WHERE t.group_id = g.id AND t.status = 'open'
-                                        LIMIT :cap) AS capped) AS n
-    FROM task_groups g WHERE g.id IN :ids
-""").bindparams(sa.bindparam("ids", expanding=True))
+_LISTED_GROUP = ("id", "position", "kind", "name", "unit_price_cents", "instructions", "proof", "max_per_worker")
+_LISTED_BRIEF = ("id", "currency", "published_at", "title", "key_message", "hook", "offer", "prohibitions",
+                 "disclosure_required", "disclosure_on_media", "usage_rights", "landing_url", "ends_at")
 
 
-def _open_counts(group_ids: list[str]) -> dict[str, int]:
-    """Open tasks per group, counted up to REMAINING_COUNT_CAP + 1, in one statement."""
-    if not group_ids:
-        return {}
-    return dict(db.session.execute(_OPEN_COUNTS, {"ids": group_ids, "cap": REMAINING_COUNT_CAP + 1}).all())
+@functools.lru_cache(maxsize=8)
+def _listing(by_kind: bool, by_brief: bool, after_cursor: bool) -> sa.Select:
+    """The listing's statement for one combination of filters, built (and compiled by direct) once;
+    every value is a bound parameter."""
+    worker_id = sa.bindparam("worker_id", type_=sa.String)
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
+    caller_country = sa.select(Worker.country).where(Worker.id == worker_id).scalar_subquery()
+    held = (sa.select(sa.func.count()).select_from(Claim)
+            .where(Claim.group_id == TaskGroup.id, Claim.worker_id == worker_id, counts_against_limit(now))
+            .scalar_subquery())
+    # (A FROM subquery is not correlated by itself: without correlate() it would count every group's tasks.)
+    capped = (sa.select(sa.literal(1)).where(Task.group_id == TaskGroup.id, Task.status == "open")
+              .correlate(TaskGroup).limit(sa.bindparam("cap", type_=sa.Integer)).subquery("capped"))
+    open_count = sa.select(sa.func.count()).select_from(capped).scalar_subquery()
+    query = (
+        sa.select(*(getattr(TaskGroup, c).label(f"g_{c}") for c in _LISTED_GROUP),
+                  *(getattr(Brief, c).label(f"b_{c}") for c in _LISTED_BRIEF),
+                  held.label("held"), open_count.label("open_count"))
+        .join(Brief, Brief.id == TaskGroup.brief_id)
+        .where(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
+               TaskGroup.paused_reason.is_(None), has_open_task,
+               eligibility.allowed(TaskGroup.id, Brief.brand_id, worker_id, caller_country),
+               sa.or_(TaskGroup.max_per_worker.is_(None), held < TaskGroup.max_per_worker))
+    )
+    if by_kind:
+        query = query.where(TaskGroup.kind == sa.bindparam("kind", type_=sa.String))
+    if by_brief:
+        query = query.where(TaskGroup.brief_id == sa.bindparam("brief_id", type_=sa.String))
+    if after_cursor:
+        published = sa.bindparam("after_published", type_=Brief.published_at.type)
+        after_brief = sa.bindparam("after_brief", type_=sa.String)
+        query = query.where(sa.or_(
+            sa.tuple_(Brief.published_at, Brief.id) < sa.tuple_(published, after_brief),
+            sa.and_(Brief.published_at == published, Brief.id == after_brief,
+                    TaskGroup.position > sa.bindparam("after_position", type_=sa.Integer)),
+        ))
+    return (query.order_by(Brief.published_at.desc(), Brief.id.desc(), TaskGroup.position)
+            .limit(sa.bindparam("page_limit", type_=sa.Integer)))
 
 
 def shown_proof(rules: dict | None) -> dict:

@@ -156,14 +156,25 @@ MESSAGES = {
 }
 
 
-def refusal(worker_id: str, group_id: str, brand_id: str) -> NotEligible | None:
-    """The rule that keeps the worker out of the group, or None. The claim calls it after
-    locking the worker's row, inside its transaction: a decision on the worker's work
-    (reviews lock the same row) commits before this reads the rate, or waits for the claim."""
+def refusal_columns(worker_id, group_id, brand_id) -> list[sa.Label]:
+    """One labelled boolean per rule, true when it keeps the worker out, for a caller's own
+    SELECT (the claim reads them with its other checks in one round trip); `refused` reads the row."""
     country = sa.select(Worker.country).where(Worker.id == worker_id).scalar_subquery()
-    checks = failures(sa.literal(group_id), sa.literal(brand_id), sa.literal(worker_id), country)
-    row = db.session.execute(sa.select(*(condition.label(name) for name, condition in checks))).one()
-    for name, _ in checks:
-        if row._mapping[name]:
+    checks = failures(group_id, brand_id, worker_id, country)
+    return [condition.label(f"refused_{name}") for name, condition in checks]
+
+
+def refused(row: sa.Row) -> NotEligible | None:
+    """The first rule (in the order of `failures`) that a row with `refusal_columns` says keeps the worker out."""
+    for name in MESSAGES:
+        if row._mapping[f"refused_{name}"]:
             return NotEligible(name, MESSAGES[name])
     return None
+
+
+def refusal(worker_id: str, group_id: str, brand_id: str) -> NotEligible | None:
+    """The rule that keeps the worker out of the group, or None. The claim reads the same
+    columns after locking the worker's row, inside its transaction: a decision on the worker's
+    work (reviews lock the same row) commits before that reads the rate, or waits for the claim."""
+    columns = refusal_columns(sa.literal(worker_id), sa.literal(group_id), sa.literal(brand_id))
+    return refused(db.session.execute(sa.select(*columns)).one())

@@ -33,12 +33,21 @@ def open_suspension(worker_id: str) -> Suspension | None:
         sa.select(Suspension).where(Suspension.worker_id == worker_id, Suspension.reinstated_at.is_(None)))
 
 
+SUSPENDED = ("Your account is suspended: you cannot log in, claim tasks or submit proof. "
+             "Contact support to appeal.")
+
+
+def is_suspended(worker_id) -> sa.Exists:
+    """True when the worker (a value or a column) is suspended: for a caller's own statement (the
+    claim reads it with its other checks, in one round trip, after locking the worker's row)."""
+    return suspended_workers().where(Suspension.worker_id == worker_id).exists()
+
+
 def refuse_if_suspended(worker_id: str) -> None:
     """403 for a suspended worker. Callers that must not race a suspension (a claim) call it
     after locking the worker's row, which suspend() locks too."""
-    if db.session.scalar(sa.select(suspended_workers().where(Suspension.worker_id == worker_id).exists())):
-        raise Suspended("Your account is suspended: you cannot log in, claim tasks or submit proof. "
-                        "Contact support to appeal.")
+    if db.session.scalar(sa.select(is_suspended(worker_id))):
+        raise Suspended(SUSPENDED)
 
 
 def _lock_worker(worker_id: str) -> None:
