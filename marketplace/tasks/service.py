@@ -280,7 +280,8 @@ REMAINING_COUNT_CAP = 1000
 
 _LISTED_GROUP = ("id", "position", "kind", "name", "unit_price_cents", "instructions", "proof", "max_per_worker")
 _LISTED_BRIEF = ("id", "currency", "published_at", "title", "key_message", "hook", "offer", "prohibitions",
-                 "disclosure_required", "disclosure_on_media", "usage_rights", "landing_url", "ends_at")
+                 "disclosure_required", "disclosure_on_media", "usage_rights", "landing_url", "ends_at",
+                 "promo_codes")
 
 
 @functools.lru_cache(maxsize=8)
