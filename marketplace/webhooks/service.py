@@ -167,14 +167,14 @@ def fan_out(type: str, written: Sequence[tuple[str, str]]) -> int:
         return 0
     dialect, now = db.session.get_bind().dialect.name, utcnow()
     events = Event.__table__
-    made = db.session.execute(sa.insert(WebhookDelivery).from_select(
+    made = len(db.session.execute(sa.insert(WebhookDelivery.__table__).from_select(
         ["id", "endpoint_id", "event_id", "status", "attempt_count", "attempts", "next_attempt_at", "created_at",
          "updated_at"],
         sa.select(sql_new_id("whd", dialect), WebhookEndpoint.id, events.c.id, sa.literal("pending"), sa.literal(0),
                   sa.literal([], sa.JSON), sa.literal(now), sa.literal(now), sa.literal(now))
         .join(events, events.c.brand_id == WebhookEndpoint.brand_id)
         .where(WebhookEndpoint.id.in_(endpoint_ids), _among(events.c.id, [event_id for event_id, _ in written])),
-    )).rowcount
+    ).returning(WebhookDelivery.__table__.c.endpoint_id)).all())  # (the driver reports no rowcount here)
     if made:
         _deliver_after_commit(endpoint_ids)
     return made
