@@ -512,3 +512,38 @@ def test_fan_out_takes_the_events_it_is_given_and_no_other_of_the_same_type_and_
         db.session.commit()
         assert db.session.scalars(sa.select(WebhookDelivery.event_id)).all() == ["evt_one"]
         db.session.rollback()
+
+
+@pytest.mark.parametrize("answer", ["127.0.0.1", "::ffff:127.0.0.1", "0.0.0.0"])
+def test_a_hostname_that_resolves_to_loopback_is_never_reached(client, local, brand, receivers, monkeypatch, answer):
+    """A public-looking name whose DNS answer is loopback (a hostile zone, or a rebinding one): the
+    name passes registration (nothing is resolved then), and every attempt resolves it, vets the
+    answer and refuses it. The receiver on loopback counts the hits: none."""
+    receiver = receivers()
+    port = receiver.server.server_address[1]
+    monkeypatch.setitem(local.config, "LINK_CHECK_STATIC_HOSTS", {"hooks.brand-shop.example": answer})
+    monkeypatch.setitem(local.config, "WEBHOOK_ALLOW_PRIVATE", False)
+    response = register(client, brand["key"], f"http://hooks.brand-shop.example:{port}/hook")
+    assert response.status_code == 201, response.get_json()
+    endpoint = response.get_json()
+    pause(client, brand)
+    deliver_all(local, rounds=3)
+    assert receiver.received == []
+    [delivery] = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+                            headers=f.auth(brand["key"])).get_json()["data"]
+    assert delivery["status"] == "pending" and delivery["attempt_count"] == 3
+    assert all("resolves to a forbidden address" in a["error"] and "refused" in a["error"]
+               for a in delivery["attempts"])
+
+
+def test_the_resolver_override_does_reach_a_receiver_when_private_addresses_are_allowed(client, local, brand,
+                                                                                     receivers, monkeypatch):
+    """The control for the test above: the same name, the same resolver, loopback allowed (tests
+    only): the receiver is reached. So the zero hits above are the refusal, not a name that failed."""
+    receiver = receivers()
+    monkeypatch.setitem(local.config, "LINK_CHECK_STATIC_HOSTS", {"hooks.brand-shop.example": "127.0.0.1"})
+    register(client, brand["key"], f"http://hooks.brand-shop.example:{receiver.server.server_address[1]}/hook")
+    pause(client, brand)
+    deliver_all(local)
+    [(headers, _)] = receiver.received
+    assert headers["host"] == f"hooks.brand-shop.example:{receiver.server.server_address[1]}"

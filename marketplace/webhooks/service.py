@@ -229,6 +229,17 @@ def sign(endpoint: WebhookEndpoint, event_id: str, at: datetime, body: bytes, no
     return " ".join(standardwebhooks.Webhook(key).sign(event_id, at, body) for key in keys)
 
 
+def _resolver():
+    """LINK_CHECK_STATIC_HOSTS (tests/dev: names answered without DNS) applies to deliveries as it does to
+    the link check, so a test can point a name at loopback; every answer is vetted all the same."""
+    hosts = current_app.config.get("LINK_CHECK_STATIC_HOSTS")
+    if not hosts:
+        return None
+    from marketplace.proofs.validation import static_hosts_resolver  # (proofs builds on events, which build on us)
+
+    return static_hosts_resolver(hosts)
+
+
 def _lease_window() -> float:
     """How long a batch is held: its POSTs start only while one more fits (each is bounded by the
     timeout), so none is in flight when the lease lapses; a dead worker's lease lapses after it."""
@@ -296,6 +307,7 @@ def deliver_endpoint(endpoint_id: str, *, only: str | None = None) -> dict[str, 
 def _post_batch(leased: _Leased, counts: dict[str, int]) -> bool:
     """POST the batch's deliveries in turn and record them; True when the endpoint failed one."""
     endpoint, allow_private, timeout = leased.endpoint, current_app.config["WEBHOOK_ALLOW_PRIVATE"], _timeout()
+    resolver = _resolver()
     window = _lease_window()
     done: list[tuple[Any, dict]] = []
     failure: tuple[Any, dict] | None = None
@@ -308,7 +320,8 @@ def _post_batch(leased: _Leased, counts: dict[str, int]) -> bool:
                    "webhook-timestamp": str(int(now.timestamp())),
                    "webhook-signature": sign(endpoint, row.event_id, now, body, now)}
         began = time.monotonic()
-        answer = link.post(endpoint.url, body, headers, allow_private=allow_private, timeout=timeout)
+        answer = link.post(endpoint.url, body, headers, allow_private=allow_private, timeout=timeout,
+                           resolver=resolver)
         ok = answer.status is not None and 200 <= answer.status < 300
         attempt = {"at": now.isoformat(), "status_code": answer.status,
                    "duration_ms": int((time.monotonic() - began) * 1000),
