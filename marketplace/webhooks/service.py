@@ -235,7 +235,9 @@ def _resolver():
     hosts = current_app.config.get("LINK_CHECK_STATIC_HOSTS")
     if not hosts:
         return None
-    from marketplace.proofs.validation import static_hosts_resolver  # (proofs builds on events, which build on us)
+    from marketplace.proofs.validation import (
+        static_hosts_resolver,  # (proofs builds on events, which build on us)
+    )
 
     return static_hosts_resolver(hosts)
 
