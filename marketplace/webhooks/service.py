@@ -235,9 +235,8 @@ def _resolver():
     hosts = current_app.config.get("LINK_CHECK_STATIC_HOSTS")
     if not hosts:
         return None
-    from marketplace.proofs.validation import (
-        static_hosts_resolver,  # (proofs builds on events, which build on us)
-    )
+    # Imported here: proofs builds on events, which build on webhooks.
+    from marketplace.proofs.validation import static_hosts_resolver
 
     return static_hosts_resolver(hosts)
 
