@@ -321,8 +321,8 @@ def test_a_worker_killed_mid_delivery_loses_nothing_the_sweep_delivers_it(client
 
 def test_a_thousand_events_reach_nine_live_endpoints_once_each_while_the_dead_tenth_retries(
         client, app, local, brand, receivers, monkeypatch, db_session, standin):
-    """1,000 events (one bulk approval) to 10 endpoints, one answering 500 to everything, delivered by a
-    real `rq worker` process to real receivers while this test sweeps as the scheduler would. Every
+    """1,000 events (one bulk approval) to 10 endpoints, one answering 500 to everything, delivered by two
+    real `rq worker` processes to real receivers while this test sweeps as the scheduler would. Every
     live receiver gets every event, signed; none twice (at least once allows a repeat only after a
     lease lapses, and no worker dies here); the dead endpoint does not hold the others back: they are
     done while it is still being retried, once per retry, not once per event."""
@@ -349,8 +349,8 @@ def test_a_thousand_events_reach_nine_live_endpoints_once_each_while_the_dead_te
 
     env = {**os.environ, "WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_TIMEOUT_SECONDS": "2",
            "WEBHOOK_RETRY_SCHEDULE": schedule, "LOG_LEVEL": "WARNING"}
-    worker = start(["rq", "worker", "--url", app.config["REDIS_URL"], "--worker-class", "rq.worker.SimpleWorker",
-                    queue_name("default", app)], env)
+    workers = [start(["rq", "worker", "--url", app.config["REDIS_URL"], "--worker-class", "rq.worker.SimpleWorker",
+                      queue_name("default", app)], env) for _ in range(2)]
     try:
         started = time.monotonic()
         response = client.post("/v1/review/decisions", headers=f.auth(key),
@@ -388,9 +388,11 @@ def test_a_thousand_events_reach_nine_live_endpoints_once_each_while_the_dead_te
                 webhook_jobs.sweep_deliveries()
         assert len(dead.received) > tried, "the dead endpoint is no longer retried"
     finally:
-        stop(worker)
+        for worker in workers:
+            stop(worker)
 
-    assert live_done < 30, f"the live endpoints took {live_done:.1f} s"
+    # About 20 s on the loaded 2-core test machine (two workers, 9,000 POSTs); the bound leaves room for load.
+    assert live_done < 40, f"the live endpoints took {live_done:.1f} s"
     with app.app_context():
         from marketplace.extensions import db
 
