@@ -277,6 +277,10 @@ def _lease_batch(endpoint_id: str, now: datetime, *, only: str | None = None, li
     db.session.execute(sa.update(WebhookDelivery).where(_among(WebhookDelivery.id, ids))
                        .values(leased_until=leased_until).execution_options(synchronize_session=False))
     endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None:  # (its deliveries would be gone with it; nothing to send)
+        db.session.rollback()
+        return None
+    db.session.expunge(endpoint)  # what signs and addresses this batch, as read with its lease
     payloads = {event.id: json.dumps(event.payload(), separators=(",", ":")).encode() for event in db.session.scalars(
         sa.select(Event).where(_among(Event.id, sorted({row.event_id for row in rows}))))}
     db.session.commit()  # the lease is taken; no transaction stays open across the POSTs
@@ -413,9 +417,12 @@ def deliver(delivery_id: str) -> str | None:
 
 
 def endpoint_job_id(endpoint_id: str, lapsed: datetime | None = None) -> str:
-    """The job id of an endpoint's deliveries: one queued at a time (enqueued unique); a lapsed
-    lease (its worker died, its job may look started for ever) names a new one."""
-    return f"webhook-endpoint-{endpoint_id}-{int(as_utc(lapsed).timestamp()) if lapsed else 0}"
+    """The job id of an endpoint's deliveries: one queued at a time (enqueued unique). A worker
+    killed mid-job leaves its job looking started in Redis until rq cleans it up, so the id also
+    names a lapsed lease and the time slot (a job's timeout long): neither can block it for longer.
+    Two jobs of one endpoint may then overlap; their leases keep them apart."""
+    slot = int(time.time() // job_timeout())
+    return f"webhook-endpoint-{endpoint_id}-{slot}-{int(as_utc(lapsed).timestamp()) if lapsed else 0}"
 
 
 def due_endpoints(now: datetime | None = None) -> list[tuple[str, str, int]]:
