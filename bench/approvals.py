@@ -1,5 +1,6 @@
 """Approvals bench: bulk approval of 10,000 submissions (ledger entries included) against the raw SQL
-status update of 10,000 like rows."""
+status update of 10,000 like rows, and what the outbox (one event per approval, written in the
+approval's transaction) costs: the same approval with the events' INSERT timed, and with it off."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ PRICE = 50
 
 BRIEF = {
     "title": "Approval bench", "objective": "content", "landing_url": "https://shop.example.com/bench",
-    "budget_cents": 2 * RUNS * N * (PRICE + 5), "currency": "usd",
+    "budget_cents": 3 * RUNS * N * (PRICE + 5), "currency": "usd",
     "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-12-08T00:00:00Z", "auto_approve_after_hours": 72,
     "disclosure_required": False,
-    "task_groups": [{"kind": "caption", "name": "A", "quantity": 2 * RUNS * N, "unit_price_cents": PRICE,
-                     "proof": {"text": {"min_length": 5}}}],
+    # A group's tasks are capped at 100,000: one group a side (raw UPDATE, outbox on, outbox off).
+    "task_groups": [{"kind": "caption", "name": name, "quantity": RUNS * N, "unit_price_cents": PRICE,
+                     "proof": {"text": {"min_length": 5}}} for name in ("A", "B", "C")],
 }
 
 # The baseline: what a bare status flip of the same number of submissions costs, one statement, one commit.
@@ -31,8 +33,8 @@ RAW_UPDATE = sa.text("""
 """)
 
 
-def _live_brief(app) -> tuple[str, str]:
-    """A funded, published brief with one group of enough tasks for every run; (brief id, group id)."""
+def _live_brief(app) -> tuple[str, list[str]]:
+    """A funded, published brief with a group of enough tasks for every run of each side; (brief id, group ids)."""
     from marketplace.auth.models import Brand
     from marketplace.briefs.schemas import BriefIn
     from marketplace.extensions import db
@@ -42,9 +44,33 @@ def _live_brief(app) -> tuple[str, str]:
         db.session.add(brand)
         db.session.commit()
         brief = harness.live_brief(brand.id, BriefIn().load(BRIEF))
-        made = brief.id, brief.task_groups[0].id
+        made = brief.id, [group.id for group in brief.task_groups]
         db.session.remove()
         return made
+
+
+class Outbox:
+    """Times marketplace.events.record_many (the outbox's INSERT … SELECT and its webhook fan-out)
+    while `on`, or stands in for it writing nothing while off: the approval without its outbox."""
+
+    def __init__(self) -> None:
+        from marketplace.events import service as events
+
+        self.events, self.real = events, events.record_many
+        self.seconds, self.written = 0.0, 0
+        events.record_many = self
+
+    def __call__(self, type, objects):
+        if not self.on:
+            return 0
+        started = time.perf_counter()
+        written = self.real(type, objects)
+        self.seconds += time.perf_counter() - started
+        self.written += written
+        return written
+
+    def restore(self) -> None:
+        self.events.record_many = self.real
 
 
 def main() -> None:
@@ -57,12 +83,12 @@ def main() -> None:
     started = time.monotonic()
     with harness.scratch_database() as url:
         app = harness.migrated_app(url)
-        brief_id, group_id = _live_brief(app)
+        brief_id, group_ids = _live_brief(app)
         with app.app_context():
             worker_ids = fr.bulk_workers(db.session, WORKERS)
             db.session.remove()
 
-        def fresh_rows() -> list[str]:
+        def fresh_rows(group_id: str) -> list[str]:
             """10,000 new needs_review submissions with two passed checks each (untimed)."""
             with app.app_context():
                 ids = fr.bulk_submissions(db.session, group_id, worker_ids, N)
@@ -79,6 +105,8 @@ def main() -> None:
             return ids
 
         admin = Principal("admin", "adm_bench")
+        outbox = Outbox()
+        outbox_seconds: list[float] = []
 
         def ours(ids: list[str]) -> None:
             with app.app_context():
@@ -86,26 +114,50 @@ def main() -> None:
                 db.session.remove()
             assert outcome.approved == N and not outcome.skipped, (outcome.approved, outcome.skipped[:3])
 
+        def with_outbox(ids: list[str]) -> None:
+            outbox.on, outbox.seconds, outbox.written = True, 0.0, 0
+            ours(ids)
+            assert outbox.written == N, outbox.written
+            outbox_seconds.append(outbox.seconds)
+
+        def without_outbox(ids: list[str]) -> None:
+            outbox.on = False
+            ours(ids)
+
         def raw(ids: list[str]) -> None:
             with app.app_context(), db.engine.begin() as conn:
                 assert conn.execute(RAW_UPDATE, {"ids": ids}).rowcount == N
 
-        # Alternate, so table growth and cache warmth cost both sides alike.
-        ours_times, raw_times = [], []
-        for _ in range(RUNS):
-            raw_times.append(harness.timeit(raw, repeat=1, setup=fresh_rows))
-            ours_times.append(harness.timeit(ours, repeat=1, setup=fresh_rows))
-        ours_s, raw_s = sorted(ours_times)[RUNS // 2], sorted(raw_times)[RUNS // 2]
+        # Alternate, so table growth and cache warmth cost every side alike.
+        ours_times, bare_times, raw_times = [], [], []
+        try:
+            for _ in range(RUNS):
+                for side, times, group_id in ((raw, raw_times, group_ids[0]), (with_outbox, ours_times, group_ids[1]),
+                                              (without_outbox, bare_times, group_ids[2])):
+                    times.append(harness.timeit(side, repeat=1, setup=lambda group_id=group_id: fresh_rows(group_id)))
+        finally:
+            outbox.restore()
+        median = lambda times: sorted(times)[len(times) // 2]  # noqa: E731
+        ours_s, bare_s, raw_s, events_s = (median(ours_times), median(bare_times), median(raw_times),
+                                           median(outbox_seconds))
         harness.report("approvals.bulk", f"approve {N:,} submissions", ours_s, raw_s, unit="s",
                        baseline_name="raw UPDATE", target=5, higher_is_better=False)
+        harness.report("approvals.outbox", f"approve {N:,}, outbox on", ours_s, bare_s, unit="s",
+                       baseline_name="outbox off", higher_is_better=False)
+        harness.report("approvals.events", "events written by the outbox", N / events_s, N / raw_s,
+                       unit="rows/s", baseline_name="raw UPDATE")
+        harness.note(f"outbox: {N:,} events in {N // reviews.CHUNK} INSERT … SELECT (one a chunk) with their fan-out, "
+                     f"{events_s:.3f} s of the approval's {ours_s:.3f} s (median); runs "
+                     f"{', '.join(f'{t:.3f}' for t in outbox_seconds)} s; outbox off "
+                     f"{', '.join(f'{t:.3f}' for t in bare_times)} s")
         harness.note(f"ours: one call, {N // reviews.CHUNK} chunks of {reviews.CHUNK}: row locks, escrow lock, "
                      f"{N:,} approval entries ({3 * N:,} ledger lines), submissions and tasks updated; "
                      f"runs ours {', '.join(f'{t:.3f}' for t in ours_times)} s, "
                      f"raw {', '.join(f'{t:.3f}' for t in raw_times)} s (median of {RUNS})")
         with app.app_context():
             escrow = ledger.balance(ledger.escrow(brief_id, "usd"))
-            spent = RUNS * N * (PRICE + 5)
-            harness.note(f"escrow after: {escrow} cents (funded {2 * RUNS * N * (PRICE + 5)}, "
+            spent = 2 * RUNS * N * (PRICE + 5)
+            harness.note(f"escrow after: {escrow} cents (funded {3 * RUNS * N * (PRICE + 5)}, "
                          f"approved by us {spent})")
             db.engine.dispose()
     harness.note(f"done in {time.monotonic() - started:.0f} s")

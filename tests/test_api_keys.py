@@ -159,6 +159,67 @@ def test_a_key_can_roll_itself_and_a_roll_never_lengthens_the_old_keys_life(clie
     assert kept.total_seconds() <= 3600 + 1
 
 
+def test_a_key_rolls_once_and_its_successor_rolls_next(client):
+    _, key = sign_up_brand(client)
+    old = make_key(client, key, name="Warehouse")
+    new = client.post(f"/v1/api-keys/{old['id']}/roll", json={"expires_in_hours": 24}, headers=auth(key)).get_json()
+    again = client.post(f"/v1/api-keys/{old['id']}/roll", json={"expires_in_hours": 24}, headers=auth(key))
+    assert again.status_code == 409 and again.content_type == "application/problem+json"
+    assert new["id"] in again.get_json()["detail"]
+    newer = client.post(f"/v1/api-keys/{new['id']}/roll", json={"expires_in_hours": 1}, headers=auth(key))
+    assert newer.status_code == 201 and newer.get_json()["name"] == "Warehouse"
+    names = [k["name"] for k in client.get("/v1/api-keys", headers=auth(key)).get_json()["data"]]
+    assert sorted(names) == ["Sign-up key", "Warehouse", "Warehouse", "Warehouse"]  # old ones until they expire
+
+
+def test_two_rolls_of_one_key_at_once_make_one_new_key(app, client, db_session):
+    """Two requests rolling the same key at the same moment (threads, PostgreSQL row locks): one
+    gets the new key, the other a 409 naming it; the old key names one successor, and exactly one
+    new key exists, so no second live secret is left behind that its caller may never have seen."""
+    import threading
+
+    _, key = sign_up_brand(client)
+    old = make_key(client, key, name="Warehouse", scopes=["briefs:read", "conversions:write"])
+    before = len(credential_rows(db_session))
+    db_session.rollback()
+    barrier = threading.Barrier(2)
+    answers: list = []
+
+    def roll():
+        own = app.test_client()
+        barrier.wait()
+        response = own.post(f"/v1/api-keys/{old['id']}/roll", json={"expires_in_hours": 24}, headers=auth(key))
+        answers.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=roll) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(code for code, _ in answers) == [201, 409], answers
+    [made] = [body for code, body in answers if code == 201]
+    [refused] = [body for code, body in answers if code == 409]
+    assert made["id"] in refused["detail"]
+    db_session.rollback()
+    rows = credential_rows(db_session)
+    assert len(rows) == before + 1
+    [successor] = [r for r in rows if r.name == "Warehouse" and r.id != old["id"]]
+    assert successor.id == made["id"] and successor.scopes == "briefs:read conversions:write"
+    [rolled] = [r for r in rows if r.id == old["id"]]
+    assert rolled.rolled_to == made["id"] and rolled.expires_at is not None and rolled.revoked_at is None
+    assert client.get("/v1/me", headers=auth(made["secret"])).status_code == 200
+    assert client.get("/v1/me", headers=auth(old["secret"])).status_code == 200  # within its 24 hours
+
+
+def test_a_secret_is_looked_up_by_its_hash_through_the_unique_index(app, db_session):
+    """Authentication reads one row by SHA-256(secret) through the unique index: no scan, and the
+    timing of that lookup can at most tell an attacker about hashes, from which no secret follows."""
+    plan = "\n".join(db_session.execute(sa.text(
+        "EXPLAIN SELECT id FROM credentials WHERE secret_hash = :h"), {"h": "0" * 64}).scalars())
+    db_session.rollback()
+    assert "Index Scan using uq_credentials_secret_hash" in plan and "Seq Scan" not in plan, plan
+
+
 # --- scopes on every brand route --------------------------------------------------------------------
 
 def refused_for(response, scope: str) -> bool:

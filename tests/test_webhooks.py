@@ -314,3 +314,239 @@ def test_a_worker_killed_mid_delivery_loses_nothing_the_sweep_delivers_it(client
                             headers=f.auth(brand["key"])).get_json()["data"]
     assert delivery["status"] == "succeeded" and [a["status_code"] for a in delivery["attempts"]] == [200]
     assert len({h["webhook-id"] for h, _ in receiver.received}) == 1 and len(receiver.received) == 2
+
+
+# --- reliability: many events, many endpoints, one of them dead ----------------------------------------
+
+
+def test_a_thousand_events_reach_nine_live_endpoints_once_each_while_the_dead_tenth_retries(
+        client, app, local, brand, receivers, monkeypatch, db_session, standin):
+    """1,000 events (one bulk approval) to 10 endpoints, one answering 500 to everything, delivered by two
+    real `rq worker` processes to real receivers while this test sweeps as the scheduler would. Every
+    live receiver gets every event, signed; none twice (at least once allows a repeat only after a
+    lease lapses, and no worker dies here); the dead endpoint does not hold the others back: they are
+    done while it is still being retried, once per retry, not once per event."""
+    import os
+
+    from marketplace.events.models import Event
+    from marketplace.jobs import queue_name
+    from marketplace.webhooks.models import WebhookDelivery
+    from tests.factories.processes import start, stop
+    from workers import webhooks as webhook_jobs
+
+    n, schedule = 1000, ",".join(["1"] * 40)  # the dead one retries every second and is never disabled here
+    monkeypatch.setitem(local.config, "WEBHOOK_RETRY_SCHEDULE", schedule)
+    key, brief = fr.review_brief(client, standin, quantity=n, unit_price_cents=10)
+    worker_ids = fr.bulk_workers(db_session, 50)
+    submission_ids = fr.bulk_submissions(db_session, brief["task_groups"][0]["id"], worker_ids, n)
+    live = [receivers() for _ in range(9)]
+    dead = receivers(answers=(500,))
+    secrets = {}
+    for receiver in [*live, dead]:
+        made = register(client, key, receiver.url, ["submission.approved"]).get_json()
+        secrets[receiver] = made["secret"]
+        receiver.endpoint_id = made["id"]
+
+    env = {**os.environ, "WEBHOOK_ALLOW_HTTP": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_TIMEOUT_SECONDS": "2",
+           "WEBHOOK_RETRY_SCHEDULE": schedule, "LOG_LEVEL": "WARNING"}
+    workers = [start(["rq", "worker", "--url", app.config["REDIS_URL"], "--worker-class", "rq.worker.SimpleWorker",
+                      queue_name("default", app)], env) for _ in range(2)]
+    try:
+        started = time.monotonic()
+        response = client.post("/v1/review/decisions", headers=f.auth(key),
+                               json={"submission_ids": submission_ids, "decision": "approve"})
+        assert response.status_code == 200 and response.get_json()["approved"] == n
+
+        def distinct(receiver):
+            return {headers["webhook-id"] for headers, _ in list(receiver.received)}
+
+        deadline = started + 60
+        while time.monotonic() < deadline and not all(len(distinct(r)) == n for r in live):
+            time.sleep(0.5)
+            with app.app_context():
+                webhook_jobs.sweep_deliveries()  # the scheduler's part: the dead one's retries, when due
+        live_done = time.monotonic() - started
+        assert all(len(distinct(r)) == n for r in live), [len(distinct(r)) for r in live]
+
+        # The dead one is still being retried now that the live ones are done: pending, not disabled.
+        with app.app_context():
+            from marketplace.extensions import db
+            from marketplace.webhooks.models import WebhookEndpoint
+
+            dead_rows = db.session.execute(sa.select(WebhookDelivery.status, sa.func.count())
+                                           .where(WebhookDelivery.endpoint_id == dead.endpoint_id)
+                                           .group_by(WebhookDelivery.status)).all()
+            assert dead_rows == [("pending", n)]
+            assert db.session.get(WebhookEndpoint, dead.endpoint_id).disabled_at is None
+            db.session.rollback()
+        tried = len(dead.received)
+        assert 1 <= tried < 60  # one attempt per retry, not one per event
+        retry_deadline = time.monotonic() + 10
+        while len(dead.received) == tried and time.monotonic() < retry_deadline:
+            time.sleep(0.3)
+            with app.app_context():
+                webhook_jobs.sweep_deliveries()
+        assert len(dead.received) > tried, "the dead endpoint is no longer retried"
+    finally:
+        for worker in workers:
+            stop(worker)
+
+    # About 20 s on the loaded 2-core test machine (two workers, 9,000 POSTs); the bound leaves room for load.
+    assert live_done < 40, f"the live endpoints took {live_done:.1f} s"
+    with app.app_context():
+        from marketplace.extensions import db
+
+        event_ids = set(db.session.scalars(sa.select(Event.id).where(Event.type == "submission.approved")))
+        db.session.rollback()
+    assert len(event_ids) == n
+    for receiver in live:
+        assert distinct(receiver) == event_ids  # none lost, none made up
+        assert len(receiver.received) == n  # and none twice: nothing lapsed, nothing was sent again
+        verifier = standardwebhooks.Webhook(secrets[receiver])
+        for headers, body in receiver.received:
+            payload = verifier.verify(body, headers)
+            assert payload["id"] == headers["webhook-id"] and payload["type"] == "submission.approved"
+    with pytest.raises(standardwebhooks.WebhookVerificationError):  # each endpoint has its own secret
+        standardwebhooks.Webhook(secrets[live[1]]).verify(live[0].received[0][1], live[0].received[0][0])
+    with app.app_context():
+        from marketplace.extensions import db
+
+        live_rows = db.session.execute(
+            sa.select(WebhookDelivery.status, WebhookDelivery.attempt_count, sa.func.count())
+            .where(WebhookDelivery.endpoint_id.in_([r.endpoint_id for r in live]))
+            .group_by(WebhookDelivery.status, WebhookDelivery.attempt_count)).all()
+        db.session.rollback()
+    assert live_rows == [("succeeded", 1, 9 * n)]
+
+
+# --- after the commit, or not at all ---------------------------------------------------------------------
+
+
+def _queued(app) -> list[str]:
+    from marketplace.jobs import queue
+
+    with app.app_context():
+        return queue("default").get_job_ids()
+
+
+def test_the_deliveries_job_is_enqueued_after_the_commit_and_a_rollback_enqueues_nothing(
+        client, app, local, brand, receivers):
+    from marketplace.briefs import lifecycle
+    from marketplace.briefs.models import Brief
+    from marketplace.events.models import Event
+    from marketplace.extensions import db
+    from marketplace.webhooks.models import WebhookDelivery
+
+    receiver = receivers()
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    assert _queued(app) == []
+
+    with app.app_context():  # a change that rolls back: no event, no delivery, no job
+        brief = db.session.get(Brief, brand["brief"]["id"], with_for_update=True)
+        lifecycle.transition(brief, "pause")
+        db.session.flush()
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 1  # in this transaction
+        assert _queued(app) == []
+        db.session.rollback()
+    with app.app_context():  # and one whose session is closed without a commit (a request that failed)
+        brief = db.session.get(Brief, brand["brief"]["id"], with_for_update=True)
+        lifecycle.transition(brief, "pause")
+        db.session.flush()
+        db.session.remove()
+    assert _queued(app) == []
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.type == "brief.paused")) == 0
+        db.session.rollback()
+
+    with app.app_context():  # the same change committed: its endpoint's job is queued then, not before
+        brief = db.session.get(Brief, brand["brief"]["id"], with_for_update=True)
+        lifecycle.transition(brief, "pause")
+        db.session.flush()
+        assert _queued(app) == []
+        db.session.commit()
+        [queued] = _queued(app)
+        assert queued.startswith(f"webhook-endpoint-{endpoint['id']}-") and queued.endswith("-0")
+    drain(local)  # the worker runs it: no sweep needed
+    [(headers, _)] = receiver.received
+    with app.app_context():
+        [event_id] = db.session.scalars(sa.select(Event.id).where(Event.type == "brief.paused")).all()
+        db.session.rollback()
+    assert headers["webhook-id"] == event_id
+
+
+def test_a_commit_whose_enqueue_fails_still_commits_and_the_sweep_delivers(client, app, local, brand, receivers):
+    from marketplace.webhooks import service
+
+    receiver = receivers()
+    register(client, brand["key"], receiver.url)
+
+    def redis_down(endpoint_ids):
+        raise ConnectionError("redis is down")
+
+    wired = app.extensions[service.DELIVER_SOON]
+    app.extensions[service.DELIVER_SOON] = redis_down
+    try:
+        pause(client, brand)  # 200: the change is in, whatever became of its enqueue
+    finally:
+        app.extensions[service.DELIVER_SOON] = wired
+    assert _queued(app) == []
+    deliver_all(local)
+    assert len(receiver.received) == 1
+
+
+def test_fan_out_takes_the_events_it_is_given_and_no_other_of_the_same_type_and_time(client, app, local, brand,
+                                                                                  receivers):
+    from marketplace.db.clock import utcnow
+    from marketplace.events.models import Event
+    from marketplace.extensions import db
+    from marketplace.webhooks import service
+    from marketplace.webhooks.models import WebhookDelivery
+
+    receiver = receivers()
+    register(client, brand["key"], receiver.url)
+    brand_id = client.get("/v1/me", headers=f.auth(brand["key"])).get_json()["brand"]["id"]
+    with app.app_context():
+        now = utcnow()
+        for event_id in ("evt_one", "evt_two"):  # two events of one type and one instant
+            db.session.add(Event(id=event_id, brand_id=brand_id, type="brief.paused", object={}, created_at=now))
+        db.session.flush()
+        assert service.fan_out("brief.paused", [("evt_one", brand_id)]) == 1
+        db.session.commit()
+        assert db.session.scalars(sa.select(WebhookDelivery.event_id)).all() == ["evt_one"]
+        db.session.rollback()
+
+
+@pytest.mark.parametrize("answer", ["127.0.0.1", "::ffff:127.0.0.1", "0.0.0.0"])
+def test_a_hostname_that_resolves_to_loopback_is_never_reached(client, local, brand, receivers, monkeypatch, answer):
+    """A public-looking name whose DNS answer is loopback (a hostile zone, or a rebinding one): the
+    name passes registration (nothing is resolved then), and every attempt resolves it, vets the
+    answer and refuses it. The receiver on loopback counts the hits: none."""
+    receiver = receivers()
+    port = receiver.server.server_address[1]
+    monkeypatch.setitem(local.config, "LINK_CHECK_STATIC_HOSTS", {"hooks.brand-shop.example": answer})
+    monkeypatch.setitem(local.config, "WEBHOOK_ALLOW_PRIVATE", False)
+    response = register(client, brand["key"], f"http://hooks.brand-shop.example:{port}/hook")
+    assert response.status_code == 201, response.get_json()
+    endpoint = response.get_json()
+    pause(client, brand)
+    deliver_all(local, rounds=3)
+    assert receiver.received == []
+    [delivery] = client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+                            headers=f.auth(brand["key"])).get_json()["data"]
+    assert delivery["status"] == "pending" and delivery["attempt_count"] == 3
+    assert all("resolves to a forbidden address" in a["error"] and "refused" in a["error"]
+               for a in delivery["attempts"])
+
+
+def test_the_resolver_override_does_reach_a_receiver_when_private_addresses_are_allowed(client, local, brand,
+                                                                                     receivers, monkeypatch):
+    """The control for the test above: the same name, the same resolver, loopback allowed (tests
+    only): the receiver is reached. So the zero hits above are the refusal, not a name that failed."""
+    receiver = receivers()
+    monkeypatch.setitem(local.config, "LINK_CHECK_STATIC_HOSTS", {"hooks.brand-shop.example": "127.0.0.1"})
+    register(client, brand["key"], f"http://hooks.brand-shop.example:{receiver.server.server_address[1]}/hook")
+    pause(client, brand)
+    deliver_all(local)
+    [(headers, _)] = receiver.received
+    assert headers["host"] == f"hooks.brand-shop.example:{receiver.server.server_address[1]}"

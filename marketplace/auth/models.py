@@ -67,6 +67,8 @@ class Credential(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # A rolled key: the id of the key that replaced it. A key rolls once; its successor rolls next.
+    rolled_to: Mapped[str | None] = mapped_column(sa.String(40))
 
     @property
     def scope_list(self) -> list[str] | None:

@@ -126,7 +126,8 @@ def revoke_api_key(key_id):
 @blp.response(201, schemas.ApiKeyCreated)
 @blp.doc(security=BEARER, summary="Roll an API key", description=(
     "A new key with the same name and scopes, its secret in this answer only. The old key keeps working "
-    "for expires_in_hours (0: it stops now), then answers 401. " + KEYS_WRITE))
+    "for expires_in_hours (0: it stops now), then answers 401. A key rolls once: rolling it again (or twice "
+    "at once) is 409 naming the key that replaced it. " + KEYS_WRITE))
 @ignores_idempotency_key
 def roll_api_key(data, key_id):
     secret, key = service.roll_api_key(current_principal(), key_id, data["expires_in_hours"])

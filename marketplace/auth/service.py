@@ -278,17 +278,23 @@ def revoke_api_key(principal: Principal, key_id: str) -> None:
 
 def roll_api_key(principal: Principal, key_id: str, expires_in_hours: int) -> tuple[str, Credential]:
     """A new key with the old one's name and scopes; the old one works `expires_in_hours` more (0:
-    not at all), never longer than it would have. The row lock makes two rolls at once roll in turn."""
+    not at all), never longer than it would have. A key rolls once (409 after, naming its
+    successor): the row lock makes two rolls at once roll in turn, and the second finds the key
+    rolled, so a double tap makes one new key, not two live ones the caller may have lost one of."""
     # Refused before the row is locked: a refusal leaves no lock behind in the request's session.
     for scope in _own_key(principal, key_id, lock=False).scope_list or BRAND_SCOPES:
         require_scope(principal, scope)  # the new secret is handed to the caller: no more than it has
     old = _own_key(principal, key_id)
     db.session.refresh(old)  # the values as locked, not those the first read left in the session
+    if old.rolled_to is not None:
+        db.session.rollback()
+        raise Conflict(f"API key {key_id} was rolled already, to {old.rolled_to}: roll that key instead.")
     now = utcnow()
     ends = now + timedelta(hours=expires_in_hours)
     if old.expires_at is None or as_utc(old.expires_at) > ends:
         old.expires_at = ends
     secret, new = _issue("api_key", "brand", principal.id, name=old.name,
                          scopes=old.scopes.split() if old.scopes is not None else BRAND_SCOPES)
+    old.rolled_to = new.id
     db.session.commit()
     return secret, new

@@ -37,7 +37,7 @@ def record(brand_id: str, type: str, object: dict) -> str:
     event_id, now = new_id("evt"), utcnow()
     db.session.execute(sa.insert(Event).values(id=event_id, brand_id=brand_id, type=type, object=object,
                                                created_at=now))
-    webhooks.fan_out(type, now)
+    webhooks.fan_out(type, [(event_id, brand_id)])
     return event_id
 
 
@@ -50,7 +50,8 @@ def record_for_brief(brief_id: str, type: str, object: dict) -> str:
 def record_many(type: str, objects: sa.Select) -> int:
     """One event per row of `objects` (it selects `brand_id` and `object`, a JSON value built in the
     database: see marketplace.audit.service.json_object), in one INSERT … SELECT in the caller's
-    transaction however many rows: the bulk paths (10,000 approvals) stay set-based."""
+    transaction however many rows: the bulk paths (10,000 approvals) stay set-based. The statement
+    returns the ids it made (INSERT … RETURNING), and the webhooks' fan-out is keyed on exactly those."""
     if type not in TYPES:
         raise ValueError(f"unknown event type {type!r}")
     rows = objects.subquery()
@@ -58,10 +59,10 @@ def record_many(type: str, objects: sa.Select) -> int:
     written = db.session.execute(sa.insert(Event).from_select(
         ["id", "brand_id", "type", "object", "created_at"],
         sa.select(sql_new_id("evt", dialect), rows.c.brand_id, sa.literal(type), rows.c.object, sa.literal(now)),
-    )).rowcount
+    ).returning(Event.id, Event.brand_id)).all()
     if written:
-        webhooks.fan_out(type, now)  # every event of this statement carries `now`: that names them
-    return written
+        webhooks.fan_out(type, [(event_id, brand_id) for event_id, brand_id in written])
+    return len(written)
 
 
 def list_events(brand_id: str, *, type: str | None, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:

@@ -6,8 +6,15 @@ from marketplace.auth import BEARER, current_principal, role_required, scope_req
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.pagination import ListArgs
 from marketplace.webhooks import schemas, service
+from workers import webhooks as webhook_jobs
 
 blp = Blueprint("webhooks", __name__, description="Signed webhooks of a brand's events (Standard Webhooks)")
+
+
+@blp.record_once
+def _deliveries_go_to_the_job_layer(state) -> None:
+    """The wiring: new deliveries' endpoints are enqueued (workers.webhooks) once their commit is in."""
+    state.app.extensions[service.DELIVER_SOON] = webhook_jobs.deliver_soon
 
 
 @blp.route("/v1/webhook-endpoints", methods=["POST"])
