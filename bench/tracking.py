@@ -4,7 +4,8 @@ The report is timed over 1,000,000 clicks and 100,000 conversions by default (lo
 minute); BENCH_TRACKING_FULL=1 loads the full size, 10,000,000 clicks (several minutes on a shared
 machine). BENCH_CLICKS / BENCH_CONVERSIONS set either size outright. Rows are made set-based with
 generate_series, never over HTTP, spread over the last 30 days (every hour of them), so the clicks
-fill two or three monthly partitions and about 600 × 720 hourly roll-up rows.
+fill two or three monthly partitions and about 600 × 720 hourly roll-up rows, folded (as the
+scheduler's fold-click-hours job does) to one row a day before today.
 """
 
 from __future__ import annotations
@@ -133,6 +134,10 @@ def seed(app) -> tuple[str, str, list[str]]:
             FROM generate_series(0, :conversions - 1) g JOIN {numbered} c ON c.n = (g * 7) % :approved"""), params)
         codes = list(db.session.scalars(sa.text("SELECT tracked_code FROM claims WHERE brief_id = :brief"), params))
         db.session.commit()
+        # What the scheduler's hourly fold-click-hours job has done to the days before today.
+        from marketplace.tracking import rollup
+
+        rollup.fold_closed_days()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             # What autovacuum does in production: index-only scans. The clicks only need their
             # statistics (reports no longer read them), and a VACUUM of 10,000,000 would take minutes.

@@ -292,3 +292,108 @@ def test_the_stop_rule_and_the_report_agree_on_clicks_from_the_roll_up(client, t
     raw = raw_figures(db_session, two_groups["brief"]["id"])
     assert {k: f.clicks for k, f in by_group.items()} == raw["group"]
     assert sum(raw["group"].values()) == 10
+
+
+# --- the migration --------------------------------------------------------------------------------------------
+
+
+def test_migration_0035_converts_existing_clicks_and_goes_back(app, client, two_groups, db_session, monkeypatch):
+    """Clicks stored before the partitioning (down to 0028: one plain table), in three months, one of them
+    referenced by a conversion: upgrading moves every row into its month's partition, rolls them up
+    into clicks_hourly and gives the conversion its click's time under the new key; downgrading
+    turns it all back into one plain table, rows and key included."""
+    from flask_migrate import downgrade, upgrade
+
+    from marketplace.db import direct
+
+    clock = Clock(monkeypatch)
+    codes = list(two_groups["codes"].values())
+    for moment, n in (("2026-09-15 10:20:00", 2), ("2026-10-31 23:59:59", 3), ("2026-11-01 00:00:00", 1)):
+        clock.now = at(moment)
+        for code in codes:
+            click(client, code, n=n)
+    clock.now = at("2026-10-31 23:59:59")
+    response = client.get(f"/t/{codes[0]}", environ_base={"REMOTE_ADDR": "192.0.2.77"})
+    click_id = dict(parse_qsl(urlsplit(response.headers["Location"]).query))["mkt_click"]
+    answer = client.post("/v1/conversions", headers=auth(two_groups["brand_key"]), json={
+        "click_id": click_id, "external_id": "order-9", "value_cents": 900, "occurred_at": "2026-11-01T08:00:00Z"})
+    assert answer.status_code == 201, answer.get_json()
+    before = rollup_from_raw(db_session)
+    raw_before = raw_figures(db_session, two_groups["brief"]["id"])
+    assert raw_before["brief"] == 4 * 6 + 1
+    db_session.remove()
+    with app.app_context():
+        direct.dispose()
+        downgrade(revision="0035-1")
+        plain = db_session.execute(sa.text(
+            "SELECT relkind FROM pg_class WHERE relname = 'clicks' AND relnamespace = 'public'::regnamespace"
+        )).scalar_one()
+        fk = db_session.execute(sa.text(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'fk_conversions_click_id_clicks'"
+        )).scalar_one()
+        assert (plain, fk) == ("r", "FOREIGN KEY (click_id) REFERENCES clicks(id)")
+        assert db_session.execute(sa.text("SELECT count(*) FROM clicks")).scalar_one() == raw_before["brief"]
+        db_session.remove()
+        upgrade(revision="heads")
+
+    partitioned = db_session.execute(sa.text(
+        "SELECT relkind FROM pg_class WHERE relname = 'clicks' AND relnamespace = 'public'::regnamespace")).scalar_one()
+    assert partitioned == "p"
+    where = dict(db_session.execute(sa.text(
+        "SELECT tableoid::regclass::text, count(*) FROM clicks GROUP BY 1")).all())
+    assert where == {"click_partitions.clicks_p202609": 8, "click_partitions.clicks_p202610": 13,
+                     "click_partitions.clicks_p202611": 4}
+    assert rollup_stored(db_session) == before == rollup_from_raw(db_session)
+    assert db_session.execute(sa.text("SELECT click_id, click_at FROM conversions")).one() == (
+        click_id, at("2026-10-31 23:59:59"))
+    assert report(client, two_groups)["totals"]["clicks"] == raw_before["brief"]
+    # And the click statement works on the rebuilt table (the direct pools were disposed around the swap).
+    clock.now = datetime.now(UTC)
+    click(client, codes[1], n=2)
+    assert rollup_stored(db_session) == rollup_from_raw(db_session)
+
+
+def test_folding_closed_days_keeps_every_sum_and_leaves_today_by_the_hour(app, client, two_groups, db_session,
+                                                                          monkeypatch):
+    """The fold job adds each closed UTC day's hourly rows into the day's 00:00 row: the report (and
+    every day's, group's and worker's clicks) is unchanged, the hours before the cut-off are one row a
+    day, the hours after it untouched; run again it changes nothing; a click arriving for a folded
+    hour afterwards is counted too."""
+    from marketplace.tracking import rollup
+    from tests.factories.jobs import run_job
+
+    clock = Clock(monkeypatch)
+    codes = list(two_groups["codes"].values())
+    for moment in ("2026-11-29 00:10:00", "2026-11-29 07:00:00", "2026-11-29 23:59:59", "2026-11-30 00:00:00",
+                   "2026-11-30 13:30:00", "2026-12-01 09:00:00"):
+        clock.now = at(moment)
+        for n, code in enumerate(codes):
+            click(client, code, n=n + 1)
+    raw = raw_figures(db_session, two_groups["brief"]["id"])
+    before_report = report(client, two_groups)
+    db_session.rollback()
+
+    with app.app_context():
+        written = rollup.fold_closed_days(before=at("2026-12-01 00:00:00"))
+    assert written == 2 * len(codes)  # two closed days, one row each per (group, worker)
+    stored = rollup_stored(db_session)
+    hours = sorted({r[3] for r in stored})
+    assert hours == [at("2026-11-29 00:00"), at("2026-11-30 00:00"), at("2026-12-01 09:00")]
+    assert sum(r[-1] for r in stored) == raw["brief"] == 6 * (1 + 2 + 3 + 4)
+    after_report = report(client, two_groups)
+    assert {k: after_report[k] for k in ("totals", "groups", "workers", "daily")} == {
+        k: before_report[k] for k in ("totals", "groups", "workers", "daily")}
+    assert {d["date"]: d["clicks"] for d in after_report["daily"]} == raw["day"]
+    with app.app_context():
+        assert rollup.fold_closed_days(before=at("2026-12-01 00:00:00")) == 0
+
+    clock.now = at("2026-11-30 23:59:59.9")  # a late click for a folded hour: a row of its own, counted
+    click(client, codes[0])
+    assert report(client, two_groups)["totals"]["clicks"] == raw["brief"] + 1
+    with app.app_context():
+        assert rollup.fold_closed_days(before=at("2026-12-01 00:00:00")) == 1
+    assert report(client, two_groups)["totals"]["clicks"] == raw["brief"] + 1
+    # The scheduled job folds what closed before today (real time): 1 December's hours, one row per link.
+    assert run_job(app, "workers.tracking.fold_click_hours") == len(codes)
+    assert {r[3] for r in rollup_stored(db_session)} == {at(d) for d in ("2026-11-29", "2026-11-30", "2026-12-01")}
+    assert report(client, two_groups)["totals"]["clicks"] == raw["brief"] + 1

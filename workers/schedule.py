@@ -31,5 +31,6 @@ PERIODIC: list[Periodic] = [
     Periodic("email-notifications", notifications.send_pending_emails, notifications.EVERY_SECONDS),
     Periodic("webhook-deliveries", webhooks.sweep_deliveries, webhooks.SWEEP_EVERY_SECONDS),
     Periodic("click-partitions", tracking.create_click_partitions, 3600),
+    Periodic("fold-click-hours", tracking.fold_click_hours, 3600),
 ]
 
