@@ -397,3 +397,43 @@ def test_folding_closed_days_keeps_every_sum_and_leaves_today_by_the_hour(app, c
     assert run_job(app, "workers.tracking.fold_click_hours") == len(codes)
     assert {r[3] for r in rollup_stored(db_session)} == {at(d) for d in ("2026-11-29", "2026-11-30", "2026-12-01")}
     assert report(client, two_groups)["totals"]["clicks"] == raw["brief"] + 1
+
+
+def test_the_embedded_sqlite_default_rolls_clicks_up_too(tmp_path):
+    """`make run` on SQLite: no partitions, the click and its hour's count in one transaction, and the
+    report's clicks equal to the raw clicks."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "from marketplace import create_app\n"
+        "from flask_migrate import upgrade\n"
+        f"app = create_app({{'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/m.sqlite3'}})\n"
+        "from marketplace.extensions import db\n"
+        "from marketplace.tracking import partitions, rollup\n"
+        "with app.app_context():\n"
+        "    upgrade()\n"
+        "    from marketplace.demo import seed\n"
+        "    lines = seed().lines\n"
+        "    code, brief = db.session.execute(db.text('select tracked_code, brief_id from claims limit 1')).one()\n"
+        "    print(partitions.ensure_partitions(), rollup.fold_closed_days())\n"
+        "c = app.test_client()\n"
+        "for n in range(7):\n"
+        "    for _ in range(2):\n"
+        "        assert c.get('/t/' + code, environ_base={'REMOTE_ADDR': f'192.0.2.{n + 1}'}).status_code == 302\n"
+        "key = lines[0].split('API key: ')[1]\n"
+        "body = c.get(f'/v1/briefs/{brief}/report', headers={'Authorization': 'Bearer ' + key}).get_json()\n"
+        "with app.app_context():\n"
+        "    raw = db.session.execute(db.text('select count(*) from clicks')).scalar()\n"
+        "    rolled = db.session.execute(db.text('select sum(clicks) from clicks_hourly')).scalar()\n"
+        "    print(raw, rolled, body['totals']['clicks'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SECRET_KEY": "x"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, last = out.stdout.strip().split("\n")[-2:]
+    assert first == "[] 0"
+    raw, rolled, reported = (int(x) for x in last.split())
+    assert raw == rolled == reported >= 7
