@@ -6,6 +6,10 @@ machine). BENCH_CLICKS / BENCH_CONVERSIONS set either size outright. Rows are ma
 generate_series, never over HTTP, spread over the last 30 days (every hour of them), so the clicks
 fill two or three monthly partitions and about 600 × 720 hourly roll-up rows, folded (as the
 scheduler's fold-click-hours job does) to one row a day before today.
+
+Full size, once, on the shared 2-core machine under load (load average ~13), 2026-12-04: 10,000,000
+clicks and 100,000 conversions loaded in 1,032 s; the report's median 141.3 ms (ratio 0.71 of the
+200 ms budget; a bare GET 0.78 ms); /t/{code} 374 req/s against a bare redirect's 916 (0.41).
 """
 
 from __future__ import annotations
