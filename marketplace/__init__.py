@@ -40,7 +40,9 @@ def create_app(config: dict | None = None) -> Flask:
     observability.configure_logging(app.config["LOG_LEVEL"])
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"))
+    from marketplace.tracking.partitions import declared_schema_object
+
+    migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), include_object=declared_schema_object)
     api = MarketplaceApi(app, spec_kwargs={"servers": [{"url": "/"}], "extra_plugins": [ErrorResponses(app)]})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Brand/admin API key or worker token"}

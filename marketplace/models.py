@@ -20,7 +20,7 @@ from marketplace.payouts.models import (  # noqa: F401
 )
 from marketplace.proofs.models import Submission, SubmissionCheck  # noqa: F401
 from marketplace.tasks.models import Claim, Task  # noqa: F401
-from marketplace.tracking.models import Click, Conversion  # noqa: F401
+from marketplace.tracking.models import Click, ClickHourly, Conversion  # noqa: F401
 from marketplace.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: F401
 from marketplace.workforce.models import (  # noqa: F401
     BrandBlock,

@@ -30,5 +30,7 @@ PERIODIC: list[Periodic] = [
     Periodic("stop-rule", tracking.sweep_stop_rule, 300),
     Periodic("email-notifications", notifications.send_pending_emails, notifications.EVERY_SECONDS),
     Periodic("webhook-deliveries", webhooks.sweep_deliveries, webhooks.SWEEP_EVERY_SECONDS),
+    Periodic("click-partitions", tracking.create_click_partitions, 3600),
+    Periodic("fold-click-hours", tracking.fold_click_hours, 3600),
 ]
 

@@ -37,3 +37,19 @@ def sweep_stop_rule() -> list[str]:
     for start in range(0, len(brief_ids), 200):  # bounded statements however many briefs run
         paused += service.apply_stop_rule(brief_ids[start:start + 200])
     return paused
+
+
+@job
+def create_click_partitions() -> list[str]:
+    """This month's and the next months' click partitions, made ahead of their clicks (PostgreSQL only)."""
+    from marketplace.tracking import partitions
+
+    return partitions.ensure_partitions()
+
+
+@job
+def fold_click_hours() -> int:
+    """Closed UTC days' hourly click counts folded into one row a day (reports read fewer rows)."""
+    from marketplace.tracking import rollup
+
+    return rollup.fold_closed_days()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import sqlite
 
 from marketplace.bonuses import service as bonuses
 from marketplace.briefs import service as briefs_service
@@ -23,7 +24,7 @@ from marketplace.keyed import keyed_digest
 from marketplace.tasks import promo_codes
 from marketplace.tasks.models import Claim
 from marketplace.tracking import reports
-from marketplace.tracking.models import Click, Conversion
+from marketplace.tracking.models import Click, ClickHourly, Conversion
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,15 @@ CLICK_PARAM = "mkt_click"
 
 # One statement, one round trip: resolve the code, insert the click unless this visitor already
 # clicked this link in this window (then the earlier click's id is handed back) or the address is
-# over its cap for the minute (then no click id at all), and hand back what the redirect needs. An
-# unknown code inserts nothing and returns no row. The unique index settles concurrent repeats;
-# the cap is read, not locked, so requests from one address at the same instant may pass it by
-# as many as arrive together (a bound on inflation, not an exact quota).
+# over its cap for the minute (then no click id at all), count it in its hour's roll-up
+# (clicks_hourly, which reports read), and hand back what the redirect needs. An unknown code
+# inserts nothing and returns no row. The unique index of the click's partition settles concurrent
+# repeats (ON CONFLICT DO NOTHING without a target: a partitioned table's unique index is per
+# partition); a repeat inserts no click and so counts nothing, and the roll-up is counted in the
+# same statement, hence the same transaction, as the click: a reader sees both or neither. The
+# time bounds let PostgreSQL look only in the partitions the window and the minute fall in. The
+# cap is read, not locked, so requests from one address at the same instant may pass it by as
+# many as arrive together (a bound on inflation, not an exact quota).
 _RECORD_CLICK_PG = sa.text("""
 WITH target AS (
     SELECT c.id AS claim_id, c.task_id, c.group_id, c.brief_id, c.worker_id, b.landing_url, g.kind
@@ -48,6 +54,7 @@ WITH target AS (
 ), earlier AS (
     SELECT k.id FROM clicks k JOIN target t ON k.claim_id = t.claim_id
     WHERE k.visitor_hash = :visitor_hash AND k.visit_window = :visit_window
+      AND k.clicked_at >= :window_start AND k.clicked_at < :window_end
 ), address AS (
     SELECT count(*) >= :cap AS over_cap
     FROM (SELECT 1 FROM clicks WHERE ip_hash = :ip_hash AND clicked_at > :minute_ago LIMIT :cap) recent
@@ -58,8 +65,12 @@ WITH target AS (
            :visitor_hash, :visit_window
     FROM target
     WHERE NOT EXISTS (SELECT 1 FROM earlier) AND NOT (SELECT over_cap FROM address)
-    ON CONFLICT (claim_id, visitor_hash, visit_window) DO NOTHING
-    RETURNING id
+    ON CONFLICT DO NOTHING
+    RETURNING id, brief_id, group_id, worker_id
+), counted AS (
+    INSERT INTO clicks_hourly (brief_id, group_id, worker_id, hour, clicks)
+    SELECT brief_id, group_id, worker_id, :clicked_hour, 1 FROM recorded
+    ON CONFLICT (brief_id, group_id, worker_id, hour) DO UPDATE SET clicks = clicks_hourly.clicks + 1
 )
 SELECT t.landing_url, t.kind, t.brief_id, t.task_id, COALESCE(r.id, e.id) AS click_id
 FROM target t LEFT JOIN recorded r ON true LEFT JOIN earlier e ON true
@@ -107,16 +118,25 @@ def follow(code: str, *, ip: str | None, user_agent: str | None, record: bool = 
                                 task_id=row["task_id"], click_id=click_id), click_id)
 
 
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour a click is counted in (clicks_hourly.hour)."""
+    return as_utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
 def _visit(ip: str | None, user_agent: str | None) -> dict:
     """The facts a click is stored and counted with: digests of the visitor, the window it falls in."""
     now = utcnow()
     window = current_app.config["CLICK_VISIT_WINDOW_SECONDS"]
+    number = int(now.timestamp()) // window
     return {
-        "click_id": new_id("clk"), "clicked_at": now, "minute_ago": now - timedelta(minutes=1),
+        "click_id": new_id("clk"), "clicked_at": now, "clicked_hour": hour_of(now),
+        "minute_ago": now - timedelta(minutes=1),
+        "window_start": datetime.fromtimestamp(number * window, timezone.utc),
+        "window_end": datetime.fromtimestamp((number + 1) * window, timezone.utc),
         "ip_hash": _digest(ip), "user_agent_hash": _digest(user_agent),
         # The separator cannot occur in an address, so no two (address, agent) pairs digest alike.
         "visitor_hash": _digest(f"{ip or ''}\n{user_agent or ''}"),
-        "visit_window": int(now.timestamp()) // window,
+        "visit_window": number,
         "cap": current_app.config["CLICK_CAP_PER_ADDRESS_PER_MINUTE"],
     }
 
@@ -145,11 +165,23 @@ def _resolve(code: str, ip: str | None, user_agent: str | None, record: bool):
         clicks.c.ip_hash == visit["ip_hash"], clicks.c.clicked_at > visit["minute_ago"]))[0]["n"]
     if recent >= visit["cap"]:
         return row, None
-    direct.write(upsert_insert(clicks).values(
-        id=visit["click_id"], claim_id=row["claim_id"], task_id=row["task_id"], group_id=row["group_id"],
-        brief_id=row["brief_id"], worker_id=row["worker_id"], clicked_at=visit["clicked_at"],
-        ip_hash=visit["ip_hash"], user_agent_hash=visit["user_agent_hash"], visitor_hash=visit["visitor_hash"],
-        visit_window=visit["visit_window"]).on_conflict_do_nothing(), durable=False, retry=True)
+    # The click and its hour's count in one transaction, as on PostgreSQL (SQLite has one writer).
+    hourly = ClickHourly.__table__
+    with db.engine.begin() as conn:
+        stored = conn.execute(sqlite.insert(clicks).values(
+            id=visit["click_id"], claim_id=row["claim_id"], task_id=row["task_id"], group_id=row["group_id"],
+            brief_id=row["brief_id"], worker_id=row["worker_id"], clicked_at=visit["clicked_at"],
+            ip_hash=visit["ip_hash"], user_agent_hash=visit["user_agent_hash"], visitor_hash=visit["visitor_hash"],
+            visit_window=visit["visit_window"]).on_conflict_do_nothing()).rowcount
+        if not stored:  # a repeat that raced this one: the earlier click stands, nothing more to count
+            earlier = conn.execute(sa.select(clicks.c.id).where(
+                clicks.c.claim_id == row["claim_id"], clicks.c.visitor_hash == visit["visitor_hash"],
+                clicks.c.visit_window == visit["visit_window"])).scalar()
+            return row, earlier
+        conn.execute(sqlite.insert(hourly).values(
+            brief_id=row["brief_id"], group_id=row["group_id"], worker_id=row["worker_id"],
+            hour=visit["clicked_hour"], clicks=1).on_conflict_do_update(
+            index_elements=["brief_id", "group_id", "worker_id", "hour"], set_={"clicks": hourly.c.clicks + 1}))
     return row, visit["click_id"]
 
 
@@ -176,6 +208,7 @@ class _Attribution:
     brief_id: str
     worker_id: str
     currency: str
+    click_at: datetime | None = None  # with click_id, the key of the click (clicks are partitioned by time)
 
 
 def _attributions(brand_id: str, items: list[dict]) -> tuple[dict[str, _Attribution], dict[str, _Attribution],
@@ -209,12 +242,13 @@ def _attributions(brand_id: str, items: list[dict]) -> tuple[dict[str, _Attribut
     if click_ids:
         rows = db.session.execute(
             sa.select(Click.id, Click.claim_id, Click.task_id, Click.group_id, Click.brief_id, Click.worker_id,
-                      Brief.currency)
+                      Brief.currency, Click.clicked_at)
             .join(Brief, Brief.id == Click.brief_id)
             .where(Click.id.in_(click_ids), Brief.brand_id == brand_id)
         )
-        for click_id, claim_id, task_id, group_id, brief_id, worker_id, currency in rows:
-            by_click[click_id] = _Attribution(claim_id, click_id, task_id, group_id, brief_id, worker_id, currency)
+        for click_id, claim_id, task_id, group_id, brief_id, worker_id, currency, clicked_at in rows:
+            by_click[click_id] = _Attribution(claim_id, click_id, task_id, group_id, brief_id, worker_id, currency,
+                                              clicked_at)
     return by_code, by_click, by_promo
 
 
@@ -285,7 +319,8 @@ def record_conversions(brand_id: str, items: list[dict]) -> list[ConversionResul
             result.detail = f"currency: the brief is in {target.currency}; conversions are reported in it."
             continue
         row = {"id": new_id("conv"), "brand_id": brand_id, "external_id": external_id,
-               "claim_id": target.claim_id, "click_id": target.click_id, "task_id": target.task_id,
+               "claim_id": target.claim_id, "click_id": target.click_id, "click_at": target.click_at,
+               "task_id": target.task_id,
                "group_id": target.group_id, "brief_id": target.brief_id, "worker_id": target.worker_id,
                "attributed_by": attributed_by, "value_cents": item["value_cents"], "currency": currency,
                "occurred_at": item["occurred_at"], "created_at": now}
