@@ -21,7 +21,7 @@ On SQLite (the embedded default) clicks stay one plain table; it gains clicks_ho
 conversions.click_at the same.
 
 Revision ID: 0035
-Revises: 0028
+Revises: 0031
 Create Date: 2026-12-04 19:50:00
 """
 from datetime import date, datetime, timezone
@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0035'
-down_revision = '0028'
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 
