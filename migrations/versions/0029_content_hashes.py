@@ -5,10 +5,9 @@ Revises: 0028
 Create Date: 2026-12-04 20:00:00
 
 No backfill here: the hashes come from the screenshot's pixels, and reading and decoding every
-stored screenshot (from the storage bucket, not the database) is no job for a migration. Rows
-validated before this revision keep a null content_phash and no content keys: the whole-screen
-check still covers them, and `flask proofs backfill-content` (proofs.validation.backfill_content)
-fills them in batches when an operator runs it.
+stored screenshot (from the storage bucket, not the database) is no job for a migration. They are
+computed when a submission is validated: rows validated before this revision keep a null
+content_phash and no content keys, so only the whole-screen check compares new submissions with them.
 """
 import sqlalchemy as sa
 from alembic import op

@@ -538,11 +538,11 @@ def chunk_neighbours(chunk: int) -> list[int]:
 # up with the stored margin of one of them.
 
 _REGION_WORK_WIDTH = 96
-# Every content hash is taken from one grey copy of the screenshot this wide (any size in, one
-# scale out): the band's boxes are cut from it with sub-pixel precision (resize's box), so 22 hashes
-# cost one full-size greyscale conversion and one downscale instead of 22 full-size crops.
-CONTENT_WORK_WIDTH = 256
-_HASH_SIDE = 32  # as imagehash.phash: a 32x32 grey thumbnail, the 8x8 lowest DCT frequencies
+# Every content hash is taken from one greyscale copy of the decoded screenshot, and the band is
+# found once: the 22 hashes are the same values as imagehash.phash of each crop of the colour image
+# (phash greys it first), without 22 conversions and 4 band searches. (Cutting the boxes from a
+# downscaled copy, or with resize's reducing_gap, is 3-5x faster but measured worse on the corpus:
+# false positives 1.7% and 1.3% against the 1% target, recall 99.5% and 99.4%.)
 CONTENT_STORED_TRIM = 0.06  # fraction of the band's width left off each side of the stored hash
 CONTENT_PROBE_TRIMS = (0.01, 0.035, 0.06)  # left and right trims a lookup tries (3 x 3 hashes)
 # Bits within which a probe and a stored content hash count as the same post, measured by
@@ -554,7 +554,7 @@ CONTENT_HAMMING_THRESHOLD = 10
 CONTENT_VERIFY_THRESHOLD = 14
 CONTENT_HALF_THRESHOLD = 4
 
-_Box = tuple[float, float, float, float]
+_Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -573,13 +573,11 @@ class ContentHashes:
 
 
 def _work_grey(img: Image.Image) -> Image.Image:
-    grey = img if img.mode == "L" else img.convert("L")
-    rows = max(1, round(grey.height * CONTENT_WORK_WIDTH / grey.width))
-    return grey.resize((CONTENT_WORK_WIDTH, rows), Image.Resampling.BOX)  # an area average: cheap, no aliasing
+    return img if img.mode == "L" else img.convert("L")
 
 
 def _region(work: Image.Image) -> _Box:
-    """(left, top, right, bottom) of the tallest run of content rows of the work image; all of it if none."""
+    """(left, top, right, bottom) of the tallest run of content rows of the grey image; all of it if none."""
     width, height = work.size
     scale = _REGION_WORK_WIDTH / width
     rows = max(1, round(height * scale))
@@ -596,30 +594,22 @@ def _region(work: Image.Image) -> _Box:
                 best, span = y - start, (start, y)
             start = None
     if best < rows * 0.15:  # no band worth the name: hash the whole image
-        return (0.0, 0.0, float(width), float(height))
-    return (0.0, span[0] / scale, float(width), min(float(height), span[1] / scale))
+        return (0, 0, width, height)
+    return (0, round(span[0] / scale), width, min(height, round(span[1] / scale)))
 
 
 def _trim(box: _Box, left: float, right: float) -> _Box:
     x0, y0, x1, y1 = box
-    return (x0 + (x1 - x0) * left, y0, x1 - (x1 - x0) * right, y1)
+    return (round(x0 + (x1 - x0) * left), y0, round(x1 - (x1 - x0) * right), y1)
 
 
-def _box_phash(work: Image.Image, box: _Box) -> int:
-    """imagehash.phash of the box, read straight off the work image (no crop copy)."""
-    import scipy.fftpack
-
-    pixels = np.asarray(work.resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.LANCZOS, box=box))
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)[:8, :8]
-    value = 0
-    for bit in (dct > np.median(dct)).flatten():
-        value = (value << 1) | int(bool(bit))
-    return value
+def _box_phash(grey: Image.Image, box: _Box) -> int:
+    return phash_int(imagehash.phash(grey.crop(box)))
 
 
 def _halves(work: Image.Image, box: _Box) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
-    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    mx, my = (x0 + x1) // 2, (y0 + y1) // 2
     top, bottom, left, right = (x0, y0, x1, my), (x0, my, x1, y1), (x0, y0, mx, y1), (mx, y0, x1, y1)
     return tuple(_box_phash(work, half) for half in (top, bottom, left, right))  # type: ignore[return-value]
 
@@ -642,10 +632,7 @@ def content_hashes(img: Image.Image) -> ContentHashes:
 def content_region(img: Image.Image) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) of the tallest run of content rows, in the image's own pixels;
     the whole image if none."""
-    x0, y0, x1, y1 = _region(_work_grey(img))
-    scale = img.width / CONTENT_WORK_WIDTH
-    return (round(x0 * scale), round(y0 * scale), min(img.width, round(x1 * scale)),
-            min(img.height, round(y1 * scale)))
+    return _region(_work_grey(img))
 
 
 def content_phash(img: Image.Image) -> int:
