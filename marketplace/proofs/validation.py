@@ -141,18 +141,21 @@ def _guarded(name: str, run: Callable[[], CheckResult | list[CheckResult]]) -> l
 
 
 def _start(submission_id: str) -> _Snapshot | None:
+    # Counting the attempt locks the row, and only matches while it is still validating: one
+    # statement where a locking read and an update were two.
     row = db.session.execute(
-        sa.select(Submission).where(Submission.id == submission_id).with_for_update()
+        sa.update(Submission).where(Submission.id == submission_id, Submission.status == "validating")
+        .values(validation_attempts=sa.func.coalesce(Submission.validation_attempts, 0) + 1,
+                validation_started_at=utcnow())
+        .returning(Submission), execution_options={"synchronize_session": False, "populate_existing": True}
     ).scalar_one_or_none()
-    if row is None or row.status != "validating":
+    if row is None:
         db.session.rollback()
         return None
-    row.validation_attempts = (row.validation_attempts or 0) + 1
-    row.validation_started_at = utcnow()
     # The claim, brief and group in one round trip (three gets were three).
     claim, brief, group = db.session.execute(
-        sa.select(Claim, Brief, TaskGroup).where(Claim.id == row.claim_id, Brief.id == row.brief_id,
-                                                 TaskGroup.id == row.group_id)).one()
+        sa.select(Claim, Brief, TaskGroup).select_from(Claim).join(Brief, Brief.id == row.brief_id)
+        .join(TaskGroup, TaskGroup.id == row.group_id).where(Claim.id == row.claim_id)).one()
     snapshot = _Snapshot(
         submission_id=row.id, claim_id=row.claim_id, brief_id=row.brief_id, worker_id=row.worker_id,
         created_at=as_utc(row.created_at), submitted_at=as_utc(row.submitted_at),
@@ -577,8 +580,11 @@ def _finish(snap: _Snapshot, results: list[CheckResult]) -> str:
     # One row per check name: later results of the same name (none today) would overwrite.
     latest = list({r.name: r for r in results}.values())
     upsert_checks([(row.id, r) for r in latest])
-    db.session.execute(sa.delete(SubmissionCheck).where(
-        SubmissionCheck.submission_id == row.id, SubmissionCheck.name.not_in([r.name for r in latest])))
+    if (row.validation_attempts or 0) > 1:
+        # Only an earlier run can have left rows this one no longer has (a copy failed by another
+        # submission's job is auto_rejected, so its own first run stops above): one statement fewer.
+        db.session.execute(sa.delete(SubmissionCheck).where(
+            SubmissionCheck.submission_id == row.id, SubmissionCheck.name.not_in([r.name for r in latest])))
     failures = [r for r in latest if r.outcome == FAIL]
     row.validated_at = utcnow()
     if failures:
