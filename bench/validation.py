@@ -1,6 +1,8 @@
 """Validation bench: proof validation jobs per second on one RQ worker, against computing the perceptual
-hash alone on the same screenshots; and the same jobs for a brief asking for the disclosure on the image
-(OCR with Tesseract), against those without it."""
+hash alone on the same screenshots, with a line saying where a job's time goes (image work and the
+content band's share of it, database and the rest of the job with its SQL statements, RQ between
+jobs); and the same jobs for a brief asking for the disclosure on the image (OCR with Tesseract),
+against those without it."""
 
 from __future__ import annotations
 
