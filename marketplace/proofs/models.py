@@ -51,6 +51,14 @@ class Submission(db.Model):
     phash_c1: Mapped[int | None] = mapped_column(sa.Integer)
     phash_c2: Mapped[int | None] = mapped_column(sa.Integer)
     phash_c3: Mapped[int | None] = mapped_column(sa.Integer)
+    # The content band's hash (the post itself, not the app's chrome around it: see
+    # checks.screenshot.content_hashes) and its top, bottom, left and right halves, signed like phash.
+    # Looked up through SubmissionContentKey; null for rows validated before migration 0029.
+    content_phash: Mapped[int | None] = mapped_column(sa.BigInteger)
+    content_top: Mapped[int | None] = mapped_column(sa.BigInteger)
+    content_bottom: Mapped[int | None] = mapped_column(sa.BigInteger)
+    content_left: Mapped[int | None] = mapped_column(sa.BigInteger)
+    content_right: Mapped[int | None] = mapped_column(sa.BigInteger)
     exif_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     text_shingles: Mapped[list | None] = mapped_column(sa.JSON)
     # 1, 2, 3, … in the order facts were stored (see validation._store_facts): a submission is
@@ -102,6 +110,20 @@ class Submission(db.Model):
                  postgresql_where=sa.text("status IN ('validating', 'needs_review', 'approved', 'paid')"),
                  sqlite_where=sa.text("status IN ('validating', 'needs_review', 'approved', 'paid')")),
     )
+
+
+class SubmissionContentKey(db.Model):
+    """The index of content-band hashes: one row per 16-bit chunk of a submission's content hash and
+    of each of its four halves, ``key = slot * 65536 + chunk`` (slots 0-3: the band's chunks, most
+    significant first; 4 + 4 * half + position: the halves'). A lookup asks for every key within a
+    few flipped bits of its own chunks (validation.find_content_copies says how many, and why that
+    finds every copy the detector would call one); the primary key (key, submission_id) answers it
+    from the index alone. Written once, with the hashes, by validation._store_facts."""
+
+    __tablename__ = "submission_content_keys"
+
+    key: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    submission_id: Mapped[str] = mapped_column(sa.ForeignKey("submissions.id"), primary_key=True)
 
 
 class SubmissionCheck(db.Model):

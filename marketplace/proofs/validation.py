@@ -43,19 +43,26 @@ from marketplace.proofs.checks import FAIL, PASS, WARN, CheckResult
 from marketplace.proofs.checks.link import Resolver, link_check
 from marketplace.proofs.checks.ocr import media_disclosure_check
 from marketplace.proofs.checks.screenshot import (
+    CONTENT_HALF_THRESHOLD,
+    CONTENT_HAMMING_THRESHOLD,
+    ContentHashes,
     ImageRejected,
     chunk_neighbours,
+    content_distance,
+    content_duplicate_check,
     duplicate_check,
     hamming,
     inspect_image,
+    is_content_copy,
     phash_chunks,
     rejected_check,
     screenshot_check,
     to_signed64,
+    to_unsigned64,
 )
 from marketplace.proofs.checks.text import near_copy_check, shingles, text_check
 from marketplace.proofs.checks.timestamp import timestamp_check
-from marketplace.proofs.models import Submission, SubmissionCheck
+from marketplace.proofs.models import Submission, SubmissionCheck, SubmissionContentKey
 from marketplace.proofs.storage import StorageKeyError, storage
 from marketplace.tasks.models import Claim
 from marketplace.workforce.models import SocialAccount
@@ -96,6 +103,7 @@ class _Snapshot:
     screenshot_bytes: bytes | None = None  # kept for OCR, which runs after the cheap checks
     exif_at: datetime | None = None
     phash: int | None = None
+    content: ContentHashes | None = None  # the content band's hashes (checks.screenshot.content_hashes)
     shingles: frozenset[int] = field(default_factory=frozenset)
     facts_seq: int | None = None  # set when the facts are stored
 
@@ -133,17 +141,21 @@ def _guarded(name: str, run: Callable[[], CheckResult | list[CheckResult]]) -> l
 
 
 def _start(submission_id: str) -> _Snapshot | None:
+    # Counting the attempt locks the row, and only matches while it is still validating: one
+    # statement where a locking read and an update were two.
     row = db.session.execute(
-        sa.select(Submission).where(Submission.id == submission_id).with_for_update()
+        sa.update(Submission).where(Submission.id == submission_id, Submission.status == "validating")
+        .values(validation_attempts=sa.func.coalesce(Submission.validation_attempts, 0) + 1,
+                validation_started_at=utcnow())
+        .returning(Submission), execution_options={"synchronize_session": False, "populate_existing": True}
     ).scalar_one_or_none()
-    if row is None or row.status != "validating":
+    if row is None:
         db.session.rollback()
         return None
-    row.validation_attempts = (row.validation_attempts or 0) + 1
-    row.validation_started_at = utcnow()
-    claim = db.session.get(Claim, row.claim_id)
-    brief = db.session.get(Brief, row.brief_id)
-    group = db.session.get(TaskGroup, row.group_id)
+    # The claim, brief and group in one round trip (three gets were three).
+    claim, brief, group = db.session.execute(
+        sa.select(Claim, Brief, TaskGroup).select_from(Claim).join(Brief, Brief.id == row.brief_id)
+        .join(TaskGroup, TaskGroup.id == row.group_id).where(Claim.id == row.claim_id)).one()
     snapshot = _Snapshot(
         submission_id=row.id, claim_id=row.claim_id, brief_id=row.brief_id, worker_id=row.worker_id,
         created_at=as_utc(row.created_at), submitted_at=as_utc(row.submitted_at),
@@ -170,10 +182,12 @@ def _screenshot_facts(snap: _Snapshot) -> list[CheckResult]:
     except StorageKeyError:
         return [CheckResult("screenshot", WARN, "the stored screenshot could not be read; a reviewer should look")]
     try:
-        facts = inspect_image(data, max_bytes=current_app.config["MAX_UPLOAD_BYTES"])
+        # One decode gives the whole-screen hash, the content band's hashes and the EXIF time.
+        facts = inspect_image(data, max_bytes=current_app.config["MAX_UPLOAD_BYTES"], content=True)
     except ImageRejected as rejected:
         return [rejected_check(rejected)]
     snap.phash = facts.phash
+    snap.content = facts.content
     snap.exif_at = facts.exif_datetime
     if snap.disclosure_on_media:
         snap.screenshot_bytes = data
@@ -195,6 +209,10 @@ def _store_facts(snap: _Snapshot) -> None:
         exif_at = snap.exif_at if snap.exif_at is not None and snap.exif_at.tzinfo is not None else None
         values.update(phash=to_signed64(snap.phash), phash_c0=c0, phash_c1=c1, phash_c2=c2, phash_c3=c3,
                       exif_at=exif_at)
+    if snap.content is not None:
+        top, bottom, left, right = (to_signed64(h) for h in snap.content.stored_halves)
+        values.update(content_phash=to_signed64(snap.content.stored), content_top=top, content_bottom=bottom,
+                      content_left=left, content_right=right)
     if snap.shingles:
         values["text_shingles"] = sorted(snap.shingles)
     if values:
@@ -209,6 +227,11 @@ def _store_facts(snap: _Snapshot) -> None:
             .values(**values, facts_seq=sa.func.coalesce(Submission.facts_seq, numbered))
             .returning(Submission.facts_seq)
         ).scalar_one()
+        if snap.content is not None:
+            # The same hashes give the same keys: a rerun's insert changes nothing.
+            insert = upsert_insert(SubmissionContentKey.__table__).values(
+                [{"key": key, "submission_id": snap.submission_id} for key in stored_content_keys(snap.content)])
+            db.session.execute(insert.on_conflict_do_nothing(index_elements=["key", "submission_id"]))
     db.session.commit()
 
 
@@ -254,33 +277,124 @@ def find_near_duplicates(
     return [(sub_id, distance) for sub_id, distance, _ in found[:limit]]
 
 
+# --- content-band copies: the chunk index -------------------------------------------------------
+#
+# Every stored content hash and each of its four halves is cut into four 16-bit chunks; the row
+# (slot * 65536 + chunk, submission id) of each is in submission_content_keys (slots 0-3: the band,
+# 4 + 4 * half + position: the halves). is_content_copy accepts a pair when (a) some probe is within
+# CONTENT_HAMMING_THRESHOLD (10) bits of the stored band, or (b) some probe is within 14 and a half
+# within CONTENT_HALF_THRESHOLD (4) bits of the stored one. Pigeonhole, for (a): ten differing bits
+# cannot put three or more into each of four chunks (that takes 12), so some chunk of that probe is
+# within 2 bits of the stored chunk: each probe asks for its chunks' radius-2 neighbours (137 each).
+# For (b): four bits cannot put two into each of four chunks, so some chunk of that half is within
+# 1 bit (17 neighbours). At most 9 x 4 x 137 + 4 x 4 x 17 = 5,204 keys (fewer: the probes share
+# chunks), every one an index-only probe of the primary key; every pair the detector would call a
+# copy is among the candidates, which is_content_copy then verifies.
+
+_KEY_SLOT = 1 << 16
+_RADIUS_2 = sorted({0} | {1 << i for i in range(16)} | {(1 << i) | (1 << j) for i in range(16) for j in range(i)})
+_RADIUS_1 = [0] + [1 << i for i in range(16)]
+assert CONTENT_HAMMING_THRESHOLD < 4 * 3 and CONTENT_HALF_THRESHOLD < 4 * 2  # the bounds above
+
+
+def stored_content_keys(hashes: ContentHashes) -> list[int]:
+    """The index keys of a screenshot's stored band and halves (20)."""
+    keys = [slot * _KEY_SLOT + chunk for slot, chunk in enumerate(phash_chunks(hashes.stored))]
+    for half, value in enumerate(hashes.stored_halves):
+        keys += [(4 + 4 * half + position) * _KEY_SLOT + chunk for position, chunk in enumerate(phash_chunks(value))]
+    return keys
+
+
+def probe_content_keys(hashes: ContentHashes) -> list[int]:
+    """Every key a stored screenshot the detector would call a copy of this one has at least one of."""
+    keys: set[int] = set()
+    for probe in hashes.probes:
+        for slot, chunk in enumerate(phash_chunks(probe)):
+            keys.update(slot * _KEY_SLOT + (chunk ^ flip) for flip in _RADIUS_2)
+    for half, value in enumerate(hashes.probe_halves):
+        for position, chunk in enumerate(phash_chunks(value)):
+            keys.update((4 + 4 * half + position) * _KEY_SLOT + (chunk ^ flip) for flip in _RADIUS_1)
+    return sorted(keys)
+
+
+def content_candidates(hashes: ContentHashes) -> sa.Select:
+    """The ids of submissions whose stored content keys meet this screenshot's probe keys (an
+    index-only scan of the primary key on PostgreSQL: ``key = ANY(array)``)."""
+    keys = probe_content_keys(hashes)
+    if db.session.get_bind().dialect.name == "postgresql":
+        hit = SubmissionContentKey.key == sa.any_(sa.cast(sa.literal(keys, postgresql.ARRAY(sa.Integer)),
+                                                           postgresql.ARRAY(sa.Integer)))
+    else:
+        hit = SubmissionContentKey.key.in_(keys)
+    return sa.select(SubmissionContentKey.submission_id).where(hit).distinct()
+
+
+def find_content_copies(
+    hashes: ContentHashes, *, among: sa.ColumnElement[bool] | None = None, limit: int = 20,
+) -> list[tuple[str, int, datetime]]:
+    """(submission id, content distance, created_at) of stored screenshots the content-band detector
+    calls copies of this one (is_content_copy), closest and first-stored first, among ``among``."""
+    where = Submission.id.in_(content_candidates(hashes))
+    rows = db.session.execute(
+        sa.select(Submission.id, Submission.created_at, Submission.facts_seq, Submission.content_phash,
+                  Submission.content_top, Submission.content_bottom, Submission.content_left,
+                  Submission.content_right)
+        .where(where if among is None else sa.and_(where, among), Submission.content_phash.is_not(None))
+    ).all()
+    found = []
+    for row in rows:
+        stored = to_unsigned64(row.content_phash)
+        halves = [to_unsigned64(h) for h in (row.content_top, row.content_bottom, row.content_left, row.content_right)]
+        if is_content_copy(hashes.probes, hashes.probe_halves, stored, halves):
+            found.append((content_distance(hashes.probes, stored), row.facts_seq or 0, row.id, as_utc(row.created_at)))
+    found.sort(key=lambda m: m[:3])
+    return [(sub_id, distance, created) for distance, _, sub_id, created in found[:limit]]
+
+
 def _duplicate_result(snap: _Snapshot) -> CheckResult:
-    """Near-duplicates among the pictures whose facts were stored before this one's. A match
-    submitted before this one is its original (this fails); one submitted after it but validated
-    first is a copy of it, and is failed in its stead (see _fail_later_copies)."""
+    """Near-duplicates among the pictures whose facts were stored before this one's: the whole
+    screen's hash within DUPLICATE_HAMMING_THRESHOLD, or the content band's (an edited copy: cropped,
+    recompressed, rescaled, retoned, a sticker on it). A match submitted before this one is its
+    original (this fails); one submitted after it but validated first is a copy of it, and is failed
+    in its stead (see _fail_later_copies). The whole-screen match is named first when both match."""
     threshold = current_app.config["DUPLICATE_HAMMING_THRESHOLD"]
-    matches = find_near_duplicates(snap.phash, threshold=threshold, among=_compared_with(snap))
+    among = _compared_with(snap)
+    matches = _with_created_at(find_near_duplicates(snap.phash, threshold=threshold, among=among))
+    content = find_content_copies(snap.content, among=among) if snap.content is not None else []
     earlier, later = _by_submission_time(snap, matches)
+    content_earlier, content_later = _by_submission_time(snap, content)
     result = duplicate_check(earlier, threshold)
-    if result.outcome == FAIL or not later:
+    if result.outcome != FAIL and content_earlier:
+        result = content_duplicate_check(content_earlier)
+    if result.outcome == FAIL or not (later or content_later):
         return result
-    distance = dict(later)
-    return _fail_later_copies(snap, result, {sub_id: CheckResult(
-        "duplicate", FAIL, f"near-duplicate of {snap.submission_id} (distance {distance[sub_id]}), "
+    copies = {sub_id: CheckResult(
+        "duplicate", FAIL, f"near-duplicate of {snap.submission_id} (content distance {distance}), "
+        "which was submitted before it", {"matched_submission_id": snap.submission_id, "distance": distance,
+                                          "threshold": CONTENT_HAMMING_THRESHOLD, "method": "content"},
+    ) for sub_id, distance in content_later}
+    copies.update({sub_id: CheckResult(
+        "duplicate", FAIL, f"near-duplicate of {snap.submission_id} (distance {distance}), "
         "which was submitted before it", {"matched_submission_id": snap.submission_id,
-                                          "distance": distance[sub_id], "threshold": threshold},
-    ) for sub_id, _ in later})
+                                          "distance": distance, "threshold": threshold},
+    ) for sub_id, distance in later})
+    return _fail_later_copies(snap, result, copies)
 
 
-def _by_submission_time(snap: _Snapshot, matches: list[tuple[str, Any]]) -> tuple[list, list]:
-    """Matches submitted before this submission, and after it (in the order given)."""
+def _with_created_at(matches: list[tuple[str, Any]]) -> list[tuple[str, Any, datetime]]:
+    """(id, value, created_at) for (id, value) matches, in the order given: one query, none when no match."""
     if not matches:
-        return [], []
+        return []
     created = dict(db.session.execute(
         sa.select(Submission.id, Submission.created_at).where(Submission.id.in_([m[0] for m in matches]))).all())
+    return [(sub_id, value, as_utc(created[sub_id])) for sub_id, value in matches]
+
+
+def _by_submission_time(snap: _Snapshot, matches: list[tuple[str, Any, datetime]]) -> tuple[list, list]:
+    """(id, value) of the matches submitted before this submission, and after it (in the order given)."""
     mine = (snap.created_at, snap.submission_id)
-    earlier = [m for m in matches if (as_utc(created[m[0]]), m[0]) < mine]
-    return earlier, [m for m in matches if (as_utc(created[m[0]]), m[0]) > mine]
+    earlier = [(sub_id, value) for sub_id, value, created in matches if (created, sub_id) < mine]
+    return earlier, [(sub_id, value) for sub_id, value, created in matches if (created, sub_id) > mine]
 
 
 def _fail_later_copies(snap: _Snapshot, result: CheckResult, copies: dict[str, CheckResult]) -> CheckResult:
@@ -354,7 +468,7 @@ def _near_copy_result(snap: _Snapshot) -> CheckResult:
         .order_by(Submission.facts_seq.desc()).limit(NEAR_COPY_CANDIDATES)
     ).all()
     # First stored first, so a tie blames the original rather than an earlier copy of it.
-    earlier, later = _by_submission_time(snap, [(row.id, row.text_shingles) for row in reversed(candidates)])
+    earlier, later = _by_submission_time(snap, _with_created_at([(row.id, row.text_shingles) for row in reversed(candidates)]))
     result = near_copy_check(snap.text or "", earlier)
     if result.outcome != PASS or not later:
         return result
@@ -468,8 +582,11 @@ def _finish(snap: _Snapshot, results: list[CheckResult]) -> str:
     # One row per check name: later results of the same name (none today) would overwrite.
     latest = list({r.name: r for r in results}.values())
     upsert_checks([(row.id, r) for r in latest])
-    db.session.execute(sa.delete(SubmissionCheck).where(
-        SubmissionCheck.submission_id == row.id, SubmissionCheck.name.not_in([r.name for r in latest])))
+    if (row.validation_attempts or 0) > 1:
+        # Only an earlier run can have left rows this one no longer has (a copy failed by another
+        # submission's job is auto_rejected, so its own first run stops above): one statement fewer.
+        db.session.execute(sa.delete(SubmissionCheck).where(
+            SubmissionCheck.submission_id == row.id, SubmissionCheck.name.not_in([r.name for r in latest])))
     failures = [r for r in latest if r.outcome == FAIL]
     row.validated_at = utcnow()
     if failures:
