@@ -1,7 +1,7 @@
 """submissions: the content band's perceptual hash and its halves, and the chunk index they are looked up by
 
-Revision ID: 0029
-Revises: 0028
+Revision ID: 0036
+Revises: 0035
 Create Date: 2026-12-04 20:00:00
 
 No backfill here: the hashes come from the screenshot's pixels, and reading and decoding every
@@ -12,8 +12,8 @@ content_phash and no content keys, so only the whole-screen check compares new s
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0029'
-down_revision = '0028'
+revision = '0036'
+down_revision = '0035'
 branch_labels = None
 depends_on = None
 
