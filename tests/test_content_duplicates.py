@@ -90,7 +90,7 @@ def test_edited_copies_are_flagged_naming_the_original_and_another_post_is_not(
         duplicate = checks_by_name(body)["duplicate"]
         assert body["status"] == "auto_rejected" and duplicate["outcome"] == "fail", (name, body)
         assert duplicate["detail"].startswith(f"near-duplicate of {original_id} ("), (name, duplicate)
-        assert body["reasons"] == [{"check": "duplicate", "detail": duplicate["detail"]}]
+        assert body["reasons"] == [{"check": "duplicate", "detail": duplicate["detail"], "reason_code": "duplicate"}]
         outcome, detail, data = duplicate_row(db_session, copy_id)
         data = data if isinstance(data, dict) else json.loads(data)
         assert data["matched_submission_id"] == original_id and f"distance {data['distance']})" in detail
