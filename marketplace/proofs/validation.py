@@ -282,12 +282,12 @@ def find_near_duplicates(
 # Every stored content hash and each of its four halves is cut into four 16-bit chunks; the row
 # (slot * 65536 + chunk, submission id) of each is in submission_content_keys (slots 0-3: the band,
 # 4 + 4 * half + position: the halves). is_content_copy accepts a pair when (a) some probe is within
-# CONTENT_HAMMING_THRESHOLD (10) bits of the stored band, or (b) some probe is within 14 and a half
-# within CONTENT_HALF_THRESHOLD (4) bits of the stored one. Pigeonhole, for (a): ten differing bits
+# CONTENT_HAMMING_THRESHOLD (9) bits of the stored band, or (b) some probe is within 14 and a half
+# within CONTENT_HALF_THRESHOLD (6) bits of the stored one. Pigeonhole, for (a): nine differing bits
 # cannot put three or more into each of four chunks (that takes 12), so some chunk of that probe is
 # within 2 bits of the stored chunk: each probe asks for its chunks' radius-2 neighbours (137 each).
-# For (b): four bits cannot put two into each of four chunks, so some chunk of that half is within
-# 1 bit (17 neighbours). At most 9 x 4 x 137 + 4 x 4 x 17 = 5,204 keys (fewer: the probes share
+# For (b): six bits cannot put two into each of four chunks (that takes 8), so some chunk of that
+# half is within 1 bit (17 neighbours). At most 9 x 4 x 137 + 4 x 4 x 17 = 5,204 keys (fewer: the probes share
 # chunks), every one an index-only probe of the primary key; every pair the detector would call a
 # copy is among the candidates, which is_content_copy then verifies.
 
