@@ -67,6 +67,21 @@ def rotate_secret(endpoint_id):
     return service.rotate_secret(current_principal().id, endpoint_id)
 
 
+@blp.route("/v1/webhook-endpoints/<string:endpoint_id>/enable", methods=["POST"])
+@role_required("brand")
+@scope_required("webhooks:write")
+@blp.response(200, schemas.EndpointOut)
+@blp.doc(security=BEARER, summary="Enable a disabled webhook endpoint", description=(
+    "An endpoint is disabled when a delivery failed for the whole retry schedule (about 3 days). Once your "
+    "receiver is fixed, this turns it back on: new events are sent to it again, and its failure streak starts "
+    "over: each of its pending deliveries is due now, at the start of the retry schedule (attempt_count 0; its "
+    "earlier attempts stay listed). Deliveries that failed while it was disabled stay failed: send their events "
+    "again with POST /v1/events/{id}/redeliver. An endpoint that is enabled already is answered as it is. 404 "
+    "for another brand's."))
+def enable_endpoint(endpoint_id):
+    return service.enable_endpoint(current_principal().id, endpoint_id)
+
+
 @blp.route("/v1/webhook-endpoints/<string:endpoint_id>/deliveries", methods=["GET"])
 @role_required("brand")
 @scope_required("webhooks:write")
