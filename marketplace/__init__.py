@@ -17,7 +17,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.config import check as check_config
     from marketplace.config import from_environment
     from marketplace.extensions import db, migrate
-    from marketplace.http import guards, idempotency, problems
+    from marketplace.http import guards, idempotency, no_store, problems
     from marketplace.http.inputs import JSONProvider, Request
     from marketplace.http.openapi import ErrorResponses, MarketplaceApi
     from marketplace.ops import observability
@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     observability.register(app)
     guards.register(app)
     idempotency.register(app)
+    no_store.register(app)
     problems.register(app)
     cli.register(app)
     return app

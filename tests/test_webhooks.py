@@ -550,3 +550,97 @@ def test_the_resolver_override_does_reach_a_receiver_when_private_addresses_are_
     deliver_all(local)
     [(headers, _)] = receiver.received
     assert headers["host"] == f"hooks.brand-shop.example:{receiver.server.server_address[1]}"
+
+
+# --- enabling a disabled endpoint again ---------------------------------------------------------------
+
+
+def _deliveries(client, key, endpoint_id) -> dict[str, dict]:
+    rows = client.get(f"/v1/webhook-endpoints/{endpoint_id}/deliveries", headers=f.auth(key)).get_json()["data"]
+    return {row["event_id"]: row for row in rows}
+
+
+def test_a_disabled_endpoint_enabled_again_starts_its_streak_over_and_gets_its_pending_and_new_events(
+        client, app, local, brand, receivers):
+    from marketplace.extensions import db
+    from marketplace.webhooks.models import WebhookDelivery
+
+    # Two events queue up. The second has failed three times already and waits for a retry a day away
+    # (one more failure would end its schedule); the first fails the whole schedule (4 attempts) and
+    # disables the endpoint. Then one more failure, and the receiver is fixed.
+    receiver = receivers(answers=(503,) * 5 + (200,))
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    pause(client, brand)
+    [first] = _deliveries(client, brand["key"], endpoint["id"]).values()
+    assert client.post(f"/v1/briefs/{brand['brief']['id']}/resume", headers=f.auth(brand["key"])).status_code == 200
+    [waiting] = [row for row in _deliveries(client, brand["key"], endpoint["id"]).values() if row["id"] != first["id"]]
+    with app.app_context():
+        row = db.session.get(WebhookDelivery, waiting["id"])
+        row.attempt_count, row.next_attempt_at = 3, row.next_attempt_at.replace(year=2999)
+        db.session.commit()
+    deliver_all(local, rounds=4)
+    assert len(receiver.received) == 4
+    assert {h["webhook-id"] for h, _ in receiver.received} == {first["event_id"]}
+    [listed] = client.get("/v1/webhook-endpoints", headers=f.auth(brand["key"])).get_json()["data"]
+    assert listed["disabled_at"]
+    before = _deliveries(client, brand["key"], endpoint["id"])
+    assert before[first["event_id"]]["status"] == "failed" and before[waiting["event_id"]]["status"] == "pending"
+    dead = first
+
+    _, other = f.sign_up_brand(client, "Someone Else")
+    assert client.post(f"/v1/webhook-endpoints/{endpoint['id']}/enable", headers=f.auth(other)).status_code == 404
+    assert client.post("/v1/webhook-endpoints/whe_nope/enable", headers=f.auth(brand["key"])).status_code == 404
+    enabled = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/enable", headers=f.auth(brand["key"]))
+    assert enabled.status_code == 200, enabled.get_json()
+    assert enabled.get_json()["disabled_at"] is None and "secret" not in enabled.get_json()
+    after = _deliveries(client, brand["key"], endpoint["id"])
+    assert after[waiting["event_id"]]["attempt_count"] == 0 and after[waiting["event_id"]]["status"] == "pending"
+    assert after[dead["event_id"]]["status"] == "failed"  # failed meanwhile: stays failed (redeliver it)
+
+    deliver_all(local)  # fails once more: the streak started over, so the endpoint stays enabled
+    assert len(receiver.received) == 5
+    [listed] = client.get("/v1/webhook-endpoints", headers=f.auth(brand["key"])).get_json()["data"]
+    assert listed["disabled_at"] is None
+    assert _deliveries(client, brand["key"], endpoint["id"])[waiting["event_id"]]["attempt_count"] == 1
+    deliver_all(local)
+    row = _deliveries(client, brand["key"], endpoint["id"])[waiting["event_id"]]
+    assert row["status"] == "succeeded" and [a["status_code"] for a in row["attempts"]] == [503, 200]
+    assert receiver.received[-1][0]["webhook-id"] == waiting["event_id"]
+
+    pause(client, brand)  # a new event goes to it again
+    deliver_all(local)
+    assert len(receiver.received) == 7 and b"brief.paused" in receiver.received[-1][1]
+
+
+def test_enabling_an_enabled_endpoint_changes_nothing(client, local, brand, receivers):
+    receiver = receivers()
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    again = client.post(f"/v1/webhook-endpoints/{endpoint['id']}/enable", headers=f.auth(brand["key"]))
+    assert again.status_code == 200 and again.get_json()["disabled_at"] is None
+    assert again.get_json()["created_at"] == endpoint["created_at"]
+
+
+def test_a_batch_leased_while_disabled_and_enabled_before_it_is_failed_is_sent_not_failed(
+        client, app, local, brand, receivers):
+    from marketplace.db.clock import utcnow
+    from marketplace.extensions import db
+    from marketplace.webhooks import service
+    from marketplace.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    receiver = receivers()
+    endpoint = register(client, brand["key"], receiver.url).get_json()
+    pause(client, brand)
+    with app.app_context():
+        db.session.get(WebhookEndpoint, endpoint["id"]).disabled_at = utcnow()
+        db.session.commit()
+        leased = service._lease_batch(endpoint["id"], utcnow())  # a job reads it disabled...
+        assert leased is not None and leased.endpoint.disabled_at is not None
+    assert client.post(f"/v1/webhook-endpoints/{endpoint['id']}/enable",  # ...and the brand enables it
+                       headers=f.auth(brand["key"])).status_code == 200
+    with app.app_context():
+        assert service._fail_disabled(leased) == 0
+        [row] = db.session.scalars(sa.select(WebhookDelivery)).all()
+        assert row.status == "pending" and row.leased_until is None
+        db.session.rollback()
+    deliver_all(local)
+    assert len(receiver.received) == 1

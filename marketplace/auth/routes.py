@@ -16,7 +16,7 @@ from marketplace.http import ratelimit
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.client import client_device
 from marketplace.http.pagination import ListArgs
-from marketplace.http.route_facts import ignores_idempotency_key, rate_limited
+from marketplace.http.route_facts import ignores_idempotency_key, rate_limited, shows_secret
 from marketplace.workforce import schemas as workforce_schemas
 from marketplace.workforce import service as workforce
 
@@ -36,6 +36,7 @@ blp = Blueprint("accounts", __name__, description="Accounts and authentication")
          "Signing up twice with one email answers 409. " + ATTEMPT_LIMITS)
 @ignores_idempotency_key
 @rate_limited
+@shows_secret
 def sign_up_brand(data):
     ratelimit.check_account_attempt("brand-sign-up", data["email"], request.remote_addr)
     brand, api_key = service.sign_up_brand(data["name"], data["email"])
@@ -59,6 +60,7 @@ def sign_up_worker(data):
 @blp.doc(description="Exchange a worker's email and password for a bearer token. " + ATTEMPT_LIMITS)
 @ignores_idempotency_key
 @rate_limited
+@shows_secret
 def issue_token(data):
     ratelimit.check_account_attempt("login", data["email"], request.remote_addr)
     token, credential = service.log_in_worker(data["email"], data["password"], seen_from=client_device())
@@ -90,6 +92,7 @@ KEYS_WRITE = "Needs a brand's API key with the keys:write scope (the sign-up key
     "A new key for your brand with a name, the scopes it may use and, optionally, a lifetime in hours. The "
     "secret is in this answer only; we keep its hash. 422 for an unknown scope or hours out of range. " + KEYS_WRITE))
 @ignores_idempotency_key
+@shows_secret
 def create_api_key(data):
     secret, key = service.create_api_key(current_principal(), data["name"], data["scopes"], data["expires_in_hours"])
     return _with_secret(key, secret)
@@ -129,6 +132,7 @@ def revoke_api_key(key_id):
     "for expires_in_hours (0: it stops now), then answers 401. A key rolls once: rolling it again (or twice "
     "at once) is 409 naming the key that replaced it. " + KEYS_WRITE))
 @ignores_idempotency_key
+@shows_secret
 def roll_api_key(data, key_id):
     secret, key = service.roll_api_key(current_principal(), key_id, data["expires_in_hours"])
     return _with_secret(key, secret)

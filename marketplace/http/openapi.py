@@ -10,7 +10,8 @@ email taken), the Idempotency-Key header on those that honour it and create some
 a rate limit applies, 502 where it calls Stripe, and 414, 431 and 503 everywhere (a URL or header
 past the limits, the database unreachable). It also states the API-key scope an operation needs
 (`x-required-scope`, and a line of its description), as its view declares it
-(marketplace.auth.scope_required).
+(marketplace.auth.scope_required). An operation whose answer shows a secret once documents the
+Cache-Control: no-store and Pragma: no-cache headers on its 2xx answers (marketplace.http.no_store).
 What a route is comes from the marks on its view (marketplace.http.route_facts).
 """
 
@@ -26,7 +27,7 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 
 from marketplace.auth import required_scope
-from marketplace.http import examples, route_facts
+from marketplace.http import examples, no_store, route_facts
 from marketplace.http.idempotency import HEADER, MAX_KEY_LENGTH
 from marketplace.http.problems import PROBLEM_JSON
 
@@ -69,6 +70,16 @@ class MarketplaceApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
+NO_STORE_HEADERS = {
+    "Cache-Control": "no-store: the answer carries a secret shown this once; no browser, proxy or CDN may keep it.",
+    "Pragma": "no-cache, for HTTP/1.0 caches: the answer carries a secret shown this once.",
+}
+
+
+def _header_component(name: str) -> str:
+    return "NoStore" + name.replace("-", "")
+
+
 class ErrorResponses(BasePlugin):
     """Lists on every /v1/ operation the errors it can answer (see the module's docstring)."""
 
@@ -83,6 +94,10 @@ class ErrorResponses(BasePlugin):
             "description": ("Any unique string. The same key with the same body, from the same caller within 24 "
                             "hours, gets the first response back instead of creating again; with another body, "
                             "409. Not stored for sign-up and login, whose responses carry secrets.")})
+        for name, description in NO_STORE_HEADERS.items():
+            spec.components.header(_header_component(name), {
+                "description": description, "schema": {"type": "string", "enum": [no_store.HEADERS[name]]},
+                "example": no_store.HEADERS[name]})
 
     def operation_helper(self, path=None, operations=None, rule=None, **kwargs):
         if not path or not path.startswith("/v1/") or not operations:
@@ -97,6 +112,12 @@ class ErrorResponses(BasePlugin):
                                             else "") + (f"A brand's API key needs the `{scope}` scope (else 403).")
             honours_key = method == "post" and route_facts.IGNORES_IDEMPOTENCY_KEY not in facts
             responses = operation.setdefault("responses", {})
+            if route_facts.SHOWS_SECRET in facts:
+                for code, response in responses.items():
+                    if str(code).startswith("2") and isinstance(response, dict):
+                        headers = response.setdefault("headers", {})
+                        for name in NO_STORE_HEADERS:
+                            headers[name] = _header_component(name)
             wanted = []
             if operation.get("security"):
                 wanted += [http.HTTPStatus.UNAUTHORIZED, http.HTTPStatus.FORBIDDEN]

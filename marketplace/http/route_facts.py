@@ -1,5 +1,5 @@
 """What a route is, written on its view: it calls Stripe, it is rate-limited, it ignores the
-Idempotency-Key, it accepts an upload. The OpenAPI plugin, the idempotency hooks and the request
+Idempotency-Key, it accepts an upload, it shows a secret. The OpenAPI plugin, the idempotency hooks and the request
 guards read these marks from the view; no module keeps a list of paths.
 
 A mark goes on a view function (above or below flask-smorest's decorators: they copy it along),
@@ -19,6 +19,7 @@ CALLS_STRIPE = "calls_stripe"
 RATE_LIMITED = "rate_limited"
 IGNORES_IDEMPOTENCY_KEY = "ignores_idempotency_key"
 ACCEPTS_UPLOAD = "accepts_upload"
+SHOWS_SECRET = "shows_secret"
 
 _ATTR = "_route_facts"
 
@@ -47,6 +48,13 @@ def ignores_idempotency_key(view: View) -> View:
 def accepts_upload(view: View) -> View:
     """Takes multipart/form-data bodies up to MAX_UPLOAD_BYTES (JSON bodies stay small)."""
     return _mark(view, ACCEPTS_UPLOAD)
+
+
+def shows_secret(view: View) -> View:
+    """Its answer carries a secret shown this once (an API key, a token, a signing secret): sent with
+    Cache-Control: no-store and Pragma: no-cache (marketplace.http.no_store), as Stripe and GitHub
+    do, so no browser, proxy or CDN keeps a copy."""
+    return _mark(view, SHOWS_SECRET)
 
 
 def facts_of(view: Callable | None, method: str) -> frozenset[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marketplace.auth import BEARER, current_principal, role_required, scope_required
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.pagination import ListArgs
+from marketplace.http.route_facts import shows_secret
 from marketplace.webhooks import schemas, service
 from workers import webhooks as webhook_jobs
 
@@ -28,6 +29,7 @@ def _deliveries_go_to_the_job_layer(state) -> None:
     "shown in this answer only. Delivered at least once, retried with back-off for about 3 days on a timeout, "
     "a network error or a non-2xx answer. 422 for an unknown event type, a URL that is not https or points at "
     "a private, loopback or link-local address."))
+@shows_secret
 def create_endpoint(data):
     return service.create_endpoint(current_principal().id, url=data["url"], events=data["events"])
 
@@ -60,8 +62,24 @@ def delete_endpoint(endpoint_id):
 @blp.doc(security=BEARER, summary="Rotate an endpoint's secret", description=(
     "A new secret, shown this once. For 24 hours the old secret keeps signing alongside it (webhook-signature "
     "carries both signatures, space-separated), so you can deploy the new one without missing a delivery."))
+@shows_secret
 def rotate_secret(endpoint_id):
     return service.rotate_secret(current_principal().id, endpoint_id)
+
+
+@blp.route("/v1/webhook-endpoints/<string:endpoint_id>/enable", methods=["POST"])
+@role_required("brand")
+@scope_required("webhooks:write")
+@blp.response(200, schemas.EndpointOut)
+@blp.doc(security=BEARER, summary="Enable a disabled webhook endpoint", description=(
+    "An endpoint is disabled when a delivery failed for the whole retry schedule (about 3 days). Once your "
+    "receiver is fixed, this turns it back on: new events are sent to it again, and its failure streak starts "
+    "over: each of its pending deliveries is due now, at the start of the retry schedule (attempt_count 0; its "
+    "earlier attempts stay listed). Deliveries that failed while it was disabled stay failed: send their events "
+    "again with POST /v1/events/{id}/redeliver. An endpoint that is enabled already is answered as it is. 404 "
+    "for another brand's."))
+def enable_endpoint(endpoint_id):
+    return service.enable_endpoint(current_principal().id, endpoint_id)
 
 
 @blp.route("/v1/webhook-endpoints/<string:endpoint_id>/deliveries", methods=["GET"])

@@ -25,7 +25,8 @@ class EndpointOut(Schema):
     created_at = UTCDateTime()
     disabled_at = UTCDateTime(allow_none=True, metadata={
         "description": "Set when its deliveries failed for the whole retry schedule (about 3 days): nothing more "
-                       "is sent to it. Its events stay listed at GET /v1/events."})
+                       "is sent to it until POST /v1/webhook-endpoints/{id}/enable. Its events stay listed at "
+                       "GET /v1/events."})
     previous_secret_expires_at = UTCDateTime(allow_none=True, metadata={
         "description": "After a rotation: until then the old secret signs alongside the new one."})
 
@@ -52,7 +53,9 @@ class DeliveryOut(Schema):
     event_id = fields.String()
     endpoint_id = fields.String()
     status = fields.String(metadata={"description": "pending | succeeded | failed (the retry schedule ran out)"})
-    attempt_count = fields.Integer()
+    attempt_count = fields.Integer(metadata={
+        "description": "Attempts in its current retry schedule: since it was made, or since its endpoint was "
+                       "last enabled again (attempts lists every one)."})
     next_attempt_at = UTCDateTime(allow_none=True)
     attempts = fields.List(fields.Nested(Attempt))
     created_at = UTCDateTime()

@@ -129,6 +129,29 @@ def rotate_secret(brand_id: str, endpoint_id: str) -> dict:
     return {**present(endpoint), "secret": endpoint.secret}
 
 
+def enable_endpoint(brand_id: str, endpoint_id: str) -> dict:
+    """A disabled endpoint takes events again (its brand fixed it, as Stripe's dashboard lets one):
+    the failure streak starts over, each of its pending deliveries at the start of the retry
+    schedule (attempt_count 0; its attempts stay listed) and due now, sent by its job after the
+    commit (the sweep being the safety net). Deliveries failed meanwhile stay failed (redeliver
+    their events). An enabled endpoint is answered as it is."""
+    endpoint = _own(brand_id, endpoint_id, lock=True)
+    if endpoint.disabled_at is None:
+        db.session.rollback()
+        return present(endpoint)
+    now = utcnow()
+    endpoint.disabled_at = None
+    pending = db.session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "pending")
+        .values(attempt_count=0, next_attempt_at=now, updated_at=now)
+        .returning(WebhookDelivery.id).execution_options(synchronize_session=False)).all()
+    if pending:
+        _deliver_after_commit([endpoint.id])
+    db.session.commit()
+    return present(endpoint)
+
+
 def present(row: WebhookEndpoint) -> dict:
     return {"id": row.id, "url": row.url, "events": row.events, "created_at": row.created_at,
             "disabled_at": row.disabled_at,
@@ -300,8 +323,7 @@ def deliver_endpoint(endpoint_id: str, *, only: str | None = None) -> dict[str, 
         if leased is None:
             break
         if leased.endpoint.disabled_at is not None:
-            _fail_disabled(leased)
-            counts["failed"] += len(leased.deliveries)
+            counts["failed"] += _fail_disabled(leased)
             continue
         stopped = _post_batch(leased, counts)
         if stopped or only is not None:
@@ -390,15 +412,26 @@ def _record_failure(endpoint_id: str, row, attempt: dict, *, now: datetime) -> N
         .values(next_attempt_at=delivery.next_attempt_at).execution_options(synchronize_session=False))
 
 
-def _fail_disabled(leased: _Leased) -> None:
-    """Deliveries of an endpoint disabled since they were made: failed, nothing sent."""
+def _fail_disabled(leased: _Leased) -> int:
+    """Deliveries of an endpoint disabled since they were made: failed, nothing sent; how many.
+    Unless it was enabled again since the batch was leased (read under the endpoint's lock, which
+    enabling takes too): then they are released as they are, and the job's next lease sends them."""
     now = utcnow()
-    db.session.execute(sa.update(WebhookDelivery)
-                       .where(_among(WebhookDelivery.id, [row.id for row in leased.deliveries]),
-                              WebhookDelivery.status == "pending")
-                       .values(status="failed", leased_until=None, next_attempt_at=None, updated_at=now)
-                       .execution_options(synchronize_session=False))
+    ids = [row.id for row in leased.deliveries]
+    disabled_at = db.session.scalar(sa.select(WebhookEndpoint.disabled_at)
+                                    .where(WebhookEndpoint.id == leased.endpoint.id).with_for_update())
+    if disabled_at is None:
+        db.session.execute(sa.update(WebhookDelivery)
+                           .where(_among(WebhookDelivery.id, ids), WebhookDelivery.leased_until == leased.leased_until)
+                           .values(leased_until=None).execution_options(synchronize_session=False))
+        db.session.commit()
+        return 0
+    failed = db.session.execute(sa.update(WebhookDelivery)
+                                .where(_among(WebhookDelivery.id, ids), WebhookDelivery.status == "pending")
+                                .values(status="failed", leased_until=None, next_attempt_at=None, updated_at=now)
+                                .returning(WebhookDelivery.id).execution_options(synchronize_session=False)).all()
     db.session.commit()
+    return len(failed)
 
 
 def deliver(delivery_id: str) -> str | None:

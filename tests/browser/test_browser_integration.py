@@ -212,3 +212,31 @@ def test_an_admin_is_not_offered_the_brand_pages_and_is_told_why_when_opening_on
     page.goto("/console/#api-keys")
     expect(page.locator("#keys .form-error")).to_contain_text("brand")
     assert page.errors == []
+
+
+def test_a_disabled_endpoint_is_enabled_from_the_console_and_gets_its_waiting_delivery(
+        app, client, standin, local_hooks, open_page):
+    from marketplace.db.clock import utcnow
+    from marketplace.extensions import db
+    from marketplace.webhooks.models import WebhookEndpoint
+
+    receiver = local_hooks
+    brand_key, brief = review_brief(client, standin)
+    made = client.post("/v1/webhook-endpoints", headers=auth(brand_key), json={"url": receiver.url, "events": ["*"]})
+    assert client.post(f"/v1/briefs/{brief['id']}/pause", headers=auth(brand_key)).status_code == 200
+    with app.app_context():  # its receiver was down long enough: disabled, the event's delivery still waiting
+        db.session.get(WebhookEndpoint, made.get_json()["id"]).disabled_at = utcnow()
+        db.session.commit()
+
+    page = open_page(PHONE)
+    _log_in(page, brand_key)
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.locator("#endpoint-list")).to_contain_text("Disabled")
+    page.get_by_role("button", name="Enable").click()
+    expect(page.locator("#endpoint-list")).to_contain_text("Enabled")
+    expect(page.get_by_role("button", name="Enable")).to_have_count(0)
+    [listed] = client.get("/v1/webhook-endpoints", headers=auth(brand_key)).get_json()["data"]
+    assert listed["disabled_at"] is None
+    deliver_all(app)
+    assert [json.loads(body)["type"] for _, body in receiver.received] == ["brief.paused"]
+    assert page.errors == [] and page.dialogs == []

@@ -172,6 +172,23 @@ async function renderEndpoints() {
         replace(secretSlot, errorBox(error));
       }
     }, { danger: true });
+    // A disabled endpoint (its deliveries failed for the whole retry schedule) is turned back on once its
+    // receiver is fixed: its waiting deliveries go out again, on a fresh retry schedule.
+    let enable = null;
+    if (endpoint.disabled_at) {
+      enable = h("button", { type: "button", class: "enable-endpoint" }, "Enable");
+      enable.addEventListener("click", async () => {
+        enable.disabled = true;
+        try {
+          await api.post(`/v1/webhook-endpoints/${id}/enable`);
+          announce(ctx.live, "Endpoint enabled: its waiting deliveries are sent again.");
+          await load();
+        } catch (error) {
+          enable.disabled = false;
+          replace(secretSlot, errorBox(error));
+        }
+      });
+    }
     const events = endpoint.events || [];
     return h("li", { class: "card endpoint", dataset: { id: endpoint.id } },
       h("p", { class: "endpoint-url" }, h("code", {}, endpoint.url)),
@@ -181,7 +198,7 @@ async function renderEndpoints() {
         ["Events", events.includes("*") ? "Every event" : events.join(", ")],
         ["Added", when(endpoint.created_at)],
       ]),
-      h("div", { class: "row" }, h("a", { class: "button secondary", href: `#webhook/${id}` }, "Deliveries"), rotate, remove));
+      h("div", { class: "row" }, enable, h("a", { class: "button secondary", href: `#webhook/${id}` }, "Deliveries"), rotate, remove));
   }
 
   form.addEventListener("submit", (event) => {
