@@ -260,7 +260,8 @@ def test_a_key_whose_request_died_midway_runs_again_after_a_while(client, db_ses
 
 def test_cursors_shaped_like_ours_but_forged_are_422_on_every_list(client, runner):
     """A cursor is base64 JSON: a client can forge one. Times off the edge of the calendar once
-    moved to UTC, wrong key types and wrong lengths are a 422, never a 500."""
+    moved to UTC, wrong key types, numbers past the column's range and wrong lengths are a 422,
+    never a 500."""
     import base64
     import json
 
@@ -274,7 +275,8 @@ def test_cursors_shaped_like_ours_but_forged_are_422_on_every_list(client, runne
     admin = make_admin(runner)
     cursors = [forged("9999-12-31T23:59:59-01:00", "x"), forged("0001-01-01T00:00:00+01:00", "x"),
                forged("2026-01-01T00:00:00Z", 5), forged("2026-01-01T00:00:00Z"),
-               forged("2026-01-01T00:00:00Z", "brief_x", True), forged("2026-01-01T00:00:00Z", "x", "y")]
+               forged("2026-01-01T00:00:00Z", "brief_x", True), forged("2026-01-01T00:00:00Z", "x", "y"),
+               forged("2026-01-01T00:00:00Z", "brief_x", 2**40)]  # the listing's position: past INTEGER
     lists = [("/v1/briefs", key), ("/v1/review/submissions", admin), ("/v1/tasks", token),
              ("/v1/me/claims", token), ("/v1/me/submissions", token), ("/v1/payout-batches", admin)]
     for path, secret in lists:
@@ -434,3 +436,29 @@ def test_the_content_bank_documents_both_of_its_media_types(client):
     content = answer["responses"]["200"]["content"]
     assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/AssetPage"}
     assert content["text/csv"]["schema"]["type"] == "string"
+
+
+def test_a_key_let_go_between_its_reservation_and_the_read_is_reserved_again_not_a_500(client, db_session, monkeypatch):
+    """Two requests with one key: the second's reservation loses to the first, which then ends in a
+    5xx and lets the key go before the second reads the record. The second reserves it again and
+    runs (201), rather than read a row that is gone."""
+    from marketplace.db import direct
+    from marketplace.http import idempotency
+
+    _, key = sign_up_brand(client)
+    real_write, lost = direct.write, []
+
+    def write(statement, params, **kwargs):
+        if statement is idempotency._RESERVE and not lost:
+            lost.append(params["key"])
+            return False  # another request held the key at this moment, and has let it go since
+        return real_write(statement, params, **kwargs)
+
+    monkeypatch.setattr(direct, "write", write)
+    headers = {**auth(key), "Idempotency-Key": "let-go-1"}
+    made = client.post("/v1/briefs", json=brief_payload(), headers=headers)
+    assert lost == ["let-go-1"]
+    assert made.status_code == 201, made.get_json()
+    replay = client.post("/v1/briefs", json=brief_payload(), headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.get_json()["id"] == made.get_json()["id"]
+    assert brief_count(db_session) == 1

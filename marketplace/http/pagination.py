@@ -41,6 +41,8 @@ def decode_cursor(cursor: str, *key_types: type) -> tuple:
             raise TypeError("cursor key")
         if not all(storable(part) for part in (at, *key) if isinstance(part, str)):
             raise ValueError("cursor text")
+        if not all(-2**31 <= part < 2**31 for part in key if isinstance(part, int)):
+            raise ValueError("cursor number")  # our cursors' numbers are INTEGER columns: no overflow in SQL
         return (as_utc(datetime.fromisoformat(at)), *key)
     # OverflowError: a time at the edge of the calendar, moved to UTC, falls off it.
     except (ValueError, TypeError, OverflowError) as exc:
