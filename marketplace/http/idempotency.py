@@ -125,11 +125,20 @@ def before_request():
     # later commit of this request (the view's work, the response recorded below) is durable and
     # flushes the log past this row, so the row can be lost in a crash only with all the request
     # did, when a retry must run for real anyway.
-    if direct.write(_RESERVE, {"id": new_id("idem"), "principal": scope, "key": key, "request_hash": fingerprint,
-                               "created_at": now}, durable=False):
-        g.idempotency = (scope, key)
-        return None
-    row = IdempotencyRecord(**direct.read(_EXISTING, {"principal": scope, "key": key})[0])
+    for _ in range(2):
+        if direct.write(_RESERVE, {"id": new_id("idem"), "principal": scope, "key": key,
+                                   "request_hash": fingerprint, "created_at": now}, durable=False):
+            g.idempotency = (scope, key)
+            return None
+        found = direct.read(_EXISTING, {"principal": scope, "key": key})
+        if found:
+            break
+        # The request holding the key ended between the two statements and let it go (a 5xx or a
+        # 429 forgets its record): reserve it again rather than read a row that is gone.
+    else:
+        raise Conflict(f"A request with this {HEADER} is still being processed; retry shortly.",
+                       headers={"Retry-After": "1"})
+    row = IdempotencyRecord(**found[0])
     if row.request_hash != fingerprint:
         raise Conflict(f"This {HEADER} was used with a different request; use a new key.",
                        errors={HEADER: ["Already used with a different request."]})
