@@ -617,3 +617,28 @@ def test_remaining_count_is_exact_up_to_the_cap_and_flagged_past_it(client, stan
     factories.claim(client, token, brief["task_groups"][0]["id"])
     listed = {g["kind"]: g for g in client.get("/v1/tasks", headers=auth(token)).get_json()["data"]}
     assert (listed["caption"]["remaining_count"], listed["caption"]["remaining_count_capped"]) == (4, False)
+
+
+def test_a_claim_refused_for_its_brief_lets_go_of_the_worker_row_at_once(app, client, standin):
+    """The group read takes the worker's row lock in the same statement; a claim refused there (the
+    brief paused) must not keep holding it while the error is answered."""
+    import pytest
+
+    from marketplace.errors import Conflict
+    from marketplace.extensions import db
+    from marketplace.tasks import service
+
+    _, key = sign_up_brand(client)
+    worker, _ = sign_up_worker(client)
+    paused, _ = live_groups(client, standin, [group(quantity=2)], key=key)
+    assert client.post(f"/v1/briefs/{paused['id']}/pause", headers=auth(key)).status_code == 200
+    with app.app_context():
+        with pytest.raises(Conflict, match="paused"):
+            service.claim(worker["id"], paused["task_groups"][0]["id"])
+        # Still inside the refused claim's app context, before any teardown: another connection
+        # takes the worker's row without waiting.
+        with db.engine.connect() as other:
+            assert other.execute(sa.text("SELECT id FROM workers WHERE id = :w FOR UPDATE NOWAIT"),
+                                 {"w": worker["id"]}).scalar() == worker["id"]
+            other.rollback()
+        db.session.remove()

@@ -39,12 +39,17 @@ def claimable_group(group_id: str, *, locking_worker: str | None = None) -> tupl
         raise NotFound(f"No task group {group_id}.")
     group, brief, brand_name = row[0], row[1], row[2]
     now = utcnow()
+    refusal = None
     if brief.status != "live":
-        raise Conflict(f"The brief is {brief.status}; tasks can be claimed only while it is live.")
-    if not (as_utc(brief.starts_at) <= now < as_utc(brief.ends_at)):
-        raise Conflict("The brief is outside its time window.")
-    if group.paused_reason:
-        raise Conflict(f"This task group is paused: {group.paused_reason}")
+        refusal = f"The brief is {brief.status}; tasks can be claimed only while it is live."
+    elif not (as_utc(brief.starts_at) <= now < as_utc(brief.ends_at)):
+        refusal = "The brief is outside its time window."
+    elif group.paused_reason:
+        refusal = f"This task group is paused: {group.paused_reason}"
+    if refusal is not None:
+        if locking_worker is not None:
+            db.session.rollback()  # a refused claim holds the worker's row no longer than it must
+        raise Conflict(refusal)
     return group, brief, brand_name
 
 
