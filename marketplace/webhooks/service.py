@@ -222,12 +222,20 @@ def _committed(session: Session) -> None:
     if not endpoint_ids or not has_app_context():
         return
     deliver_soon = current_app.extensions.get(DELIVER_SOON)
-    if deliver_soon is None:
-        return
+    if deliver_soon is None or time.monotonic() < current_app.extensions.get(ENQUEUE_RESUMES_AT, 0.0):
+        return  # (while Redis was just found unreachable: the request does not wait on it again)
     try:
         deliver_soon(sorted(endpoint_ids))
     except Exception:
-        log.exception("could not enqueue webhook deliveries for %d endpoint(s); the sweep will", len(endpoint_ids))
+        current_app.extensions[ENQUEUE_RESUMES_AT] = time.monotonic() + ENQUEUE_PAUSE_SECONDS
+        log.exception("could not enqueue webhook deliveries for %d endpoint(s); the sweep will, and this "
+                      "process tries again in %d s", len(endpoint_ids), ENQUEUE_PAUSE_SECONDS)
+
+
+# After a failed enqueue (Redis down or unreachable), requests skip it for this long instead of each
+# waiting out a connection timeout; the scheduler's sweep enqueues what is due once Redis is back.
+ENQUEUE_PAUSE_SECONDS = 30
+ENQUEUE_RESUMES_AT = "webhooks.enqueue_resumes_at"  # app.extensions: this process's pause, a monotonic time
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
@@ -276,12 +284,13 @@ class _Leased:
     deliveries: list  # rows (id, event_id, attempt_count, attempts)
     payloads: dict[str, bytes]  # event id → body
     leased_until: datetime
-    started: float  # time.monotonic() at the lease
+    started: float  # time.monotonic() as the lease began, when `now` was read
 
 
 def _lease_batch(endpoint_id: str, now: datetime, *, only: str | None = None, limit: int = BATCH) -> _Leased | None:
     """Take up to `limit` of the endpoint's due, unheld deliveries (oldest due first), in one short
     transaction; their events read in the same one. None when there is nothing to do."""
+    started = time.monotonic()  # with `now`, before the lease's statements: the margin counts their time too
     query = (sa.select(WebhookDelivery.id, WebhookDelivery.event_id, WebhookDelivery.attempt_count,
                        WebhookDelivery.attempts)
              .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending",
@@ -307,7 +316,7 @@ def _lease_batch(endpoint_id: str, now: datetime, *, only: str | None = None, li
     payloads = {event.id: json.dumps(event.payload(), separators=(",", ":")).encode() for event in db.session.scalars(
         sa.select(Event).where(_among(Event.id, sorted({row.event_id for row in rows}))))}
     db.session.commit()  # the lease is taken; no transaction stays open across the POSTs
-    return _Leased(endpoint, rows, payloads, leased_until, time.monotonic())
+    return _Leased(endpoint, rows, payloads, leased_until, started)
 
 
 def deliver_endpoint(endpoint_id: str, *, only: str | None = None) -> dict[str, int]:
