@@ -434,3 +434,34 @@ def test_the_content_bank_documents_both_of_its_media_types(client):
     content = answer["responses"]["200"]["content"]
     assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/AssetPage"}
     assert content["text/csv"]["schema"]["type"] == "string"
+
+
+def test_an_idempotency_key_is_reserved_only_for_a_caller_let_in(client, db_session):
+    """The caller is authenticated in the reservation's own statement: an unknown, revoked or
+    expired credential hears 401 and reserves nothing; a valid one reserves its key once."""
+    import hashlib
+
+    def records() -> int:
+        db_session.commit()
+        return db_session.execute(sa.text("SELECT count(*) FROM idempotency_records")).scalar_one()
+
+    _, key = sign_up_brand(client)
+    assert client.post("/v1/briefs", json=brief_payload(), headers={**auth("mk_nope"), "Idempotency-Key": "k1"}).status_code == 401
+    assert records() == 0
+    made = client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k1"})
+    assert made.status_code == 201 and records() == 1
+    again = client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k1"})
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.get_json() == made.get_json()
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    db_session.execute(sa.text("UPDATE credentials SET expires_at = now() - interval '1 second' WHERE secret_hash = :h"),
+                       {"h": digest})
+    db_session.commit()
+    expired = client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k2"})
+    assert expired.status_code == 401 and "expired" in expired.get_json()["detail"]
+    db_session.execute(sa.text("UPDATE credentials SET expires_at = NULL, revoked_at = now() WHERE secret_hash = :h"),
+                       {"h": digest})
+    db_session.commit()
+    # Revoked: refused at once, even for a key whose answer is recorded.
+    assert client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k1"}).status_code == 401
+    assert client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k3"}).status_code == 401
+    assert records() == 1
