@@ -449,10 +449,14 @@ def test_a_key_let_go_between_its_reservation_and_the_read_is_reserved_again_not
     real_write, lost = direct.write, []
 
     def write(statement, params, **kwargs):
-        if statement is idempotency._RESERVE and not lost:
+        rows = real_write(statement, params, **kwargs)
+        if statement is idempotency._AUTHENTICATE_AND_RESERVE and not lost:
+            # As if another request held the key at this moment (this insert found its row), then
+            # ended in a 5xx and let the key go before this one reads the record.
             lost.append(params["key"])
-            return False  # another request held the key at this moment, and has let it go since
-        return real_write(statement, params, **kwargs)
+            real_write(sa.text("DELETE FROM idempotency_records WHERE id = :id"), {"id": params["id"]})
+            return [{**rows[0], "reserved": None}]
+        return rows
 
     monkeypatch.setattr(direct, "write", write)
     headers = {**auth(key), "Idempotency-Key": "let-go-1"}
@@ -462,3 +466,34 @@ def test_a_key_let_go_between_its_reservation_and_the_read_is_reserved_again_not
     replay = client.post("/v1/briefs", json=brief_payload(), headers=headers)
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.get_json()["id"] == made.get_json()["id"]
     assert brief_count(db_session) == 1
+
+
+def test_an_idempotency_key_is_reserved_only_for_a_caller_let_in(client, db_session):
+    """The caller is authenticated in the reservation's own statement: an unknown, revoked or
+    expired credential hears 401 and reserves nothing; a valid one reserves its key once."""
+    import hashlib
+
+    def records() -> int:
+        db_session.commit()
+        return db_session.execute(sa.text("SELECT count(*) FROM idempotency_records")).scalar_one()
+
+    _, key = sign_up_brand(client)
+    assert client.post("/v1/briefs", json=brief_payload(), headers={**auth("mk_nope"), "Idempotency-Key": "k1"}).status_code == 401
+    assert records() == 0
+    made = client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k1"})
+    assert made.status_code == 201 and records() == 1
+    again = client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k1"})
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.get_json() == made.get_json()
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    db_session.execute(sa.text("UPDATE credentials SET expires_at = now() - interval '1 second' WHERE secret_hash = :h"),
+                       {"h": digest})
+    db_session.commit()
+    expired = client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k2"})
+    assert expired.status_code == 401 and "expired" in expired.get_json()["detail"]
+    db_session.execute(sa.text("UPDATE credentials SET expires_at = NULL, revoked_at = now() WHERE secret_hash = :h"),
+                       {"h": digest})
+    db_session.commit()
+    # Revoked: refused at once, even for a key whose answer is recorded.
+    assert client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k1"}).status_code == 401
+    assert client.post("/v1/briefs", json=brief_payload(), headers={**auth(key), "Idempotency-Key": "k3"}).status_code == 401
+    assert records() == 1

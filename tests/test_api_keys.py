@@ -364,3 +364,33 @@ def test_a_key_grants_no_scope_it_lacks_itself(client, db_session):
     assert len(credential_rows(db_session)) == before + 1  # only the key the sign-up key made
     assert client.get("/v1/me", headers=auth(powerful["secret"])).status_code == 200  # the refused roll changed nothing
     assert make_key(client, manager, scopes=["briefs:read"])["scopes"] == ["briefs:read"]
+
+
+def test_the_task_listing_authenticates_in_its_own_statement(client, standin, db_session):
+    """GET /v1/tasks reads the credential in the listing's statement: it answers 401 and 403 as
+    every worker route does (a bad token before a bad query), and a token revoked or expired a
+    moment ago lists nothing."""
+    from tests.factories import live_brief
+
+    _, key = sign_up_brand(client)
+    live_brief(client, key, standin)
+    _, token = sign_up_worker(client)
+    listed = client.get("/v1/tasks", headers=auth(token))
+    assert listed.status_code == 200 and listed.get_json()["data"], listed.get_json()
+    assert client.get("/v1/tasks", headers=auth(key)).status_code == 403  # a brand's key
+    assert client.get("/v1/tasks", headers=auth("wt_nope")).status_code == 401
+    assert client.get("/v1/tasks?limit=0", headers=auth("wt_nope")).status_code == 401  # before the 422
+    assert client.get("/v1/tasks?limit=0", headers=auth(key)).status_code == 403
+    assert client.get("/v1/tasks?limit=0", headers=auth(token)).status_code == 422
+    assert client.get("/v1/tasks").status_code == 401
+
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    db_session.execute(sa.text("UPDATE credentials SET expires_at = now() - interval '1 second' "
+                               "WHERE secret_hash = :h"), {"h": digest})
+    db_session.commit()
+    expired = client.get("/v1/tasks", headers=auth(token))
+    assert expired.status_code == 401 and "expired" in expired.get_json()["detail"]
+    db_session.execute(sa.text("UPDATE credentials SET expires_at = NULL, revoked_at = now() WHERE secret_hash = :h"),
+                       {"h": digest})
+    db_session.commit()
+    assert client.get("/v1/tasks", headers=auth(token)).status_code == 401

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
+import psycopg
 import sqlalchemy as sa
 from flask import Flask, Response, g, request
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.auth import authenticated_principal
+from marketplace.auth import authenticated_principal, bearer_secret
+from marketplace.auth.service import CREDENTIAL_CHECK, hash_secret, principal_from
 from marketplace.db import direct
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.ids import new_id
@@ -75,6 +77,20 @@ VALUES (:id, :principal, :key, :request_hash, :created_at)
 ON CONFLICT (principal, key) DO NOTHING
 RETURNING id
 """)
+# The caller's credential and the reservation in one round trip: the record is inserted only for a
+# credential that lets the caller in (unrevoked, unexpired at :created_at), under its scope; the
+# credential's row comes back whether or not the key was free (`reserved` NULL when taken), and no
+# row at all when no credential matches.
+_AUTHENTICATE_AND_RESERVE = sa.text(f"""
+WITH cred AS ({CREDENTIAL_CHECK}), reserved AS (
+    INSERT INTO idempotency_records (id, principal, key, request_hash, created_at)
+    SELECT :id, cred.role || ':' || cred.principal_id, :key, :request_hash, :created_at FROM cred
+    WHERE cred.revoked_at IS NULL AND (cred.expires_at IS NULL OR cred.expires_at > :created_at)
+    ON CONFLICT (principal, key) DO NOTHING
+    RETURNING id
+)
+SELECT cred.*, (SELECT id FROM reserved) AS reserved FROM cred
+""")
 _EXISTING = sa.text("""
 SELECT id, principal, key, request_hash, status_code, content_type, location, body, created_at
 FROM idempotency_records WHERE principal = :principal AND key = :key
@@ -84,6 +100,7 @@ UPDATE idempotency_records SET created_at = :now
 WHERE id = :id AND created_at = :created_at AND status_code IS NULL
 RETURNING id
 """)
+_FORGET_ID = sa.text("DELETE FROM idempotency_records WHERE id = :id AND status_code IS NULL")
 _FORGET = sa.text("DELETE FROM idempotency_records WHERE principal = :principal AND key = :key")
 _RECORD = sa.text("""
 UPDATE idempotency_records SET status_code = :status_code, content_type = :content_type,
@@ -117,27 +134,51 @@ def before_request():
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput.field(HEADER, f"Must be 1 to {MAX_KEY_LENGTH} characters.")
-    principal = authenticated_principal()
-    scope = f"{principal.role}:{principal.id}"
-    fingerprint = _fingerprint()
     now = utcnow()
-    # Not durable by itself (the fast pool, synchronous_commit off), and it need not be: every
-    # later commit of this request (the view's work, the response recorded below) is durable and
-    # flushes the log past this row, so the row can be lost in a crash only with all the request
-    # did, when a retry must run for real anyway.
-    for _ in range(2):
+    if "principal" not in g and request.mimetype != "multipart/form-data":
+        # The caller looked up in the reservation's own statement (one round trip, not two). An
+        # upload keeps the two steps, so no file is hashed for a caller who is not let in.
+        fingerprint = _fingerprint()
+        record_id = new_id("idem")
+        try:
+            rows = direct.write(_AUTHENTICATE_AND_RESERVE, {
+                "secret_hash": hash_secret(bearer_secret()), "id": record_id, "key": key,
+                "request_hash": fingerprint, "created_at": now}, durable=False)
+        except (sa.exc.DBAPIError, psycopg.Error):
+            # The reservation may have committed before the connection failed, and nothing else
+            # of this request has run: let it go (by its own new id), so a retry runs for real
+            # rather than hearing "still being processed" until ABANDONED_AFTER.
+            _forget_reservation(record_id)
+            raise
+        g.principal = principal = principal_from(rows[0] if rows else None, now)
+        scope = f"{principal.role}:{principal.id}"
+        if rows[0]["reserved"] is not None:
+            g.idempotency = (scope, key)
+            return None
+    else:
+        principal = authenticated_principal()
+        scope = f"{principal.role}:{principal.id}"
+        fingerprint = _fingerprint()
+        # Not durable by itself (the fast pool, synchronous_commit off), and it need not be: every
+        # later commit of this request (the view's work, the response recorded below) is durable and
+        # flushes the log past this row, so the row can be lost in a crash only with all the request
+        # did, when a retry must run for real anyway. (The same holds for _AUTHENTICATE_AND_RESERVE.)
+        if direct.write(_RESERVE, {"id": new_id("idem"), "principal": scope, "key": key,
+                                   "request_hash": fingerprint, "created_at": now}, durable=False):
+            g.idempotency = (scope, key)
+            return None
+    found = direct.read(_EXISTING, {"principal": scope, "key": key})
+    if not found:
+        # The request holding the key ended between the two statements and let it go (a 5xx or a
+        # 429 forgets its record): reserve it again rather than read a row that is gone.
         if direct.write(_RESERVE, {"id": new_id("idem"), "principal": scope, "key": key,
                                    "request_hash": fingerprint, "created_at": now}, durable=False):
             g.idempotency = (scope, key)
             return None
         found = direct.read(_EXISTING, {"principal": scope, "key": key})
-        if found:
-            break
-        # The request holding the key ended between the two statements and let it go (a 5xx or a
-        # 429 forgets its record): reserve it again rather than read a row that is gone.
-    else:
-        raise Conflict(f"A request with this {HEADER} is still being processed; retry shortly.",
-                       headers={"Retry-After": "1"})
+        if not found:
+            raise Conflict(f"A request with this {HEADER} is still being processed; retry shortly.",
+                           headers={"Retry-After": "1"})
     row = IdempotencyRecord(**found[0])
     if row.request_hash != fingerprint:
         raise Conflict(f"This {HEADER} was used with a different request; use a new key.",
@@ -153,6 +194,13 @@ def before_request():
                        headers={"Retry-After": "1"})
     g.idempotency = (scope, key)
     return None
+
+
+def _forget_reservation(record_id: str) -> None:
+    try:
+        direct.write(_FORGET_ID, {"id": record_id})
+    except (sa.exc.DBAPIError, psycopg.Error):
+        pass  # the database is gone for now; the record is taken over after ABANDONED_AFTER
 
 
 def derived_id(prefix: str) -> str | None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from marketplace.briefs.models import CLOSED, Brief, TaskGroup
 from marketplace.db.clock import utcnow
-from marketplace.db.ids import sql_new_id
+from marketplace.db.ids import new_id, sql_new_id
 from marketplace.db.upsert import upsert_insert
 from marketplace.extensions import db
 from marketplace.tasks.models import HOLDING, Claim, Task
@@ -145,20 +145,29 @@ def claim(task_id: str, *, worker_id: str, group_id: str, brief_id: str, tracked
     inserted at once, INSERT … ON CONFLICT (promo_code) DO NOTHING RETURNING: the unique index
     decides, not a look first, and a code another claim holds (or is inserting concurrently) means
     no row, so a new code is drawn, in the same transaction, with no savepoint. One statement when
-    the first code is free, as without promo codes (whose INSERT the commit flushes)."""
-    db.session.execute(_task_update("claim", Task.id == task_id, now).values(worker_id=worker_id))
-    values = dict(task_id=task_id, group_id=group_id, brief_id=brief_id, worker_id=worker_id,
+    the first code is free, as without promo codes.
+
+    On PostgreSQL the task's UPDATE rides in the claim's INSERT as a data-modifying CTE (the
+    claim's task_id is the id the UPDATE returns), so the move is one round trip, not two; should
+    the promo code drawn first be taken, the task has moved all the same and each new draw is the
+    INSERT alone. (SQLite, the embedded default, has no writing CTEs: two statements there.)"""
+    moved = _task_update("claim", Task.id == task_id, now).values(worker_id=worker_id)
+    values = dict(group_id=group_id, brief_id=brief_id, worker_id=worker_id,
                   tracked_code=tracked_code, status="active", claimed_at=now, expires_at=expires_at)
-    if promo_code is None:
-        new_claim = Claim(**values)
-        db.session.add(new_claim)
-        return new_claim
-    for _ in range(PROMO_CODE_ATTEMPTS):
-        inserted = db.session.scalars(
-            upsert_insert(Claim).values(**values, promo_code=promo_code())
-            .on_conflict_do_nothing(index_elements=["promo_code"])
-            .returning(Claim)
-        ).one_or_none()
+    if db.session.get_bind().dialect.name == "postgresql":
+        moved_task = moved.returning(Task.id).cte("moved_task")
+        first_task = sa.select(moved_task.c.id).scalar_subquery()
+    else:
+        db.session.execute(moved)
+        moved_task, first_task = None, task_id
+    for attempt in range(PROMO_CODE_ATTEMPTS if promo_code is not None else 1):
+        insert = upsert_insert(Claim).values(**values, id=new_id("clm"), task_id=first_task if attempt == 0 else task_id,
+                                             promo_code=promo_code() if promo_code is not None else None)
+        if attempt == 0 and moved_task is not None:
+            insert = insert.add_cte(moved_task)
+        if promo_code is not None:
+            insert = insert.on_conflict_do_nothing(index_elements=["promo_code"])
+        inserted = db.session.scalars(insert.returning(Claim)).one_or_none()
         if inserted is not None:
             return inserted
     raise PromoCodesExhausted(f"{PROMO_CODE_ATTEMPTS} promo codes drawn for one claim were all taken")

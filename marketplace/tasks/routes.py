@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from marketplace.auth import BEARER, current_principal, role_required
+from flask import g
+
+from marketplace.auth import (
+    BEARER,
+    authenticated_before_refusal,
+    bearer_secret,
+    current_principal,
+    require_role,
+    role_required,
+)
 from marketplace.http import ratelimit
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.origin import public_origin
@@ -13,14 +22,15 @@ blp = Blueprint("tasks", __name__, description="Finding and claiming tasks (work
 
 
 @blp.route("/v1/tasks", methods=["GET"])
-@role_required("worker")
+@authenticated_before_refusal(lambda principal: require_role(principal, ("worker",)))
 @blp.arguments(schemas.TaskListArgs(), location="query")
 @blp.response(200, schemas.OpenGroupPage)
 @blp.doc(security=BEARER, description="Task groups you can claim from now: open tasks on live briefs inside "
          "their window that the group's eligibility and the brand's blocks let you take, newest brief first. Filter by `kind` and `brief` (a brief id).")
 def list_tasks(args):
-    rows, next_cursor = service.list_open_groups(
-        current_principal().id, kind=args["kind"], brief_id=args["brief"], limit=args["limit"], cursor=args["cursor"])
+    """The caller is authenticated inside the listing's one statement (service.list_open_groups_as)."""
+    g.principal, rows, next_cursor = service.list_open_groups_as(
+        bearer_secret(), kind=args["kind"], brief_id=args["brief"], limit=args["limit"], cursor=args["cursor"])
     return {"data": rows, "next_cursor": next_cursor}
 
 

@@ -10,7 +10,9 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from flask import current_app
 
+from marketplace.auth import require_role
 from marketplace.auth.models import Brand, Worker
+from marketplace.auth.service import CREDENTIAL_CHECK, Principal, hash_secret, principal_from
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db import direct
 from marketplace.db.clock import as_utc, utcnow
@@ -249,14 +251,41 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     (each bounded) are one statement, run on the autocommit engine: one round trip, and one
     snapshot for all of it.
     """
-    params: dict = {"worker_id": worker_id, "now": utcnow(), "page_limit": limit + 1, "cap": REMAINING_COUNT_CAP + 1}
+    params = _listing_params(kind, brief_id, limit, cursor)
+    params["worker_id"] = worker_id
+    return _listed(direct.read_statement(_listing(bool(kind), bool(brief_id), bool(cursor)), params), limit)
+
+
+def list_open_groups_as(secret: str, *, kind: str | None, brief_id: str | None, limit: int,
+                        cursor: str | None) -> tuple[Principal, list[dict], str | None]:
+    """`list_open_groups` for the caller behind a bearer secret, authenticated in the listing's
+    own statement (the route's path, GET /v1/tasks): the credential's row (auth's
+    CREDENTIAL_CHECK, a CTE) comes back on every row of the page, or as the only row, its page
+    columns NULL, when nothing is listed; no row at all when no credential matches. 401 and 403
+    as role_required("worker") answers them; the page is read for the worker only when the
+    credential is a worker's, unrevoked and unexpired (judged by the statement's `now`), so
+    another role's or a dead credential reads nothing."""
+    params = _listing_params(kind, brief_id, limit, cursor)
+    params["secret_hash"] = hash_secret(secret)
+    rows = direct.read_statement(_listing(bool(kind), bool(brief_id), bool(cursor), as_caller=True), params)
+    principal = require_role(principal_from(rows[0] if rows else None, params["now"]), ("worker",))
+    out, next_cursor = _listed([row for row in rows if row["g_id"] is not None], limit)
+    return principal, out, next_cursor
+
+
+def _listing_params(kind: str | None, brief_id: str | None, limit: int, cursor: str | None) -> dict:
+    params: dict = {"now": utcnow(), "page_limit": limit + 1, "cap": REMAINING_COUNT_CAP + 1}
     if kind:
         params["kind"] = kind
     if brief_id:
         params["brief_id"] = brief_id
     if cursor:
         params["after_published"], params["after_brief"], params["after_position"] = decode_cursor(cursor, str, int)
-    rows = direct.read_statement(_listing(bool(kind), bool(brief_id), bool(cursor)), params)
+    return params
+
+
+def _listed(rows: list, limit: int) -> tuple[list[dict], str | None]:
+    """The page's groups as the API shows them, from the listing's rows, and the next cursor."""
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -289,12 +318,27 @@ _LISTED_BRIEF = ("id", "currency", "published_at", "title", "key_message", "hook
                  "promo_codes")
 
 
-@functools.lru_cache(maxsize=8)
-def _listing(by_kind: bool, by_brief: bool, after_cursor: bool) -> sa.Select:
+# The credential behind the bearer secret's hash, as auth reads it (principal_from takes its row).
+_CREDENTIAL = sa.text(CREDENTIAL_CHECK).columns(
+    credential_id=sa.String, role=sa.String, principal_id=sa.String, revoked_at=sa.DateTime(timezone=True),
+    expires_at=sa.DateTime(timezone=True), scopes=sa.String, last_used_at=sa.DateTime(timezone=True),
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _listing(by_kind: bool, by_brief: bool, after_cursor: bool, as_caller: bool = False) -> sa.Select:
     """The listing's statement for one combination of filters, built (and compiled by direct) once;
-    every value is a bound parameter."""
-    worker_id = sa.bindparam("worker_id", type_=sa.String)
+    every value is a bound parameter. `as_caller`: for the worker behind `secret_hash`, with the
+    credential's columns (see list_open_groups_as)."""
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    if as_caller:
+        cred = _CREDENTIAL.cte("cred")
+        worker_id = (sa.select(cred.c.principal_id)
+                     .where(cred.c.role == "worker", cred.c.revoked_at.is_(None),
+                            sa.or_(cred.c.expires_at.is_(None), cred.c.expires_at > now))
+                     .scalar_subquery())
+    else:
+        worker_id = sa.bindparam("worker_id", type_=sa.String)
     has_open_task = sa.select(Task.id).where(Task.group_id == TaskGroup.id, Task.status == "open").exists()
     caller_country = sa.select(Worker.country).where(Worker.id == worker_id).scalar_subquery()
     held = (sa.select(sa.func.count()).select_from(Claim)
@@ -326,8 +370,13 @@ def _listing(by_kind: bool, by_brief: bool, after_cursor: bool) -> sa.Select:
             sa.and_(Brief.published_at == published, Brief.id == after_brief,
                     TaskGroup.position > sa.bindparam("after_position", type_=sa.Integer)),
         ))
-    return (query.order_by(Brief.published_at.desc(), Brief.id.desc(), TaskGroup.position)
-            .limit(sa.bindparam("page_limit", type_=sa.Integer)))
+    query = (query.order_by(Brief.published_at.desc(), Brief.id.desc(), TaskGroup.position)
+             .limit(sa.bindparam("page_limit", type_=sa.Integer)))
+    if not as_caller:
+        return query
+    page = query.subquery("page")
+    return (sa.select(cred, page).select_from(cred).outerjoin(page, sa.true())
+            .order_by(page.c.b_published_at.desc(), page.c.b_id.desc(), page.c.g_position))
 
 
 def shown_proof(rules: dict | None) -> dict:
