@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import auth, sign_up_brand, unique_email
+from tests.factories import auth, create_brief, sign_up_brand, unique_email
 
 SECRET_ROUTES = [("post", "/v1/brands"), ("post", "/v1/auth/token"), ("post", "/v1/api-keys"),
                  ("post", "/v1/api-keys/{key_id}/roll"), ("post", "/v1/webhook-endpoints"),
-                 ("post", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret")]
+                 ("post", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"), ("post", "/v1/briefs/{brief_id}/fund")]
 HOOK = {"url": "https://hooks.example.com/x", "events": ["*"]}
 
 
@@ -45,6 +45,17 @@ def test_every_answer_that_shows_a_secret_is_not_to_be_stored(client, db_session
     for response in (client.get("/v1/api-keys", headers=auth(key)), client.get("/v1/webhook-endpoints",
                                                                                headers=auth(key))):
         assert response.status_code == 200 and not no_store(response)
+
+
+def test_a_briefs_payment_intent_client_secret_is_not_to_be_stored(client, standin):
+    """Not shown once (asking again returns the same PaymentIntent), but Stripe says a client_secret
+    is not to be logged or kept: no cache keeps it either."""
+    _, key = sign_up_brand(client)
+    brief = create_brief(client, key)
+    funding = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key))
+    assert funding.status_code == 201 and funding.get_json()["client_secret"] and no_store(funding)
+    again = client.post(f"/v1/briefs/{brief['id']}/fund", headers=auth(key))
+    assert again.get_json()["client_secret"] == funding.get_json()["client_secret"] and no_store(again)
 
 
 def test_an_idempotent_replay_of_a_secret_is_not_to_be_stored_either(client, db_session):

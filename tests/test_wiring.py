@@ -157,7 +157,8 @@ def test_each_route_mark_is_on_the_views_that_have_it(app):
         route_facts.ACCEPTS_UPLOAD: {("proofs.submit_proof", "POST")},
         route_facts.SHOWS_SECRET: {
             ("accounts.sign_up_brand", "POST"), ("accounts.issue_token", "POST"), ("accounts.create_api_key", "POST"),
-            ("accounts.roll_api_key", "POST"), ("webhooks.create_endpoint", "POST"), ("webhooks.rotate_secret", "POST")},
+            ("accounts.roll_api_key", "POST"), ("webhooks.create_endpoint", "POST"), ("webhooks.rotate_secret", "POST"),
+            ("briefs.fund", "POST")},
     }
 
 

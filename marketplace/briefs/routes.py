@@ -18,7 +18,7 @@ from marketplace.briefs import documents, lifecycle, scaling, schemas, service
 from marketplace.briefs.planning import MixItem, plan
 from marketplace.http import idempotency
 from marketplace.http.blueprint import Blueprint
-from marketplace.http.route_facts import calls_stripe
+from marketplace.http.route_facts import calls_stripe, shows_secret
 
 blp = Blueprint("briefs", __name__, description="Briefs (campaigns) and their task groups")
 
@@ -129,6 +129,7 @@ def add_task_group(data, brief_id):
          "amount or currency (e.g. under its minimum charge). The brief becomes funded only when Stripe's signed "
          "webhook reports the payment succeeded.")
 @calls_stripe
+@shows_secret
 def fund(brief_id):
     return lifecycle.fund(current_principal(), brief_id)
 

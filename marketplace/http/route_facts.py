@@ -51,7 +51,8 @@ def accepts_upload(view: View) -> View:
 
 
 def shows_secret(view: View) -> View:
-    """Its answer carries a secret shown this once (an API key, a token, a signing secret): sent with
+    """Its answer carries a secret (an API key, a token, a signing secret shown this once; a
+    PaymentIntent's client_secret, which Stripe says not to log or store): sent with
     Cache-Control: no-store and Pragma: no-cache (marketplace.http.no_store), as Stripe and GitHub
     do, so no browser, proxy or CDN keeps a copy."""
     return _mark(view, SHOWS_SECRET)
