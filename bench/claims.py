@@ -103,6 +103,16 @@ def main() -> None:
                 return Request("GET", f"{base}/v1/tasks", {"Authorization": f"Bearer {tokens[i % CLIENTS]}"})
 
             listing = load(listing_request, concurrency=CLIENTS, duration=SECONDS)
+            # The same listing with the eligibility group's rules taken away (the listed groups are
+            # the same: the bench's workers pass the rules): what the rules cost the listing.
+            with app.app_context():
+                from marketplace.extensions import db
+
+                for table in ("group_eligibility_values", "group_eligibility"):
+                    db.session.execute(sa.text(f"DELETE FROM {table} WHERE group_id = :g"), {"g": eligible_group})
+                db.session.commit()
+                db.engine.dispose()
+            listing_no_rules = load(listing_request, concurrency=CLIENTS, duration=SECONDS)
         report("claims", f"POST claim, {CLIENTS} clients", claims.rps, bare.rps)
         note(f"claim: {claims.summary()}")
         note(f"bare:  {bare.summary()}")
@@ -112,6 +122,9 @@ def main() -> None:
         note(f"claim, promo codes: {promo_claims.summary()}")
         report("claims.listing", "GET /v1/tasks", listing.rps, bare.rps)
         note(f"listing: {listing.summary()}")
+        report("claims.listing.eligibility", "GET /v1/tasks, rules on vs off", listing.rps, listing_no_rules.rps,
+               baseline_name="no rules")
+        note(f"listing, no eligibility rules: {listing_no_rules.summary()}")
         with app.app_context():
             from marketplace.extensions import db
 
