@@ -1,8 +1,7 @@
 // The worker client: sign up, log in, find and claim tasks, submit proof, watch the checks,
 // see earnings and set up payouts. It talks only to the public API (/v1/...).
 import {
-  ApiError, announce, apiClient, credential, field, goTo, h, humanize, money, outcomeBadge, replace,
-  safeLink, submitting, when,
+  ApiError, announce, apiClient, credential, field, goTo, h, humanize, money, outcomeBadge, replace, safeLink, submitting, when, banner, errorBox,
 } from "./common.js";
 import { isRejection, payoutHistory, reasonLabel, rejectionPanel, renderAppeals, renderProfile, showRefusal } from "./worker_trust.js";
 
@@ -29,14 +28,6 @@ function every(ms, fn) {
 
 function idFor(name) {
   return `f-${name}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
-function banner() {
-  return h("p", { class: "form-error", role: "alert", tabindex: "-1" });
-}
-
-function errorBox(error) {
-  return h("p", { class: "form-error", role: "alert" }, error instanceof ApiError ? error.message : String(error));
 }
 
 // ---- routing -------------------------------------------------------------------------------

@@ -248,3 +248,17 @@ export function announce(region, message) {
   // a fresh text node makes screen readers read a repeated message again
   requestAnimationFrame(() => { region.textContent = message; });
 }
+
+// A form's problem line (showErrors fills it), an error as a paragraph, and a <select>'s option:
+// the same on every page of both clients.
+export function banner() {
+  return h("p", { class: "form-error", role: "alert", tabindex: "-1" });
+}
+
+export function errorBox(error) {
+  return h("p", { class: "form-error", role: "alert" }, error instanceof ApiError ? error.message : String(error));
+}
+
+export function option(value, label, selected) {
+  return h("option", { value, selected: selected === value }, label);
+}

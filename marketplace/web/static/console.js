@@ -2,8 +2,7 @@
 // with bulk decisions by filter, briefs with their money and counts, reports with a chart, the
 // content bank CSV, and payout batches with their progress. Only the public API is used.
 import {
-  ApiError, announce, apiClient, credential, field, h, humanize, money, outcomeBadge, parseAmount,
-  goTo, replace, safeLink, submitting, svg, when,
+  ApiError, announce, apiClient, credential, field, h, humanize, money, outcomeBadge, parseAmount, goTo, replace, safeLink, submitting, svg, when, banner, errorBox, option,
 } from "./common.js";
 import { workforceViews } from "./console_workforce.js";
 import { brandIntegration } from "./console_integration.js";
@@ -37,18 +36,6 @@ function leftView() {
   let left = false;
   stops.push(() => { left = true; });
   return () => left;
-}
-
-function banner() {
-  return h("p", { class: "form-error", role: "alert", tabindex: "-1" });
-}
-
-function errorBox(error) {
-  return h("p", { class: "form-error", role: "alert" }, error instanceof ApiError ? error.message : String(error));
-}
-
-function option(value, label, selected) {
-  return h("option", { value, selected: selected === value }, label);
 }
 
 // ---- routing and log-in --------------------------------------------------------------------

@@ -1,7 +1,9 @@
 // The console's brand-integration pages (a brand's key): webhook endpoints, an endpoint's
 // deliveries with Redeliver, and API keys. A secret (an endpoint's signing secret, a new API key)
 // is shown once, in the page only: never stored, never put in a URL, never logged, and gone on reload.
-import { ApiError, announce, field, h, humanize, replace, submitting, when } from "./common.js";
+import {
+  ApiError, announce, field, h, humanize, replace, submitting, when, banner, errorBox,
+} from "./common.js";
 
 // The event types and key scopes of the API (API.md "Brand integration"); the server vets them again.
 const EVENT_TYPES = [
@@ -25,14 +27,6 @@ export function brandIntegration(context) {
     if (link) link.hidden = context.me.role !== "brand";
   }
   return { webhooks: renderEndpoints, webhook: renderDeliveries, "api-keys": renderKeys };
-}
-
-function errorBox(error) {
-  return h("p", { class: "form-error", role: "alert" }, error instanceof ApiError ? error.message : String(error));
-}
-
-function banner() {
-  return h("p", { class: "form-error", role: "alert", tabindex: "-1" });
 }
 
 // A panel holding a secret the API shows this once. "I have saved it" removes it from the page;

@@ -2,7 +2,7 @@
 // workers with their reputation, fraud signals and suspensions, the appeals queue, one-off
 // bonuses and the audit log. Only the public API is used, and data is only ever set as text.
 import {
-  ApiError, announce, field, h, humanize, money, parseAmount, replace, submitting, when,
+  ApiError, announce, field, h, humanize, money, parseAmount, replace, submitting, when, banner, errorBox, option,
 } from "./common.js";
 
 const PAGE = 50;
@@ -15,18 +15,6 @@ let live;
 export function workforceViews(context) {
   ({ api, main, live } = context);
   return { workers: renderWorkers, worker: renderWorker, appeals: renderAppeals, bonus: renderBonus, audit: renderAudit };
-}
-
-function banner() {
-  return h("p", { class: "form-error", role: "alert", tabindex: "-1" });
-}
-
-function errorBox(error) {
-  return h("p", { class: "form-error", role: "alert" }, error instanceof ApiError ? error.message : String(error));
-}
-
-function option(value, label, selected) {
-  return h("option", { value, selected: selected === value }, label);
 }
 
 function stat(label, value) {

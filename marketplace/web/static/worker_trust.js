@@ -2,7 +2,7 @@
 // reason and evidence with its appeal, and the payout history. They call only the public API and
 // set only text (never HTML) from data; app.js mounts them.
 import {
-  ApiError, announce, field, h, humanize, money, replace, submitting, when,
+  ApiError, announce, field, h, humanize, money, replace, submitting, when, banner, errorBox,
 } from "./common.js";
 
 const PLATFORMS = [["tiktok", "TikTok"], ["instagram", "Instagram"], ["youtube", "YouTube"], ["x", "X"]];
@@ -31,14 +31,6 @@ const PROFILE_RULES = new Set(["country", "language"]);
 
 function idFor(name) {
   return `wt-${name}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
-function banner() {
-  return h("p", { class: "form-error", role: "alert", tabindex: "-1" });
-}
-
-function errorBox(error) {
-  return h("p", { class: "form-error", role: "alert" }, error instanceof ApiError ? error.message : String(error));
 }
 
 function percent(rate) {
