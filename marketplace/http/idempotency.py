@@ -163,17 +163,13 @@ def before_request():
         # later commit of this request (the view's work, the response recorded below) is durable and
         # flushes the log past this row, so the row can be lost in a crash only with all the request
         # did, when a retry must run for real anyway. (The same holds for _AUTHENTICATE_AND_RESERVE.)
-        if direct.write(_RESERVE, {"id": new_id("idem"), "principal": scope, "key": key,
-                                   "request_hash": fingerprint, "created_at": now}, durable=False):
-            g.idempotency = (scope, key)
+        if _reserve(scope, key, fingerprint, now):
             return None
     found = direct.read(_EXISTING, {"principal": scope, "key": key})
     if not found:
         # The request holding the key ended between the two statements and let it go (a 5xx or a
         # 429 forgets its record): reserve it again rather than read a row that is gone.
-        if direct.write(_RESERVE, {"id": new_id("idem"), "principal": scope, "key": key,
-                                   "request_hash": fingerprint, "created_at": now}, durable=False):
-            g.idempotency = (scope, key)
+        if _reserve(scope, key, fingerprint, now):
             return None
         found = direct.read(_EXISTING, {"principal": scope, "key": key})
         if not found:
@@ -194,6 +190,16 @@ def before_request():
                        headers={"Retry-After": "1"})
     g.idempotency = (scope, key)
     return None
+
+
+def _reserve(scope: str, key: str, fingerprint: str, now) -> bool:
+    """Reserve the key for this request (the caller already known): True, and noted on `g`, when
+    no record held it."""
+    if direct.write(_RESERVE, {"id": new_id("idem"), "principal": scope, "key": key, "request_hash": fingerprint,
+                               "created_at": now}, durable=False):
+        g.idempotency = (scope, key)
+        return True
+    return False
 
 
 def _forget_reservation(record_id: str) -> None:
