@@ -42,6 +42,7 @@ from bench.harness import (
     scratch_database,
     server_env,
     spare_redis,
+    timed_request,
 )
 
 FULL = os.environ.get("BENCH_DROP_FULL") == "1"
@@ -108,16 +109,7 @@ def rush(base: str, group_id: str, tokens: list[str]) -> tuple[LoadResult, list[
         start.wait()
         while True:
             headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
-            started = time.perf_counter()
-            try:
-                conn.request("POST", path, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                status, payload = 0, repr(exc).encode()
-            elapsed = time.perf_counter() - started
+            status, payload, elapsed = timed_request(conn, "POST", path, None, headers)
             if status == 409 and NO_TASK_LEFT.encode() in payload:
                 break  # the drop is gone: this worker stops
             with lock:

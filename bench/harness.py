@@ -245,6 +245,21 @@ def _encode(body: Any, headers: dict[str, str]) -> tuple[bytes | None, dict[str,
     return json.dumps(body).encode(), {"Content-Type": "application/json", **headers}
 
 
+def timed_request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None,
+                  headers: dict) -> tuple[int, bytes, float]:
+    """One request on a kept-alive connection: (status, body, seconds); status 0 (the error as the
+    body) when the connection failed, which closes it for the next request to reopen."""
+    started = time.perf_counter()
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        payload, status = response.read(), response.status
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        status, payload = 0, repr(exc).encode()
+    return status, payload, time.perf_counter() - started
+
+
 def load(target: str | Callable[[int], Request], *, concurrency: int = 16, duration: float | None = 5.0,
          requests: int | None = None, method: str = "GET", headers: dict[str, str] | None = None,
          body: Any = None, warmup: float = 0.5, expect: int | None = None) -> LoadResult:
@@ -294,16 +309,7 @@ def load(target: str | Callable[[int], Request], *, concurrency: int = 16, durat
             if conn is None:
                 conn = connections[parts.netloc] = http.client.HTTPConnection(parts.netloc, timeout=60)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-            started = time.perf_counter()
-            try:
-                conn.request(req.method, path, body=data, headers=hdrs)
-                response = conn.getresponse()
-                payload = response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                status, payload = 0, repr(exc).encode()
-            elapsed = time.perf_counter() - started
+            status, payload, elapsed = timed_request(conn, req.method, path, data, hdrs)
             if not counts:
                 continue
             own_latencies.append(elapsed)
