@@ -172,6 +172,121 @@ def test_admins_list_appeals_oldest_first_with_their_age_a_page_at_a_time(client
                       headers=f.auth(setup["admin"])).get_json()["data"] == []
 
 
+EVIDENCE = ("id", "status", "reason_code", "reason", "reasons", "checks", "decided_at", "appealable_until",
+            "text", "link", "screenshot_url")
+
+
+def test_the_queue_carries_each_appeals_evidence_brief_and_worker_in_the_same_statements_for_2_or_20(
+        client, db_session, setup, standin, sql_statements):
+    admin = setup["admin"]
+    people = setup["workers"] + fr.workers(client, 2)
+    names = {}
+    for n, (worker, token) in enumerate(people):
+        names[worker["id"]] = f"Worker {n}"
+        assert client.patch("/v1/me/profile", json={"display_name": names[worker["id"]]},
+                            headers=f.auth(token)).status_code == 200
+    token_of = {worker["id"]: token for worker, token in people}
+    briefs, made = [], []
+    for _ in range(4):  # 4 briefs of 5 submissions each, by 5 workers: 20 appeals, each kind varies
+        _, brief = brief_with(client, standin)
+        briefs.append(brief)
+        ids = fr.submissions(client, db_session, brief, 5, [t for _, t in people])
+        reject(client, admin, ids)
+        for sub_id in ids:
+            worker_id = row(db_session, "SELECT worker_id FROM submissions WHERE id = :id", id=sub_id)["worker_id"]
+            response = appeal(client, token_of[worker_id], sub_id)
+            assert response.status_code == 201, response.get_json()
+            made.append(response.get_json())
+    titles = {b["id"]: b["title"] for b in briefs}
+
+    def queue(limit: int) -> tuple[list[dict], int]:
+        with sql_statements as sent:
+            response = client.get("/v1/appeals", query_string={"status": "open", "limit": limit},
+                                  headers=f.auth(admin))
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["data"], len(sent)
+
+    two, two_statements = queue(2)
+    twenty, twenty_statements = queue(20)
+    assert [a["id"] for a in two] == [a["id"] for a in made[:2]]
+    assert [a["id"] for a in twenty] == [a["id"] for a in made]
+    # The page, the submissions with their briefs' titles and workers' names, their checks; one per
+    # row would be 5 against 41.
+    assert two_statements == twenty_statements == 3, (two_statements, twenty_statements)
+
+    for item, before in zip(twenty, made, strict=True):
+        # The existing fields are as they were; the new ones are what the submission's own view says.
+        assert {k: item[k] for k in before if k != "age_seconds"} == {k: v for k, v in before.items()
+                                                                     if k != "age_seconds"}
+        shown = client.get(f"/v1/submissions/{item['submission_id']}", headers=f.auth(admin)).get_json()
+        assert item["submission"] == {k: shown[k] for k in EVIDENCE}
+        assert item["submission"]["reason_code"] == "off_brief" and item["submission"]["status"] == "rejected"
+        assert item["submission"]["reason"] == "The caption is about another product."
+        assert item["brief"] == {"id": item["brief_id"], "title": titles[item["brief_id"]]}
+        assert item["worker"] == {"id": item["worker_id"], "name": names[item["worker_id"]]}
+    assert len({a["worker"]["id"] for a in twenty}) == 5 and len({a["brief"]["id"] for a in twenty}) == 4
+
+
+def test_the_queue_shows_admins_the_submissions_the_evidence_names_and_workers_never_see_them(
+        app, client, db_session, setup, standin):
+    """An automatic rejection whose checks name the submission it copied: the queue shows admins
+    what the admin's view of the submission shows (the id, in checks and reasons; the evidence
+    sentence names none), the worker's own view hides it, and so does the same presenter for them."""
+    from marketplace.appeals import service
+    from marketplace.appeals.models import Appeal
+    from marketplace.auth.service import Principal
+    from marketplace.extensions import db
+    from marketplace.proofs import lifecycle
+    from marketplace.proofs.models import Submission
+
+    admin = setup["admin"]
+    (copier, token), (_, other_token) = setup["workers"][:2]
+    _, brief = brief_with(client, standin)
+    [original] = fr.submissions(client, db_session, brief, 1, [other_token])
+    [copy] = fr.submissions(client, db_session, brief, 1, [token], status="validating")
+    named = f"The same text as {original}."
+    db_session.execute(sa.text("UPDATE submission_checks SET outcome = 'fail', detail = :detail "
+                               "WHERE submission_id = :id AND name = 'text'"), {"detail": named, "id": copy})
+    db_session.commit()
+    with app.app_context():
+        lifecycle.auto_reject([db.session.get(Submission, copy, with_for_update=True)],
+                              {copy: [{"check": "duplicate", "detail": named}]})
+        db.session.commit()
+        db.session.remove()
+    made = appeal(client, token, copy)
+    assert made.status_code == 201, made.get_json()
+
+    [item] = client.get("/v1/appeals", headers=f.auth(admin)).get_json()["data"]
+    admin_view = client.get(f"/v1/submissions/{copy}", headers=f.auth(admin)).get_json()
+    assert item["submission"] == {k: admin_view[k] for k in EVIDENCE}
+    evidence = item["submission"]
+    assert evidence["status"] == "auto_rejected" and evidence["reason_code"] == "duplicate"
+    assert [r["detail"] for r in evidence["reasons"]] == [named]
+    assert named in [c["detail"] for c in evidence["checks"]]
+    assert original not in evidence["reason"] and "another submission" in evidence["reason"]
+    assert item["worker"] == {"id": copier["id"], "name": "Sam"} and item["brief"]["title"] == brief["title"]
+
+    worker_view = client.get(f"/v1/submissions/{copy}", headers=f.auth(token)).get_json()
+    told = [r["detail"] for r in worker_view["reasons"]] + [c["detail"] for c in worker_view["checks"]]
+    assert not any(original in d for d in told) and "The same text as another submission." in told
+    for mine in (client.get(f"/v1/submissions/{copy}/appeal", headers=f.auth(token)).get_json(),
+                 client.get("/v1/me/appeals", headers=f.auth(token)).get_json()["data"][0]):
+        assert mine["id"] == made.get_json()["id"] and "submission" not in mine  # nothing embedded for workers
+    with app.app_context():
+        rows = list(db.session.scalars(sa.select(Appeal)))
+        [for_worker] = service.present_for_review(rows, Principal("worker", copier["id"]))
+        db.session.remove()
+    shown_to_worker = [r["detail"] for r in for_worker["submission"]["reasons"]]
+    assert shown_to_worker == [r["detail"] for r in worker_view["reasons"]] == ["The same text as another submission."]
+
+    # The decision answers the same shape, the submission as the decision left it.
+    upheld = decide(client, admin, item["id"], "uphold")
+    assert upheld.status_code == 200, upheld.get_json()
+    body = upheld.get_json()
+    assert body["status"] == "upheld" and body["submission"]["status"] == "auto_rejected"
+    assert body["submission"]["reasons"] == evidence["reasons"] and body["worker"] == item["worker"]
+
+
 def test_upholding_keeps_the_rejection_tells_the_worker_and_is_audited_once(client, db_session, setup, standin):
     key, brief, token, sub_id = rejected_one(client, db_session, setup, standin)
     appeal_id = appeal(client, token, sub_id).get_json()["id"]

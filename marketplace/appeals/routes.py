@@ -47,24 +47,29 @@ def my_appeals(args):
 @blp.route("/v1/appeals", methods=["GET"])
 @role_required("admin")
 @blp.arguments(schemas.AppealListArgs(), location="query")
-@blp.response(200, schemas.AppealPage)
+@blp.response(200, schemas.AppealQueuePage)
 @blp.doc(security=BEARER, summary="Appeals, oldest first", description=(
     "The appeals queue: oldest first, each with how long it has waited (age_seconds); ?status=open for "
-    "the ones still to decide."))
+    "the ones still to decide. Each carries what deciding it needs: its submission's reason_code and "
+    "evidence (submission), its brief {id, title} and its worker {id, name}, read for the whole page at "
+    "once."))
 def list_appeals(args):
     rows, next_cursor = service.list_appeals(status=args["status"], limit=args["limit"], cursor=args["cursor"])
-    return {"data": [service.present(row) for row in rows], "next_cursor": next_cursor}
+    return {"data": service.present_for_review(rows, current_principal()), "next_cursor": next_cursor}
 
 
 @blp.route("/v1/appeals/<string:appeal_id>/decision", methods=["POST"])
 @role_required("admin")
 @blp.arguments(schemas.AppealDecisionIn(), example=schemas.DECISION_EXAMPLE)
-@blp.response(200, schemas.AppealOut)
+@blp.response(200, schemas.AppealForReview)
 @blp.doc(security=BEARER, summary="Uphold or overturn an appeal", description=(
     "uphold: the rejection stands. overturn: the submission is approved through the same approval as a "
     "review decision (paid once, the escrow never overdrawn): it takes its task back when that task is "
     "open again; when someone else holds it, it is paid from the brief's unspent escrow, and when none "
     "is left it is 409 and the appeal stays open. The worker is notified and the decision is audited. "
-    "409 for an appeal decided already."))
+    "409 for an appeal decided already. Answers the appeal as the queue shows it (submission, brief, "
+    "worker), its submission as the decision left it."))
 def decide(data, appeal_id):
-    return service.present(service.decide(current_principal(), appeal_id, data["decision"], data["reason"]))
+    principal = current_principal()
+    decided = service.decide(principal, appeal_id, data["decision"], data["reason"])
+    return service.present_for_review([decided], principal)[0]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from marketplace.appeals.models import APPEAL_MOVES, APPEAL_STATUSES
-from marketplace.appeals.service import MAX_MESSAGE, MAX_REASON
+from marketplace.appeals.service import EVIDENCE, MAX_MESSAGE, MAX_REASON
 from marketplace.http.fields import UTCDateTime
 from marketplace.http.pagination import ListArgs
+from marketplace.proofs.schemas import SubmissionOut
 
 APPEAL_EXAMPLE = {"message": "The post is live: the tracked link is in the first line of the caption."}
 DECISION_EXAMPLE = {"decision": "overturn", "reason": "The link is in the caption; the page was slow to load."}
@@ -35,6 +36,39 @@ class AppealOut(Schema):
 
 class AppealPage(Schema):
     data = fields.List(fields.Nested(AppealOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class AppealSubmission(SubmissionOut):
+    """The appealed submission's rejection and evidence, as GET /v1/submissions/{id} shows them to an admin."""
+
+    class Meta:
+        fields = EVIDENCE
+
+
+class AppealBrief(Schema):
+    id = fields.String()
+    title = fields.String()
+
+
+class AppealWorker(Schema):
+    id = fields.String()
+    name = fields.String(metadata={"description": "The worker's display name."})
+
+
+class AppealForReview(AppealOut):
+    """An appeal in the admins' queue, with what deciding it needs, so that a page is one request."""
+
+    submission = fields.Nested(AppealSubmission, metadata={
+        "description": "The appealed submission: its status, reason_code, reason (the evidence) and, for an "
+                       "automatic rejection, each failed check (checks, reasons), with its proof (text, link, "
+                       "screenshot_url), as GET /v1/submissions/{id} shows them to an admin."})
+    brief = fields.Nested(AppealBrief, metadata={"description": "The brief the submission was made for."})
+    worker = fields.Nested(AppealWorker, metadata={"description": "Who appealed."})
+
+
+class AppealQueuePage(Schema):
+    data = fields.List(fields.Nested(AppealForReview))
     next_cursor = fields.String(allow_none=True)
 
 

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from marketplace.appeals import holds
 from marketplace.appeals.models import APPEAL_MOVES, Appeal
 from marketplace.audit import service as audit
+from marketplace.auth.models import Worker
 from marketplace.auth.service import Principal
 from marketplace.bonuses.service import promised_cents
-from marketplace.briefs.models import CLOSED
+from marketplace.briefs.models import CLOSED, Brief
 from marketplace.briefs.service import get_brief
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
@@ -24,6 +25,7 @@ from marketplace.events import service as events
 from marketplace.extensions import db
 from marketplace.http.pagination import decode_cursor, encode_cursor, page
 from marketplace.notifications import service as notifications
+from marketplace.proofs import service as proofs
 from marketplace.proofs.models import Submission
 from marketplace.reviews import service as reviews
 
@@ -31,6 +33,10 @@ APPEALABLE = holds.APPEALABLE
 MAX_MESSAGE = 2000
 MAX_REASON = 1000
 DECISIONS = tuple(APPEAL_MOVES)
+# What the queue embeds of each appeal's submission: its rejection and its evidence, as the
+# submission's own view (GET /v1/submissions/{id}) shows them to the same viewer.
+EVIDENCE = ("id", "status", "reason_code", "reason", "reasons", "checks", "decided_at", "appealable_until",
+            "text", "link", "screenshot_url")
 
 
 def open_appeal(principal: Principal, submission_id: str, message: str) -> Appeal:
@@ -156,3 +162,32 @@ def present(appeal: Appeal, now: datetime | None = None) -> dict:
         "age_seconds": max(0, int((now - as_utc(appeal.created_at)).total_seconds())),
         "decided_at": appeal.decided_at, "decided_by": appeal.decided_by, "decision_reason": appeal.decision_reason,
     }
+
+
+def present_for_review(appeals: list[Appeal], viewer: Principal, now: datetime | None = None) -> list[dict]:
+    """Each appeal as present() shows it, with what its reviewer decides on: the submission's
+    reason code and evidence (EVIDENCE of proofs.service.present, the submission view's own
+    presenter, for `viewer`), the brief {id, title} and the worker {id, name}.
+
+    A fixed number of statements for the whole page, however long: one for the submissions with
+    their briefs' titles and workers' names, and proofs.present's (the checks; for a non-admin,
+    which named submissions it may see)."""
+    now = now or utcnow()
+    ids = [appeal.submission_id for appeal in appeals]
+    rows = db.session.execute(
+        sa.select(Submission, Brief.title, Worker.display_name)
+        .join(Brief, Brief.id == Submission.brief_id).join(Worker, Worker.id == Submission.worker_id)
+        .where(Submission.id.in_(ids))).all() if ids else []
+    shown = {s["id"]: s for s in proofs.present([row[0] for row in rows], viewer)}
+    titles = {row[0].id: row.title for row in rows}
+    names = {row[0].id: row.display_name for row in rows}
+    items = []
+    for appeal in appeals:
+        submission = shown[appeal.submission_id]
+        items.append({
+            **present(appeal, now),
+            "submission": {key: submission[key] for key in EVIDENCE},
+            "brief": {"id": appeal.brief_id, "title": titles[appeal.submission_id]},
+            "worker": {"id": appeal.worker_id, "name": names[appeal.submission_id]},
+        })
+    return items

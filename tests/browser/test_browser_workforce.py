@@ -134,10 +134,12 @@ def test_an_admin_overturns_an_appeal_from_the_queue_and_sees_a_409_explained(
     # The older appeal cannot be paid: its brief's only task went to someone else, nothing to spare.
     brief, stuck_sub, stuck = rejected_and_appealed(first_token, 1, "It names the right shoe.")
     claim(client, other_token, brief["task_groups"][0]["id"])
-    _, sub_id, appeal_id = rejected_and_appealed(second_token, 5, "The caption is on brief, look again.")
+    second_brief, sub_id, appeal_id = rejected_and_appealed(second_token, 5, "The caption is on brief, look again.")
 
     page = open_page(DESKTOP)
     log_in(page, admin)
+    sent: list[str] = []  # every API request from here on: the page draws from one GET
+    page.on("request", lambda r: "/v1/" in r.url and sent.append(f"{r.method} {r.url.split('/v1/', 1)[1]}"))
     page.get_by_role("link", name="Appeals").click()
     cards = page.locator("#appeals article.appeal")
     expect(cards).to_have_count(2)
@@ -148,8 +150,11 @@ def test_an_admin_overturns_an_appeal_from_the_queue_and_sees_a_409_explained(
     expect(card.locator(".reviewer-reason")).to_have_text("The caption is about another product.")
     expect(card.locator(".appeal-message")).to_have_text("The caption is on brief, look again.")
     expect(card.get_by_role("link", name="Sam")).to_have_attribute("href", f"#worker/{second['id']}")
+    expect(card.locator(".brief-title")).to_have_text(second_brief["title"])
+    assert [r.split("?", 1)[0] for r in sent] == ["GET appeals"], sent
 
     stuck_card = page.locator(f"article.appeal[data-id='{stuck}']")
+    sent.clear()
     stuck_card.get_by_role("button", name="Overturn and approve").click()
     expect(stuck_card.locator(".field-error").first).to_contain_text("Say why")
     stuck_card.locator("textarea").fill("It does name the shoe.")
@@ -166,6 +171,11 @@ def test_an_admin_overturns_an_appeal_from_the_queue_and_sees_a_409_explained(
     card = page.locator(f"article.appeal[data-id='{appeal_id}']")
     expect(card).to_have_attribute("data-status", "overturned")
     expect(card.locator(".decided")).to_contain_text("Checked the post again")
+    # The decided card shows the submission as the decision left it, from the POST's own answer.
+    expect(card.locator(".evidence")).to_contain_text("now approved")
+    expect(card.locator(".reason-code")).to_have_text("off brief")
+    decisions = [f"appeals/{stuck}/decision", f"appeals/{appeal_id}/decision"]
+    assert sent == [f"POST {path}" for path in decisions], sent  # the empty reason never left the page
     assert api(client, second_token, f"/v1/submissions/{sub_id}")["status"] == "approved"
     assert [a["id"] for a in api(client, admin, "/v1/appeals", status="open")["data"]] == [stuck]
     assert page.errors == []

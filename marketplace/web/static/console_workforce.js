@@ -205,7 +205,6 @@ function standingForm(w) {
 // ---- appeals -------------------------------------------------------------------------------
 
 const appealFilter = { status: "open" };
-const names = new Map(); // worker id → display name, as the queue has fetched them
 
 async function renderAppeals() {
   const status = h("select", { id: "appeals-status", name: "status" }, option("open", "Open", appealFilter.status),
@@ -221,19 +220,11 @@ async function renderAppeals() {
     const mine = ++latest;
     if (reset) cursor = null;
     try {
+      // One request a page: each appeal carries its submission's evidence, its brief and its worker.
       const page = await api.get("/v1/appeals", { status: appealFilter.status, limit: 20, cursor });
-      const rows = page.data || [];
-      // Each appeal's submission: its rejection's reason code and evidence (fetched side by side).
-      // and the workers' names, once per worker on the page.
-      const workerIds = [...new Set(rows.map((a) => a.worker_id))];
-      const [submissions, people] = await Promise.all([
-        Promise.all(rows.map((a) => api.get(`/v1/submissions/${encodeURIComponent(a.submission_id)}`).catch((error) => ({ error })))),
-        Promise.all(workerIds.map((wid) => api.get(`/v1/workers/${encodeURIComponent(wid)}`).catch(() => ({ id: wid })))),
-      ]);
       if (mine !== latest) return;
-      for (const p of people) if (p.display_name) names.set(p.id, p.display_name);
       if (reset) list.replaceChildren();
-      rows.forEach((a, i) => list.append(appealCard(a, submissions[i])));
+      for (const a of page.data || []) list.append(appealCard(a));
       if (!list.children.length) list.append(h("p", { class: "hint" }, appealFilter.status === "open" ? "No appeal is waiting." : "No appeals."));
       cursor = page.next_cursor || null;
       more.hidden = !cursor;
@@ -252,7 +243,7 @@ async function renderAppeals() {
 }
 
 function evidence(sub) {
-  if (!sub || sub.error) return h("p", { class: "form-error" }, `The submission could not be loaded: ${sub?.error?.message || ""}`);
+  if (!sub) return h("p", { class: "form-error" }, "The appealed submission was not sent with the appeal.");
   const failed = (sub.checks || []).filter((c) => c.outcome !== "pass");
   const reasons = sub.reasons || [];
   return h("div", { class: "evidence" },
@@ -265,11 +256,13 @@ function evidence(sub) {
     sub.link ? h("p", { class: "link-cell" }, "Link: ", sub.link) : null);
 }
 
-function appealCard(a, sub) {
+function appealCard(a) {
+  const sub = a.submission;
   const card = h("article", { class: "card appeal", dataset: { id: a.id, status: a.status } });
   const heading = h("h3", {}, `Appeal ${a.id}`);
   const facts = h("p", { class: "hint" }, "Waiting ", h("strong", { class: "age" }, age(a.age_seconds)), ` · made ${when(a.created_at)} · by `,
-    workerLink(a.worker_id, names.get(a.worker_id)), ` · submission ${a.submission_id} · brief ${a.brief_id}`);
+    workerLink(a.worker_id, a.worker?.name), ` · submission ${a.submission_id} · brief `,
+    h("span", { class: "brief-title" }, a.brief?.title || a.brief_id), a.brief?.title ? ` (${a.brief_id})` : "");
   const message = h("blockquote", { class: "proof-text appeal-message" }, a.message || "");
   if (a.status !== "open") {
     return replace(card, heading, facts, evidence(sub), h("p", {}, "The worker wrote:"), message,
@@ -288,8 +281,7 @@ function appealCard(a, sub) {
       try {
         const decided = await api.post(`/v1/appeals/${encodeURIComponent(a.id)}/decision`, { decision, reason: why });
         announce(live, `Appeal ${humanize(decided.status)}`);
-        const sub2 = await api.get(`/v1/submissions/${encodeURIComponent(a.submission_id)}`).catch((err) => ({ error: err }));
-        card.replaceWith(appealCard(decided, sub2));
+        card.replaceWith(appealCard(decided)); // the answer carries the submission as the decision left it
       } catch (error) {
         if (error instanceof ApiError && error.status === 409) {
           throw new ApiError(409, { detail: `Could not ${decision} this appeal: ${error.message}` });
