@@ -223,7 +223,7 @@ def test_the_queue_carries_each_appeals_evidence_brief_and_worker_in_the_same_st
         assert item["submission"]["reason_code"] == "off_brief" and item["submission"]["status"] == "rejected"
         assert item["submission"]["reason"] == "The caption is about another product."
         assert item["brief"] == {"id": item["brief_id"], "title": titles[item["brief_id"]]}
-        assert item["worker"] == {"id": item["worker_id"], "name": names[item["worker_id"]]}
+        assert item["worker"] == {"id": item["worker_id"], "display_name": names[item["worker_id"]]}
     assert len({a["worker"]["id"] for a in twenty}) == 5 and len({a["brief"]["id"] for a in twenty}) == 4
 
 
@@ -264,7 +264,7 @@ def test_the_queue_shows_admins_the_submissions_the_evidence_names_and_workers_n
     assert [r["detail"] for r in evidence["reasons"]] == [named]
     assert named in [c["detail"] for c in evidence["checks"]]
     assert original not in evidence["reason"] and "another submission" in evidence["reason"]
-    assert item["worker"] == {"id": copier["id"], "name": "Sam"} and item["brief"]["title"] == brief["title"]
+    assert item["worker"] == {"id": copier["id"], "display_name": "Sam"} and item["brief"]["title"] == brief["title"]
 
     worker_view = client.get(f"/v1/submissions/{copy}", headers=f.auth(token)).get_json()
     told = [r["detail"] for r in worker_view["reasons"]] + [c["detail"] for c in worker_view["checks"]]

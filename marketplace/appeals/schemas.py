@@ -53,7 +53,7 @@ class AppealBrief(Schema):
 
 class AppealWorker(Schema):
     id = fields.String()
-    name = fields.String(metadata={"description": "The worker's display name."})
+    display_name = fields.String(metadata={"description": "The worker's display name."})
 
 
 class AppealForReview(AppealOut):

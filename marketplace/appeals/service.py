@@ -188,6 +188,6 @@ def present_for_review(appeals: list[Appeal], viewer: Principal, now: datetime |
             **present(appeal, now),
             "submission": {key: submission[key] for key in EVIDENCE},
             "brief": {"id": appeal.brief_id, "title": titles[appeal.submission_id]},
-            "worker": {"id": appeal.worker_id, "name": names[appeal.submission_id]},
+            "worker": {"id": appeal.worker_id, "display_name": names[appeal.submission_id]},
         })
     return items

@@ -261,7 +261,7 @@ function appealCard(a) {
   const card = h("article", { class: "card appeal", dataset: { id: a.id, status: a.status } });
   const heading = h("h3", {}, `Appeal ${a.id}`);
   const facts = h("p", { class: "hint" }, "Waiting ", h("strong", { class: "age" }, age(a.age_seconds)), ` · made ${when(a.created_at)} · by `,
-    workerLink(a.worker_id, a.worker?.name), ` · submission ${a.submission_id} · brief `,
+    workerLink(a.worker_id, a.worker?.display_name), ` · submission ${a.submission_id} · brief `,
     h("span", { class: "brief-title" }, a.brief?.title || a.brief_id), a.brief?.title ? ` (${a.brief_id})` : "");
   const message = h("blockquote", { class: "proof-text appeal-message" }, a.message || "");
   if (a.status !== "open") {
