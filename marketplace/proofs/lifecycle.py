@@ -19,6 +19,7 @@ from flask import current_app
 
 from marketplace.audit.service import json_object
 from marketplace.briefs.models import Brief
+from marketplace.db.arrays import among
 from marketplace.db.clock import utcnow
 from marketplace.events import service as events
 from marketplace.extensions import db
@@ -139,11 +140,11 @@ def give_up_validating(stuck: sa.ColumnElement[bool], now: datetime) -> list[str
     return given_up
 
 
-def decide(rows: list, decision: str, *, among, now: datetime, actor: str, reason_code: str | None,
+def decide(rows: list, decision: str, *, now: datetime, actor: str, reason_code: str | None,
            reason: str | None, revision_deadline: timedelta) -> None:
     """A person's (or auto-approval's) decision on locked needs_review submissions, set-based.
 
-    `rows` carry id, task_id and claim_id; `among(column, ids)` builds the id predicate. An
+    `rows` carry id, task_id and claim_id (bound as arrays: `among`). An
     approval approves the tasks; a rejection ends the claims and reopens the tasks; a revision
     request keeps the claim held (submitted), so the worker can submit again on it.
     """
@@ -164,7 +165,7 @@ def decide(rows: list, decision: str, *, among, now: datetime, actor: str, reaso
     submissions_changed(f"submission.{move.target}", among(Submission.id, [r.id for r in rows]),
                         Submission.status == move.target)
     if decision == "approve":
-        tasks.approve_tasks([r.task_id for r in rows], now, among=among)
+        tasks.approve_tasks([r.task_id for r in rows], now)
     elif decision == "reject":
         tasks.reject(sa.select(Claim.id).where(among(Claim.id, [r.claim_id for r in rows])))
 

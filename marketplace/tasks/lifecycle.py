@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from marketplace.briefs.models import CLOSED, Brief, TaskGroup
+from marketplace.db.arrays import among
 from marketplace.db.clock import utcnow
 from marketplace.db.ids import new_id, sql_new_id
 from marketplace.db.upsert import upsert_insert
@@ -96,11 +97,9 @@ def close_open_tasks(brief_id: str) -> None:
     db.session.execute(_task_update("close", sa.and_(Task.brief_id == brief_id, Task.status == "open"), utcnow()))
 
 
-def approve_tasks(task_ids: list[str], now: datetime, among=None) -> None:
-    """The tasks whose proof was approved. `among(column, ids)` builds the id predicate (the bulk
-    decision passes one that binds 10,000 ids as one array); IN by default."""
-    where = among(Task.id, task_ids) if among is not None else Task.id.in_(task_ids)
-    db.session.execute(_task_update("approve", where, now).execution_options(synchronize_session=False))
+def approve_tasks(task_ids: list[str], now: datetime) -> None:
+    """The tasks whose proof was approved (a bulk decision's thousands of ids bound as one array)."""
+    db.session.execute(_task_update("approve", among(Task.id, task_ids), now).execution_options(synchronize_session=False))
 
 
 def take_back(task_id: str, worker_id: str, now: datetime) -> bool:
