@@ -15,7 +15,6 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from marketplace.briefs.models import CLOSED, Brief, TaskGroup
-from marketplace.db.arrays import among
 from marketplace.db.clock import utcnow
 from marketplace.db.ids import new_id, sql_new_id
 from marketplace.db.upsert import upsert_insert
@@ -97,9 +96,10 @@ def close_open_tasks(brief_id: str) -> None:
     db.session.execute(_task_update("close", sa.and_(Task.brief_id == brief_id, Task.status == "open"), utcnow()))
 
 
-def approve_tasks(task_ids: list[str], now: datetime) -> None:
-    """The tasks whose proof was approved (a bulk decision's thousands of ids bound as one array)."""
-    db.session.execute(_task_update("approve", among(Task.id, task_ids), now).execution_options(synchronize_session=False))
+def approve_tasks(task_ids: sa.Select, now: datetime) -> sa.Update:
+    """What approves the tasks whose proof was approved (`task_ids` selects them), for the caller to
+    run in its transaction, on its own or as one part of a bigger statement (marketplace.db.together)."""
+    return _task_update("approve", Task.id.in_(task_ids), now)
 
 
 def take_back(task_id: str, worker_id: str, now: datetime) -> bool:
