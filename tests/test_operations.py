@@ -55,6 +55,13 @@ def test_the_embedded_default_runs_on_sqlite_with_nothing_else(tmp_path):
         "    from marketplace.extensions import db\n"
         "    print(db.session.execute(db.text('select count(*) from tasks')).scalar())\n"
         "    print(app.config['REDIS_URL'])\n"
+        # The demo's decisions ran through marketplace.db.together one statement after another
+        # (SQLite has no DML in WITH): each approval moved its task and wrote its event, audit row
+        # and notice, as one statement does on PostgreSQL.
+        "    print('decided', *db.session.execute(db.text(\"select (select count(*) from events where type = "
+        "'submission.approved'), (select count(*) from audit_events where action = 'submission.approved'), "
+        "(select count(*) from notifications where kind = 'approved'), (select count(*) from tasks where "
+        "status = 'approved')\")).one())\n"
         "c = app.test_client()\n"
         "key = lines[0].split('API key: ')[1]\n"
         "print(c.get('/v1/briefs', headers={'Authorization': 'Bearer ' + key}).get_json()['data'][0]['status'])\n"
@@ -63,7 +70,11 @@ def test_the_embedded_default_runs_on_sqlite_with_nothing_else(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-4:] == ["400", "None", "live", "200"]
+    printed = out.stdout.splitlines()
+    assert " ".join(line for line in printed if not line.startswith("decided ")).split()[-4:] == [
+        "400", "None", "live", "200"]
+    [decided] = [line.split()[1:] for line in printed if line.startswith("decided ")]
+    assert decided == ["1", "1", "1", "1"]
 
 
 def test_create_admin_prints_the_key_alone_on_the_last_line(runner):

@@ -26,14 +26,19 @@ def record(actor: str, action: str, subject: str, reason: str | None, data: dict
 def record_many(actor: str, action: str, subjects: sa.Select, reason: str | None = None) -> int:
     """One audit row per row of `subjects` (it selects `subject` and `detail`, a JSON value: see
     json_object), in one INSERT … SELECT in the caller's transaction, however many rows."""
+    return db.session.execute(insert_many(actor, action, subjects, reason)).rowcount
+
+
+def insert_many(actor: str, action: str, subjects: sa.Select, reason: str | None = None) -> sa.Insert:
+    """record_many's INSERT … SELECT, for a caller that runs it as one part of a bigger statement."""
     rows = subjects.subquery()
     dialect = db.session.get_bind().dialect.name
-    return db.session.execute(sa.insert(AuditEvent).from_select(
+    return sa.insert(AuditEvent).from_select(
         ["id", "actor", "action", "subject", "reason", "detail", "created_at"],
         sa.select(sql_new_id("aud", dialect), sa.literal(actor), sa.literal(action), rows.c.subject,
                   sa.literal(reason[:REASON_LENGTH] if reason else None, sa.String), rows.c.detail,
                   sa.literal(utcnow())),
-    )).rowcount
+    )
 
 
 def json_object(**columns: sa.ColumnElement) -> sa.ColumnElement:

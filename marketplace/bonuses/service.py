@@ -19,6 +19,7 @@ from marketplace.auth.service import Principal
 from marketplace.bonuses.models import LEDGER_KINDS, Bonus
 from marketplace.briefs.models import Brief, TaskGroup, fee_for
 from marketplace.briefs.service import get_brief, group_counts
+from marketplace.db.arrays import among
 from marketplace.db.clock import utcnow
 from marketplace.db.ids import new_id, sql_new_id
 from marketplace.db.upsert import upsert_insert
@@ -221,7 +222,10 @@ def earn_on_approval(submission_ids: Sequence[str]) -> int:
     """Conversions that came in while these (just approved) submissions waited for review earn now."""
     if not submission_ids:
         return 0
-    claims = sa.select(Submission.claim_id).where(Submission.id.in_(list(submission_ids)))
+    # Only submissions of groups that carry a bonus can earn one: a bulk approval of work without
+    # bonuses (the usual case) reads its submissions once, by one array, and goes no further.
+    claims = (sa.select(Submission.claim_id).join(TaskGroup, TaskGroup.id == Submission.group_id)
+              .where(among(Submission.id, submission_ids), TaskGroup.bonus_per_conversion_cents.is_not(None)))
     return earn_for_conversions(sa.select(Conversion.id).where(Conversion.claim_id.in_(claims)))
 
 

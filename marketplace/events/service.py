@@ -3,6 +3,8 @@ happened unreported) and listing a brand's events, in the shape webhooks deliver
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 
 from marketplace.briefs.models import Brief
@@ -52,14 +54,25 @@ def record_many(type: str, objects: sa.Select) -> int:
     database: see marketplace.audit.service.json_object), in one INSERT … SELECT in the caller's
     transaction however many rows: the bulk paths (10,000 approvals) stay set-based. The statement
     returns the ids it made (INSERT … RETURNING), and the webhooks' fan-out is keyed on exactly those."""
+    return announce(type, db.session.execute(insert_many(type, objects)).all())
+
+
+def insert_many(type: str, objects: sa.Select) -> sa.Insert:
+    """record_many's INSERT … SELECT … RETURNING (id, brand_id), for a caller that runs it as one
+    part of a bigger statement (marketplace.db.together) and then hands what it returned to announce()."""
     if type not in TYPES:
         raise ValueError(f"unknown event type {type!r}")
     rows = objects.subquery()
     dialect, now = db.session.get_bind().dialect.name, utcnow()
-    written = db.session.execute(sa.insert(Event).from_select(
+    return sa.insert(Event).from_select(
         ["id", "brand_id", "type", "object", "created_at"],
         sa.select(sql_new_id("evt", dialect), rows.c.brand_id, sa.literal(type), rows.c.object, sa.literal(now)),
-    ).returning(Event.id, Event.brand_id)).all()
+    ).returning(Event.id, Event.brand_id)
+
+
+def announce(type: str, written: Sequence[tuple[str, str]]) -> int:
+    """The webhooks' deliveries of the events just written, (event id, brand id) as their INSERT
+    returned them; how many events."""
     if written:
         webhooks.fan_out(type, [(event_id, brand_id) for event_id, brand_id in written])
     return len(written)

@@ -25,9 +25,10 @@ def _email_state() -> str:
     return "pending" if current_app.config.get("SMTP_URL") else "none"
 
 
-def submissions_decided(kind: str, submissions: sa.Select) -> None:
-    """Tell each worker about their decided submissions, in one INSERT … SELECT in the caller's
-    transaction. `submissions` selects (id, worker_id, reason_code, message) rows."""
+def submissions_decided(kind: str, submissions: sa.Select) -> sa.Insert:
+    """What tells each worker about their decided submissions: one INSERT … SELECT, for the caller to
+    run in its transaction (on its own, or as one part of a bigger statement: see
+    marketplace.db.together). `submissions` selects (id, worker_id, reason_code, message) rows."""
     assert kind in KINDS
     rows = submissions.subquery()
     dialect = db.session.get_bind().dialect.name
@@ -40,7 +41,7 @@ def submissions_decided(kind: str, submissions: sa.Select) -> None:
         # SQLite reads `SELECT … FROM x ON CONFLICT` as a join's ON without a WHERE between them.
         .where(rows.c.id.is_not(None)),
     ).on_conflict_do_nothing(index_elements=["kind", "subject_id"])
-    db.session.execute(insert)
+    return insert
 
 
 def payouts_paid(items: sa.Select) -> None:

@@ -17,9 +17,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from marketplace.audit import service as audit
 from marketplace.audit.service import json_object
 from marketplace.briefs.models import Brief
+from marketplace.db.arrays import among
 from marketplace.db.clock import utcnow
+from marketplace.db.together import together
 from marketplace.events import service as events
 from marketplace.extensions import db
 from marketplace.notifications import service as notifications
@@ -139,33 +142,50 @@ def give_up_validating(stuck: sa.ColumnElement[bool], now: datetime) -> list[str
     return given_up
 
 
-def decide(rows: list, decision: str, *, among, now: datetime, actor: str, reason_code: str | None,
+def decide(rows: list, decision: str, *, now: datetime, actor: str, reason_code: str | None,
            reason: str | None, revision_deadline: timedelta) -> None:
     """A person's (or auto-approval's) decision on locked needs_review submissions, set-based.
 
-    `rows` carry id, task_id and claim_id; `among(column, ids)` builds the id predicate. An
-    approval approves the tasks; a rejection ends the claims and reopens the tasks; a revision
-    request keeps the claim held (submitted), so the worker can submit again on it.
+    `rows` carry id, task_id and claim_id. The submissions move, and from the rows that moved, in
+    one statement on PostgreSQL (marketplace.db.together): each worker's notice, the audit row
+    (who decided, and why), the brand's event, and, for an approval, the tasks. A rejection then
+    ends the claims and reopens the tasks; a revision request keeps the claim held (submitted), so
+    the worker can submit again on it.
     """
     move = SUBMISSION_MOVES[decision]  # a decision is named as its move
-    # synchronize_session=False: no decided row is loaded as an object in this session, and
-    # the ORM's default would fetch every updated id back to look for one (10,000 per call).
-    db.session.execute(
+    ids = [r.id for r in rows]
+    change = (
         sa.update(Submission)
-        .where(among(Submission.id, [r.id for r in rows]), Submission.status.in_(sorted(move.sources)))
+        .where(among(Submission.id, ids), Submission.status.in_(sorted(move.sources)))
         .values(status=move.target, decided_at=now, decided_by=actor, reason_code=reason_code, reason=reason,
                 revision_deadline=now + revision_deadline if decision == "request_revision" else None,
                 appealable_until=now + appeal_window() if decision == "reject" else None)
-        .execution_options(synchronize_session=False)
     )
-    notifications.submissions_decided(DECISION_NOTICES[decision], sa.select(
-        Submission.id, Submission.worker_id, Submission.reason_code, Submission.reason.label("message"),
-    ).where(among(Submission.id, [r.id for r in rows]), Submission.status == move.target))
-    submissions_changed(f"submission.{move.target}", among(Submission.id, [r.id for r in rows]),
-                        Submission.status == move.target)
-    if decision == "approve":
-        tasks.approve_tasks([r.task_id for r in rows], now, among=among)
-    elif decision == "reject":
+    moved = (Submission.id, Submission.worker_id, Submission.brief_id, Submission.task_id, Submission.status,
+             Submission.reason_code, Submission.reason)
+    event_type = f"submission.{move.target}"
+
+    def notices(m):
+        return notifications.submissions_decided(DECISION_NOTICES[decision], sa.select(
+            m.c.id, m.c.worker_id, m.c.reason_code, m.c.reason.label("message")))
+
+    def audit_rows(m):
+        return audit.insert_many(actor, f"submission.{move.target}", sa.select(
+            m.c.id.label("subject"),
+            json_object(brief_id=m.c.brief_id, worker_id=m.c.worker_id, reason_code=m.c.reason_code).label("detail"),
+        ), reason=reason)
+
+    def task_moves(m):
+        return tasks.approve_tasks(sa.select(m.c.task_id), now)
+
+    def brand_events(m):  # last: what it returns (the events written) is what the webhooks fan out
+        return events.insert_many(event_type, _submission_events(m))
+
+    followers = [notices, audit_rows, *([task_moves] if decision == "approve" else []), brand_events]
+    written = together(change, moved, sa.select(*moved).where(among(Submission.id, ids),
+                                                              Submission.status == move.target), followers)
+    events.announce(event_type, [(event_id, brand_id) for event_id, brand_id in written])
+    if decision == "reject":
         tasks.reject(sa.select(Claim.id).where(among(Claim.id, [r.claim_id for r in rows])))
 
 
@@ -220,10 +240,20 @@ def reverse_payment(submission_ids: sa.Select | list[str], reversal: str, now: d
 
 def submissions_changed(type: str, *where: sa.ColumnElement[bool]) -> int:
     """The brands' events for submissions that just moved (those matching `where`), in one
-    INSERT … SELECT: a chunk of 2,500 approvals is one statement, not 2,500."""
-    return events.record_many(type, sa.select(
+    INSERT … SELECT: a chunk of 2,500 is one statement, not 2,500."""
+    moved = sa.select(*(getattr(Submission, c) for c in _EVENT_COLUMNS)).where(*where).subquery("moved")
+    return events.record_many(type, _submission_events(moved))
+
+
+# What a submission's event says of it, read from the submissions that moved.
+_EVENT_COLUMNS = ("id", "brief_id", "task_id", "worker_id", "status", "reason_code", "reason")
+
+
+def _submission_events(moved: sa.FromClause) -> sa.Select:
+    """(brand_id, object) of each moved submission (a FROM with _EVENT_COLUMNS), for events."""
+    return sa.select(
         Brief.brand_id.label("brand_id"),
-        json_object(id=Submission.id, object=sa.literal("submission"), brief_id=Submission.brief_id,
-                    task_id=Submission.task_id, worker_id=Submission.worker_id, status=Submission.status,
-                    reason_code=Submission.reason_code, reason=Submission.reason).label("object"),
-    ).join(Brief, Brief.id == Submission.brief_id).where(*where))
+        json_object(id=moved.c.id, object=sa.literal("submission"), brief_id=moved.c.brief_id,
+                    task_id=moved.c.task_id, worker_id=moved.c.worker_id, status=moved.c.status,
+                    reason_code=moved.c.reason_code, reason=moved.c.reason).label("object"),
+    ).select_from(moved).join(Brief, Brief.id == moved.c.brief_id)

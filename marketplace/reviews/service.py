@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import aliased
 
-from marketplace.audit import service as audit
 from marketplace.auth.models import Worker
 from marketplace.auth.service import Principal
 from marketplace.bonuses import service as bonuses
 from marketplace.briefs.models import Brief, TaskGroup, fee_for
+from marketplace.db.arrays import among
 from marketplace.db.clock import utcnow
 from marketplace.errors import Conflict, InvalidInput, NotFound
 from marketplace.extensions import db
@@ -109,13 +108,6 @@ def parse_check_filter(text: str | None, field_name: str = "check") -> tuple[Che
         raise InvalidInput.field(field_name, "At most 10 terms.")
     return tuple(terms)
 
-
-def _among(column: sa.ColumnElement, values: Sequence[str]) -> sa.ColumnElement[bool]:
-    """`column = ANY(:array)`: one bind parameter for a thousand ids, where an IN list costs more
-    to build and parse than the statement takes to run."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(sa.String)))
-    return column.in_(list(values))
 
 
 def _all_checks_pass() -> sa.ColumnElement[bool]:
@@ -296,7 +288,7 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
                   (_all_checks_pass() if require_all_checks_pass else sa.true()).label("checks_pass"))
         .join(TaskGroup, TaskGroup.id == Submission.group_id)
         .join(Brief, Brief.id == Submission.brief_id)
-        .where(_among(Submission.id, ids))
+        .where(among(Submission.id, ids))
         .order_by(Submission.id)
         .with_for_update(of=Submission)
     )
@@ -320,9 +312,8 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
     if decision == "approve":
         decidable = _approve(decidable, outcome)
     if decidable:
-        proofs.decide(decidable, decision, among=_among, now=now, actor=actor, reason_code=reason_code,
-                      reason=reason, revision_deadline=revision_deadline)
-        _audit_decided(decidable, decision, actor=actor, reason=reason)
+        proofs.decide(decidable, decision, now=now, actor=actor, reason_code=reason_code,
+                      reason=reason, revision_deadline=revision_deadline)  # and its audit rows
         if decision == "approve":
             # Conversions that came in while the work waited for review earn its bonus now.
             bonuses.earn_on_approval([r.id for r in decidable])
@@ -335,16 +326,6 @@ def _decide_chunk(ids: Sequence[str], decision: str, *, actor: str, brand_id: st
     return outcome
 
 
-def _audit_decided(rows: list, decision: str, *, actor: str, reason: str | None) -> None:
-    """One audit row per decided submission, in one INSERT … SELECT for the chunk."""
-    target = proofs.SUBMISSION_MOVES[decision].target
-    audit.record_many(actor, f"submission.{target}", sa.select(
-        Submission.id.label("subject"),
-        audit.json_object(brief_id=Submission.brief_id, worker_id=Submission.worker_id,
-                          reason_code=Submission.reason_code).label("detail"),
-    ).where(_among(Submission.id, [r.id for r in rows]), Submission.status == target), reason=reason)
-
-
 def _approve(rows: list, outcome: DecisionOutcome, keep: dict[str, int] | None = None) -> list:
     """Book the approvals the escrows cover (oldest first per brief), skip the rest; returns the booked rows.
 
@@ -352,18 +333,20 @@ def _approve(rows: list, outcome: DecisionOutcome, keep: dict[str, int] | None =
     whose task someone else holds is paid only from what the brief has not promised."""
     if not rows:
         return []
-    escrows = {r.brief_id: ledger.escrow(r.brief_id, r.currency) for r in rows}
+    escrows = {brief_id: ledger.escrow(brief_id, currency) for brief_id, currency in {(r.brief_id, r.currency) for r in rows}}
     held = ledger.locked_balances(escrows.values())
     keep = keep or {}
     by_brief: dict[str, list] = defaultdict(list)
     for row in rows:
         by_brief[row.brief_id].append(row)
 
+    # Ten thousand rows a call: each price's fee, each worker's and each currency's account is made once.
+    fees = {(price, bps): fee_for(price, bps) for price, bps in {(r.unit_price_cents, r.fee_bps) for r in rows}}
     covered = []
     for brief_id, brief_rows in by_brief.items():
         left = held[escrows[brief_id].code] - keep.get(brief_id, 0)
         for row in sorted(brief_rows, key=lambda r: (r.created_at, r.id)):
-            cost = row.unit_price_cents + fee_for(row.unit_price_cents, row.fee_bps)
+            cost = row.unit_price_cents + fees[row.unit_price_cents, row.fee_bps]
             if cost <= left:
                 left -= cost
                 covered.append(row)
@@ -374,15 +357,16 @@ def _approve(rows: list, outcome: DecisionOutcome, keep: dict[str, int] | None =
 
     postings = []
     workers: dict[tuple[str, str], ledger.Account] = {}  # a worker approved many times: one Account
+    platform = {currency: ledger.platform_fees(currency) for currency in {r.currency for r in covered}}
     for row in covered:
-        fee = fee_for(row.unit_price_cents, row.fee_bps)
-        worker = workers.get((row.worker_id, row.currency))
+        price, currency, worker_id = row.unit_price_cents, row.currency, row.worker_id
+        fee = fees[price, row.fee_bps]
+        worker = workers.get((worker_id, currency))
         if worker is None:
-            worker = workers[row.worker_id, row.currency] = ledger.worker_available(row.worker_id, row.currency)
-        lines = [(escrows[row.brief_id], row.unit_price_cents + fee), (worker, -row.unit_price_cents)]
-        if fee:
-            lines.append((ledger.platform_fees(row.currency), -fee))
-        postings.append(ledger.Posting("approval", row.id, tuple(lines), memo=f"approved {row.task_id}"))
+            worker = workers[worker_id, currency] = ledger.worker_available(worker_id, currency)
+        lines = ((escrows[row.brief_id], price + fee), (worker, -price), (platform[currency], -fee)) if fee else \
+            ((escrows[row.brief_id], price), (worker, -price))
+        postings.append(ledger.Posting("approval", row.id, lines, memo=f"approved {row.task_id}"))
     ledger.post_many(postings, locked=held)  # the escrows are locked and read above
     return covered
 

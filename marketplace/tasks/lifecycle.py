@@ -96,11 +96,10 @@ def close_open_tasks(brief_id: str) -> None:
     db.session.execute(_task_update("close", sa.and_(Task.brief_id == brief_id, Task.status == "open"), utcnow()))
 
 
-def approve_tasks(task_ids: list[str], now: datetime, among=None) -> None:
-    """The tasks whose proof was approved. `among(column, ids)` builds the id predicate (the bulk
-    decision passes one that binds 10,000 ids as one array); IN by default."""
-    where = among(Task.id, task_ids) if among is not None else Task.id.in_(task_ids)
-    db.session.execute(_task_update("approve", where, now).execution_options(synchronize_session=False))
+def approve_tasks(task_ids: sa.Select, now: datetime) -> sa.Update:
+    """What approves the tasks whose proof was approved (`task_ids` selects them), for the caller to
+    run in its transaction, on its own or as one part of a bigger statement (marketplace.db.together)."""
+    return _task_update("approve", Task.id.in_(task_ids), now)
 
 
 def take_back(task_id: str, worker_id: str, now: datetime) -> bool:

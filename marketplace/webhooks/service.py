@@ -25,9 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 import standardwebhooks
 from flask import current_app, has_app_context
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from marketplace.db.arrays import among
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.ids import sql_new_id
 from marketplace.errors import InvalidInput, NotFound
@@ -196,18 +196,12 @@ def fan_out(type: str, written: Sequence[tuple[str, str]]) -> int:
         sa.select(sql_new_id("whd", dialect), WebhookEndpoint.id, events.c.id, sa.literal("pending"), sa.literal(0),
                   sa.literal([], sa.JSON), sa.literal(now), sa.literal(now), sa.literal(now))
         .join(events, events.c.brand_id == WebhookEndpoint.brand_id)
-        .where(WebhookEndpoint.id.in_(endpoint_ids), _among(events.c.id, [event_id for event_id, _ in written])),
+        .where(WebhookEndpoint.id.in_(endpoint_ids), among(events.c.id, [event_id for event_id, _ in written])),
     ).returning(WebhookDelivery.__table__.c.endpoint_id)).all())  # (the driver reports no rowcount here)
     if made:
         _deliver_after_commit(endpoint_ids)
     return made
 
-
-def _among(column: sa.ColumnElement, values: list[str]) -> sa.ColumnElement[bool]:
-    """`column = ANY(:array)` on PostgreSQL: one bind parameter for a chunk's 2,500 ids."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(sa.String)))
-    return column.in_(values)
 
 
 def _deliver_after_commit(endpoint_ids: Sequence[str]) -> None:
@@ -306,7 +300,7 @@ def _lease_batch(endpoint_id: str, now: datetime, *, only: str | None = None, li
         return None
     ids = [row.id for row in rows]
     leased_until = now + timedelta(seconds=_lease_window())
-    db.session.execute(sa.update(WebhookDelivery).where(_among(WebhookDelivery.id, ids))
+    db.session.execute(sa.update(WebhookDelivery).where(among(WebhookDelivery.id, ids))
                        .values(leased_until=leased_until).execution_options(synchronize_session=False))
     endpoint = db.session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:  # (its deliveries would be gone with it; nothing to send)
@@ -314,7 +308,7 @@ def _lease_batch(endpoint_id: str, now: datetime, *, only: str | None = None, li
         return None
     db.session.expunge(endpoint)  # what signs and addresses this batch, as read with its lease
     payloads = {event.id: json.dumps(event.payload(), separators=(",", ":")).encode() for event in db.session.scalars(
-        sa.select(Event).where(_among(Event.id, sorted({row.event_id for row in rows}))))}
+        sa.select(Event).where(among(Event.id, sorted({row.event_id for row in rows}))))}
     db.session.commit()  # the lease is taken; no transaction stays open across the POSTs
     return _Leased(endpoint, rows, payloads, leased_until, started)
 
@@ -387,7 +381,7 @@ def _record_batch(leased: _Leased, done: list, failure: tuple | None) -> None:
     untried = [row.id for row in leased.deliveries if row.id not in handled]
     if untried:
         db.session.execute(sa.update(WebhookDelivery)
-                           .where(_among(WebhookDelivery.id, untried), WebhookDelivery.leased_until == leased.leased_until)
+                           .where(among(WebhookDelivery.id, untried), WebhookDelivery.leased_until == leased.leased_until)
                            .values(leased_until=None).execution_options(synchronize_session=False))
     if failure:
         _record_failure(leased.endpoint.id, *failure, now=now)
@@ -431,12 +425,12 @@ def _fail_disabled(leased: _Leased) -> int:
                                     .where(WebhookEndpoint.id == leased.endpoint.id).with_for_update())
     if disabled_at is None:
         db.session.execute(sa.update(WebhookDelivery)
-                           .where(_among(WebhookDelivery.id, ids), WebhookDelivery.leased_until == leased.leased_until)
+                           .where(among(WebhookDelivery.id, ids), WebhookDelivery.leased_until == leased.leased_until)
                            .values(leased_until=None).execution_options(synchronize_session=False))
         db.session.commit()
         return 0
     failed = db.session.execute(sa.update(WebhookDelivery)
-                                .where(_among(WebhookDelivery.id, ids), WebhookDelivery.status == "pending")
+                                .where(among(WebhookDelivery.id, ids), WebhookDelivery.status == "pending")
                                 .values(status="failed", leased_until=None, next_attempt_at=None, updated_at=now)
                                 .returning(WebhookDelivery.id).execution_options(synchronize_session=False)).all()
     db.session.commit()
