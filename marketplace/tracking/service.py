@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
@@ -131,8 +131,8 @@ def _visit(ip: str | None, user_agent: str | None) -> dict:
     return {
         "click_id": new_id("clk"), "clicked_at": now, "clicked_hour": hour_of(now),
         "minute_ago": now - timedelta(minutes=1),
-        "window_start": datetime.fromtimestamp(number * window, timezone.utc),
-        "window_end": datetime.fromtimestamp((number + 1) * window, timezone.utc),
+        "window_start": datetime.fromtimestamp(number * window, UTC),
+        "window_end": datetime.fromtimestamp((number + 1) * window, UTC),
         "ip_hash": _digest(ip), "user_agent_hash": _digest(user_agent),
         # The separator cannot occur in an address, so no two (address, agent) pairs digest alike.
         "visitor_hash": _digest(f"{ip or ''}\n{user_agent or ''}"),
