@@ -26,6 +26,20 @@ from psycopg.rows import dict_row
 
 from marketplace.extensions import db
 
+# psycopg converts a statement's %(name)s placeholders to $n on every execution, caching the result
+# only for statements up to 4,096 bytes (psycopg._queries, a guard against ORM-made INSERTs with
+# varying row counts). The one-statement paths here are constant texts of 5 to 8 KB (the task
+# listing with its credential check is 7.7 KB), so each request paid about 0.3 ms of Python to
+# split the same text again. Raised to 32 KB: still an LRU of 128 entries, and every statement
+# longer than that is an ORM's bulk INSERT that the parameter-count guard (50) keeps out anyway.
+_QUERY_CACHE_LIMIT = 32_768
+try:
+    from psycopg import _queries as _psycopg_queries
+except ImportError:  # pragma: no cover - a psycopg without the module: its own default applies
+    _psycopg_queries = None
+if _psycopg_queries is not None and getattr(_psycopg_queries, "MAX_CACHED_STATEMENT_LENGTH", 0) < _QUERY_CACHE_LIMIT:
+    _psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = _QUERY_CACHE_LIMIT
+
 
 def engine(*, durable: bool = True) -> sa.Engine:
     """The autocommit engine, with its own pool, bound to the app's database.

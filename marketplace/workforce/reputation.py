@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from marketplace.appeals.models import Appeal
 from marketplace.auth.models import Worker
+from marketplace.db.arrays import among
 from marketplace.extensions import db
 from marketplace.proofs.models import Submission
 from marketplace.tasks.models import Claim
@@ -28,20 +29,20 @@ DECIDED = ("approved", "paid", "rejected", "auto_rejected")
 
 def _count(worker_id, statuses: tuple[str, ...]) -> sa.ScalarSelect:
     return (sa.select(sa.func.count()).select_from(Submission)
-            .where(Submission.worker_id == worker_id, Submission.status.in_(statuses)).scalar_subquery())
+            .where(Submission.worker_id == worker_id, among(Submission.status, statuses)).scalar_subquery())
 
 
 def recent_decided(worker_id) -> sa.Subquery:
     """The worker's last RECENT_DECIDED decided submissions (newest by submission), through the
     worker's (worker_id, created_at) index."""
-    return (sa.select(Submission.status).where(Submission.worker_id == worker_id, Submission.status.in_(DECIDED))
+    return (sa.select(Submission.status).where(Submission.worker_id == worker_id, among(Submission.status, DECIDED))
             .order_by(Submission.created_at.desc()).limit(RECENT_DECIDED).subquery("recent"))
 
 
 def approval_rate(worker_id) -> sa.ScalarSelect:
     """Approved share of the recent decided submissions as a numeric, NULL below MIN_DECIDED."""
     recent = recent_decided(worker_id)
-    approved = sa.func.count().filter(recent.c.status.in_(APPROVED))
+    approved = sa.func.count().filter(among(recent.c.status, APPROVED))
     rate = sa.case((sa.func.count() >= MIN_DECIDED,
                     sa.cast(approved, sa.Numeric) / sa.func.nullif(sa.func.count(), 0)), else_=None)
     return sa.select(rate).select_from(recent).scalar_subquery()
