@@ -225,3 +225,35 @@ def test_a_rejection_committed_while_the_claim_waits_on_the_worker_keeps_them_ou
     assert refused_by(result["response"]) == "min_approval_rate"
     assert db_session.execute(sa.text("SELECT count(*) FROM claims WHERE group_id = :g"),
                               {"g": group_id}).scalar() == 0
+
+
+def test_the_listing_text_is_fixed_and_within_what_psycopg_keeps_converted(app, client, standin):
+    """The listing's statement has no IN list SQLAlchemy expands on every execution (its status
+    lists bind as arrays), and what is sent (text and parameters) stays within the bounds psycopg
+    caches the placeholder conversion for (marketplace.db.direct raises the length bound), so the
+    text is converted once and prepared by the server after a few runs, not split on each request."""
+    from psycopg import _queries
+
+    from marketplace.db import direct
+    from marketplace.extensions import db
+    from marketplace.tasks import service
+
+    live(client, standin, [group(name="a", eligibility={"countries": ["GB"], "min_approval_rate": 0.5})])
+    _, token = f.sign_up_worker(client)
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "group_eligibility" in statement:
+            sent.append((statement, parameters))
+
+    with app.app_context():
+        compiled = str(service._listing(False, False, False, as_caller=True).compile(dialect=db.engine.dialect))
+        sa.event.listen(direct.engine(), "before_cursor_execute", record)
+        try:
+            assert client.get("/v1/tasks", headers=f.auth(token)).status_code == 200
+        finally:
+            sa.event.remove(direct.engine(), "before_cursor_execute", record)
+    assert "POSTCOMPILE" not in compiled
+    [(text, parameters)] = sent
+    assert len(text.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH == direct._QUERY_CACHE_LIMIT
+    assert len(parameters) <= _queries.MAX_CACHED_STATEMENT_PARAMS
