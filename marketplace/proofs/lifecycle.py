@@ -182,8 +182,7 @@ def decide(rows: list, decision: str, *, now: datetime, actor: str, reason_code:
         return events.insert_many(event_type, _submission_events(m))
 
     followers = [notices, audit_rows, *([task_moves] if decision == "approve" else []), brand_events]
-    written = together(change, moved, sa.select(*moved).where(among(Submission.id, ids),
-                                                              Submission.status == move.target), followers)
+    written = together(change, moved, followers)
     events.announce(event_type, [(event_id, brand_id) for event_id, brand_id in written])
     if decision == "reject":
         tasks.reject(sa.select(Claim.id).where(among(Claim.id, [r.claim_id for r in rows])))
