@@ -75,6 +75,24 @@ def pass_checks(row: Submission, now: datetime) -> None:
     submissions_changed(events.SUBMISSION_NEEDS_REVIEW, Submission.id == row.id)  # (autoflushes the move)
 
 
+def pass_checks_of(submission_id: str, now: datetime) -> bool:
+    """pass_checks for a submission the caller has locked but not loaded: set-based, no ORM object.
+    False when it was no longer validating (nothing moved, no event). On PostgreSQL the move and its
+    event are one statement (the UPDATE … RETURNING a CTE the event's INSERT … SELECT reads)."""
+    move = SUBMISSION_MOVES["pass_checks"]
+    moving = (sa.update(Submission)
+              .where(Submission.id == submission_id, Submission.status.in_(sorted(move.sources)))
+              .values(status=move.target, validated_at=now, rejection_reasons=None)
+              .execution_options(synchronize_session=False))
+    if db.session.get_bind().dialect.name == "postgresql":
+        moved = moving.returning(*_event_columns(Submission.__table__.c)).cte("moved")
+        return events.record_many(events.SUBMISSION_NEEDS_REVIEW, _event_objects(moved.c)) == 1
+    if db.session.execute(moving.returning(Submission.id)).first() is None:
+        return False
+    submissions_changed(events.SUBMISSION_NEEDS_REVIEW, Submission.id == submission_id)
+    return True
+
+
 # The contract's reason code (REASON_CODES) of each check that can fail a submission on its own:
 # an automatic rejection carries one, as a reviewer's does. A screenshot fails on its own for an
 # upload that is no usable image, or (reason_code_for) for a disclosure the image does not show.
@@ -221,9 +239,20 @@ def reverse_payment(submission_ids: sa.Select | list[str], reversal: str, now: d
 def submissions_changed(type: str, *where: sa.ColumnElement[bool]) -> int:
     """The brands' events for submissions that just moved (those matching `where`), in one
     INSERT … SELECT: a chunk of 2,500 approvals is one statement, not 2,500."""
-    return events.record_many(type, sa.select(
+    return events.record_many(type, _event_objects(Submission.__table__.c).where(*where))
+
+
+def _event_columns(c) -> list:
+    """The submission's columns its event shows, of a table or a CTE (`c`: its columns)."""
+    return [c.id, c.brief_id, c.task_id, c.worker_id, c.status, c.reason_code, c.reason]
+
+
+def _event_objects(c) -> sa.Select:
+    """(brand_id, object) of each submission row of `c` (the table's columns, or a CTE's of the same
+    names), the event's shape, for events.record_many."""
+    return sa.select(
         Brief.brand_id.label("brand_id"),
-        json_object(id=Submission.id, object=sa.literal("submission"), brief_id=Submission.brief_id,
-                    task_id=Submission.task_id, worker_id=Submission.worker_id, status=Submission.status,
-                    reason_code=Submission.reason_code, reason=Submission.reason).label("object"),
-    ).join(Brief, Brief.id == Submission.brief_id).where(*where))
+        json_object(id=c.id, object=sa.literal("submission"), brief_id=c.brief_id, task_id=c.task_id,
+                    worker_id=c.worker_id, status=c.status, reason_code=c.reason_code,
+                    reason=c.reason).label("object"),
+    ).join(Brief, Brief.id == c.brief_id)
