@@ -294,9 +294,16 @@ def find_near_duplicates(
     most the configuration allows (config.MAX_DUPLICATE_HAMMING_THRESHOLD).
     """
     neighbours = [chunk_neighbours(c) for c in phash_chunks(phash)]
-    probe = sa.or_(*(getattr(Submission, f"phash_c{i}").in_(neighbours[i]) for i in range(4)))
+    postgres = db.engine.dialect.name == "postgresql"
+    if postgres:
+        # `= ANY(:array)`, one parameter a chunk: the same index probe as IN, without SQLAlchemy
+        # expanding 68 parameters into the statement's text on every execution.
+        probe = sa.or_(*(getattr(Submission, f"phash_c{i}") == sa.any_(
+            sa.bindparam(f"phash_c{i}_near", neighbours[i], type_=postgresql.ARRAY(sa.Integer))) for i in range(4)))
+    else:
+        probe = sa.or_(*(getattr(Submission, f"phash_c{i}").in_(neighbours[i]) for i in range(4)))
     where = probe if among is None else sa.and_(probe, among)
-    if db.engine.dialect.name == "postgresql":
+    if postgres:
         distance = sa.func.bit_count(sa.cast(
             Submission.phash.op("#")(sa.cast(sa.literal(to_signed64(phash)), sa.BigInteger)),
             postgresql.BIT(64)))
