@@ -19,12 +19,14 @@ Running it twice, or twice at once, leaves one set of check rows and one decisio
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from marketplace.briefs.models import Brief, TaskGroup
+from marketplace.db import direct
 from marketplace.db.clock import as_utc, utcnow
 from marketplace.db.failures import database_unavailable
 from marketplace.db.upsert import upsert_insert
@@ -145,34 +148,62 @@ _STARTED_COLUMNS = ("id", "claim_id", "brief_id", "group_id", "worker_id", "crea
                     "captured_at", "screenshot_key", "link", "text")
 
 
-def _start(submission_id: str) -> _Snapshot | None:
-    # Counting the attempt locks the row, and only matches while it is still validating; on
-    # PostgreSQL the same statement reads the claim, brief and group the checks need (an UPDATE …
-    # RETURNING in a CTE, joined): one round trip where a locking read, an update and three gets
-    # were five, and only the columns the snapshot keeps, no ORM objects.
-    count_attempt = (
-        sa.update(Submission).where(Submission.id == submission_id, Submission.status == "validating")
-        .values(validation_attempts=sa.func.coalesce(Submission.validation_attempts, 0) + 1,
-                validation_started_at=utcnow())
+@functools.cache
+def _start_statement() -> sa.Select:
+    """Count the attempt and read what the checks need, as one statement (PostgreSQL): the UPDATE …
+    RETURNING is a CTE joined to the claim, brief and group. Every value is a named parameter, so
+    the statement is a constant, compiled once (marketplace.db.direct)."""
+    started = (
+        sa.update(Submission)
+        .where(Submission.id == sa.bindparam("submission_id", type_=sa.String),
+               Submission.status == sa.literal_column("'validating'"))
+        .values(validation_attempts=sa.func.coalesce(Submission.validation_attempts, sa.literal_column("0"))
+                + sa.literal_column("1"),
+                validation_started_at=sa.bindparam("now", type_=sa.DateTime(timezone=True)))
         .returning(*(getattr(Submission, name) for name in _STARTED_COLUMNS))
-    )
-    if db.session.get_bind().dialect.name == "postgresql":
-        started = count_attempt.cte("started")
-    else:  # (SQLite has no UPDATE in a CTE: the update, then the same read of the row)
-        if db.session.execute(count_attempt).first() is None:
+    ).cte("started")
+    return _snapshot_read(started)
+
+
+def _snapshot_read(started) -> sa.Select:
+    return (sa.select(started, Claim.claimed_at, Claim.tracked_code, Brief.starts_at, Brief.ends_at,
+                      Brief.prohibitions, Brief.disclosure_required, Brief.disclosure_on_media, TaskGroup.proof)
+            .select_from(started).join(Claim, Claim.id == started.c.claim_id)
+            .join(Brief, Brief.id == started.c.brief_id).join(TaskGroup, TaskGroup.id == started.c.group_id))
+
+
+def _start(submission_id: str) -> _Snapshot | None:
+    # Counting the attempt locks the row, and only matches while it is still validating. On
+    # PostgreSQL the same statement reads the claim, brief and group (five round trips were one
+    # locking read, an update and three gets), and it runs alone in autocommit on the direct
+    # engine: committed when it returns, so before any decoding, as the attempt must be, in one
+    # round trip (no pre-ping, BEGIN or COMMIT of a session). A caller with its own transaction
+    # open (a test holding the row) keeps the session's way, which sees what it has not committed.
+    if db.session.get_bind().dialect.name == "postgresql" and not db.session().in_transaction():
+        rows = direct.write(_start_statement(), {"submission_id": submission_id, "now": utcnow()})
+        if not rows:
+            return None
+        row = SimpleNamespace(**rows[0])
+    else:
+        count_attempt = (
+            sa.update(Submission).where(Submission.id == submission_id, Submission.status == "validating")
+            .values(validation_attempts=sa.func.coalesce(Submission.validation_attempts, 0) + 1,
+                    validation_started_at=utcnow())
+            .returning(*(getattr(Submission, name) for name in _STARTED_COLUMNS))
+        )
+        if db.session.get_bind().dialect.name == "postgresql":
+            started = count_attempt.cte("started")
+        else:  # (SQLite has no UPDATE in a CTE: the update, then the same read of the row)
+            if db.session.execute(count_attempt).first() is None:
+                db.session.rollback()
+                return None
+            started = sa.select(*(getattr(Submission, name) for name in _STARTED_COLUMNS)).where(
+                Submission.id == submission_id).subquery("started")
+        row = db.session.execute(_snapshot_read(started)).one_or_none()
+        if row is None:
             db.session.rollback()
             return None
-        started = sa.select(*(getattr(Submission, name) for name in _STARTED_COLUMNS)).where(
-            Submission.id == submission_id).subquery("started")
-    row = db.session.execute(
-        sa.select(started, Claim.claimed_at, Claim.tracked_code, Brief.starts_at, Brief.ends_at, Brief.prohibitions,
-                  Brief.disclosure_required, Brief.disclosure_on_media, TaskGroup.proof)
-        .select_from(started).join(Claim, Claim.id == started.c.claim_id).join(Brief, Brief.id == started.c.brief_id)
-        .join(TaskGroup, TaskGroup.id == started.c.group_id)
-    ).one_or_none()
-    if row is None:
-        db.session.rollback()
-        return None
+        db.session.commit()
     snapshot = _Snapshot(
         submission_id=row.id, claim_id=row.claim_id, brief_id=row.brief_id, worker_id=row.worker_id,
         created_at=as_utc(row.created_at), submitted_at=as_utc(row.submitted_at),
@@ -186,7 +217,7 @@ def _start(submission_id: str) -> _Snapshot | None:
         snapshot.handles = dict(db.session.execute(
             sa.select(SocialAccount.platform, SocialAccount.handle).where(SocialAccount.worker_id == row.worker_id)
         ).all())
-    db.session.commit()
+        db.session.rollback()  # (a read: nothing to commit)
     return snapshot
 
 
