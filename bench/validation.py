@@ -1,7 +1,8 @@
 """Validation bench: proof validation jobs per second on one RQ worker, against computing the perceptual
 hash alone on the same screenshots, with a line saying where a job's time goes (image work and the
-content band's share of it, database and the rest of the job with its SQL statements, RQ between
-jobs); and the same jobs for a brief asking for the disclosure on the image (OCR with Tesseract),
+content band's share of it, database and the rest of the job with its SQL statements, their time,
+commits and pool checkouts, RQ between jobs) and the most the ratio could be with no database work
+at all; and the same jobs for a brief asking for the disclosure on the image (OCR with Tesseract),
 against those without it."""
 
 from __future__ import annotations
@@ -84,13 +85,29 @@ def _submit_all(app, group_id: str, screenshots: list[bytes], prefix: str) -> No
         db.session.remove()
 
 
+def _timed_worker_class():
+    from rq import SimpleWorker
+
+    class TimedWorker(SimpleWorker):
+        """Keeps each job's span (RQ's own started/ended stamps) as it succeeds: a validation job
+        leaves nothing behind in Redis to read them from afterwards (result_ttl=0)."""
+
+        spans: dict[str, float] = {}
+
+        def handle_job_success(self, job, queue, started_job_registry):
+            TimedWorker.spans[job.id] = (job.ended_at - job.started_at).total_seconds()
+            return super().handle_job_success(job, queue, started_job_registry)
+
+    return TimedWorker
+
+
 def _burst(app, count: int, stats: dict | None = None) -> float:
     """Run the `count` queued validation jobs on one SimpleWorker: jobs per second. With `stats`,
     also fill in the mean time inside a job (RQ's own started/ended stamps) and SQL statements per job."""
     import sqlalchemy as sa
-    from rq import Queue, SimpleWorker
-    from rq.job import Job
+    from rq import Queue
 
+    from marketplace.db import direct
     from marketplace.extensions import db
     from marketplace.jobs import queue_name, redis_connection
 
@@ -99,23 +116,54 @@ def _burst(app, count: int, stats: dict | None = None) -> float:
         queue = Queue(queue_name("validation", app), connection=redis)
         assert queue.count == count, queue.count
         job_ids = queue.job_ids
-        statements = [0]
+        timed = _timed_worker_class()
+        # Round trips the SQL counter does not see: each commit, and each pool checkout's pre-ping.
+        seen = {"statements": 0, "commits": 0, "checkouts": 0}
 
-        def count_statement(*_):
-            statements[0] += 1
+        def counter(what):
+            def count(*_):
+                seen[what] += 1
+            return count
 
-        sa.event.listen(db.engine, "before_cursor_execute", count_statement)
+        clock = {"sql": 0.0, "at": 0.0}
+
+        def sql_started(*_):
+            seen["statements"] += 1
+            clock["at"] = time.perf_counter()
+
+        def sql_ended(*_):
+            clock["sql"] += time.perf_counter() - clock["at"]
+
+        listeners = [(db.engine, "before_cursor_execute", sql_started), (db.engine, "after_cursor_execute", sql_ended),
+                     (db.engine, "commit", counter("commits")), (db.engine.pool, "checkout", counter("checkouts"))]
+        for target, name, fn in listeners:
+            sa.event.listen(target, name, fn)
+        # A statement on the direct (autocommit) engine goes to the driver itself, past SQLAlchemy's
+        # events: counted here, as a statement and its commit.
+        run_directly = direct._run
+
+        def counted_direct(*args, **kwargs):
+            sql_started()
+            try:
+                return run_directly(*args, **kwargs)
+            finally:
+                sql_ended()
+                seen["commits"] += 1
+
+        direct._run = counted_direct
         try:
             started = time.perf_counter()
-            SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
+            timed([queue], connection=redis).work(burst=True, logging_level="WARNING")
             rate = count / (time.perf_counter() - started)
         finally:
-            sa.event.remove(db.engine, "before_cursor_execute", count_statement)
+            direct._run = run_directly
+            for target, name, fn in listeners:
+                sa.event.remove(target, name, fn)
         if stats is not None:
-            jobs = Job.fetch_many(job_ids, connection=redis)
-            spans = [(j.ended_at - j.started_at).total_seconds() for j in jobs if j and j.ended_at and j.started_at]
+            spans = [timed.spans.pop(job_id) for job_id in job_ids if job_id in timed.spans]
             stats["job_ms"] = 1000 * sum(spans) / len(spans)
-            stats["statements"] = statements[0] / count
+            stats.update({what: n / count for what, n in seen.items()})
+            stats["sql_ms"] = 1000 * clock["sql"] / count
         return rate
 
 
@@ -165,12 +213,19 @@ def main() -> None:
     wall_ms, job_ms = 1000 / job_rate, stats["job_ms"]
     harness.note(f"where a job's {wall_ms:.1f} ms go: image {image_ms:.1f} ms (of which content-band hashes "
                  f"{image_ms - whole_ms:.1f}, phash alone {1000 / hash_rate:.1f}), database and the rest of the job "
-                 f"{job_ms - image_ms:.1f} ms ({stats['statements']:.1f} SQL statements), RQ between jobs "
+                 f"{job_ms - image_ms:.1f} ms ({stats['statements']:.1f} SQL statements taking {stats['sql_ms']:.1f} ms from "
+                 f"send to reply, {stats['commits']:.1f} commits, {stats['checkouts']:.1f} pool checkouts with a pre-ping; the remainder is "
+                 "commits, SQLAlchemy and the job's own Python), RQ between jobs "
                  f"{wall_ms - job_ms:.1f} ms")
+    # What the ratio could reach with no database work at all: the image work and RQ are its floor.
+    floor_ms = image_ms + wall_ms - job_ms
+    harness.note(f"with no database work at all a job would take {floor_ms:.1f} ms (image and RQ): ratio at most "
+                 f"{1000 / hash_rate / floor_ms:.2f}; 0.6 needs the whole job within {1000 / hash_rate / 0.6:.1f} ms")
     harness.report("validation.ocr", f"jobs/s with OCR, {N_OCR} shots", ocr_rate, job_rate, unit="jobs/s",
                    baseline_name="without OCR")
     harness.note(f"{SIZE[0]}x{SIZE[1]} PNG screenshots; each job: decode + container walk + phash + content-band hashes, "
-                 "whole-screen and content duplicate lookups, timestamp check, 4 transactions; with OCR (disclosure_on_media) also Tesseract "
+                 "whole-screen and content duplicate lookups, timestamp check, "
+                 f"{stats['commits']:.0f} transactions; with OCR (disclosure_on_media) also Tesseract "
                  f"(eng+fra+deu+spa, psm 11) and the disclosure match; outcomes {outcomes}")
 
 

@@ -96,13 +96,16 @@ def queue(name: str = "default"):
 
 
 def enqueue(func: str | Callable, *args, queue_name_: str = "default", job_id: str | None = None,
-            retry_intervals: list[int] | None = None, timeout: int = 300, unique: bool = False, **kwargs):
+            retry_intervals: list[int] | None = None, timeout: int = 300, unique: bool = False,
+            result_ttl: int = 3600, **kwargs):
     """Run func(*args) in the background. Call it after the commit that the job must see.
 
     unique=True (with a job_id): None when a job of that id is still queued or running. A job of
     that id that has ended (failed after its retries, finished, stopped) does not count: it is
     deleted and the job enqueued again, or a caller that retries what failed (the validation
     sweep) could never run it again while RQ keeps the dead job for failure_ttl.
+    result_ttl=0: a job whose return value nobody reads is deleted when it succeeds (RQ writes no
+    result and no finished-registry entry for it); a failed one is still kept for failure_ttl.
     """
     if redis_connection() is not None:
         from rq import Retry
@@ -121,7 +124,7 @@ def enqueue(func: str | Callable, *args, queue_name_: str = "default", job_id: s
         try:
             return queue(queue_name_).enqueue(
                 func, *args, job_id=job_id, retry=retry, job_timeout=timeout,
-                result_ttl=3600, failure_ttl=7 * 86400, unique=unique, **kwargs,
+                result_ttl=result_ttl, failure_ttl=7 * 86400, unique=unique, **kwargs,
             )
         except DuplicateJobError:
             return None

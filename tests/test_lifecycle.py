@@ -49,6 +49,40 @@ def test_an_illegal_move_on_a_loaded_submission_is_refused(app, client, standin,
     assert _statuses(db_session, brief_id) == [("approved", "approved")]
 
 
+def test_pass_checks_of_moves_only_a_validating_submission_and_records_its_event(app, client, standin, db_session):
+    """The set-based pass (the validation job's): a submission no longer validating (already in
+    review here) is not moved and gets no event; a validating one goes to needs_review with one
+    event showing it."""
+    from marketplace.db.clock import utcnow
+    from marketplace.extensions import db
+    from marketplace.proofs import lifecycle
+
+    worker, token = sign_up_worker(client)
+    brief_id = approved_work(app, client, standin, [(worker["id"], token)], 300, status="needs_review")
+    sub_id = db_session.execute(sa.text("SELECT id FROM submissions WHERE brief_id = :b"), {"b": brief_id}).scalar_one()
+
+    def needs_review_events() -> list:
+        db_session.rollback()
+        return list(db_session.execute(sa.text(
+            "SELECT object FROM events WHERE type = 'submission.needs_review' AND object->>'id' = :id"),
+            {"id": sub_id}).scalars())
+
+    before = needs_review_events()
+    with app.app_context():
+        assert lifecycle.pass_checks_of(sub_id, utcnow()) is False
+        db.session.commit()
+    assert needs_review_events() == before
+
+    db_session.execute(sa.text("UPDATE submissions SET status = 'validating' WHERE id = :id"), {"id": sub_id})
+    db_session.commit()
+    with app.app_context():
+        assert lifecycle.pass_checks_of(sub_id, utcnow()) is True
+        db.session.commit()
+    assert _statuses(db_session, brief_id)[0][0] == "needs_review"
+    [event] = [e for e in needs_review_events() if e not in before]
+    assert event["status"] == "needs_review" and event["object"] == "submission" and event["brief_id"] == brief_id
+
+
 def test_every_move_names_known_statuses():
     from marketplace.proofs.lifecycle import SUBMISSION_MOVES
     from marketplace.proofs.models import SUBMISSION_STATUSES

@@ -117,7 +117,8 @@ def machines(app, standin, tmp_path):
         queues = [queue_name(q, app) for q in ("validation", "payouts", "default")]
         for n in range(2):
             processes.append(_start(
-                [str(BIN / "rq"), "worker", "--url", app.config["REDIS_URL"], "-n", f"machine-{n}-{os.getpid()}",
+                [str(BIN / "rq"), "worker", "--worker-class", "workers.PreloadedWorker",  # as the Procfile runs it
+                 "--url", app.config["REDIS_URL"], "-n", f"machine-{n}-{os.getpid()}",
                  *queues], {**base_env, "STORAGE_DIR": str(tmp_path / f"worker-{n}")}))
         for web, process in zip(webs, processes, strict=False):
             def healthy(web=web, process=process):

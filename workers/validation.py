@@ -41,7 +41,9 @@ def enqueue_validation(submission_id: str, attempts: int = 0) -> bool:
     try:
         job = enqueue(validate_submission, submission_id, queue_name_="validation",
                       job_id=validation_job_id(submission_id, attempts), unique=True,
-                      retry_intervals=VALIDATION_RETRY_INTERVALS, timeout=VALIDATION_TIMEOUT_SECONDS)
+                      retry_intervals=VALIDATION_RETRY_INTERVALS, timeout=VALIDATION_TIMEOUT_SECONDS,
+                      # What a run decided is the submission's status; nothing reads the job's return.
+                      result_ttl=0)
     except Exception:
         log.exception("could not enqueue validation of %s; the sweep will retry", submission_id)
         return False

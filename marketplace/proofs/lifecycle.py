@@ -78,6 +78,19 @@ def pass_checks(row: Submission, now: datetime) -> None:
     submissions_changed(events.SUBMISSION_NEEDS_REVIEW, Submission.id == row.id)  # (autoflushes the move)
 
 
+def pass_checks_of(submission_id: str, now: datetime) -> bool:
+    """pass_checks for a submission the caller has locked but not loaded: set-based, no ORM object.
+    False when it was no longer validating (nothing moved, no event). The move and its event are
+    one statement on PostgreSQL (marketplace.db.together)."""
+    move = SUBMISSION_MOVES["pass_checks"]
+    change = (sa.update(Submission)
+              .where(Submission.id == submission_id, Submission.status.in_(sorted(move.sources)))
+              .values(status=move.target, validated_at=now, rejection_reasons=None))
+    written = together(change, [getattr(Submission, c) for c in _EVENT_COLUMNS], [
+        lambda moved: events.insert_many(events.SUBMISSION_NEEDS_REVIEW, _submission_events(moved))])
+    return events.announce(events.SUBMISSION_NEEDS_REVIEW, [(event_id, brand) for event_id, brand in written]) == 1
+
+
 # The contract's reason code (REASON_CODES) of each check that can fail a submission on its own:
 # an automatic rejection carries one, as a reviewer's does. A screenshot fails on its own for an
 # upload that is no usable image, or (reason_code_for) for a disclosure the image does not show.
