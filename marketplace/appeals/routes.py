@@ -51,7 +51,7 @@ def my_appeals(args):
 @blp.doc(security=BEARER, summary="Appeals, oldest first", description=(
     "The appeals queue: oldest first, each with how long it has waited (age_seconds); ?status=open for "
     "the ones still to decide. Each carries what deciding it needs: its submission's reason_code and "
-    "evidence (submission), its brief {id, title} and its worker {id, name}, read for the whole page at "
+    "evidence (submission), its brief {id, title} and its worker {id, display_name}, read for the whole page at "
     "once."))
 def list_appeals(args):
     rows, next_cursor = service.list_appeals(status=args["status"], limit=args["limit"], cursor=args["cursor"])

@@ -35,7 +35,7 @@ class _StringArray(sa.types.TypeDecorator):
     cache_ok = True
 
     def bind_processor(self, dialect):
-        return _BinaryList
+        return lambda value: None if value is None else _BinaryList(value)
 
 
 def among(column: sa.ColumnElement, values: Sequence[str]) -> sa.ColumnElement[bool]:

@@ -25,7 +25,12 @@ def together(change: sa.Update, returning: Sequence[sa.ColumnElement],
     """Run `change` and each follower's statement (built from a FROM of the rows it moved, with the
     `returning` columns: table columns, the first its primary key), in the caller's transaction;
     the rows the last follower returns (it must have a RETURNING). Only rows the change itself
-    moved are followed, on either database."""
+    moved are followed, on either database.
+
+    A follower reads `moved` and tables no other part writes (briefs, say), never the table the
+    change writes: on PostgreSQL every part sees the database as it was before the statement, on
+    SQLite as it is after the parts before it."""
+    assert followers, "together() needs at least one follower (the last one RETURNING)"
     if db.session.get_bind().dialect.name == "postgresql":
         moved = change.returning(*returning).cte("moved")
         parts = [follower(moved).cte(f"then_{i}") for i, follower in enumerate(followers)]
