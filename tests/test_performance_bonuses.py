@@ -197,3 +197,28 @@ def test_performance_bonuses_are_paid_by_the_next_payout_batch(app, client, runn
     detail = client.get(f"/v1/payout-batches/{batch.get_json()['id']}", headers=f.auth(admin)).get_json()
     assert [(i["worker_id"], i["amount_cents"], i["status"]) for i in detail["items"]] == [
         (worker["id"], 100 + 200, "paid")]
+
+
+def test_conversions_while_the_work_stood_rejected_earn_when_an_appeal_overturns_it(
+        app, client, runner, standin, db_session):
+    """A rejection overturned on appeal is an approval like any other: the conversions its tracked
+    link brought in while it stood rejected earn their bonus then (and once)."""
+    admin = f.make_admin(runner)
+    key, brief = bonus_brief(client, standin)
+    _, token, held = claimed(client, brief)
+    submission_id, = submit_claims(db_session, [held["claim_id"]])
+    rejected = client.post("/v1/review/decisions", headers=f.auth(admin), json={
+        "submission_ids": [submission_id], "decision": "reject", "reason_code": "off_brief", "reason": "No."})
+    assert rejected.status_code == 200 and rejected.get_json()["rejected"] == 1
+
+    post_conversions(client, key, [conversion(held["tracked_code"], "while-rejected", 1000)])
+    assert performance_bonuses(db_session) == []  # rejected: nothing earned
+
+    appeal = client.post(f"/v1/submissions/{submission_id}/appeal", headers=f.auth(token),
+                         json={"message": "It is about the product."})
+    assert appeal.status_code == 201, appeal.get_json()
+    decided = client.post(f"/v1/appeals/{appeal.get_json()['id']}/decision", headers=f.auth(admin),
+                          json={"decision": "overturn", "reason": "It was on brief."})
+    assert decided.status_code == 200, decided.get_json()
+    assert performance_bonuses(db_session) == [(held["task"]["id"], 200, "performance_bonus")]
+    assert earnings(client, token)["bonus_cents"] == 200

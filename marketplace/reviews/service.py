@@ -409,6 +409,8 @@ def approve_overturned(submission_id: str, *, actor: str, promised_cents) -> Non
     if taken_back:
         tasks.take_back(row.task_id, row.worker_id, now)
     proofs.overturn(row.id, now=now, actor=actor)
+    # As on every approval: the conversions that came in while the work stood rejected earn now.
+    bonuses.earn_on_approval([row.id])
 
 
 # Auto-approval and lapsed revisions ------------------------------------------------------------
