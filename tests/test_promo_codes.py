@@ -361,14 +361,14 @@ def test_the_embedded_sqlite_default_makes_promo_codes_and_attributes_by_them(tm
     assert (status, same_task) == ("201", "True")
 
 
-def test_a_promo_claim_takes_as_many_statements_as_any_claim(client, standin, sql_statements):
+def test_a_promo_claim_takes_as_many_statements_as_any_claim(client, standin, driver_statements):
     """The claim is a hot path: drawing and inserting the code is the INSERT the claim makes anyway."""
     plain, _ = promo_brief(client, standin, promo=False)
     promo, _ = promo_brief(client, standin)
     _, token = sign_up_worker(client)
 
     def statements(group_id: str) -> list[str]:
-        with sql_statements as seen:
+        with driver_statements as seen:
             claim(client, token, group_id)
         return list(seen)
 
