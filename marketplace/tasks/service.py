@@ -368,7 +368,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     """
     params = _listing_params(kind, brief_id, limit, cursor)
     params["worker_id"] = worker_id
-    return _listed(direct.read_statement(_listing(bool(kind), bool(brief_id), bool(cursor)), params), limit)
+    return _listed(direct.read(_listing(bool(kind), bool(brief_id), bool(cursor)), params), limit)
 
 
 def list_open_groups_as(secret: str, *, kind: str | None, brief_id: str | None, limit: int,
@@ -382,7 +382,7 @@ def list_open_groups_as(secret: str, *, kind: str | None, brief_id: str | None, 
     another role's or a dead credential reads nothing."""
     params = _listing_params(kind, brief_id, limit, cursor)
     params["secret_hash"] = hash_secret(secret)
-    rows = direct.read_statement(_listing(bool(kind), bool(brief_id), bool(cursor), as_caller=True), params)
+    rows = direct.read(_listing(bool(kind), bool(brief_id), bool(cursor), as_caller=True), params)
     principal = require_role(principal_from(rows[0] if rows else None, params["now"]), ("worker",))
     out, next_cursor = _listed([row for row in rows if row["g_id"] is not None], limit)
     return principal, out, next_cursor
