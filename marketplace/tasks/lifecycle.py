@@ -182,14 +182,15 @@ _CLAIM_VALUES = ("id", "task_id", "group_id", "brief_id", "worker_id", "tracked_
                  "claimed_at", "expires_at")
 
 
-def _claim_insert(task_id: sa.ColumnElement) -> postgresql.Insert:
+def _claim_insert(task_id: sa.ColumnElement, brief_id: sa.ColumnElement | None = None) -> postgresql.Insert:
     """INSERT of an active claim on `task_id`, every other value bound (:claim_id, :group_id,
     :brief_id, :worker_id, :tracked_code, :promo_code, :now, :expires_at); a promo code another
     claim holds means no row (ON CONFLICT (promo_code) DO NOTHING), not an error."""
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
     row = sa.select(
         sa.bindparam("claim_id", type_=sa.String), task_id, sa.bindparam("group_id", type_=sa.String),
-        sa.bindparam("brief_id", type_=sa.String), sa.bindparam("worker_id", type_=sa.String),
+        brief_id if brief_id is not None else sa.bindparam("brief_id", type_=sa.String),
+        sa.bindparam("worker_id", type_=sa.String),
         sa.bindparam("tracked_code", type_=sa.String), sa.bindparam("promo_code", type_=sa.String),
         sa.literal("active", sa.String), now, sa.bindparam("expires_at", type_=sa.DateTime(timezone=True)))
     return (postgresql.insert(Claim).from_select(list(_CLAIM_VALUES), row)
@@ -197,16 +198,17 @@ def _claim_insert(task_id: sa.ColumnElement) -> postgresql.Insert:
             .returning(*(Claim.__table__.c[name] for name in CLAIM_RETURNED)))
 
 
-def claim_picked(pick: sa.ScalarSelect) -> tuple[sa.CTE, sa.CTE]:
+def claim_picked(pick: sa.ScalarSelect, brief_id: sa.ColumnElement | None = None) -> tuple[sa.CTE, sa.CTE]:
     """The claim's move as data-modifying CTEs for one statement of the caller's (PostgreSQL): the
     open task `pick` names (locked by it, FOR UPDATE SKIP LOCKED) goes to :worker_id, and an
     active claim is inserted for it (see `_claim_insert` for the bound values). Returns the CTEs
     (moved_task with the task's id, new_claim with CLAIM_RETURNED): no rows in either when `pick`
-    found no task; a moved task and no claim when the promo code was taken (`claim_again`)."""
+    found no task; a moved task and no claim when the promo code was taken (CLAIM_AGAIN). The
+    brief's id is :brief_id unless the caller's statement reads it (`brief_id`)."""
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
     moved = (_task_update("claim", Task.id == pick, now).values(worker_id=sa.bindparam("worker_id", type_=sa.String))
              .returning(Task.id).cte("moved_task"))
-    inserted = _claim_insert(moved.c.id).cte("new_claim")
+    inserted = _claim_insert(moved.c.id, brief_id).cte("new_claim")
     return moved, inserted
 
 

@@ -159,9 +159,10 @@ def _take(worker_id: str, group_id: str) -> tuple[Claim, TaskGroup, Brief]:
     return new_claim, group, brief
 
 
-def _verdict_refusal(row: Mapping, group) -> Exception | None:
+def _verdict_refusal(row: Mapping, group, *, picking: bool = True) -> Exception | None:
     """What the claim's verdict row says keeps the worker from the group (suspended, a rule, the
-    limit per worker, no open task left), as the error to raise; None when a task was picked."""
+    limit per worker, no open task left), as the error to raise; None when a task was picked (or,
+    `picking` false, when the statement held back its pick for a reason of the caller's)."""
     if row["suspended"]:
         return suspensions.Suspended(suspensions.SUSPENDED)
     not_eligible = eligibility.refused(row)
@@ -169,7 +170,7 @@ def _verdict_refusal(row: Mapping, group) -> Exception | None:
         return not_eligible
     if group.max_per_worker is not None and row["held"] >= group.max_per_worker:
         return Conflict(f"You already hold {row['held']} of this group's tasks, its limit per worker.")
-    if row["task_id"] is None:
+    if picking and row["task_id"] is None:
         return Conflict("No open task is left in this group.")
     return None
 
@@ -182,42 +183,56 @@ _BRIEF_FIELDS = ("id", "brand_id", "status", "starts_at", "ends_at", "currency",
 
 
 def _take_pipelined(worker_id: str, group_id: str, base_url: str, answer: Callable | None):
-    """The claim and its view, committed, in three round trips on PostgreSQL: BEGIN with the group
-    read that locks the worker's row; the verdict, the pick, the task's move and the claim's
-    insert in one statement (its own, so in READ COMMITTED it sees what committed while the first
-    waited for the lock: a suspension, a decision on the worker's rate, the worker's other claim);
-    COMMIT. The same rules as `_take`, which the embedded SQLite default runs."""
+    """The claim and its view, committed, in two round trips on PostgreSQL: BEGIN, the group read
+    that locks the worker's row, and the verdict, the pick, the task's move and the claim's insert
+    in one statement of its own (so in READ COMMITTED it sees what committed while the read waited
+    for the lock: a suspension, a decision on the worker's rate, the worker's other claim), all
+    sent together; then the COMMIT. The second statement reads the group's brief, brand and limit
+    itself, so it need not wait for the first one's answer. The same rules as `_take`, which the
+    embedded SQLite default runs.
+
+    A brief with promo codes takes one more trip: a code's prefix is the brand's name, known only
+    from the first answer, so the batch's statement holds back (no code bound) and is sent again
+    with one."""
+    now = utcnow()
+    values = {
+        "worker_id": worker_id, "group_id": group_id, "now": now, "claim_id": new_id("clm"),
+        "tracked_code": new_tracked_code(), "promo_code": None,
+        "expires_at": now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
+    }
     with direct.transaction() as tx:
-        [found] = tx.run((_locked_group_read(), {"group_id": group_id, "worker_id": worker_id}))
-        if not found:
+        found, verdicts = tx.run((_locked_group_read(), {"group_id": group_id, "worker_id": worker_id}),
+                                 (_verdict_pick_and_claim(), values))
+        if not found or not verdicts:
             raise NotFound(f"No task group {group_id}.")
         row = found[0]
         group = SimpleNamespace(**{name: row[f"group_{name}"] for name in _GROUP_FIELDS})
         brief = SimpleNamespace(**{name: row[f"brief_{name}"] for name in _BRIEF_FIELDS})
-        now = utcnow()
-        refusal = _not_claimable(group, brief, now)
-        if refusal is not None:
-            raise Conflict(refusal)
-        draw = (lambda: promo_codes.new_promo_code(row["brand_name"])) if brief.promo_codes else (lambda: None)
-        values = {
-            "worker_id": worker_id, "group_id": group.id, "brand_id": brief.brand_id, "brief_id": brief.id,
-            "now": now, "max_per_worker": group.max_per_worker if group.max_per_worker is not None else 0,
-            "claim_id": new_id("clm"), "tracked_code": new_tracked_code(), "promo_code": draw(),
-            "expires_at": now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
-        }
-        [[verdict]] = tx.run((_verdict_pick_and_claim(group.max_per_worker is not None), values))
-        refused = _verdict_refusal(verdict, group)
-        if refused is not None:
-            raise refused
-        claimed = {name: verdict[f"claim_{name}"] for name in lifecycle.CLAIM_RETURNED}
-        attempts = 1
-        while claimed["id"] is None:  # the promo code drawn was taken: the task is ours, draw again
+        verdict = verdicts[0]
+        if not verdict["claimable"]:
+            raise Conflict(_not_claimable(group, brief, now) or "This task group cannot be claimed just now.")
+        group.max_per_worker = verdict["max_per_worker"]  # as the statement that decided judged it
+        attempts = 0
+        while True:
+            held_back = verdict["promo_codes"] and values["promo_code"] is None
+            refused = _verdict_refusal(verdict, group, picking=not held_back)
+            if refused is not None:
+                raise refused
+            if verdict["claim_id"] is not None:
+                break
+            # No claim yet: a promo code is wanted (none bound, or the one drawn was taken).
             if attempts == lifecycle.PROMO_CODE_ATTEMPTS:
                 raise ServiceUnavailable("No free promo code could be drawn for this claim; try again.",
                                          headers={"Retry-After": "1"})
             attempts += 1
-            [again] = tx.run((lifecycle.CLAIM_AGAIN, {**values, "task_id": verdict["task_id"], "promo_code": draw()}))
-            claimed = again[0] if again else {"id": None}
+            values["promo_code"] = promo_codes.new_promo_code(row["brand_name"])
+            if verdict["task_id"] is None:  # held back for the code: the whole statement again, with it
+                [[verdict]] = tx.run((_verdict_pick_and_claim(), values))
+            else:  # the task is ours and the code was taken: the INSERT alone, with another
+                [again] = tx.run((lifecycle.CLAIM_AGAIN, {**values, "task_id": verdict["task_id"], "brief_id": brief.id}))
+                if again:
+                    verdict = {**verdict, **{f"claim_{name}": value for name, value in again[0].items()}}
+        claimed = {name: verdict[f"claim_{name}"] for name in lifecycle.CLAIM_RETURNED}
         view = claim_view(SimpleNamespace(**claimed), group, brief, base_url)
         if answer is None:
             tx.commit()
@@ -242,14 +257,16 @@ def _locked_group_read() -> sa.Select:
             .where(TaskGroup.id == sa.bindparam("group_id", type_=sa.String)))
 
 
-@functools.lru_cache(maxsize=2)
-def _verdict_pick_and_claim(limited: bool) -> sa.Select:
-    """The pipelined claim's second statement: `_verdict_parts`, and the picked task moved to the
-    worker under a new claim (lifecycle.claim_picked), in one statement; the row carries the
-    verdict, the moved task's id (task_id) and the claim's columns (claim_…), null when refused."""
-    verdict, pick = _verdict_parts(limited)
+@functools.cache
+def _verdict_pick_and_claim() -> sa.Select:
+    """The pipelined claim's second statement: `_verdict_parts` on the group's own `_claim_target`,
+    and the picked task moved to the worker under a new claim (lifecycle.claim_picked), in one
+    statement; the row carries the verdict, the moved task's id (task_id) and the claim's columns
+    (claim_…), null when refused. No row when there is no such group."""
+    target = _claim_target()
+    verdict, pick = _verdict_parts(True, target)
     picked = pick.cte("picked")
-    moved, claimed = lifecycle.claim_picked(sa.select(picked.c.id).scalar_subquery())
+    moved, claimed = lifecycle.claim_picked(sa.select(picked.c.id).scalar_subquery(), target.c.brief_id)
     return (sa.select(verdict, moved.c.id.label("task_id"),
                       *(claimed.c[name].label(f"claim_{name}") for name in lifecycle.CLAIM_RETURNED))
             .select_from(verdict.outerjoin(moved, sa.true()).outerjoin(claimed, sa.true())))
@@ -263,32 +280,62 @@ def _verdict_and_pick(limited: bool) -> sa.Select:
     return sa.select(verdict, pick.correlate(verdict).scalar_subquery().label("task_id")).select_from(verdict)
 
 
-def _verdict_parts(limited: bool) -> tuple[sa.CTE, sa.Select]:
-    """The claim's verdict and its pick, built per kind of group (with a max_per_worker or
-    without), every value bound: the suspension, one column per eligibility rule, the claims held
-    against the limit (a CTE); and the open task picked (FOR UPDATE SKIP LOCKED) only when none of
-    them refuses the claim."""
+def _verdict_parts(limited: bool, target: sa.CTE | None = None) -> tuple[sa.CTE, sa.Select]:
+    """The claim's verdict and its pick, every value bound: the suspension, one column per
+    eligibility rule, the claims held against the limit (a CTE); and the open task picked (FOR
+    UPDATE SKIP LOCKED) only when none of them refuses the claim.
+
+    Without `target`, the brand and the limit are the caller's (:brand_id, :max_per_worker, the
+    count only when `limited`). With it (`_claim_target`: the group's brief, brand and limit read
+    in this statement), the verdict reads them there, and says too whether the group can be
+    claimed now and whether its brief wants a promo code, which refuse the pick as well when there
+    is none (:promo_code null) or the group cannot be claimed."""
     worker_id = sa.bindparam("worker_id", type_=sa.String)
     group_id = sa.bindparam("group_id", type_=sa.String)
-    brand_id = sa.bindparam("brand_id", type_=sa.String)
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
-    held = (sa.select(sa.func.count()).select_from(Claim)
-            .where(Claim.worker_id == worker_id, Claim.group_id == group_id, counts_against_limit(now))
-            .scalar_subquery() if limited else sa.literal(0, sa.Integer))
+    count = (sa.select(sa.func.count()).select_from(Claim)
+             .where(Claim.worker_id == worker_id, Claim.group_id == group_id, counts_against_limit(now))
+             .scalar_subquery())
+    if target is None:
+        brand_id, limit = sa.bindparam("brand_id", type_=sa.String), sa.bindparam("max_per_worker", type_=sa.Integer)
+        held, facts = (count if limited else sa.literal(0, sa.Integer)), []
+    else:
+        brand_id, limit = target.c.brand_id, target.c.max_per_worker
+        held = sa.case((limit.is_(None), sa.literal(0, sa.Integer)), else_=count)
+        facts = [target.c.claimable, target.c.promo_codes, target.c.max_per_worker]
     verdict = sa.select(
         suspensions.is_suspended(worker_id).label("suspended"),
         *eligibility.refusal_columns(worker_id, group_id, brand_id),
-        held.label("held"),
-    ).cte("verdict")
+        held.label("held"), *facts,
+    )
+    verdict = (verdict if target is None else verdict.select_from(target)).cte("verdict")
     refused = sa.or_(verdict.c.suspended, *(c for c in verdict.c if c.name.startswith("refused_")))
-    if limited:
-        refused = sa.or_(refused, verdict.c.held >= sa.bindparam("max_per_worker", type_=sa.Integer))
+    if target is not None:
+        refused = sa.or_(refused, ~verdict.c.claimable,
+                         sa.and_(verdict.c.max_per_worker.is_not(None), verdict.c.held >= verdict.c.max_per_worker),
+                         sa.and_(verdict.c.promo_codes, sa.bindparam("promo_code", type_=sa.String).is_(None)))
+    elif limited:
+        refused = sa.or_(refused, verdict.c.held >= limit)
     pick = (sa.select(Task.id)
             .where(Task.group_id == group_id, Task.status == "open", ~refused)
             .order_by(Task.seq)
             .limit(1)
             .with_for_update(skip_locked=True, of=Task))
     return verdict, pick
+
+
+def _claim_target() -> sa.CTE:
+    """What the claim's second statement reads of its group (:group_id) for itself: the brief, the
+    brand, the limit per worker, whether the brief wants promo codes, and whether the group can be
+    claimed now (:now), as `_not_claimable` judges it."""
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    claimable = sa.and_(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
+                        TaskGroup.paused_reason.is_(None))
+    return (sa.select(Brief.id.label("brief_id"), Brief.brand_id, TaskGroup.max_per_worker,
+                      Brief.promo_codes, claimable.label("claimable"))
+            .select_from(TaskGroup).join(Brief, Brief.id == TaskGroup.brief_id)
+            .where(TaskGroup.id == sa.bindparam("group_id", type_=sa.String))
+            .cte("target"))
 
 
 def held_task_counts(brief_id: str) -> dict[str, int]:
