@@ -182,6 +182,38 @@ class SqlStatements:
         sa.event.remove(self.engine, "before_cursor_execute", self._record)
 
 
+class DriverStatements:
+    """Every statement this process hands psycopg inside each `with recorder as statements:` block,
+    through the ORM's engine or the direct pools (marketplace/db/direct.py, which bypass
+    SQLAlchemy's events), BEGIN and COMMIT included when sent as statements."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.statements: list[str] = []
+
+    def __enter__(self) -> list[str]:
+        import psycopg
+
+        self.statements = statements = []
+        execute = psycopg.Cursor.execute
+
+        def recorded(cursor, query, *args, **kwargs):
+            statements.append(query if isinstance(query, str) else repr(query))
+            return execute(cursor, query, *args, **kwargs)
+
+        self.monkeypatch.setattr(psycopg.Cursor, "execute", recorded)
+        return statements
+
+    def __exit__(self, *exc) -> None:
+        self.monkeypatch.undo()
+
+
+@pytest.fixture
+def driver_statements() -> DriverStatements:
+    with pytest.MonkeyPatch.context() as patch:
+        yield DriverStatements(patch)
+
+
 @pytest.fixture
 def sql_statements(app) -> SqlStatements:
     from marketplace.extensions import db

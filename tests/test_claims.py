@@ -642,3 +642,94 @@ def test_a_claim_refused_for_its_brief_lets_go_of_the_worker_row_at_once(app, cl
                                  {"w": worker["id"]}).scalar() == worker["id"]
             other.rollback()
         db.session.remove()
+
+
+def test_a_retried_claim_gets_the_first_answer_back_and_holds_one_task(client, standin, db_session):
+    """The 201 is recorded under the Idempotency-Key in the claim's own commit: the retry is
+    answered from the record, and the worker holds the one task of the first try."""
+    brief, _ = live_groups(client, standin, [group(quantity=3)])
+    group_id = brief["task_groups"][0]["id"]
+    me, token = sign_up_worker(client)
+    headers = {**auth(token), "Idempotency-Key": "claim-once"}
+    first = client.post(claim_url(group_id), headers=headers)
+    again = client.post(claim_url(group_id), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert again.get_json() == first.get_json()
+    held = db_session.execute(sa.text("SELECT task_id FROM claims WHERE worker_id = :w"), {"w": me["id"]}).scalars().all()
+    assert held == [first.get_json()["task"]["id"]]
+    body = db_session.execute(sa.text("SELECT status_code, body FROM idempotency_records WHERE key = 'claim-once'")).one()
+    assert body.status_code == 201 and bytes(body.body) == first.get_data()
+
+
+def test_a_connection_lost_before_the_claims_commit_holds_nothing_and_the_retry_claims(
+        app, client, standin, db_session, monkeypatch):
+    """The database connection dies after the claim's statements ran and before its COMMIT (its
+    backend terminated from outside): the task stays open, no claim and no answer are recorded,
+    the client hears 503, and the same Idempotency-Key then claims for real, once."""
+    from marketplace.tasks import service
+
+    brief, _ = live_groups(client, standin, [group(quantity=2)])
+    group_id = brief["task_groups"][0]["id"]
+    me, token = sign_up_worker(client)
+    view = service.claim_view
+    killed = []
+
+    def view_then_lose_the_connection(*args, **kwargs):
+        # The claim's transaction is open on the direct pool: end its backend as a crash would.
+        with app.app_context():
+            from marketplace.db import direct
+            with direct.engine().connect() as admin:
+                killed.extend(admin.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'idle in transaction' AND application_name = 'marketplace-direct-durable'")).scalars())
+        return view(*args, **kwargs)
+
+    monkeypatch.setattr(service, "claim_view", view_then_lose_the_connection)
+    headers = {**auth(token), "Idempotency-Key": "claim-across-a-crash"}
+    lost = client.post(claim_url(group_id), headers=headers)
+    assert killed == [True]
+    assert_problem(lost, 503)
+    counts = lambda: db_session.execute(sa.text(  # noqa: E731
+        "SELECT (SELECT count(*) FROM claims WHERE worker_id = :w), "
+        "(SELECT count(*) FROM tasks WHERE group_id = :g AND status = 'open'), "
+        "(SELECT count(*) FROM idempotency_records WHERE key = 'claim-across-a-crash')"),
+        {"w": me["id"], "g": group_id}).one()
+    assert tuple(counts()) == (0, 2, 0)
+    db_session.rollback()
+    monkeypatch.setattr(service, "claim_view", view)
+    retried = client.post(claim_url(group_id), headers=headers)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert tuple(counts()) == (1, 1, 1)
+
+
+def _claim_and_die_after_the_commit(token: str, group_id: str, key: str) -> None:
+    """Runs in a spawned process: claims, and the process dies the moment the claim's transaction
+    has committed, before a byte of the answer is written (as a SIGKILLed web worker would)."""
+    import os
+
+    from marketplace import create_app
+    from marketplace.http import idempotency
+
+    idempotency.recorded = lambda response: os._exit(17)  # the route's first step after the commit
+    app = create_app({"TESTING": True})
+    app.test_client().post(claim_url(group_id), headers={**auth(token), "Idempotency-Key": key})
+    os._exit(0)  # not reached: had it been, the test below fails on the exit code
+
+
+def test_a_web_worker_dying_after_the_claims_commit_leaves_its_answer_for_the_retry(client, standin, db_session):
+    """The claim and its recorded 201 commit together: a process that dies right after the commit
+    leaves no key reserved and unanswered (which would make the retry wait, then claim a second
+    task); the retry gets the first claim back."""
+    brief, _ = live_groups(client, standin, [group(quantity=3)])
+    group_id = brief["task_groups"][0]["id"]
+    me, token = sign_up_worker(client)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_claim_and_die_after_the_commit, args=(token, group_id, "claim-then-die"))
+    process.start()
+    process.join(timeout=120)
+    assert process.exitcode == 17
+    retried = client.post(claim_url(group_id), headers={**auth(token), "Idempotency-Key": "claim-then-die"})
+    assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true"
+    held = db_session.execute(sa.text("SELECT id, task_id FROM claims WHERE worker_id = :w"), {"w": me["id"]}).all()
+    assert [(c.id, c.task_id) for c in held] == [(retried.get_json()["claim_id"], retried.get_json()["task"]["id"])]

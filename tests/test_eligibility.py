@@ -141,11 +141,12 @@ def test_a_track_record_lets_a_worker_past_the_reputation_rules(client, standin,
     assert refused_by(claim(client, token, ids["rate"])) == "min_approval_rate"
 
 
-def test_the_listing_is_one_statement_whose_rules_go_through_indexes(app, client, standin):
+def test_the_listing_is_one_statement_whose_rules_go_through_indexes(app, client, standin, monkeypatch):
     """The eligibility is subqueries of the listing's one statement; with sequential scans off
     (the test's tables are too small for the planner to prefer an index otherwise), each probe of
     the rules, the values and the blocks is an index scan, never a scan of a whole table."""
-    from marketplace.db import direct
+    import psycopg
+
     from marketplace.extensions import db
 
     me, token = f.sign_up_worker(client)
@@ -153,19 +154,15 @@ def test_the_listing_is_one_statement_whose_rules_go_through_indexes(app, client
                                                         "min_approval_rate": 0.5, "min_approved": 1,
                                                         "exclude_workers": [me["id"]]}), group(name="b")])
     sent = []
+    execute = psycopg.Cursor.execute
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        sent.append((statement, parameters))
+    def record(cursor, query, params=None, **kwargs):  # the listing runs on the direct pool, past SQLAlchemy
+        sent.append((query, params))
+        return execute(cursor, query, params, **kwargs)
 
-    with app.app_context():
-        engines = (db.engine, direct.engine())  # the listing runs on the autocommit engine
-        for engine in engines:
-            sa.event.listen(engine, "before_cursor_execute", record)
-        try:
-            response = client.get("/v1/tasks", headers=f.auth(token))
-        finally:
-            for engine in engines:
-                sa.event.remove(engine, "before_cursor_execute", record)
+    monkeypatch.setattr(psycopg.Cursor, "execute", record)
+    response = client.get("/v1/tasks", headers=f.auth(token))
+    monkeypatch.undo()
     assert response.status_code == 200
     assert [g["name"] for g in response.get_json()["data"]] == ["b"]
     listing = [(sql, params) for sql, params in sent if "group_eligibility" in sql]
@@ -227,11 +224,12 @@ def test_a_rejection_committed_while_the_claim_waits_on_the_worker_keeps_them_ou
                               {"g": group_id}).scalar() == 0
 
 
-def test_the_listing_text_is_fixed_and_within_what_psycopg_keeps_converted(app, client, standin):
+def test_the_listing_text_is_fixed_and_within_what_psycopg_keeps_converted(app, client, standin, monkeypatch):
     """The listing's statement has no IN list SQLAlchemy expands on every execution (its status
     lists bind as arrays), and what is sent (text and parameters) stays within the bounds psycopg
     caches the placeholder conversion for (marketplace.db.direct raises the length bound), so the
     text is converted once and prepared by the server after a few runs, not split on each request."""
+    import psycopg
     from psycopg import _queries
 
     from marketplace.db import direct
@@ -241,18 +239,18 @@ def test_the_listing_text_is_fixed_and_within_what_psycopg_keeps_converted(app, 
     live(client, standin, [group(name="a", eligibility={"countries": ["GB"], "min_approval_rate": 0.5})])
     _, token = f.sign_up_worker(client)
     sent = []
+    execute = psycopg.Cursor.execute
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if "group_eligibility" in statement:
-            sent.append((statement, parameters))
+    def record(cursor, query, params=None, **kwargs):  # the listing runs on the direct pool, past SQLAlchemy
+        if "group_eligibility" in query:
+            sent.append((query, params))
+        return execute(cursor, query, params, **kwargs)
 
     with app.app_context():
         compiled = str(service._listing(False, False, False, as_caller=True).compile(dialect=db.engine.dialect))
-        sa.event.listen(direct.engine(), "before_cursor_execute", record)
-        try:
-            assert client.get("/v1/tasks", headers=f.auth(token)).status_code == 200
-        finally:
-            sa.event.remove(direct.engine(), "before_cursor_execute", record)
+    monkeypatch.setattr(psycopg.Cursor, "execute", record)
+    assert client.get("/v1/tasks", headers=f.auth(token)).status_code == 200
+    monkeypatch.undo()
     assert "POSTCOMPILE" not in compiled
     [(text, parameters)] = sent
     assert len(text.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH == direct._QUERY_CACHE_LIMIT

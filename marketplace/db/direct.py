@@ -16,12 +16,14 @@ on a pool already renewed for it.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 from flask import current_app
+from psycopg import pq
 from psycopg.rows import dict_row
 
 from marketplace.extensions import db
@@ -74,22 +76,6 @@ def read(statement: sa.Executable, params: Mapping[str, Any] | None = None) -> l
     return _run(engine(), statement, params, retry=True)
 
 
-def read_statement(statement: sa.Executable, params: Mapping[str, Any] | None = None) -> list[Mapping[str, Any]]:
-    """All rows of one read-only statement built with SQLAlchemy's expressions (values of its own:
-    literals, IN lists), executed through SQLAlchemy on the autocommit engine: still one round
-    trip, no pre-ping, no BEGIN; retried once on a dropped connection, as `read` is."""
-    bound = engine()
-    for attempt in (1, 2):
-        try:
-            with bound.connect() as conn:
-                return [row._mapping for row in conn.execute(statement, params or {})]
-        except sa.exc.DBAPIError as exc:
-            if not exc.connection_invalidated or attempt == 2:
-                raise
-            bound.dispose(close=False)
-    raise AssertionError("unreachable")
-
-
 def write(statement: sa.Executable, params: Mapping[str, Any] | None = None, *, durable: bool = True,
           retry: bool = False) -> list[Mapping[str, Any]]:
     """The rows one writing statement returns (RETURNING), as mappings, committed when this returns.
@@ -111,13 +97,13 @@ def _run(bound: sa.Engine, statement: sa.Executable, params: Mapping[str, Any] |
         with bound.connect() as conn:
             result = conn.execute(statement, params or {})
             return [row._mapping for row in result] if result.returns_rows else []
-    sql = _compiled(bound, statement)
+    sql, defaults = _compiled(bound, statement)
     for attempt in (1, 2):
         connection = bound.raw_connection()
         try:
             with connection.cursor(row_factory=dict_row) as cursor:
-                cursor.execute(sql, params or {})
-                return cursor.fetchall() if cursor.description is not None else []
+                cursor.execute(sql, {**defaults, **params} if defaults and params else params or defaults)
+                return _rows(cursor)
         except psycopg.OperationalError:
             driver = connection.dbapi_connection
             if driver is None or not driver.broken:
@@ -131,16 +117,105 @@ def _run(bound: sa.Engine, statement: sa.Executable, params: Mapping[str, Any] |
     raise AssertionError("unreachable")
 
 
-# statement → the driver's SQL for it. Weak: a statement built per call is compiled per call and
-# forgotten with it; the hot ones are module constants, compiled once.
+# statement → the driver's SQL for it and the values its expression bound itself (a literal
+# `status = 'open'` is a bound parameter with its value). Weak: a statement built per call is
+# compiled per call and forgotten with it; the hot ones are module constants, compiled once.
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _compiled(bound: sa.Engine, statement: sa.Executable) -> str:
-    sql = _COMPILED.get(statement)
-    if sql is None:
-        sql = _COMPILED[statement] = str(statement.compile(dialect=bound.dialect))
-    return sql
+def _compiled(bound: sa.Engine, statement: sa.Executable) -> tuple[str, dict[str, Any]]:
+    made = _COMPILED.get(statement)
+    if made is None:
+        compiled = statement.compile(dialect=bound.dialect)
+        if compiled.post_compile_params:
+            # An IN list bound as one expanding parameter (`col.in_([...])`) is rendered per
+            # execution by SQLAlchemy; these statements are fixed texts: spell it col = ANY(:array).
+            raise ValueError(f"an expanding IN cannot run on the direct path: {sorted(p.key for p in compiled.post_compile_params)}")
+        defaults = {name: value for name, value in compiled.params.items() if value is not None}
+        made = _COMPILED[statement] = (str(compiled), defaults)
+    return made
+
+
+def _rows(cursor: psycopg.Cursor) -> list[Mapping[str, Any]]:
+    """The statement's rows, none for one that returns none. (Not `cursor.description is None`:
+    that builds a Column object per column, which on the claim's 45 columns cost more Python than
+    its rows did.)"""
+    result = cursor.pgresult
+    return cursor.fetchall() if result is not None and result.status == pq.ExecStatus.TUPLES_OK else []
+
+
+def pipelines() -> bool:
+    """Whether `transaction` is available: PostgreSQL (the embedded SQLite default has no pipeline)."""
+    return engine().dialect.name == "postgresql"
+
+
+class Transaction:
+    """One transaction on a connection of the durable autocommit pool, its statements sent in
+    batches: each `run` is one round trip however many statements it carries (psycopg's pipeline
+    mode), where the ORM's session spends a pre-ping, a BEGIN, one trip per statement and a COMMIT.
+    Each statement still runs by itself, so in READ COMMITTED a later one sees what committed
+    while an earlier one waited for a lock."""
+
+    def __init__(self, bound: sa.Engine, driver: psycopg.Connection):
+        self._bound = bound
+        self._driver = driver
+        self._begun = False
+        self.committed = False
+
+    def run(self, *steps: tuple[sa.Executable, Mapping[str, Any] | None]) -> list[list[Mapping[str, Any]]]:
+        """Each step's rows, all sent in one round trip (with the BEGIN, the first time)."""
+        return self._send(steps, commit=False)
+
+    def commit(self, *steps: tuple[sa.Executable, Mapping[str, Any] | None]) -> list[list[Mapping[str, Any]]]:
+        """The last steps and the COMMIT, in one round trip; their rows."""
+        rows = self._send(steps, commit=True)
+        self.committed = True
+        return rows
+
+    def _send(self, steps: Sequence[tuple[sa.Executable, Mapping[str, Any] | None]], *,
+              commit: bool) -> list[list[Mapping[str, Any]]]:
+        driver = self._driver
+        cursors = []
+        with driver.pipeline():
+            if not self._begun:
+                driver.execute("BEGIN")
+                self._begun = True
+            for statement, params in steps:
+                sql, defaults = _compiled(self._bound, statement)
+                cursor = driver.cursor(row_factory=dict_row)
+                cursor.execute(sql, {**defaults, **(params or {})})
+                cursors.append(cursor)
+            if commit:
+                driver.execute("COMMIT")
+        return [_rows(cursor) for cursor in cursors]
+
+
+@contextmanager
+def transaction() -> Iterator[Transaction]:
+    """A `Transaction` (PostgreSQL only: see `pipelines`), rolled back unless committed: a refusal
+    raised inside it leaves nothing behind. A connection lost midway is dropped with its pool-mates
+    and the error goes up (a 503: the client retries with its Idempotency-Key); nothing is retried
+    here, since the COMMIT may have reached the server."""
+    bound = engine()
+    connection = bound.raw_connection()
+    driver = connection.dbapi_connection
+    tx = Transaction(bound, driver)
+    try:
+        yield tx
+        if not tx.committed and tx._begun:
+            driver.execute("ROLLBACK")
+    except BaseException:
+        if driver.broken:
+            connection.invalidate()
+            bound.dispose(close=False)
+        elif tx._begun and not tx.committed:
+            try:
+                driver.execute("ROLLBACK")
+            except psycopg.Error:
+                connection.invalidate()
+        raise
+    finally:
+        connection.close()
 
 
 def dispose() -> None:

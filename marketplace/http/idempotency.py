@@ -220,19 +220,43 @@ def derived_id(prefix: str) -> str | None:
     return f"{prefix}_" + hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:32]
 
 
+def recording(response: Response) -> list[tuple[sa.Executable, dict]]:
+    """The statement that records `response` under this request's Idempotency-Key, for the
+    caller's own transaction (none without a key): a view whose work and answer commit together
+    (the claim) leaves no moment when the work is done and a retry would not hear of it. Once
+    that transaction commits, `recorded(response)` says so, and the hook below leaves it."""
+    claimed = g.get("idempotency")
+    if claimed is None:
+        return []
+    scope, key = claimed
+    return [(_RECORD, _record_values(scope, key, response))]
+
+
+def recorded(response: Response) -> None:
+    """`response` was recorded by the view's own committed transaction (see `recording`)."""
+    if g.get("idempotency") is not None:
+        g.idempotency_recorded = response
+
+
+def _record_values(scope: str, key: str, response: Response) -> dict:
+    return {"principal": scope, "key": key, "status_code": response.status_code,
+            "content_type": response.content_type, "location": response.headers.get("Location"),
+            "body": response.get_data()}
+
+
 def after_request(response: Response) -> Response:
     claimed = g.pop("idempotency", None)
     if claimed is None:
         return response
+    if g.pop("idempotency_recorded", None) is response:
+        return response  # recorded in the view's own transaction, with the work it answers for
     scope, key = claimed
     if response.status_code >= 500 or response.status_code == 429 or (
             response.status_code == 409 and response.headers.get("Retry-After")):
         # Failed on our side or "not now": a retry with the same key must run for real.
         direct.write(_FORGET, {"principal": scope, "key": key})
     else:
-        direct.write(_RECORD, {"principal": scope, "key": key, "status_code": response.status_code,
-                               "content_type": response.content_type, "location": response.headers.get("Location"),
-                               "body": response.get_data()})
+        direct.write(_RECORD, _record_values(scope, key, response))
     return response
 
 

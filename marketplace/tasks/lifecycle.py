@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from marketplace.briefs.models import CLOSED, Brief, TaskGroup
 from marketplace.db.clock import utcnow
@@ -59,8 +60,11 @@ CLAIM_MOVES: dict[str, Move] = {
 
 def _task_update(action: str, where: sa.ColumnElement[bool], now: datetime) -> sa.Update:
     move = TASK_MOVES[action]
-    return (sa.update(Task).where(where, Task.status.in_(sorted(move.sources)))
-            .values(status=move.target, updated_at=now))
+    # A move from one status is an equality, not IN: the claim's statement runs as a fixed text on
+    # the direct path (marketplace/db/direct.py), where an expanding IN list cannot.
+    source = (Task.status == next(iter(move.sources)) if len(move.sources) == 1
+              else Task.status.in_(sorted(move.sources)))
+    return sa.update(Task).where(where, source).values(status=move.target, updated_at=now)
 
 
 # --- tasks ----------------------------------------------------------------------------------
@@ -170,6 +174,46 @@ def claim(task_id: str, *, worker_id: str, group_id: str, brief_id: str, tracked
         if inserted is not None:
             return inserted
     raise PromoCodesExhausted(f"{PROMO_CODE_ATTEMPTS} promo codes drawn for one claim were all taken")
+
+
+# What a new claim's row gives back to the one statement that inserts it (the claim's view is built from it).
+CLAIM_RETURNED = ("id", "task_id", "tracked_code", "promo_code", "status", "claimed_at", "expires_at")
+_CLAIM_VALUES = ("id", "task_id", "group_id", "brief_id", "worker_id", "tracked_code", "promo_code", "status",
+                 "claimed_at", "expires_at")
+
+
+def _claim_insert(task_id: sa.ColumnElement, brief_id: sa.ColumnElement | None = None) -> postgresql.Insert:
+    """INSERT of an active claim on `task_id`, every other value bound (:claim_id, :group_id,
+    :brief_id, :worker_id, :tracked_code, :promo_code, :now, :expires_at); a promo code another
+    claim holds means no row (ON CONFLICT (promo_code) DO NOTHING), not an error."""
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    row = sa.select(
+        sa.bindparam("claim_id", type_=sa.String), task_id, sa.bindparam("group_id", type_=sa.String),
+        brief_id if brief_id is not None else sa.bindparam("brief_id", type_=sa.String),
+        sa.bindparam("worker_id", type_=sa.String),
+        sa.bindparam("tracked_code", type_=sa.String), sa.bindparam("promo_code", type_=sa.String),
+        sa.literal("active", sa.String), now, sa.bindparam("expires_at", type_=sa.DateTime(timezone=True)))
+    return (postgresql.insert(Claim).from_select(list(_CLAIM_VALUES), row)
+            .on_conflict_do_nothing(index_elements=["promo_code"])
+            .returning(*(Claim.__table__.c[name] for name in CLAIM_RETURNED)))
+
+
+def claim_picked(pick: sa.ScalarSelect, brief_id: sa.ColumnElement | None = None) -> tuple[sa.CTE, sa.CTE]:
+    """The claim's move as data-modifying CTEs for one statement of the caller's (PostgreSQL): the
+    open task `pick` names (locked by it, FOR UPDATE SKIP LOCKED) goes to :worker_id, and an
+    active claim is inserted for it (see `_claim_insert` for the bound values). Returns the CTEs
+    (moved_task with the task's id, new_claim with CLAIM_RETURNED): no rows in either when `pick`
+    found no task; a moved task and no claim when the promo code was taken (CLAIM_AGAIN). The
+    brief's id is :brief_id unless the caller's statement reads it (`brief_id`)."""
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    moved = (_task_update("claim", Task.id == pick, now).values(worker_id=sa.bindparam("worker_id", type_=sa.String))
+             .returning(Task.id).cte("moved_task"))
+    inserted = _claim_insert(moved.c.id, brief_id).cte("new_claim")
+    return moved, inserted
+
+
+# The claim's INSERT alone, for a task already moved in this transaction (a promo code drawn again).
+CLAIM_AGAIN = _claim_insert(sa.bindparam("task_id", type_=sa.String))
 
 
 def submit(held: Claim, now: datetime) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import Response, g, jsonify
 
 from marketplace.auth import (
     BEARER,
@@ -12,7 +12,7 @@ from marketplace.auth import (
     require_role,
     role_required,
 )
-from marketplace.http import ratelimit
+from marketplace.http import idempotency, ratelimit
 from marketplace.http.blueprint import Blueprint
 from marketplace.http.origin import public_origin
 from marketplace.http.route_facts import rate_limited
@@ -48,7 +48,21 @@ def list_tasks(args):
 def claim_task(group_id):
     worker_id = current_principal().id
     ratelimit.check_claim(worker_id)
-    return service.claim_described(worker_id, group_id, public_origin())
+    response = service.claim_described(worker_id, group_id, public_origin(), answer=_claimed)
+    idempotency.recorded(response)  # committed with the claim
+    return response
+
+
+def _claimed(view: dict) -> tuple[Response, list]:
+    """The 201 (as flask-smorest writes it from ClaimOut), and the statement recording it under
+    the request's Idempotency-Key, which commits with the claim: a retry after a crash between
+    the two would otherwise find the key reserved and unanswered, and claim a second task."""
+    response = jsonify(_CLAIM_OUT.dump(view))
+    response.status_code = 201
+    return response, idempotency.recording(response)
+
+
+_CLAIM_OUT = schemas.ClaimOut()
 
 
 @blp.route("/v1/tasks/<string:task_id>/release", methods=["POST"])

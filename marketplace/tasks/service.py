@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from marketplace.auth.service import CREDENTIAL_CHECK, Principal, hash_secret, p
 from marketplace.briefs.models import Brief, TaskGroup
 from marketplace.db import direct
 from marketplace.db.clock import as_utc, utcnow
+from marketplace.db.ids import new_id
 from marketplace.errors import Conflict, NotFound, ServiceUnavailable
 from marketplace.extensions import db
 from marketplace.http.pagination import decode_cursor, encode_cursor
@@ -40,19 +42,24 @@ def claimable_group(group_id: str, *, locking_worker: str | None = None) -> tupl
     if row is None:
         raise NotFound(f"No task group {group_id}.")
     group, brief, brand_name = row[0], row[1], row[2]
-    now = utcnow()
-    refusal = None
-    if brief.status != "live":
-        refusal = f"The brief is {brief.status}; tasks can be claimed only while it is live."
-    elif not (as_utc(brief.starts_at) <= now < as_utc(brief.ends_at)):
-        refusal = "The brief is outside its time window."
-    elif group.paused_reason:
-        refusal = f"This task group is paused: {group.paused_reason}"
+    refusal = _not_claimable(group, brief, utcnow())
     if refusal is not None:
         if locking_worker is not None:
             db.session.rollback()  # a refused claim holds the worker's row no longer than it must
         raise Conflict(refusal)
     return group, brief, brand_name
+
+
+def _not_claimable(group, brief, now: datetime) -> str | None:
+    """Why no task of the group can be claimed now (the brief not live, outside its window, the
+    group paused), or None."""
+    if brief.status != "live":
+        return f"The brief is {brief.status}; tasks can be claimed only while it is live."
+    if not (as_utc(brief.starts_at) <= now < as_utc(brief.ends_at)):
+        return "The brief is outside its time window."
+    if group.paused_reason:
+        return f"This task group is paused: {group.paused_reason}"
+    return None
 
 
 @functools.lru_cache(maxsize=2)
@@ -88,14 +95,29 @@ def claim(worker_id: str, group_id: str) -> Claim:
     return new_claim
 
 
-def claim_described(worker_id: str, group_id: str, base_url: str) -> dict:
+def claim_described(worker_id: str, group_id: str, base_url: str, answer: Callable | None = None):
     """`claim` and `describe_claim` in one: the view is built from the rows the claim read and
-    wrote, before its commit, so nothing is read again after it (the route's path)."""
+    wrote, before its commit, so nothing is read again after it (the route's path).
+
+    On PostgreSQL the claim is one transaction of three round trips on the direct pool (see
+    `_take_pipelined`); the ORM's session would spend eight (a pre-ping, BEGIN, a trip per
+    statement, COMMIT) and the Python of loading entities around them.
+
+    With `answer` (the route's: view → (response, statements)) the response is what comes back,
+    and its statements (the Idempotency-Key's record of it) commit in the claim's transaction."""
+    if direct.pipelines():
+        return _take_pipelined(worker_id, group_id, base_url, answer)
     new_claim, group, brief = _take(worker_id, group_id)
     db.session.flush()
     view = claim_view(new_claim, group, brief, base_url)
+    if answer is None:
+        db.session.commit()
+        return view
+    response, statements = answer(view)
+    for statement, params in statements:
+        db.session.execute(statement, params)
     db.session.commit()
-    return view
+    return response
 
 
 def _take(worker_id: str, group_id: str) -> tuple[Claim, TaskGroup, Brief]:
@@ -119,19 +141,10 @@ def _take(worker_id: str, group_id: str) -> tuple[Claim, TaskGroup, Brief]:
         "worker_id": worker_id, "group_id": group.id, "brand_id": brief.brand_id, "now": utcnow(),
         "max_per_worker": group.max_per_worker if group.max_per_worker is not None else 0,
     }).one()
-    if row.suspended:
+    refusal = _verdict_refusal(row._mapping, group)
+    if refusal is not None:
         db.session.rollback()
-        raise suspensions.Suspended(suspensions.SUSPENDED)
-    not_eligible = eligibility.refused(row)
-    if not_eligible is not None:
-        db.session.rollback()
-        raise not_eligible
-    if group.max_per_worker is not None and row.held >= group.max_per_worker:
-        db.session.rollback()
-        raise Conflict(f"You already hold {row.held} of this group's tasks, its limit per worker.")
-    if row.task_id is None:
-        db.session.rollback()
-        raise Conflict("No open task is left in this group.")
+        raise refusal
     now = utcnow()
     try:
         new_claim = lifecycle.claim(
@@ -146,34 +159,183 @@ def _take(worker_id: str, group_id: str) -> tuple[Claim, TaskGroup, Brief]:
     return new_claim, group, brief
 
 
+def _verdict_refusal(row: Mapping, group, *, picking: bool = True) -> Exception | None:
+    """What the claim's verdict row says keeps the worker from the group (suspended, a rule, the
+    limit per worker, no open task left), as the error to raise; None when a task was picked (or,
+    `picking` false, when the statement held back its pick for a reason of the caller's)."""
+    if row["suspended"]:
+        return suspensions.Suspended(suspensions.SUSPENDED)
+    not_eligible = eligibility.refused(row)
+    if not_eligible is not None:
+        return not_eligible
+    if group.max_per_worker is not None and row["held"] >= group.max_per_worker:
+        return Conflict(f"You already hold {row['held']} of this group's tasks, its limit per worker.")
+    if picking and row["task_id"] is None:
+        return Conflict("No open task is left in this group.")
+    return None
+
+
+# What the claim reads of its group and brief (for its checks and the claim's view), by field name.
+_GROUP_FIELDS = ("id", "kind", "name", "unit_price_cents", "instructions", "proof", "max_per_worker", "paused_reason")
+_BRIEF_FIELDS = ("id", "brand_id", "status", "starts_at", "ends_at", "currency", "promo_codes", "title",
+                 "key_message", "hook", "offer", "prohibitions", "disclosure_required", "disclosure_on_media",
+                 "usage_rights", "landing_url")
+
+
+def _take_pipelined(worker_id: str, group_id: str, base_url: str, answer: Callable | None):
+    """The claim and its view, committed, in two round trips on PostgreSQL: BEGIN, the group read
+    that locks the worker's row, and the verdict, the pick, the task's move and the claim's insert
+    in one statement of its own (so in READ COMMITTED it sees what committed while the read waited
+    for the lock: a suspension, a decision on the worker's rate, the worker's other claim), all
+    sent together; then the COMMIT. The second statement reads the group's brief, brand and limit
+    itself, so it need not wait for the first one's answer. The same rules as `_take`, which the
+    embedded SQLite default runs.
+
+    A brief with promo codes takes one more trip: a code's prefix is the brand's name, known only
+    from the first answer, so the batch's statement holds back (no code bound) and is sent again
+    with one."""
+    now = utcnow()
+    values = {
+        "worker_id": worker_id, "group_id": group_id, "now": now, "claim_id": new_id("clm"),
+        "tracked_code": new_tracked_code(), "promo_code": None,
+        "expires_at": now + timedelta(minutes=current_app.config["CLAIM_TTL_MINUTES"]),
+    }
+    with direct.transaction() as tx:
+        found, verdicts = tx.run((_locked_group_read(), {"group_id": group_id, "worker_id": worker_id}),
+                                 (_verdict_pick_and_claim(), values))
+        if not found or not verdicts:
+            raise NotFound(f"No task group {group_id}.")
+        row = found[0]
+        group = SimpleNamespace(**{name: row[f"group_{name}"] for name in _GROUP_FIELDS})
+        brief = SimpleNamespace(**{name: row[f"brief_{name}"] for name in _BRIEF_FIELDS})
+        verdict = verdicts[0]
+        if not verdict["claimable"]:
+            raise Conflict(_not_claimable(group, brief, now) or "This task group cannot be claimed just now.")
+        group.max_per_worker = verdict["max_per_worker"]  # as the statement that decided judged it
+        attempts = 0
+        while True:
+            held_back = verdict["promo_codes"] and values["promo_code"] is None
+            refused = _verdict_refusal(verdict, group, picking=not held_back)
+            if refused is not None:
+                raise refused
+            if verdict["claim_id"] is not None:
+                break
+            # No claim yet: a promo code is wanted (none bound, or the one drawn was taken).
+            if attempts == lifecycle.PROMO_CODE_ATTEMPTS:
+                raise ServiceUnavailable("No free promo code could be drawn for this claim; try again.",
+                                         headers={"Retry-After": "1"})
+            attempts += 1
+            values["promo_code"] = promo_codes.new_promo_code(row["brand_name"])
+            if verdict["task_id"] is None:  # held back for the code: the whole statement again, with it
+                [[verdict]] = tx.run((_verdict_pick_and_claim(), values))
+            else:  # the task is ours and the code was taken: the INSERT alone, with another
+                [again] = tx.run((lifecycle.CLAIM_AGAIN, {**values, "task_id": verdict["task_id"], "brief_id": brief.id}))
+                if again:
+                    verdict = {**verdict, **{f"claim_{name}": value for name, value in again[0].items()}}
+        claimed = {name: verdict[f"claim_{name}"] for name in lifecycle.CLAIM_RETURNED}
+        view = claim_view(SimpleNamespace(**claimed), group, brief, base_url)
+        if answer is None:
+            tx.commit()
+            return view
+        response, statements = answer(view)
+        tx.commit(*statements)
+    return response
+
+
+@functools.cache
+def _locked_group_read() -> sa.Select:
+    """The pipelined claim's first statement: its group and brief, the brand's name (its promo
+    codes' prefix), with the worker's row locked (FOR UPDATE), every value bound."""
+    locked = (sa.select(Worker.id).where(Worker.id == sa.bindparam("worker_id", type_=sa.String))
+              .with_for_update().cte("locked_worker"))
+    groups, briefs = TaskGroup.__table__.c, Brief.__table__.c
+    return (sa.select(*(groups[name].label(f"group_{name}") for name in _GROUP_FIELDS),
+                      *(briefs[name].label(f"brief_{name}") for name in _BRIEF_FIELDS),
+                      Brand.name.label("brand_name"), locked.c.id.label("locked_worker"))
+            .select_from(TaskGroup).join(Brief, Brief.id == TaskGroup.brief_id).join(Brand, Brand.id == Brief.brand_id)
+            .outerjoin(locked, sa.true())
+            .where(TaskGroup.id == sa.bindparam("group_id", type_=sa.String)))
+
+
+@functools.cache
+def _verdict_pick_and_claim() -> sa.Select:
+    """The pipelined claim's second statement: `_verdict_parts` on the group's own `_claim_target`,
+    and the picked task moved to the worker under a new claim (lifecycle.claim_picked), in one
+    statement; the row carries the verdict, the moved task's id (task_id) and the claim's columns
+    (claim_…), null when refused. No row when there is no such group."""
+    target = _claim_target()
+    verdict, pick = _verdict_parts(True, target)
+    picked = pick.cte("picked")
+    moved, claimed = lifecycle.claim_picked(sa.select(picked.c.id).scalar_subquery(), target.c.brief_id)
+    return (sa.select(verdict, moved.c.id.label("task_id"),
+                      *(claimed.c[name].label(f"claim_{name}") for name in lifecycle.CLAIM_RETURNED))
+            .select_from(verdict.outerjoin(moved, sa.true()).outerjoin(claimed, sa.true())))
+
+
 @functools.lru_cache(maxsize=2)
 def _verdict_and_pick(limited: bool) -> sa.Select:
-    """The claim's second statement, built once per kind of group (with a max_per_worker or
-    without), every value bound: the suspension, one column per eligibility rule, the claims held
-    against the limit, and the open task picked (FOR UPDATE SKIP LOCKED) only when none of them
-    refuses the claim."""
+    """The claim's second statement (the ORM path), built once per kind of group: `_verdict_parts`
+    and the task picked, as one row."""
+    verdict, pick = _verdict_parts(limited)
+    return sa.select(verdict, pick.correlate(verdict).scalar_subquery().label("task_id")).select_from(verdict)
+
+
+def _verdict_parts(limited: bool, target: sa.CTE | None = None) -> tuple[sa.CTE, sa.Select]:
+    """The claim's verdict and its pick, every value bound: the suspension, one column per
+    eligibility rule, the claims held against the limit (a CTE); and the open task picked (FOR
+    UPDATE SKIP LOCKED) only when none of them refuses the claim.
+
+    Without `target`, the brand and the limit are the caller's (:brand_id, :max_per_worker, the
+    count only when `limited`). With it (`_claim_target`: the group's brief, brand and limit read
+    in this statement), the verdict reads them there, and says too whether the group can be
+    claimed now and whether its brief wants a promo code, which refuse the pick as well when there
+    is none (:promo_code null) or the group cannot be claimed."""
     worker_id = sa.bindparam("worker_id", type_=sa.String)
     group_id = sa.bindparam("group_id", type_=sa.String)
-    brand_id = sa.bindparam("brand_id", type_=sa.String)
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
-    held = (sa.select(sa.func.count()).select_from(Claim)
-            .where(Claim.worker_id == worker_id, Claim.group_id == group_id, counts_against_limit(now))
-            .scalar_subquery() if limited else sa.literal(0, sa.Integer))
+    count = (sa.select(sa.func.count()).select_from(Claim)
+             .where(Claim.worker_id == worker_id, Claim.group_id == group_id, counts_against_limit(now))
+             .scalar_subquery())
+    if target is None:
+        brand_id, limit = sa.bindparam("brand_id", type_=sa.String), sa.bindparam("max_per_worker", type_=sa.Integer)
+        held, facts = (count if limited else sa.literal(0, sa.Integer)), []
+    else:
+        brand_id, limit = target.c.brand_id, target.c.max_per_worker
+        held = sa.case((limit.is_(None), sa.literal(0, sa.Integer)), else_=count)
+        facts = [target.c.claimable, target.c.promo_codes, target.c.max_per_worker]
     verdict = sa.select(
         suspensions.is_suspended(worker_id).label("suspended"),
         *eligibility.refusal_columns(worker_id, group_id, brand_id),
-        held.label("held"),
-    ).cte("verdict")
+        held.label("held"), *facts,
+    )
+    verdict = (verdict if target is None else verdict.select_from(target)).cte("verdict")
     refused = sa.or_(verdict.c.suspended, *(c for c in verdict.c if c.name.startswith("refused_")))
-    if limited:
-        refused = sa.or_(refused, verdict.c.held >= sa.bindparam("max_per_worker", type_=sa.Integer))
+    if target is not None:
+        refused = sa.or_(refused, ~verdict.c.claimable,
+                         sa.and_(verdict.c.max_per_worker.is_not(None), verdict.c.held >= verdict.c.max_per_worker),
+                         sa.and_(verdict.c.promo_codes, sa.bindparam("promo_code", type_=sa.String).is_(None)))
+    elif limited:
+        refused = sa.or_(refused, verdict.c.held >= limit)
     pick = (sa.select(Task.id)
             .where(Task.group_id == group_id, Task.status == "open", ~refused)
             .order_by(Task.seq)
             .limit(1)
-            .with_for_update(skip_locked=True, of=Task)
-            .scalar_subquery())
-    return sa.select(verdict, pick.label("task_id")).select_from(verdict)
+            .with_for_update(skip_locked=True, of=Task))
+    return verdict, pick
+
+
+def _claim_target() -> sa.CTE:
+    """What the claim's second statement reads of its group (:group_id) for itself: the brief, the
+    brand, the limit per worker, whether the brief wants promo codes, and whether the group can be
+    claimed now (:now), as `_not_claimable` judges it."""
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    claimable = sa.and_(Brief.status == "live", Brief.starts_at <= now, Brief.ends_at > now,
+                        TaskGroup.paused_reason.is_(None))
+    return (sa.select(Brief.id.label("brief_id"), Brief.brand_id, TaskGroup.max_per_worker,
+                      Brief.promo_codes, claimable.label("claimable"))
+            .select_from(TaskGroup).join(Brief, Brief.id == TaskGroup.brief_id)
+            .where(TaskGroup.id == sa.bindparam("group_id", type_=sa.String))
+            .cte("target"))
 
 
 def held_task_counts(brief_id: str) -> dict[str, int]:
@@ -253,7 +415,7 @@ def list_open_groups(worker_id: str, *, kind: str | None, brief_id: str | None, 
     """
     params = _listing_params(kind, brief_id, limit, cursor)
     params["worker_id"] = worker_id
-    return _listed(direct.read_statement(_listing(bool(kind), bool(brief_id), bool(cursor)), params), limit)
+    return _listed(direct.read(_listing(bool(kind), bool(brief_id), bool(cursor)), params), limit)
 
 
 def list_open_groups_as(secret: str, *, kind: str | None, brief_id: str | None, limit: int,
@@ -267,7 +429,7 @@ def list_open_groups_as(secret: str, *, kind: str | None, brief_id: str | None, 
     another role's or a dead credential reads nothing."""
     params = _listing_params(kind, brief_id, limit, cursor)
     params["secret_hash"] = hash_secret(secret)
-    rows = direct.read_statement(_listing(bool(kind), bool(brief_id), bool(cursor), as_caller=True), params)
+    rows = direct.read(_listing(bool(kind), bool(brief_id), bool(cursor), as_caller=True), params)
     principal = require_role(principal_from(rows[0] if rows else None, params["now"]), ("worker",))
     out, next_cursor = _listed([row for row in rows if row["g_id"] is not None], limit)
     return principal, out, next_cursor

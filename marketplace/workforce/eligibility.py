@@ -8,8 +8,9 @@ group_eligibility.rules, and that is what the brief's read shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -164,10 +165,10 @@ def refusal_columns(worker_id, group_id, brand_id) -> list[sa.Label]:
     return [condition.label(f"refused_{name}") for name, condition in checks]
 
 
-def refused(row: sa.Row) -> NotEligible | None:
-    """The first rule (in the order of `failures`) that a row with `refusal_columns` says keeps the worker out."""
+def refused(row: Mapping[str, Any]) -> NotEligible | None:
+    """The first rule (in the order of `failures`) that a row (a mapping) with `refusal_columns` says keeps the worker out."""
     for name in MESSAGES:
-        if row._mapping[f"refused_{name}"]:
+        if row[f"refused_{name}"]:
             return NotEligible(name, MESSAGES[name])
     return None
 
