@@ -24,7 +24,6 @@ import psycopg
 import sqlalchemy as sa
 from flask import current_app
 from psycopg import pq
-from psycopg.rows import dict_row
 
 from marketplace.extensions import db
 
@@ -97,13 +96,13 @@ def _run(bound: sa.Engine, statement: sa.Executable, params: Mapping[str, Any] |
         with bound.connect() as conn:
             result = conn.execute(statement, params or {})
             return [row._mapping for row in result] if result.returns_rows else []
-    sql, defaults = _compiled(bound, statement)
+    compiled = _compiled(bound, statement)
     for attempt in (1, 2):
         connection = bound.raw_connection()
         try:
-            with connection.cursor(row_factory=dict_row) as cursor:
-                cursor.execute(sql, {**defaults, **params} if defaults and params else params or defaults)
-                return _rows(cursor)
+            with connection.cursor() as cursor:
+                cursor.execute(compiled.sql, compiled.params(params))
+                return compiled.rows(cursor)
         except psycopg.OperationalError:
             driver = connection.dbapi_connection
             if driver is None or not driver.broken:
@@ -123,7 +122,33 @@ def _run(bound: sa.Engine, statement: sa.Executable, params: Mapping[str, Any] |
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _compiled(bound: sa.Engine, statement: sa.Executable) -> tuple[str, dict[str, Any]]:
+class _Compiled:
+    """A statement as the driver runs it: its SQL, the values its expression bound itself, and
+    the names of its columns, read off the first result (a statement's columns never change)."""
+
+    __slots__ = ("sql", "defaults", "names")
+
+    def __init__(self, sql: str, defaults: dict[str, Any]):
+        self.sql, self.defaults, self.names = sql, defaults, None
+
+    def params(self, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        return {**self.defaults, **params} if self.defaults and params else params or self.defaults
+
+    def rows(self, cursor: psycopg.Cursor) -> list[dict[str, Any]]:
+        """The statement's rows as dicts, none for one that returns none. The cursor makes tuples:
+        psycopg's dict_row decodes every column's name again for each result, which on the
+        claim's 45 columns cost more Python than its rows did (and `cursor.description` builds a
+        Column object per column)."""
+        result = cursor.pgresult
+        if result is None or result.status != pq.ExecStatus.TUPLES_OK:
+            return []
+        names = self.names
+        if names is None:
+            names = self.names = tuple(result.fname(i).decode() for i in range(result.nfields))
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _compiled(bound: sa.Engine, statement: sa.Executable) -> _Compiled:
     made = _COMPILED.get(statement)
     if made is None:
         compiled = statement.compile(dialect=bound.dialect)
@@ -132,16 +157,8 @@ def _compiled(bound: sa.Engine, statement: sa.Executable) -> tuple[str, dict[str
             # execution by SQLAlchemy; these statements are fixed texts: spell it col = ANY(:array).
             raise ValueError(f"an expanding IN cannot run on the direct path: {sorted(p.key for p in compiled.post_compile_params)}")
         defaults = {name: value for name, value in compiled.params.items() if value is not None}
-        made = _COMPILED[statement] = (str(compiled), defaults)
+        made = _COMPILED[statement] = _Compiled(str(compiled), defaults)
     return made
-
-
-def _rows(cursor: psycopg.Cursor) -> list[Mapping[str, Any]]:
-    """The statement's rows, none for one that returns none. (Not `cursor.description is None`:
-    that builds a Column object per column, which on the claim's 45 columns cost more Python than
-    its rows did.)"""
-    result = cursor.pgresult
-    return cursor.fetchall() if result is not None and result.status == pq.ExecStatus.TUPLES_OK else []
 
 
 def pipelines() -> bool:
@@ -181,13 +198,13 @@ class Transaction:
                 driver.execute("BEGIN")
                 self._begun = True
             for statement, params in steps:
-                sql, defaults = _compiled(self._bound, statement)
-                cursor = driver.cursor(row_factory=dict_row)
-                cursor.execute(sql, {**defaults, **(params or {})})
-                cursors.append(cursor)
+                compiled = _compiled(self._bound, statement)
+                cursor = driver.cursor()
+                cursor.execute(compiled.sql, compiled.params(params))
+                cursors.append((compiled, cursor))
             if commit:
                 driver.execute("COMMIT")
-        return [_rows(cursor) for cursor in cursors]
+        return [compiled.rows(cursor) for compiled, cursor in cursors]
 
 
 @contextmanager
