@@ -35,6 +35,8 @@ class Task(db.Model):
 
     __table_args__ = (
         sa.UniqueConstraint("group_id", "seq", name="uq_tasks_group_seq"),
+        # What a claim's foreign key points at: the task with its group and brief (see Claim).
+        sa.UniqueConstraint("id", "group_id", "brief_id", name="uq_tasks_id_group_id_brief_id"),
         sa.Index("ix_tasks_group_status_seq", "group_id", "status", "seq"),
         sa.CheckConstraint(
             "status IN ('open', 'claimed', 'submitted', 'approved', 'paid', 'cancelled')", name="status_known"
@@ -46,9 +48,12 @@ class Claim(db.Model):
     __tablename__ = "claims"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("clm"))
-    task_id: Mapped[str] = mapped_column(sa.ForeignKey("tasks.id"))
-    group_id: Mapped[str] = mapped_column(sa.ForeignKey("task_groups.id"))
-    brief_id: Mapped[str] = mapped_column(sa.ForeignKey("briefs.id"), index=True)
+    task_id: Mapped[str] = mapped_column(sa.String(40))
+    # The task's group and brief, copied so hot reads need no join; the foreign key below says
+    # they are the task's (and locks only the task's row, which the claim holds already, not
+    # the group's and the brief's, which every claim of a drop would lock at once).
+    group_id: Mapped[str] = mapped_column(sa.String(40))
+    brief_id: Mapped[str] = mapped_column(sa.String(40), index=True)
     worker_id: Mapped[str] = mapped_column(sa.ForeignKey("workers.id"))
     tracked_code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     # Set when the brief asks for promo codes: unique platform-wide (the index below), upper case.
@@ -70,4 +75,6 @@ class Claim(db.Model):
         sa.Index("uq_claims_promo_code", "promo_code", unique=True),
         sa.Index("ix_claims_active_expiry", "expires_at",
                  postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'")),
+        sa.ForeignKeyConstraint(["task_id", "group_id", "brief_id"], ["tasks.id", "tasks.group_id", "tasks.brief_id"],
+                                name="fk_claims_task_id_tasks"),
     )
