@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from PIL import Image, ImageEnhance
@@ -145,7 +146,7 @@ def test_an_edited_copy_on_another_brief_is_flagged_and_a_rerun_adds_no_keys(cli
     assert keys == 20
 
 
-def test_the_candidate_query_uses_the_content_key_index(client, standin, app, db_session):
+def test_the_candidate_query_uses_the_content_key_index(client, standin, app, db_session, monkeypatch):
     """The statement the job sends to find content candidates, explained: the primary key of
     submission_content_keys answers it (index scan), never a sequential scan of the table."""
     from marketplace.extensions import db
@@ -155,16 +156,16 @@ def test_the_candidate_query_uses_the_content_key_index(client, standin, app, db
     run_validation_jobs(app)
     post(client, brief, screenshots.screenshot(SEED + 3))
     sent = []
+    execute = psycopg.Cursor.execute
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        sent.append((statement, parameters))
+    def record(cursor, query, params=None, **kwargs):
+        # At the driver: the job's lookups go there past SQLAlchemy (marketplace.db.direct).
+        sent.append((query, params))
+        return execute(cursor, query, params, **kwargs)
 
-    with app.app_context():
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            run_validation_jobs(app)
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", record)
+    monkeypatch.setattr(psycopg.Cursor, "execute", record)
+    run_validation_jobs(app)
+    monkeypatch.undo()
     lookups = [(sql, params) for sql, params in sent if "FROM submission_content_keys" in sql]
     assert len(lookups) == 1, [sql[:200] for sql, _ in lookups]
     sql, params = lookups[0]

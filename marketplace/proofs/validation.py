@@ -33,6 +33,7 @@ import numpy as np
 import psycopg
 import sqlalchemy as sa
 from flask import current_app
+from psycopg.types.json import Json
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -263,51 +264,101 @@ def _store_facts(snap: _Snapshot) -> None:
                       content_left=left, content_right=right)
     if snap.shingles:
         values["text_shingles"] = sorted(snap.shingles)
-    if values:
-        postgres = db.session.get_bind().dialect.name == "postgresql"
-        if postgres:
-            # The row first: waiting on it (a review decision holding it) while holding the
-            # platform-wide lock would hold up every other validation meanwhile. One statement:
-            # the materialized CTE hands the row on only once it is locked. The numbering must be
-            # a statement of its own, after this one: a statement sees what was committed when it
-            # began, and the one that takes the lock began before the lock was granted.
-            locked = (sa.select(Submission.id).where(Submission.id == snap.submission_id).with_for_update()
-                      .cte("locked").prefix_with("MATERIALIZED", dialect="postgresql"))
-            db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(FACTS_LOCK)).select_from(locked))
-        numbered = sa.select(sa.func.coalesce(sa.func.max(Submission.facts_seq), 0) + 1).scalar_subquery()
+    if not values:
+        db.session.commit()
+        return
+    columns, params = tuple(sorted(values)), {"submission_id": snap.submission_id}
+    params.update({f"v_{c}": v for c, v in values.items()})
+    with_keys = snap.content is not None
+    if with_keys:
+        params["content_keys"] = stored_content_keys(snap.content)
+    if _direct():
+        # BEGIN, the locks, the numbering with the keys' insert, and COMMIT in one round trip
+        # (pipelined: the server still runs them one after another, so the numbering begins only
+        # once both locks are held).
+        if "v_text_shingles" in params:
+            params["v_text_shingles"] = Json(params["v_text_shingles"])  # (the driver's JSON, unlike SQLAlchemy's)
+        with direct.transaction() as tx:
+            _, numbered = tx.commit((_facts_lock_statement(), {"submission_id": snap.submission_id}),
+                                    (_facts_statement(columns, with_keys), params))
+        snap.facts_seq = numbered[0]["facts_seq"]
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The row first: waiting on it (a review decision holding it) while holding the
+        # platform-wide lock would hold up every other validation meanwhile. The numbering must
+        # be a statement of its own, after this one: a statement sees what was committed when it
+        # began, and the one that takes the lock began before the lock was granted.
+        db.session.execute(_facts_lock_statement(), {"submission_id": snap.submission_id})
+        snap.facts_seq = db.session.execute(_facts_statement(columns, with_keys), params).scalar_one()
+    else:
         number = (sa.update(Submission).where(Submission.id == snap.submission_id)
-                  .values(**values, facts_seq=sa.func.coalesce(Submission.facts_seq, numbered))
+                  .values(**values, facts_seq=sa.func.coalesce(Submission.facts_seq, _next_facts_seq()))
                   .returning(Submission.facts_seq))
-        if postgres and snap.content is not None:
-            # The keys' insert rides along as a CTE of the numbering's statement (it runs whether
-            # or not the statement reads it): one round trip for both. The keys are one array
-            # parameter, so the statement is the same every time (SQLAlchemy caches its compiled
-            # form; a multi-row VALUES it compiled again for every job). The same hashes give the
-            # same keys: a rerun's insert changes nothing.
-            keys = sa.cast(sa.bindparam("content_keys", stored_content_keys(snap.content), type_=postgresql.ARRAY(
-                sa.Integer)), postgresql.ARRAY(sa.Integer))
-            insert = postgresql.insert(SubmissionContentKey.__table__).from_select(
-                ["key", "submission_id"], sa.select(sa.func.unnest(keys), sa.literal(snap.submission_id, sa.String)))
-            numbered_row = number.cte("numbered")
-            snap.facts_seq = db.session.execute(
-                sa.select(numbered_row.c.facts_seq).add_cte(insert.on_conflict_do_nothing(
-                    index_elements=["key", "submission_id"]).cte("content_keys"))).scalar_one()
-        else:
-            snap.facts_seq = db.session.execute(number).scalar_one()
-            if snap.content is not None:
-                db.session.execute(upsert_insert(SubmissionContentKey.__table__).values(
-                    [{"key": key, "submission_id": snap.submission_id} for key in stored_content_keys(snap.content)]
-                ).on_conflict_do_nothing(index_elements=["key", "submission_id"]))
+        snap.facts_seq = db.session.execute(number).scalar_one()
+        if with_keys:
+            db.session.execute(upsert_insert(SubmissionContentKey.__table__).values(
+                [{"key": key, "submission_id": snap.submission_id} for key in params["content_keys"]]
+            ).on_conflict_do_nothing(index_elements=["key", "submission_id"]))
     db.session.commit()
 
 
-def _compared_with(snap: _Snapshot) -> sa.ColumnElement[bool]:
+def _direct() -> bool:
+    """Whether this run's statements go to the driver on the direct engine (marketplace.db.direct):
+    PostgreSQL, and no transaction of the session's open (a test holding rows in it keeps the
+    session's way, which sees what it has not committed)."""
+    return direct.pipelines() and not db.session().in_transaction()
+
+
+def _next_facts_seq() -> sa.ScalarSelect:
+    return sa.select(sa.func.coalesce(sa.func.max(Submission.facts_seq), 0) + 1).scalar_subquery()
+
+
+@functools.cache
+def _facts_lock_statement() -> sa.Select:
+    """Lock the submission's row, then take the lock that numbers facts (PostgreSQL)."""
+    locked = (sa.select(Submission.id).where(Submission.id == sa.bindparam("submission_id", type_=sa.String))
+              .with_for_update().cte("locked").prefix_with("MATERIALIZED", dialect="postgresql"))
+    return sa.select(sa.func.pg_advisory_xact_lock(sa.literal_column(str(FACTS_LOCK)))).select_from(locked)
+
+
+@functools.cache
+def _facts_statement(columns: tuple[str, ...], with_keys: bool) -> sa.Select | sa.Update:
+    """Store the named facts (parameters ``v_<column>``) and number them, and with_keys insert the
+    content band's index keys (``content_keys``) as a CTE of the same statement (it runs whether or
+    not the statement reads it). Every value is a parameter: one constant statement per shape."""
+    table = Submission.__table__
+    submission_id = sa.bindparam("submission_id", type_=sa.String)
+    number = (sa.update(Submission).where(Submission.id == submission_id)
+              .values(**{c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in columns},
+                      facts_seq=sa.func.coalesce(Submission.facts_seq, _next_facts_seq()))
+              .returning(Submission.facts_seq))
+    if not with_keys:
+        return number
+    keys = sa.cast(sa.bindparam("content_keys", type_=postgresql.ARRAY(sa.Integer)), postgresql.ARRAY(sa.Integer))
+    insert = postgresql.insert(SubmissionContentKey.__table__).from_select(
+        ["key", "submission_id"], sa.select(sa.func.unnest(keys), submission_id))
+    numbered = number.cte("numbered")
+    return sa.select(numbered.c.facts_seq).add_cte(
+        insert.on_conflict_do_nothing(index_elements=["key", "submission_id"]).cte("content_keys"))
+
+
+def _compared_with(snap: _Snapshot | None) -> sa.ColumnElement[bool]:
     """The submissions a check compares this one with: stored before it, of other claims, and
-    not this worker's own rejected work (proof resubmitted after a rejection is no copy)."""
-    own_rejected = sa.and_(Submission.worker_id == snap.worker_id,
-                           Submission.status.in_(["rejected", "auto_rejected"]))
-    return sa.and_(Submission.facts_seq < snap.facts_seq, Submission.claim_id != snap.claim_id,
+    not this worker's own rejected work (proof resubmitted after a rejection is no copy). Its
+    values are named parameters (_compared_params), bound to the snapshot's when one is given."""
+    values = _compared_params(snap) if snap is not None else {}
+    bound = {name: sa.bindparam(name, values.get(name), type_=kind)
+             for name, kind in (("facts_seq", sa.BigInteger), ("claim_id", sa.String), ("worker_id", sa.String))}
+    # (Two comparisons, not IN: an IN list is an expanding parameter, which a constant statement
+    # on the direct path cannot have.)
+    own_rejected = sa.and_(Submission.worker_id == bound["worker_id"],
+                           sa.or_(Submission.status == "rejected", Submission.status == "auto_rejected"))
+    return sa.and_(Submission.facts_seq < bound["facts_seq"], Submission.claim_id != bound["claim_id"],
                    sa.not_(own_rejected))
+
+
+def _compared_params(snap: _Snapshot) -> dict[str, Any]:
+    return {"facts_seq": snap.facts_seq, "claim_id": snap.claim_id, "worker_id": snap.worker_id}
 
 
 # --- 3. checks -------------------------------------------------------------------------------
@@ -324,30 +375,39 @@ def find_near_duplicates(
     candidates get the exact distance. Pigeonhole makes this complete up to distance 7, the
     most the configuration allows (config.MAX_DUPLICATE_HAMMING_THRESHOLD).
     """
-    neighbours = [chunk_neighbours(c) for c in phash_chunks(phash)]
     postgres = db.engine.dialect.name == "postgresql"
     if postgres:
-        # `= ANY(:array)`, one parameter a chunk: the same index probe as IN, without SQLAlchemy
-        # expanding 68 parameters into the statement's text on every execution.
-        probe = sa.or_(*(getattr(Submission, f"phash_c{i}") == sa.any_(
-            sa.bindparam(f"phash_c{i}_near", neighbours[i], type_=postgresql.ARRAY(sa.Integer))) for i in range(4)))
-    else:
-        probe = sa.or_(*(getattr(Submission, f"phash_c{i}").in_(neighbours[i]) for i in range(4)))
-    where = probe if among is None else sa.and_(probe, among)
-    if postgres:
-        distance = sa.func.bit_count(sa.cast(
-            Submission.phash.op("#")(sa.cast(sa.literal(to_signed64(phash)), sa.BigInteger)),
-            postgresql.BIT(64)))
-        rows = db.session.execute(
-            sa.select(Submission.id, distance.label("distance")).where(where, distance <= threshold)
-            .order_by(distance, Submission.facts_seq, Submission.id).limit(limit)
-        ).all()
+        rows = db.session.execute(_near_duplicates_query(among, limit), _near_duplicate_params(phash, threshold)).all()
         return [(row.id, int(row.distance)) for row in rows]
+    neighbours = [chunk_neighbours(c) for c in phash_chunks(phash)]
+    probe = sa.or_(*(getattr(Submission, f"phash_c{i}").in_(neighbours[i]) for i in range(4)))
+    where = probe if among is None else sa.and_(probe, among)
     # Other databases (the embedded SQLite default): the same index probe, distance in Python.
     query = sa.select(Submission.id, Submission.phash, Submission.facts_seq).where(where)
     found = [(row.id, hamming(row.phash, phash), row.facts_seq or 0) for row in db.session.execute(query)]
     found = sorted((m for m in found if m[1] <= threshold), key=lambda m: (m[1], m[2], m[0]))
     return [(sub_id, distance) for sub_id, distance, _ in found[:limit]]
+
+
+def _near_duplicates_query(among: sa.ColumnElement[bool] | None, limit: int) -> sa.Select:
+    """find_near_duplicates' statement on PostgreSQL (id, distance, created_at), its hash values named
+    parameters (_near_duplicate_params): `= ANY(:array)`, one parameter a chunk, is the same index
+    probe as IN, without SQLAlchemy expanding 68 parameters into the statement's text every time."""
+    probe = sa.or_(*(getattr(Submission, f"phash_c{i}") == sa.any_(
+        sa.bindparam(f"phash_c{i}_near", type_=postgresql.ARRAY(sa.Integer))) for i in range(4)))
+    distance = sa.func.bit_count(sa.cast(
+        Submission.phash.op("#")(sa.cast(sa.bindparam("phash", type_=sa.BigInteger), sa.BigInteger)),
+        postgresql.BIT(64)))
+    return (sa.select(Submission.id, distance.label("distance"), Submission.created_at)
+            .where(probe if among is None else sa.and_(probe, among),
+                   distance <= sa.bindparam("threshold", type_=sa.Integer))
+            .order_by(distance, Submission.facts_seq, Submission.id).limit(limit))
+
+
+def _near_duplicate_params(phash: int, threshold: int) -> dict[str, Any]:
+    params: dict[str, Any] = {"phash": to_signed64(phash), "threshold": threshold}
+    params.update({f"phash_c{i}_near": chunk_neighbours(c) for i, c in enumerate(phash_chunks(phash))})
+    return params
 
 
 # --- content-band copies: the chunk index -------------------------------------------------------
@@ -392,19 +452,33 @@ def probe_content_keys(hashes: ContentHashes) -> list[int]:
 def content_candidates(hashes: ContentHashes) -> sa.Select:
     """The ids of submissions whose stored content keys meet this screenshot's probe keys (an
     index-only scan of the primary key on PostgreSQL: ``key = ANY(array)``)."""
-    keys = probe_content_keys(hashes)
     if db.session.get_bind().dialect.name == "postgresql":
-        # The keys go as one array literal, text the server parses: bound as a list, psycopg and
-        # SQLAlchemy's ARRAY handled each of the 2,000-5,000 ints in Python (~2-5 ms a job, where
-        # the server's probe itself takes ~0.2 ms).
-        # Unnested in a subquery the cast runs once, not again for every row scanned (as in
-        # `key = ANY(CAST(:keys AS int[]))` it would: ~80 ms a job).
-        literal = "{" + ",".join(map(str, keys)) + "}"
-        hit = SubmissionContentKey.key.in_(
-            sa.select(sa.func.unnest(sa.cast(sa.literal(literal, sa.Text), postgresql.ARRAY(sa.Integer)))))
-    else:
-        hit = SubmissionContentKey.key.in_(keys)
-    return sa.select(SubmissionContentKey.submission_id).where(hit).distinct()
+        return _candidates_query(_probe_array(hashes))
+    return (sa.select(SubmissionContentKey.submission_id)
+            .where(SubmissionContentKey.key.in_(probe_content_keys(hashes))).distinct())
+
+
+def _probe_array(hashes: ContentHashes) -> str:
+    """The probe keys as one array literal, text the server parses: bound as a list, psycopg and
+    SQLAlchemy's ARRAY handled each of the 2,000-5,000 ints in Python (~2-5 ms a job, where the
+    server's probe itself takes ~0.2 ms)."""
+    return "{" + ",".join(map(str, probe_content_keys(hashes))) + "}"
+
+
+def _candidates_query(probe: str | None = None) -> sa.Select:
+    """content_candidates on PostgreSQL, the probe array the parameter ``content_probe``. Unnested in
+    a subquery the cast runs once, not again for every row scanned (as in `key = ANY(CAST(:keys AS
+    int[]))` it would: ~80 ms a job)."""
+    keys = sa.func.unnest(sa.cast(sa.bindparam("content_probe", probe, type_=sa.Text), postgresql.ARRAY(sa.Integer)))
+    return sa.select(SubmissionContentKey.submission_id).where(SubmissionContentKey.key.in_(sa.select(keys))).distinct()
+
+
+def _content_copies_query(candidates: sa.Select, among: sa.ColumnElement[bool] | None) -> sa.Select:
+    where = Submission.id.in_(candidates)
+    return (sa.select(Submission.id, Submission.created_at, Submission.facts_seq, Submission.content_phash,
+                      Submission.content_top, Submission.content_bottom, Submission.content_left,
+                      Submission.content_right)
+            .where(where if among is None else sa.and_(where, among), Submission.content_phash.is_not(None)))
 
 
 def find_content_copies(
@@ -412,21 +486,48 @@ def find_content_copies(
 ) -> list[tuple[str, int, datetime]]:
     """(submission id, content distance, created_at) of stored screenshots the content-band detector
     calls copies of this one (is_content_copy), closest and first-stored first, among ``among``."""
-    where = Submission.id.in_(content_candidates(hashes))
-    rows = db.session.execute(
-        sa.select(Submission.id, Submission.created_at, Submission.facts_seq, Submission.content_phash,
-                  Submission.content_top, Submission.content_bottom, Submission.content_left,
-                  Submission.content_right)
-        .where(where if among is None else sa.and_(where, among), Submission.content_phash.is_not(None))
-    ).all()
+    rows = db.session.execute(_content_copies_query(content_candidates(hashes), among)).all()
+    return _content_copies(hashes, [row._mapping for row in rows], limit)
+
+
+def _content_copies(hashes: ContentHashes, rows: Iterable[Any], limit: int) -> list[tuple[str, int, datetime]]:
+    """The candidate rows (mappings of _content_copies_query's columns) that are copies, verified."""
     found = []
     for row in rows:
-        stored = to_unsigned64(row.content_phash)
-        halves = [to_unsigned64(h) for h in (row.content_top, row.content_bottom, row.content_left, row.content_right)]
+        stored = to_unsigned64(row["content_phash"])
+        halves = [to_unsigned64(row[f"content_{side}"]) for side in ("top", "bottom", "left", "right")]
         if is_content_copy(hashes.probes, hashes.probe_halves, stored, halves):
-            found.append((content_distance(hashes.probes, stored), row.facts_seq or 0, row.id, as_utc(row.created_at)))
+            found.append((content_distance(hashes.probes, stored), row["facts_seq"] or 0, row["id"],
+                          as_utc(row["created_at"])))
     found.sort(key=lambda m: m[:3])
     return [(sub_id, distance, created) for distance, _, sub_id, created in found[:limit]]
+
+
+@functools.cache
+def _duplicate_statements() -> tuple[sa.Select, sa.Select]:
+    """The whole-screen and the content-band lookups as the direct path runs them: constants, every
+    value a parameter (_compared_params, _near_duplicate_params, ``content_probe``)."""
+    among = _compared_with(None)
+    return _near_duplicates_query(among, 20), _content_copies_query(_candidates_query(), among)
+
+
+def _duplicate_matches(snap: _Snapshot, threshold: int) -> tuple[list, list]:
+    """(whole-screen matches as (id, distance, created_at), content copies as find_content_copies gives
+    them) among the submissions this one is compared with. On the direct path both lookups go in
+    one round trip, and the matches' created_at come with them."""
+    if not _direct():
+        among = _compared_with(snap)
+        matches = _with_created_at(find_near_duplicates(snap.phash, threshold=threshold, among=among))
+        return matches, find_content_copies(snap.content, among=among) if snap.content is not None else []
+    near, copies = _duplicate_statements()
+    compared = _compared_params(snap)
+    steps = [(near, {**compared, **_near_duplicate_params(snap.phash, threshold)})]
+    if snap.content is not None:
+        steps.append((copies, {**compared, "content_probe": _probe_array(snap.content)}))
+    with direct.transaction() as tx:
+        found = tx.commit(*steps)
+    matches = [(row["id"], int(row["distance"]), as_utc(row["created_at"])) for row in found[0]]
+    return matches, _content_copies(snap.content, found[1], 20) if snap.content is not None else []
 
 
 def _duplicate_result(snap: _Snapshot) -> CheckResult:
@@ -436,9 +537,7 @@ def _duplicate_result(snap: _Snapshot) -> CheckResult:
     original (this fails); one submitted after it but validated first is a copy of it, and is failed
     in its stead (see _fail_later_copies). The whole-screen match is named first when both match."""
     threshold = current_app.config["DUPLICATE_HAMMING_THRESHOLD"]
-    among = _compared_with(snap)
-    matches = _with_created_at(find_near_duplicates(snap.phash, threshold=threshold, among=among))
-    content = find_content_copies(snap.content, among=among) if snap.content is not None else []
+    matches, content = _duplicate_matches(snap, threshold)
     earlier, later = _by_submission_time(snap, matches)
     content_earlier, content_later = _by_submission_time(snap, content)
     result = duplicate_check(earlier, threshold)
@@ -660,22 +759,31 @@ def _lock_and_save(snap: _Snapshot, latest: list[CheckResult]) -> tuple[str, int
         if status == "validating":
             upsert_checks([(snap.submission_id, r) for r in latest])
         return status, attempts or 0
-    locked = locked.cte("locked").prefix_with("MATERIALIZED", dialect="postgresql")
+    results = [{"name": r.name, "outcome": r.outcome, "detail": r.detail, "data": r.data} for r in latest]
+    status, attempts = db.session.execute(
+        _lock_and_save_statement(), {"submission_id": snap.submission_id, "results": results, "now": utcnow()}).one()
+    return status, attempts or 0
+
+
+@functools.cache
+def _lock_and_save_statement() -> sa.Select:
+    """_lock_and_save's one statement on PostgreSQL, a constant: its values are the parameters
+    submission_id, results and now, so it is built and compiled once, not for every job."""
+    locked = (sa.select(Submission.id, Submission.status, Submission.validation_attempts)
+              .where(Submission.id == sa.bindparam("submission_id", type_=sa.String)).with_for_update()
+              .cte("locked").prefix_with("MATERIALIZED", dialect="postgresql"))
     table = SubmissionCheck.__table__
     # The results as one JSON parameter unpacked in the database, so that the statement is the same
     # however many checks ran (a multi-row VALUES is compiled anew every time).
-    results = sa.func.json_to_recordset(sa.bindparam(
-        "results", [{"name": r.name, "outcome": r.outcome, "detail": r.detail, "data": r.data} for r in latest],
-        type_=sa.JSON)).table_valued(*(sa.column(name, table.c[name].type) for name in ("name", "outcome", "detail")),
-                                     sa.column("data", postgresql.JSON)).render_derived("results", with_types=True)
+    results = sa.func.json_to_recordset(sa.bindparam("results", type_=sa.JSON)).table_valued(
+        *(sa.column(name, table.c[name].type) for name in ("name", "outcome", "detail")),
+        sa.column("data", postgresql.JSON)).render_derived("results", with_types=True)
     save = _upserting(postgresql.insert(table).from_select(
         ["submission_id", "name", "outcome", "detail", "data", "checked_at"],
         sa.select(locked.c.id, results.c.name, results.c.outcome, results.c.detail, results.c.data,
-                  sa.literal(utcnow(), table.c.checked_at.type))
+                  sa.bindparam("now", type_=table.c.checked_at.type))
         .select_from(locked).join(results, sa.true()).where(locked.c.status == "validating")))
-    status, attempts = db.session.execute(
-        sa.select(locked.c.status, locked.c.validation_attempts).add_cte(save.cte("saved"))).one()
-    return status, attempts or 0
+    return sa.select(locked.c.status, locked.c.validation_attempts).add_cte(save.cte("saved"))
 
 
 def _auto_reject(rows: list[Submission], failures: dict[str, list[CheckResult]]) -> None:
